@@ -1,0 +1,3 @@
+from suno_mcp.cli import main
+
+main()

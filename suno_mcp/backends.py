@@ -1,0 +1,67 @@
+"""How the server gets its service: against the real vendor, or against the sandbox.
+
+The sandbox backend starts the local sandbox in-process on a free loopback port and
+points the service at it, with the poll schedule scaled to the sandbox's speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+
+from suno_mcp.poller import Timing
+from suno_mcp.service import SunoService, open_service
+from suno_mcp.settings import Settings
+
+# The key the service sends to its own sandbox (which accepts any non-empty key).
+SANDBOX_KEY = "sandbox-key"
+DEFAULT_SANDBOX_SPEED = 10.0
+
+
+@asynccontextmanager
+async def upstream_backend(settings: Settings) -> AsyncIterator[SunoService]:
+    """The service against GPTPROTO_BASE_URL with the configured key."""
+    async with open_service(settings) as service:
+        yield service
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    """How the embedded sandbox runs."""
+
+    speed: float = DEFAULT_SANDBOX_SPEED
+    faults: str = ""
+    seed: int = 0
+    clip_seconds: float = 60.0
+
+
+def sandbox_backend(
+    options: SandboxOptions | None = None,
+) -> Callable[[Settings], AbstractAsyncContextManager[SunoService]]:
+    """A backend factory that runs the sandbox for the server's lifetime."""
+    opts = options or SandboxOptions()
+
+    @asynccontextmanager
+    async def backend(settings: Settings) -> AsyncIterator[SunoService]:
+        from suno_mcp.sandbox.runner import run_sandbox
+        from suno_mcp.sandbox.state import SandboxConfig
+
+        config = SandboxConfig(
+            speed=opts.speed, faults=opts.faults, seed=opts.seed, clip_seconds=opts.clip_seconds
+        )
+        async with run_sandbox(config) as sandbox:
+            local = settings.model_copy(
+                update={"base_url": sandbox.url, "api_key": SecretStr(SANDBOX_KEY), "sandbox": True}
+            )
+            timing = Timing(
+                preview_s=config.preview_after_s,
+                complete_s=config.complete_after_s,
+                lyrics_s=config.lyrics_after_s,
+            ).scaled(config.speed)
+            async with open_service(local, timing=timing, sandbox=True) as service:
+                yield service
+
+    return backend

@@ -1,0 +1,584 @@
+"""HTTP client for the two Suno endpoint families gptproto sells.
+
+- :class:`TaskApi`: the vendor's "official format". Submit returns a task id; the
+  task is polled at ``GET /v1/suno/fetch/{task_id}``.
+- :class:`ClipApi`: the Suno-native shape. Generate returns a batch id and its clips;
+  clips are polled together at ``GET /v1/suno/feed?ids=a,b``.
+
+Both return :class:`~suno_mcp.models.Task` and speak through one :class:`Upstream`,
+which owns authentication, error mapping and the retry policy. The
+``httpx.AsyncClient`` is injected; this module never builds one per request.
+
+Adding an endpoint whose wire format becomes known (upload a song, cover a clip) is one
+method on the right class: build the body, call ``self._up.post_json(...)`` and parse
+the answer with :func:`parse_clip` / :func:`parse_generate_response`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from suno_mcp.errors import (
+    ConfigurationError,
+    MalformedResponseError,
+    NotFoundError,
+    UpstreamConnectionError,
+    UpstreamTimeoutError,
+    decode_json,
+    error_from_response,
+    is_error_body,
+)
+from suno_mcp.models import (
+    ApiFamily,
+    Clip,
+    MusicRequest,
+    Status,
+    Task,
+    TaskKind,
+    aggregate_status,
+    normalize_status,
+)
+from suno_mcp.retry import NO_RETRY, RetryPolicy, call_with_retry
+
+log = logging.getLogger(__name__)
+
+# Ids go into URL paths and query strings: letters, digits, '-' and '_' only.
+ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+SUBMIT_READ_TIMEOUT_S = 60.0
+
+NO_KEY_MESSAGE = (
+    "No API key is set. Set GPTPROTO_API_KEY to your gptproto key in this server's environment "
+    "(the 'env' block of your MCP client's config), then restart the server; or start it with "
+    "`suno-mcp serve --sandbox` to try it offline with synthesized audio."
+)
+
+
+def check_id(value: str, what: str = "id") -> str:
+    """Return ``value`` if it is a well-formed task or clip id, else raise ValueError."""
+    if not ID_RE.fullmatch(value):
+        raise ValueError(f"{what} must be 1-128 letters, digits, '-' or '_'")
+    return value
+
+
+class Upstream:
+    """Authenticated JSON requests to the vendor, with typed errors and retries."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        api_key: str | None,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        self.__key = api_key
+        self._retry = retry or RetryPolicy()
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"Upstream(base_url={self._base_url!r}, api_key={'***' if self.__key else None})"
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    def _headers(self) -> dict[str, str]:
+        if not self.__key:
+            raise ConfigurationError(NO_KEY_MESSAGE)
+        return {"Authorization": f"Bearer {self.__key}", "Accept": "application/json"}
+
+    async def get_json(
+        self, path: str, *, params: Mapping[str, str] | None = None, deadline: float | None = None
+    ) -> Any:
+        """GET a JSON document; retried on transient failures (reads are safe to repeat)."""
+        return await call_with_retry(
+            lambda: self._once("GET", path, params=params),
+            policy=self._retry,
+            idempotent=True,
+            deadline=deadline,
+            clock=self._clock,
+        )
+
+    async def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
+        """POST a submit. Repeated only if an attempt failed before anything was sent."""
+        policy = self._retry if self._retry.max_attempts > 1 else NO_RETRY
+        return await call_with_retry(
+            lambda: self._once("POST", path, json=body, read_timeout=SUBMIT_READ_TIMEOUT_S),
+            policy=policy,
+            idempotent=False,
+            clock=self._clock,
+        )
+
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+        read_timeout: float | None = None,
+    ) -> Any:
+        headers = self._headers()
+        url = self._base_url + path
+        extensions = {}
+        if read_timeout is not None:
+            timeout = self._http.timeout
+            extensions["timeout"] = httpx.Timeout(
+                connect=timeout.connect,
+                read=max(read_timeout, timeout.read or 0),
+                write=timeout.write,
+                pool=timeout.pool,
+            ).as_dict()
+        try:
+            response = await self._http.request(
+                method, url, params=params, json=json, headers=headers, extensions=extensions
+            )
+        except (httpx.ConnectTimeout, httpx.PoolTimeout) as err:
+            raise UpstreamTimeoutError(
+                f"could not connect to {self._base_url} in time", request_sent=False
+            ) from err
+        except httpx.TimeoutException as err:
+            raise UpstreamTimeoutError(f"{self._base_url} did not answer in time", request_sent=True) from err
+        except httpx.ConnectError as err:
+            raise UpstreamConnectionError(
+                f"could not connect to {self._base_url}", request_sent=False
+            ) from err
+        except httpx.TransportError as err:
+            raise UpstreamConnectionError(
+                f"the connection to {self._base_url} failed mid-request ({type(err).__name__})",
+                request_sent=True,
+            ) from err
+        log.debug("%s %s -> %s", method, path, response.status_code)
+        return self._decode(response)
+
+    @staticmethod
+    def _decode(response: httpx.Response) -> Any:
+        raw = response.content
+        try:
+            body: Any = decode_json(raw)
+        except MalformedResponseError:
+            if response.is_success:
+                raise
+            body = raw.decode("utf-8", "replace")
+        if not response.is_success or is_error_body(body):
+            raise error_from_response(response.status_code, body, response.headers)
+        return body
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if value == value and value >= 0 else None
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if number == number and number >= 0 else None
+    return None
+
+
+def _url(value: Any) -> str | None:
+    text = _text(value)
+    if text is None or not text.startswith(("http://", "https://")):
+        return None
+    return text
+
+
+def parse_clip(obj: Any) -> Clip:
+    """One clip from either family (task-API fetch item or clip-API clip object)."""
+    if not isinstance(obj, Mapping):
+        raise MalformedResponseError(f"expected a clip object, got {type(obj).__name__}")
+    clip_id = _text(obj.get("id") or obj.get("clip_id"))
+    if clip_id is None:
+        raise MalformedResponseError("a clip in the answer has no id")
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    raw_status = _text(obj.get("status"))
+    status = normalize_status(raw_status)
+    url = _url(obj.get("audio_url"))
+    error = _text(obj.get("error_message") or meta.get("error_message") or obj.get("fail_reason"))
+
+    audio_url = preview_url = None
+    if status is Status.COMPLETE:
+        audio_url = url
+    elif status is Status.FAILED:
+        pass  # a failed clip's URL is junk (for example ".../None.mp3")
+    elif url is not None:
+        # Before completion any URL is the live preview stream, never the final file.
+        preview_url = url
+        status = Status.STREAMING
+    if status is Status.COMPLETE and audio_url is None:
+        status = Status.RUNNING  # "complete" without a file: not finished for us yet
+    if status is Status.FAILED and error is None:
+        error = "the upstream reported the clip as failed without a reason"
+
+    return Clip(
+        id=clip_id,
+        status=status,
+        raw_status=raw_status,
+        title=_text(obj.get("title")),
+        audio_url=audio_url,
+        preview_url=preview_url,
+        image_url=_url(obj.get("image_large_url")) or _url(obj.get("image_url")),
+        video_url=_url(obj.get("video_url")),
+        duration=_number(obj.get("duration")) or _number(meta.get("duration")),
+        model=_text(obj.get("model_name") or obj.get("mv")),
+        tags=_text(obj.get("tags") or meta.get("tags")),
+        lyrics=_text(obj.get("prompt") or meta.get("prompt")),
+        error=error,
+        created_at=_text(obj.get("created_at")),
+    )
+
+
+def _items(data: Any) -> list[Any]:
+    """The list of clip objects inside a fetch answer's ``data``, whatever its nesting."""
+    if isinstance(data, list):
+        return data
+    if isinstance(data, Mapping):
+        for key in ("data", "clips", "items"):
+            inner = data.get(key)
+            if isinstance(inner, list):
+                return inner
+        if "id" in data or "clip_id" in data:
+            return [data]
+        return []
+    if data is None:
+        return []
+    raise MalformedResponseError(f"expected a list of clips, got {type(data).__name__}")
+
+
+def parse_fetch(task_id: str, body: Any, kind: TaskKind = "music") -> Task:
+    """A task-API fetch answer (``{"code": "success", "data": [...]}``) as a Task."""
+    if not isinstance(body, Mapping):
+        raise MalformedResponseError("the fetch answer is not a JSON object")
+    data = body.get("data")
+    if kind == "lyrics":
+        return _parse_lyrics(task_id, data)
+    clips = [parse_clip(item) for item in _items(data)]
+    raw = _text(data.get("status")) if isinstance(data, Mapping) else None
+    status = aggregate_status(clips)
+    if not clips and raw is not None:
+        status = normalize_status(raw)
+    failed = [c.error for c in clips if c.status is Status.FAILED and c.error]
+    return Task(
+        task_id=task_id,
+        api="task",
+        kind=kind,
+        status=status,
+        raw_status=raw or (clips[0].raw_status if clips else None),
+        clips=clips,
+        error="; ".join(dict.fromkeys(failed)) if status is Status.FAILED and failed else None,
+    )
+
+
+def _parse_lyrics(task_id: str, data: Any) -> Task:
+    items = _items(data)
+    item = items[0] if items else {}
+    if not isinstance(item, Mapping):
+        raise MalformedResponseError("the lyrics answer is not an object")
+    raw = _text(item.get("status"))
+    status = normalize_status(raw) if item else Status.PENDING
+    text = _text(item.get("text") or item.get("lyrics") or item.get("lyric"))
+    if status is Status.COMPLETE and text is None:
+        status = Status.RUNNING
+    error = _text(item.get("error_message") or item.get("fail_reason"))
+    if status is Status.FAILED and error is None:
+        error = "the upstream reported the lyrics task as failed without a reason"
+    return Task(
+        task_id=task_id,
+        api="task",
+        kind="lyrics",
+        status=status,
+        raw_status=raw,
+        error=error if status is Status.FAILED else None,
+        lyrics_title=_text(item.get("title")),
+        lyrics_text=text,
+    )
+
+
+def parse_generate_response(body: Any, kind: TaskKind = "music") -> Task:
+    """A clip-API generate answer: a batch id and its clips."""
+    if not isinstance(body, Mapping):
+        raise MalformedResponseError("the generate answer is not a JSON object")
+    clips_raw = body.get("clips")
+    if isinstance(clips_raw, list) and clips_raw:
+        clips = [parse_clip(c) for c in clips_raw]
+        batch_id = _text(body.get("id")) or clips[0].id
+    elif "id" in body and "status" in body:
+        # concat answers with the one new clip itself
+        clips = [parse_clip(body)]
+        batch_id = clips[0].id
+    else:
+        raise MalformedResponseError("the generate answer has no clips")
+    return Task(
+        task_id=batch_id,
+        api="clip",
+        kind=kind,
+        status=aggregate_status(clips),
+        raw_status=clips[0].raw_status,
+        clips=clips,
+    )
+
+
+def parse_feed(body: Any) -> list[Clip]:
+    """A clip-API feed answer: a list of clips (bare, or under ``clips``/``data``)."""
+    return [parse_clip(item) for item in _items(body)]
+
+
+# ---------------------------------------------------------------- the two families
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """What it takes to poll a task: its id, family and, for the clip API, its clip ids."""
+
+    task_id: str
+    api: ApiFamily
+    kind: TaskKind = "music"
+    clip_ids: tuple[str, ...] = ()
+
+
+class MusicApi(Protocol):
+    """What both endpoint families offer for music."""
+
+    family: ApiFamily
+
+    async def submit_music(self, request: MusicRequest) -> Task:
+        """Send one generation (or extension) request; costs money."""
+        ...
+
+    async def fetch(self, refs: Sequence[TaskRef], *, deadline: float | None = None) -> dict[str, Task]:
+        """The current state of each task the upstream knows, keyed by task id.
+
+        A task the upstream does not know is left out of the answer, so one bad id
+        cannot spoil a batch.
+        """
+        ...
+
+
+class TaskApi:
+    """The task API: ``/v1/suno/submit/*`` and ``/v1/suno/fetch/{id}``."""
+
+    family: ApiFamily = "task"
+
+    def __init__(self, upstream: Upstream) -> None:
+        self._up = upstream
+
+    async def submit_music(self, request: MusicRequest) -> Task:
+        task_id = await self._submit("/v1/suno/submit/music", request.wire_body())
+        return Task(task_id=task_id, api="task", kind="music", status=Status.PENDING)
+
+    async def submit_lyrics(self, prompt: str) -> Task:
+        """Ask for lyrics written from a description."""
+        task_id = await self._submit("/v1/suno/submit/lyrics", {"prompt": prompt})
+        return Task(task_id=task_id, api="task", kind="lyrics", status=Status.PENDING)
+
+    async def _submit(self, path: str, body: Mapping[str, Any]) -> str:
+        answer = await self._up.post_json(path, body)
+        task_id = _text(answer.get("data")) if isinstance(answer, Mapping) else None
+        if task_id is None or not ID_RE.fullmatch(task_id):
+            raise MalformedResponseError("the submit answer has no usable task id in 'data'")
+        return task_id
+
+    async def fetch_one(
+        self, task_id: str, kind: TaskKind = "music", *, deadline: float | None = None
+    ) -> Task:
+        """One task's state."""
+        check_id(task_id, "task_id")
+        body = await self._up.get_json(f"/v1/suno/fetch/{task_id}", deadline=deadline)
+        return parse_fetch(task_id, body, kind)
+
+    async def fetch(self, refs: Sequence[TaskRef], *, deadline: float | None = None) -> dict[str, Task]:
+        # The task API has no batch fetch: one request per task.
+        tasks: dict[str, Task] = {}
+        for ref in refs:
+            try:
+                tasks[ref.task_id] = await self.fetch_one(ref.task_id, ref.kind, deadline=deadline)
+            except NotFoundError:
+                continue
+        return tasks
+
+
+class ClipApi:
+    """The clip API: ``/suno/generate``, ``/v1/suno/feed`` and ``/suno/generate/concat/v2``."""
+
+    family: ApiFamily = "clip"
+    MAX_IDS_PER_FEED = 40  # keeps the query string short
+
+    def __init__(self, upstream: Upstream) -> None:
+        self._up = upstream
+
+    async def submit_music(self, request: MusicRequest) -> Task:
+        body = await self._up.post_json("/suno/generate", request.wire_body())
+        return parse_generate_response(body)
+
+    async def concat(self, clip_id: str) -> Task:
+        """Ask for the whole song ending with ``clip_id`` (after extensions) as one clip."""
+        check_id(clip_id, "clip_id")
+        body = await self._up.post_json("/suno/generate/concat/v2", {"clip_id": clip_id, "is_infill": False})
+        return parse_generate_response(body, kind="concat")
+
+    async def feed(self, clip_ids: Sequence[str], *, deadline: float | None = None) -> dict[str, Clip]:
+        """The clips the upstream knows among ``clip_ids``, keyed by id."""
+        found: dict[str, Clip] = {}
+        ids = list(dict.fromkeys(clip_ids))
+        for start in range(0, len(ids), self.MAX_IDS_PER_FEED):
+            chunk = [check_id(i, "clip_id") for i in ids[start : start + self.MAX_IDS_PER_FEED]]
+            body = await self._up.get_json(
+                "/v1/suno/feed", params={"ids": ",".join(chunk)}, deadline=deadline
+            )
+            found.update((clip.id, clip) for clip in parse_feed(body))
+        return found
+
+    async def fetch(self, refs: Sequence[TaskRef], *, deadline: float | None = None) -> dict[str, Task]:
+        # One feed request covers every task's clips: that is the point of batching.
+        wanted = [cid for ref in refs for cid in (ref.clip_ids or (ref.task_id,))]
+        clips = await self.feed(wanted, deadline=deadline)
+        tasks: dict[str, Task] = {}
+        for ref in refs:
+            ids = ref.clip_ids or (ref.task_id,)
+            mine = [clips[i] for i in ids if i in clips]
+            if not mine:
+                continue
+            status = aggregate_status(mine)
+            failed = [c.error for c in mine if c.status is Status.FAILED and c.error]
+            tasks[ref.task_id] = Task(
+                task_id=ref.task_id,
+                api="clip",
+                kind=ref.kind,
+                status=status,
+                raw_status=mine[0].raw_status,
+                clips=mine,
+                error="; ".join(dict.fromkeys(failed)) if status is Status.FAILED and failed else None,
+            )
+        return tasks
+
+
+# ---------------------------------------------------------------- downloads
+
+AUDIO_TYPES = {
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "audio/mp4": "m4a",
+    "audio/aac": "aac",
+    "audio/ogg": "ogg",
+    "audio/flac": "flac",
+}
+
+
+class _PartFile:
+    """A temporary file beside ``final`` that becomes it only on commit, so readers never see half a file."""
+
+    def __init__(self, final: Path) -> None:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=final.parent, prefix=".part-", suffix=final.suffix)
+        self._file = os.fdopen(fd, "wb")
+        self._tmp = Path(name)
+        self._final = final
+
+    def write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+
+    def commit(self) -> None:
+        self._file.close()
+        os.replace(self._tmp, self._final)
+
+    def discard(self) -> None:
+        self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """A file saved by :func:`download_to`."""
+
+    path: str
+    bytes: int
+    content_type: str
+    extension: str
+
+
+async def download_to(
+    http: httpx.AsyncClient,
+    url: str,
+    directory: str,
+    stem: str,
+    *,
+    max_bytes: int,
+    retry: RetryPolicy | None = None,
+) -> Downloaded:
+    """Stream ``url`` into ``directory/stem.<ext>``, atomically, refusing non-audio and oversize bodies.
+
+    No credentials are sent: audio URLs are public CDN links, and the API key must not
+    travel to another host.
+    """
+
+    async def attempt() -> Downloaded:
+        try:
+            async with http.stream(
+                "GET", url, headers={"Accept": "audio/*"}, follow_redirects=True
+            ) as response:
+                if not response.is_success:
+                    await response.aread()
+                    raise error_from_response(response.status_code, response.text, response.headers)
+                content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+                extension = AUDIO_TYPES.get(content_type)
+                if extension is None:
+                    raise MalformedResponseError(
+                        f"the audio URL answered with {content_type or 'no content type'}, not audio"
+                    )
+                declared = response.headers.get("content-length")
+                if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+                    raise MalformedResponseError(f"the audio file is larger than the {max_bytes}-byte limit")
+                final = Path(directory) / f"{stem}.{extension}"
+                part = _PartFile(final)
+                size = 0
+                try:
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise MalformedResponseError(
+                                f"the audio file is larger than the {max_bytes}-byte limit"
+                            )
+                        part.write(chunk)
+                    part.commit()
+                finally:
+                    part.discard()
+                return Downloaded(path=str(final), bytes=size, content_type=content_type, extension=extension)
+        except httpx.TimeoutException as err:
+            raise UpstreamTimeoutError("the audio host did not answer in time", request_sent=True) from err
+        except httpx.TransportError as err:
+            raise UpstreamConnectionError(
+                f"the download failed ({type(err).__name__})", request_sent=True
+            ) from err
+
+    return await call_with_retry(attempt, policy=retry or RetryPolicy(), idempotent=True)

@@ -1,0 +1,357 @@
+"""The task ledger: every paid request, durably, in SQLite.
+
+A row is written *before* a submit leaves the machine (status ``unknown``, no task id)
+and the task id is added the moment it comes back. A crash in between therefore leaves
+a row saying "we may have paid for this", never nothing. Rows keep the request's
+parameters (never the API key), task and clip ids, statuses, URLs, errors, times and
+the paths of downloaded files.
+
+WAL mode and a busy timeout let two server processes share one file. The schema is
+versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` holds each step.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from suno_mcp.models import ApiFamily, Clip, Status, Task, TaskKind
+
+BUSY_TIMEOUT_MS = 5000
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: tasks and downloaded files
+    """
+    CREATE TABLE tasks (
+        local_id     TEXT PRIMARY KEY,
+        task_id      TEXT UNIQUE,
+        api          TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        fingerprint  TEXT,
+        request_json TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        raw_status   TEXT,
+        error        TEXT,
+        clips_json   TEXT NOT NULL DEFAULT '[]',
+        lyrics_title TEXT,
+        lyrics_text  TEXT,
+        sandbox      INTEGER NOT NULL DEFAULT 0,
+        created_at   REAL NOT NULL,
+        updated_at   REAL NOT NULL
+    );
+    CREATE INDEX tasks_fingerprint ON tasks (fingerprint, created_at);
+    CREATE INDEX tasks_created ON tasks (created_at);
+    CREATE TABLE files (
+        clip_id     TEXT PRIMARY KEY,
+        task_id     TEXT,
+        path        TEXT NOT NULL,
+        url         TEXT NOT NULL,
+        bytes       INTEGER NOT NULL,
+        mime_type   TEXT NOT NULL,
+        created_at  REAL NOT NULL
+    );
+    """,
+)
+
+
+class SavedFile(BaseModel):
+    """A downloaded audio file."""
+
+    clip_id: str
+    task_id: str | None = None
+    path: str
+    url: str
+    bytes: int
+    mime_type: str
+
+
+class TaskRecord(BaseModel):
+    """One ledger row: what was asked, what the upstream said last, and what we saved."""
+
+    local_id: str
+    task_id: str | None
+    api: ApiFamily
+    kind: TaskKind
+    request: dict[str, Any] = Field(default_factory=dict)
+    status: Status
+    raw_status: str | None = None
+    error: str | None = None
+    clips: list[Clip] = Field(default_factory=list)
+    lyrics_title: str | None = None
+    lyrics_text: str | None = None
+    sandbox: bool = False
+    created_at: float
+    updated_at: float
+    files: list[SavedFile] = Field(default_factory=list)
+
+    @property
+    def clip_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.clips)
+
+    def as_task(self) -> Task:
+        """The record as the Task the client layer speaks."""
+        return Task(
+            task_id=self.task_id or self.local_id,
+            api=self.api,
+            kind=self.kind,
+            status=self.status,
+            raw_status=self.raw_status,
+            clips=self.clips,
+            error=self.error,
+            lyrics_title=self.lyrics_title,
+            lyrics_text=self.lyrics_text,
+        )
+
+
+class Ledger:
+    """SQLite-backed store of tasks. Methods are short and synchronous: SQLite in WAL mode
+    answers in well under a millisecond, so they run on the event loop thread."""
+
+    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._migrate()
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > len(MIGRATIONS):
+                raise RuntimeError(
+                    f"the ledger at {self.path} was written by a newer suno-mcp (schema {version}); upgrade suno-mcp"
+                )
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # ------------------------------------------------------------ writes
+
+    def record_intent(
+        self,
+        *,
+        api: ApiFamily,
+        kind: TaskKind,
+        request: dict[str, Any],
+        fingerprint: str | None,
+        sandbox: bool = False,
+    ) -> str:
+        """Write the row for a submit about to be sent; returns its local id."""
+        local_id = "local-" + uuid.uuid4().hex
+        now = self._clock()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO tasks (local_id, api, kind, fingerprint, request_json, status, sandbox,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    local_id,
+                    api,
+                    kind,
+                    fingerprint,
+                    json.dumps(request, sort_keys=True),
+                    Status.UNKNOWN.value,
+                    int(sandbox),
+                    now,
+                    now,
+                ),
+            )
+        return local_id
+
+    def record_submitted(self, local_id: str, task: Task) -> None:
+        """The upstream accepted the submit: store its task id and first state."""
+        self._write_state(local_id, task, set_task_id=True)
+
+    def record_rejected(self, local_id: str, error: str) -> None:
+        """The upstream refused the submit (nothing was charged)."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE tasks SET status = ?, error = ?, fingerprint = NULL, updated_at = ? WHERE local_id = ?",
+                (Status.FAILED.value, error, self._clock(), local_id),
+            )
+
+    def record_unknown(self, local_id: str, error: str) -> None:
+        """The submit may or may not have reached the upstream."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE tasks SET status = ?, error = ?, updated_at = ? WHERE local_id = ?",
+                (Status.UNKNOWN.value, error, self._clock(), local_id),
+            )
+
+    def update(self, task: Task) -> None:
+        """Store a newer state of a known task (by upstream task id)."""
+        row = self._row_by_task_id(task.task_id)
+        if row is not None:
+            self._write_state(str(row["local_id"]), task, set_task_id=False)
+
+    def _write_state(self, local_id: str, task: Task, *, set_task_id: bool) -> None:
+        clips = json.dumps([c.model_dump(mode="json") for c in task.clips])
+        with self._tx() as db:
+            if set_task_id:
+                db.execute("UPDATE tasks SET task_id = ? WHERE local_id = ?", (task.task_id, local_id))
+            # Keep what we knew when a later answer is thinner (for example, no clips yet).
+            db.execute(
+                "UPDATE tasks SET status = ?, raw_status = ?, error = ?,"
+                " clips_json = CASE WHEN ? = '[]' THEN clips_json ELSE ? END,"
+                " lyrics_title = COALESCE(?, lyrics_title), lyrics_text = COALESCE(?, lyrics_text),"
+                " updated_at = ? WHERE local_id = ?",
+                (
+                    task.status.value,
+                    task.raw_status,
+                    task.error,
+                    clips,
+                    clips,
+                    task.lyrics_title,
+                    task.lyrics_text,
+                    self._clock(),
+                    local_id,
+                ),
+            )
+
+    def record_file(self, saved: SavedFile) -> None:
+        """Remember a downloaded file."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO files (clip_id, task_id, path, url, bytes, mime_type, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    saved.clip_id,
+                    saved.task_id,
+                    saved.path,
+                    saved.url,
+                    saved.bytes,
+                    saved.mime_type,
+                    self._clock(),
+                ),
+            )
+
+    # ------------------------------------------------------------ reads
+
+    def _row_by_task_id(self, task_id: str) -> sqlite3.Row | None:
+        with self._lock:
+            row: sqlite3.Row | None = self._db.execute(
+                "SELECT * FROM tasks WHERE task_id = ? OR local_id = ?", (task_id, task_id)
+            ).fetchone()
+            return row
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        """The record with this upstream task id (or local id), if any."""
+        row = self._row_by_task_id(task_id)
+        return None if row is None else self._record(row)
+
+    def find_by_clip(self, clip_id: str) -> TaskRecord | None:
+        """The newest record one of whose clips has this id."""
+        pattern = f'%"id":"{clip_id}"%'
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM tasks WHERE clips_json LIKE ? ORDER BY created_at DESC", (pattern,)
+            ).fetchall()
+        for row in rows:
+            record = self._record(row)
+            if clip_id in record.clip_ids:
+                return record
+        return None
+
+    def find_duplicate(self, fingerprint: str, window_s: float) -> TaskRecord | None:
+        """The newest live record with this request fingerprint made within the window."""
+        since = self._clock() - window_s
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM tasks WHERE fingerprint = ? AND created_at >= ? AND status != ?"
+                " ORDER BY created_at DESC LIMIT 1",
+                (fingerprint, since, Status.FAILED.value),
+            ).fetchone()
+        return None if row is None else self._record(row)
+
+    def recent(self, *, statuses: Sequence[Status] | None = None, limit: int = 20) -> list[TaskRecord]:
+        """The newest records first, optionally only those in some statuses."""
+        query = "SELECT * FROM tasks"
+        args: list[Any] = []
+        if statuses:
+            query += " WHERE status IN (" + ",".join("?" for _ in statuses) + ")"
+            args.extend(s.value for s in statuses)
+        query += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self._db.execute(query, args).fetchall()
+        return [self._record(r) for r in rows]
+
+    def files_for(self, clip_ids: Sequence[str]) -> list[SavedFile]:
+        """Downloaded files of these clips."""
+        if not clip_ids:
+            return []
+        marks = ",".join("?" for _ in clip_ids)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM files WHERE clip_id IN ({marks})",
+                list(clip_ids),  # noqa: S608 (only "?" placeholders are joined in)
+            ).fetchall()
+        return [
+            SavedFile(
+                clip_id=r["clip_id"],
+                task_id=r["task_id"],
+                path=r["path"],
+                url=r["url"],
+                bytes=r["bytes"],
+                mime_type=r["mime_type"],
+            )
+            for r in rows
+        ]
+
+    def _record(self, row: sqlite3.Row) -> TaskRecord:
+        clips = [Clip.model_validate(c) for c in json.loads(row["clips_json"] or "[]")]
+        record = TaskRecord(
+            local_id=row["local_id"],
+            task_id=row["task_id"],
+            api=row["api"],
+            kind=row["kind"],
+            request=json.loads(row["request_json"] or "{}"),
+            status=Status(row["status"]),
+            raw_status=row["raw_status"],
+            error=row["error"],
+            clips=clips,
+            lyrics_title=row["lyrics_title"],
+            lyrics_text=row["lyrics_text"],
+            sandbox=bool(row["sandbox"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+        record.files = self.files_for(record.clip_ids)
+        return record

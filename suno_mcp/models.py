@@ -1,0 +1,142 @@
+"""Data shared by every layer: requests to the upstream, tasks and clips coming back.
+
+Both of the vendor's endpoint families are parsed into the same :class:`Task` and
+:class:`Clip`, with one status vocabulary (:class:`Status`). The vendor's own status
+string is kept in ``raw_status``.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ApiFamily = Literal["task", "clip"]
+TaskKind = Literal["music", "lyrics", "concat"]
+
+
+class Status(str, Enum):
+    """Where a clip or task stands, the same words for both API families."""
+
+    PENDING = "pending"  # accepted, not started
+    RUNNING = "running"  # being generated, nothing to hear yet
+    STREAMING = "streaming"  # a preview is playable; the final file is not ready
+    COMPLETE = "complete"  # the final audio is ready
+    FAILED = "failed"  # it will not finish
+    UNKNOWN = "unknown"  # we sent a submit and do not know whether the upstream took it
+
+    @property
+    def finished(self) -> bool:
+        return self in (Status.COMPLETE, Status.FAILED)
+
+    @property
+    def playable(self) -> bool:
+        return self in (Status.STREAMING, Status.COMPLETE)
+
+
+# Vendor status strings, lower-cased, from both families. Anything else is RUNNING.
+_STATUS_WORDS: dict[str, Status] = {
+    "submitted": Status.PENDING,
+    "queued": Status.PENDING,
+    "pending": Status.PENDING,
+    "not_start": Status.PENDING,
+    "processing": Status.RUNNING,
+    "running": Status.RUNNING,
+    "in_progress": Status.RUNNING,
+    "generating": Status.RUNNING,
+    "streaming": Status.STREAMING,
+    "complete": Status.COMPLETE,
+    "completed": Status.COMPLETE,
+    "success": Status.COMPLETE,
+    "succeeded": Status.COMPLETE,
+    "error": Status.FAILED,
+    "failed": Status.FAILED,
+    "failure": Status.FAILED,
+}
+
+
+def normalize_status(raw: Any) -> Status:
+    """Map a vendor status string to a Status; unknown strings mean still running."""
+    if not isinstance(raw, str):
+        return Status.RUNNING
+    return _STATUS_WORDS.get(raw.strip().lower(), Status.RUNNING)
+
+
+class MusicRequest(BaseModel):
+    """What one music submit asks for, in wire terms (both API families take these fields)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    gpt_description_prompt: str | None = None
+    prompt: str | None = None
+    tags: str | None = None
+    title: str | None = None
+    make_instrumental: bool = False
+    mv: str
+    continue_clip_id: str | None = None
+    continue_at: float | None = None
+    task_id: str | None = None
+
+    def wire_body(self) -> dict[str, Any]:
+        """The JSON body: unset optional fields are left out rather than sent as null."""
+        body = self.model_dump(exclude_none=True)
+        if body.get("continue_at") is not None and float(body["continue_at"]).is_integer():
+            body["continue_at"] = int(body["continue_at"])
+        return body
+
+
+class Clip(BaseModel):
+    """One generated piece of audio."""
+
+    id: str = Field(description="Clip id: pass it to extend_music, get_complete_song or download_audio.")
+    status: Status
+    raw_status: str | None = Field(default=None, description="The status word the vendor used.")
+    title: str | None = None
+    audio_url: str | None = Field(default=None, description="The final audio file; set once complete.")
+    preview_url: str | None = Field(
+        default=None,
+        description="A streaming preview that plays before the final file exists; not the final file.",
+    )
+    image_url: str | None = None
+    video_url: str | None = None
+    duration: float | None = Field(default=None, description="Length in seconds, once known.")
+    model: str | None = None
+    tags: str | None = None
+    lyrics: str | None = None
+    error: str | None = None
+    created_at: str | None = None
+
+
+class Task(BaseModel):
+    """A generation request as the upstream reports it: a task id and its clips."""
+
+    task_id: str
+    api: ApiFamily
+    kind: TaskKind = "music"
+    status: Status
+    raw_status: str | None = None
+    clips: list[Clip] = Field(default_factory=list)
+    error: str | None = None
+    lyrics_title: str | None = None
+    lyrics_text: str | None = None
+
+
+def aggregate_status(clips: list[Clip]) -> Status:
+    """The status of a task from its clips.
+
+    Complete once every clip is finished and one has audio; streaming as soon as any
+    clip can be heard; failed only when every clip failed.
+    """
+    if not clips:
+        return Status.PENDING
+    statuses = [c.status for c in clips]
+    if all(s is Status.FAILED for s in statuses):
+        return Status.FAILED
+    if all(s.finished for s in statuses):
+        return Status.COMPLETE
+    if any(s.playable for s in statuses):
+        return Status.STREAMING
+    if any(s is Status.RUNNING for s in statuses):
+        return Status.RUNNING
+    return Status.PENDING

@@ -1,0 +1,307 @@
+"""One poller per process: every waiter on a task shares one upstream fetch per tick.
+
+Tasks of the clip API are fetched together in one feed request; tasks of the task API
+one request each (that API has no batch read). The schedule adapts to where a task
+stands: the first poll lands just before the time a preview is usually ready, polls
+then come quickly while it is due and back off to a cap; Retry-After pushes every
+task of that family back; a global limit caps upstream requests per second.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import anyio
+
+from suno_mcp.client import MusicApi, TaskRef
+from suno_mcp.errors import NotFoundError, RateLimitedError, SunoError
+from suno_mcp.models import ApiFamily, Status, Task
+
+log = logging.getLogger(__name__)
+
+Goal = Literal["playable", "complete"]
+ProgressFn = Callable[[Task | None, float, str | None], Awaitable[None]]
+
+# A task the upstream has not heard of this long after its submit really is unknown.
+NOT_FOUND_GRACE_S = 60.0
+# The longest a status read waits for its fetch to come back.
+REFRESH_LIMIT_S = 20.0
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Typical upstream latencies (seconds of real time) that shape the schedule."""
+
+    preview_s: float = 30.0
+    complete_s: float = 120.0
+    lyrics_s: float = 10.0
+    min_gap_s: float = 1.0
+    max_gap_s: float = 15.0
+    growth: float = 1.3
+    horizon_s: float = 30 * 60.0  # stop watching a task nobody waits for after this
+    progress_every_s: float = 5.0
+
+    def scaled(self, factor: float) -> Timing:
+        """The same schedule for an upstream ``factor`` times faster (the sandbox's speed)."""
+        return Timing(
+            preview_s=self.preview_s / factor,
+            complete_s=self.complete_s / factor,
+            lyrics_s=self.lyrics_s / factor,
+            min_gap_s=self.min_gap_s / factor,
+            max_gap_s=self.max_gap_s / factor,
+            growth=self.growth,
+            horizon_s=self.horizon_s,
+            progress_every_s=min(self.progress_every_s, max(0.05, self.preview_s / factor / 4)),
+        )
+
+
+def reached(task: Task | None, goal: Goal) -> bool:
+    """True when a waiter with this goal can stop waiting."""
+    if task is None:
+        return False
+    if task.status.finished:
+        return True
+    return goal == "playable" and task.kind != "lyrics" and task.status.playable
+
+
+@dataclass
+class _Watch:
+    ref: TaskRef
+    started: float
+    next_at: float
+    phase: str = ""
+    polls_in_phase: int = 0
+    misses: int = 0
+    waiters: int = 0
+    task: Task | None = None
+    error: SunoError | None = None
+    fetched_at: float | None = None
+    changed: anyio.Event = field(default_factory=anyio.Event)
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = anyio.Event()
+
+
+class _RateLimiter:
+    """Spaces requests at least 1/rate seconds apart across the whole process."""
+
+    def __init__(self, rate: float, clock: Callable[[], float]) -> None:
+        self._interval = 1.0 / rate
+        self._clock = clock
+        self._next = 0.0
+        self._lock = anyio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            now = self._clock()
+            if self._next > now:
+                await anyio.sleep(self._next - now)
+            self._next = max(now, self._next) + self._interval
+
+
+class Poller:
+    """Watches tasks and wakes their waiters; run :meth:`run` in a task group."""
+
+    def __init__(
+        self,
+        apis: Mapping[ApiFamily, MusicApi],
+        *,
+        timing: Timing | None = None,
+        max_requests_per_second: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        on_update: Callable[[Task], None] | None = None,
+    ) -> None:
+        self._apis = apis
+        self.timing = timing or Timing()
+        self._clock = clock
+        self._limiter = _RateLimiter(max_requests_per_second, clock)
+        self._watches: dict[str, _Watch] = {}
+        self._wake = anyio.Event()
+        self._on_update = on_update
+        self._family_paused_until: dict[ApiFamily, float] = defaultdict(float)
+        self.fetches = 0  # upstream fetch requests made, for tests and benchmarks
+
+    # ------------------------------------------------------------ schedule
+
+    def _expected(self, watch: _Watch) -> tuple[str, float]:
+        t = self.timing
+        if watch.ref.kind == "lyrics":
+            return "lyrics", t.lyrics_s
+        if watch.task is not None and watch.task.status.playable:
+            return "complete", t.complete_s
+        return "preview", t.preview_s
+
+    def _schedule(self, watch: _Watch, now: float) -> None:
+        phase, expected = self._expected(watch)
+        if phase != watch.phase:
+            watch.phase, watch.polls_in_phase = phase, 0
+        t = self.timing
+        first = watch.started + 0.9 * expected
+        if now < first and watch.polls_in_phase == 0:
+            watch.next_at = first
+            return
+        # Dense polls around the expected moment, then geometric backoff to the cap.
+        base = max(t.min_gap_s, 0.05 * expected)
+        gap = min(t.max_gap_s, base * t.growth ** max(0, watch.polls_in_phase - 1))
+        watch.next_at = max(now + gap, self._family_paused_until[watch.ref.api])
+
+    # ------------------------------------------------------------ public
+
+    def watch(self, ref: TaskRef, *, started: float | None = None) -> _Watch:
+        """Start (or keep) watching a task; ``started`` is its submit time on this clock."""
+        existing = self._watches.get(ref.task_id)
+        if existing is not None:
+            if ref.clip_ids and not existing.ref.clip_ids:
+                existing.ref = ref
+            return existing
+        now = self._clock()
+        watch = _Watch(ref=ref, started=now if started is None else started, next_at=now)
+        self._schedule(watch, now)
+        self._watches[ref.task_id] = watch
+        self._wake.set()
+        return watch
+
+    @property
+    def watching(self) -> int:
+        return len(self._watches)
+
+    async def wait(
+        self,
+        ref: TaskRef,
+        *,
+        goal: Goal,
+        wait_s: float,
+        started: float | None = None,
+        current: Task | None = None,
+        progress: ProgressFn | None = None,
+    ) -> Task | None:
+        """Wait up to ``wait_s`` seconds for the task to reach ``goal``; returns the newest state.
+
+        With ``wait_s`` 0 it fetches once (sharing any fetch already due) and returns.
+        """
+        watch = self.watch(ref, started=started)
+        if watch.task is None and current is not None:
+            watch.task = current
+        if wait_s <= 0 or reached(watch.task, goal):
+            if wait_s <= 0:
+                await self._refresh(watch)
+            return watch.task
+        watch.waiters += 1
+        begun = self._clock()
+        try:
+            with anyio.move_on_after(wait_s):
+                while not reached(watch.task, goal):
+                    event = watch.changed
+                    with anyio.move_on_after(self.timing.progress_every_s):
+                        await event.wait()
+                    if progress is not None:
+                        await progress(watch.task, self._clock() - begun, self._describe_error(watch))
+        finally:
+            watch.waiters -= 1
+        return watch.task
+
+    async def _refresh(self, watch: _Watch, limit_s: float = REFRESH_LIMIT_S) -> None:
+        """Fetch now (or join a fetch already in flight) and wait for its answer, bounded."""
+        before = watch.fetched_at
+        watch.next_at = min(watch.next_at, self._clock())
+        self._wake.set()
+        watch.waiters += 1
+        try:
+            with anyio.move_on_after(limit_s):
+                while watch.fetched_at == before:
+                    await watch.changed.wait()
+        finally:
+            watch.waiters -= 1
+
+    @staticmethod
+    def _describe_error(watch: _Watch) -> str | None:
+        return None if watch.error is None else watch.error.message
+
+    def last_error(self, task_id: str) -> SunoError | None:
+        """The error of the last poll of this task, if it failed."""
+        watch = self._watches.get(task_id)
+        return None if watch is None else watch.error
+
+    # ------------------------------------------------------------ loop
+
+    async def run(self) -> None:
+        """Poll forever; cancel the surrounding task group to stop."""
+        while True:
+            now = self._clock()
+            due = [w for w in self._watches.values() if w.next_at <= now]
+            if not due:
+                upcoming = min((w.next_at for w in self._watches.values()), default=math.inf)
+                wake = self._wake
+                with anyio.move_on_after(min(upcoming - now, 3600.0)):
+                    await wake.wait()
+                if wake is self._wake:
+                    self._wake = anyio.Event()
+                continue
+            by_family: dict[ApiFamily, list[_Watch]] = defaultdict(list)
+            for watch in due:
+                by_family[watch.ref.api].append(watch)
+                # Not due again until this poll answers and reschedules it.
+                watch.next_at = math.inf
+            async with anyio.create_task_group() as tg:
+                for family, watches in by_family.items():
+                    if family == "clip":
+                        tg.start_soon(self._poll_batch, family, watches)
+                    else:
+                        for watch in watches:
+                            tg.start_soon(self._poll_batch, family, [watch])
+
+    async def _poll_batch(self, family: ApiFamily, watches: Sequence[_Watch]) -> None:
+        await self._limiter.acquire()
+        self.fetches += 1
+        refs = [w.ref for w in watches]
+        try:
+            tasks = await self._apis[family].fetch(refs)
+        except SunoError as error:
+            now = self._clock()
+            if isinstance(error, RateLimitedError) and error.retry_after:
+                self._family_paused_until[family] = now + error.retry_after
+            log.info("polling %d %s task(s) failed: %s", len(watches), family, error.message)
+            for watch in watches:
+                watch.error = error
+                watch.fetched_at = now
+                watch.polls_in_phase += 1
+                self._schedule(watch, now)
+                watch.notify()
+            return
+        now = self._clock()
+        for watch in watches:
+            watch.fetched_at = now
+            watch.polls_in_phase += 1
+            task = tasks.get(watch.ref.task_id)
+            if task is None:
+                watch.misses += 1
+                if now - watch.started > NOT_FOUND_GRACE_S and watch.misses >= 3:
+                    watch.error = NotFoundError(
+                        f"the upstream does not know task {watch.ref.task_id}", status_code=404
+                    )
+            else:
+                watch.task, watch.error, watch.misses = task, None, 0
+                if self._on_update is not None:
+                    self._on_update(task)
+            self._schedule(watch, now)
+            finished = task is not None and task.status.finished
+            stale = now - watch.started > self.timing.horizon_s and watch.waiters == 0
+            if finished or stale:
+                self._watches.pop(watch.ref.task_id, None)
+            watch.notify()
+
+    def forget(self, task_id: str) -> None:
+        """Stop watching a task."""
+        self._watches.pop(task_id, None)
+
+
+def still_running(task: Task | None) -> bool:
+    """True while the task may still change."""
+    return task is None or task.status not in (Status.COMPLETE, Status.FAILED)

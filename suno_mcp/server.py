@@ -1,0 +1,595 @@
+"""The MCP server: tools, resources and prompts over the service.
+
+Built by :func:`build_server` so tests can hand it any backend. A tool body validates
+what the schema cannot, calls the service and returns a model; every failure becomes a
+tool error whose text says what to do next.
+"""
+
+# No `from __future__ import annotations` here: the SDK reads the tools' annotations at
+# registration, and some of them are built inside build_server().
+
+import base64
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, cast
+
+import mcp_types as types
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from pydantic import Field, ValidationError
+
+from suno_mcp import __version__
+from suno_mcp.catalog import DESCRIPTION_MAX, MODELS, Catalog
+from suno_mcp.errors import SunoError
+from suno_mcp.inputs import (
+    ArgumentError,
+    ClipId,
+    ContinueAt,
+    Description,
+    Lyrics,
+    LyricsPrompt,
+    Model,
+    OptionalClipId,
+    OptionalTaskId,
+    Tags,
+    TaskId,
+    Title,
+    check_limits,
+    check_model,
+    check_music,
+    check_text,
+    explain,
+    wait_field,
+)
+from suno_mcp.models import MusicRequest, Status, Task
+from suno_mcp.results import (
+    DownloadResult,
+    TaskList,
+    TaskResult,
+    TaskSummary,
+    error_text,
+    progress_message,
+    task_result,
+    task_text,
+)
+from suno_mcp.service import Outcome, SunoService
+from suno_mcp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Backend = Callable[[Settings], AbstractAsyncContextManager[SunoService]]
+
+INSTRUCTIONS = """\
+Makes music with Suno. generate_music starts a song (two clips per request) and waits up to
+wait_seconds for playable audio; a preview_url plays before the final audio_url exists.
+Finished audio: get_task_status with wait_seconds until status is complete. Longer songs:
+extend_music from a clip, then get_complete_song for one file. Lyrics first: generate_lyrics.
+Every request costs money: repeat requests are answered from the task ledger (list_tasks)
+instead of paying again, unless force_new=true."""
+
+
+@dataclass
+class AppState:
+    """What the lifespan opens: the service every tool uses."""
+
+    service: SunoService
+
+
+def _service(ctx: Context) -> SunoService:
+    state = cast(AppState, ctx.request_context.lifespan_context)
+    return state.service
+
+
+class SunoServer(MCPServer[AppState]):
+    """MCPServer whose argument errors name the field and the fix before anything runs."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None:
+            try:
+                tool.fn_metadata.validate_arguments(arguments)
+            except ValidationError as err:
+                raise ToolError(explain(name, err)) from err
+        return await super().call_tool(name, arguments, context)
+
+
+def _progress(ctx: Context) -> Callable[[Task | None, float, str | None], Any]:
+    async def report(task: Task | None, elapsed: float, poll_error: str | None) -> None:
+        status = None if task is None else task.status
+        clips = 0 if task is None else len(task.clips)
+        await ctx.report_progress(
+            progress=round(elapsed, 1),
+            total=None,
+            message=progress_message(status, clips, elapsed, poll_error),
+        )
+
+    return report
+
+
+def _audio_links(result: TaskResult, embed: bool, embed_max: int) -> list[types.ContentBlock]:
+    blocks: list[types.ContentBlock] = []
+    for clip in result.clips:
+        name = clip.title or clip.id
+        if clip.audio_url:
+            blocks.append(
+                types.ResourceLink(
+                    type="resource_link",
+                    uri=clip.audio_url,
+                    name=f"{name} ({clip.id})",
+                    description="Final audio" + (" (sandbox)" if result.sandbox else ""),
+                    mime_type=_mime(clip.audio_url),
+                )
+            )
+        elif clip.preview_url:
+            blocks.append(
+                types.ResourceLink(
+                    type="resource_link",
+                    uri=clip.preview_url,
+                    name=f"{name} ({clip.id}) preview",
+                    description="Streaming preview, not the final file",
+                    mime_type=_mime(clip.preview_url),
+                )
+            )
+    for file in result.files:
+        path = Path(file.path)
+        blocks.append(_file_link(file.path, file.mime_type, file.bytes))
+        if embed and file.bytes <= embed_max and path.exists():
+            blocks.append(
+                types.AudioContent(
+                    type="audio", data=base64.b64encode(path.read_bytes()).decode(), mime_type=file.mime_type
+                )
+            )
+    return blocks
+
+
+def _file_link(path: str, mime_type: str, size: int) -> types.ResourceLink:
+    local = Path(path).resolve()
+    return types.ResourceLink(
+        type="resource_link",
+        uri=local.as_uri(),
+        name=local.name,
+        description="Downloaded audio file",
+        mime_type=mime_type,
+        size=size,
+    )
+
+
+def _mime(url: str) -> str:
+    lowered = url.lower().split("?")[0]
+    if lowered.endswith(".wav"):
+        return "audio/wav"
+    if lowered.endswith((".m4a", ".mp4")):
+        return "audio/mp4"
+    return "audio/mpeg"
+
+
+def _tool_result(service: SunoService, outcome: Outcome) -> types.CallToolResult:
+    result = task_result(
+        outcome.record,
+        deduplicated=outcome.deduplicated,
+        waited_s=outcome.waited_s,
+        poll_error=outcome.poll_error,
+    )
+    content: list[types.ContentBlock] = [types.TextContent(type="text", text=task_text(result))]
+    content.extend(_audio_links(result, service.settings.embed_audio, 2 * 1024 * 1024))
+    return types.CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
+
+
+async def _run(call: Callable[[], Any]) -> Any:
+    """Run a service call, turning our errors into tool errors the model can act on."""
+    try:
+        return await call()
+    except ArgumentError as err:
+        raise ToolError(str(err)) from err
+    except SunoError as err:
+        raise ToolError(error_text(err)) from err
+
+
+def _summary(record: Any) -> TaskSummary:
+    title = next((c.title for c in record.clips if c.title), None) or record.lyrics_title
+    return TaskSummary(
+        task_id=record.task_id,
+        kind=record.kind,
+        api=record.api,
+        status=record.status,
+        title=title,
+        created_at=record.created_at,
+        clip_ids=list(record.clip_ids),
+        error=record.error,
+        sandbox=record.sandbox,
+    )
+
+
+def build_server(settings: Settings, backend: Backend) -> SunoServer:
+    """The MCP server; ``backend`` opens the service for the server's lifetime."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        async with backend(settings) as service:
+            yield AppState(service=service)
+
+    server = SunoServer(
+        name="suno-mcp",
+        title="Suno music",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        log_level=settings.log_level,
+    )
+
+    generate_wait = wait_field(settings.default_wait, settings.max_wait)
+    status_wait = wait_field(0, settings.max_wait)
+    lyrics_default = min(30.0, settings.max_wait)
+    lyrics_wait = wait_field(lyrics_default, settings.max_wait)
+    catalog_names = ", ".join(m.name for m in MODELS)
+    writes = types.ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
+    reads = types.ToolAnnotations(read_only_hint=True, open_world_hint=True, idempotent_hint=True)
+
+    @server.tool(
+        title="Generate music",
+        annotations=writes,
+        description=(
+            "Start a new song with Suno (two clips per request; costs credits). Use EITHER description "
+            f"(inspiration mode: Suno writes lyrics and style, max {DESCRIPTION_MAX} chars) OR lyrics with "
+            "optional tags and title (custom mode); instrumental=true for no vocals (custom mode then needs "
+            "no lyrics). Waits up to wait_seconds and returns as soon as audio is playable: preview_url is "
+            "a streaming preview, audio_url the final file. Then call get_task_status(task_id, wait_seconds) "
+            "until complete. An identical request in the last 10 minutes is reused, not paid again "
+            f"(force_new=true overrides). Models: {catalog_names}."
+        ),
+    )
+    async def generate_music(
+        ctx: Context,
+        description: Description = None,
+        lyrics: Lyrics = None,
+        tags: Tags = None,
+        title: Title = None,
+        instrumental: Annotated[bool, Field(description="true: music without vocals.")] = False,
+        model: Model = None,
+        wait_seconds: generate_wait = settings.default_wait,  # type: ignore[valid-type]
+        force_new: Annotated[
+            bool, Field(description="Submit even if an identical request was made in the last 10 minutes.")
+        ] = False,
+    ) -> Annotated[types.CallToolResult, TaskResult]:
+        service = _service(ctx)
+
+        async def call() -> Outcome:
+            check_text(description=description, lyrics=lyrics, tags=tags, title=title)
+            mv = check_model(model, service.catalog, settings.default_model)
+            check_music(
+                description=description,
+                lyrics=lyrics,
+                tags=tags,
+                title=title,
+                instrumental=instrumental,
+                model=mv,
+                catalog=service.catalog,
+            )
+            request = MusicRequest(
+                gpt_description_prompt=description,
+                prompt=lyrics or ("" if description else None),
+                tags=tags,
+                title=title,
+                make_instrumental=instrumental,
+                mv=mv,
+            )
+            return await service.submit_music(
+                request, force_new=force_new, wait_s=wait_seconds, progress=_progress(ctx)
+            )
+
+        return _tool_result(service, await _run(call))
+
+    @server.tool(
+        title="Extend music",
+        annotations=writes,
+        description=(
+            "Continue an existing clip from continue_at seconds (costs credits; two new clips). Optional "
+            "lyrics/tags/title steer the continuation. Waits like generate_music. After one or more "
+            "extensions, get_complete_song(clip_id of the last extension) joins the chain into one song."
+        ),
+    )
+    async def extend_music(
+        ctx: Context,
+        clip_id: ClipId,
+        continue_at: ContinueAt,
+        lyrics: Lyrics = None,
+        tags: Tags = None,
+        title: Title = None,
+        instrumental: Annotated[bool, Field(description="true: no vocals in the continuation.")] = False,
+        model: Model = None,
+        task_id: OptionalTaskId = None,
+        wait_seconds: generate_wait = settings.default_wait,  # type: ignore[valid-type]
+        force_new: Annotated[
+            bool, Field(description="Submit even if an identical request was made in the last 10 minutes.")
+        ] = False,
+    ) -> Annotated[types.CallToolResult, TaskResult]:
+        service = _service(ctx)
+
+        async def call() -> Outcome:
+            check_text(lyrics=lyrics, tags=tags, title=title)
+            mv = check_model(model, service.catalog, settings.default_model)
+            check_limits(lyrics=lyrics, tags=tags, model=mv, catalog=service.catalog)
+            duration = service.clip_duration(clip_id)
+            if duration is not None and continue_at > duration:
+                raise ArgumentError(
+                    f"continue_at: {continue_at:g} s is past the end of clip {clip_id} ({duration:g} s long). "
+                    f"Use a value from 0 to {duration:g}."
+                )
+            request = MusicRequest(
+                prompt=lyrics or "",
+                tags=tags,
+                title=title,
+                make_instrumental=instrumental,
+                mv=mv,
+                continue_clip_id=clip_id,
+                continue_at=continue_at,
+                task_id=task_id,
+            )
+            return await service.submit_music(
+                request, force_new=force_new, wait_s=wait_seconds, progress=_progress(ctx)
+            )
+
+        return _tool_result(service, await _run(call))
+
+    @server.tool(
+        title="Get task status",
+        annotations=reads,
+        description=(
+            "The state of a task (from generate_music, extend_music, generate_lyrics or get_complete_song), "
+            "every clip with its URLs, and the next step. wait_seconds > 0 waits for the next milestone "
+            "(playable, then final) and returns early when it arrives. Works for tasks from earlier sessions; "
+            "a clip id is accepted too."
+        ),
+    )
+    async def get_task_status(
+        ctx: Context,
+        task_id: TaskId,
+        wait_seconds: status_wait = 0,  # type: ignore[valid-type]
+    ) -> Annotated[types.CallToolResult, TaskResult]:
+        service = _service(ctx)
+        return _tool_result(
+            service, await _run(lambda: service.status(task_id, wait_s=wait_seconds, progress=_progress(ctx)))
+        )
+
+    @server.tool(
+        title="List tasks",
+        annotations=types.ToolAnnotations(read_only_hint=True, open_world_hint=False, idempotent_hint=True),
+        description=(
+            "Tasks in the local ledger, newest first: ids, status, titles, clip ids. Use it to find earlier "
+            "songs, and before resubmitting after an error: status 'unknown' means a submit may have been "
+            "charged without an answer."
+        ),
+    )
+    async def list_tasks(
+        ctx: Context,
+        status: Annotated[
+            Literal["pending", "running", "streaming", "complete", "failed", "unknown"] | None,
+            Field(description="Only tasks in this status."),
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=200, description="How many (newest first).")] = 20,
+    ) -> TaskList:
+        service = _service(ctx)
+        records = service.list_tasks(status=Status(status) if status else None, limit=limit)
+        return TaskList(tasks=[_summary(r) for r in records], count=len(records))
+
+    @server.tool(
+        title="Write lyrics",
+        annotations=writes,
+        description=(
+            "Write song lyrics (with a title) from a description. Returns lyrics ready for "
+            "generate_music(lyrics=..., title=..., tags=...). Waits up to wait_seconds (default 30)."
+        ),
+    )
+    async def generate_lyrics(
+        ctx: Context,
+        description: LyricsPrompt,
+        wait_seconds: lyrics_wait = lyrics_default,  # type: ignore[valid-type]
+        force_new: Annotated[
+            bool, Field(description="Submit even if an identical request was just made.")
+        ] = False,
+    ) -> Annotated[types.CallToolResult, TaskResult]:
+        service = _service(ctx)
+
+        async def call() -> Outcome:
+            check_text(description=description)
+            return await service.submit_lyrics(
+                description, force_new=force_new, wait_s=wait_seconds, progress=_progress(ctx)
+            )
+
+        return _tool_result(service, await _run(call))
+
+    @server.tool(
+        title="Get the complete song",
+        annotations=writes,
+        description=(
+            "After extend_music, join the whole chain (original clip + extensions) into one song. Pass the "
+            "clip_id of the LAST extension. Returns a task like generate_music; the joined clip's duration "
+            "is the whole song."
+        ),
+    )
+    async def get_complete_song(
+        ctx: Context,
+        clip_id: ClipId,
+        wait_seconds: generate_wait = settings.default_wait,  # type: ignore[valid-type]
+        force_new: Annotated[
+            bool, Field(description="Submit even if an identical request was just made.")
+        ] = False,
+    ) -> Annotated[types.CallToolResult, TaskResult]:
+        service = _service(ctx)
+        return _tool_result(
+            service,
+            await _run(
+                lambda: service.complete_song(
+                    clip_id, force_new=force_new, wait_s=wait_seconds, progress=_progress(ctx)
+                )
+            ),
+        )
+
+    @server.tool(
+        title="Download audio",
+        annotations=types.ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+        ),
+        description=(
+            "Save the final audio of a task (all its complete clips) or of one clip to the data directory, "
+            "before the hosted URLs expire. Give task_id or clip_id. Returns the local file paths."
+        ),
+    )
+    async def download_audio(
+        ctx: Context,
+        task_id: OptionalTaskId = None,
+        clip_id: OptionalClipId = None,
+    ) -> Annotated[types.CallToolResult, DownloadResult]:
+        service = _service(ctx)
+
+        async def call() -> Any:
+            if (task_id is None) == (clip_id is None):
+                raise ArgumentError("task_id: give exactly one of task_id or clip_id.")
+            return await service.download(task_id=task_id, clip_id=clip_id)
+
+        files = await _run(call)
+        result = DownloadResult(files=files, directory=str(service.settings.audio_dir))
+        lines = [f"Saved {len(files)} file(s):"] + [
+            f"- {f.path} ({f.bytes} bytes, {f.mime_type})" for f in files
+        ]
+        content: list[types.ContentBlock] = [types.TextContent(type="text", text="\n".join(lines))]
+        for f in files:
+            content.append(_file_link(f.path, f.mime_type, f.bytes))
+            content.append(
+                types.ResourceLink(type="resource_link", uri=f.url, name=f.clip_id, mime_type=f.mime_type)
+            )
+        return types.CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
+
+    holder: list[SunoService] = []
+    _register_resources(server, settings, holder)
+    _register_prompts(server)
+    return server
+
+
+def _register_resources(server: SunoServer, settings: Settings, holder: list[SunoService]) -> None:
+    """Static resources cannot receive a Context, so they read the service from ``holder``,
+    which the lifespan fills."""
+    catalog = Catalog.with_extra(settings.extra_models)
+
+    def service() -> SunoService:
+        if not holder:
+            raise ResourceError("the server is still starting; try again")
+        return holder[0]
+
+    @server.resource(
+        "suno://models",
+        name="models",
+        title="Suno models",
+        description="The models the `model` argument accepts, their text limits and what each is good for.",
+        mime_type="application/json",
+    )
+    def models_resource() -> str:
+        return json.dumps(
+            {
+                "default": settings.default_model,
+                "models": [
+                    {
+                        "name": m.name,
+                        "version": m.version,
+                        "lyrics_max_chars": m.lyrics_max,
+                        "tags_max_chars": m.tags_max,
+                        "good_for": m.good_for,
+                        "documented_by_vendor": m.documented,
+                    }
+                    for m in catalog.models
+                ],
+            },
+            indent=1,
+        )
+
+    @server.resource(
+        "suno://tasks",
+        name="tasks",
+        title="Task ledger",
+        description="The newest 50 tasks in the local ledger (JSON).",
+        mime_type="application/json",
+    )
+    def tasks_resource() -> str:
+        records = service().list_tasks(limit=50)
+        return TaskList(tasks=[_summary(r) for r in records], count=len(records)).model_dump_json(indent=1)
+
+    @server.resource(
+        "suno://tasks/{task_id}",
+        name="task",
+        title="One task",
+        description="One task from the ledger with its clips, URLs and saved files (JSON).",
+        mime_type="application/json",
+    )
+    def task_resource(task_id: str) -> str:
+        record = service().ledger.get(task_id)
+        if record is None:
+            raise ResourceNotFoundError(f"no task {task_id} in the ledger")
+        return task_result(record).model_dump_json(indent=1)
+
+    original = server.settings.lifespan
+    assert original is not None
+
+    @asynccontextmanager
+    async def lifespan(app: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        async with original(app) as state:
+            holder.append(state.service)
+            try:
+                yield state
+            finally:
+                holder.clear()
+
+    server.settings.lifespan = lifespan
+
+
+def _register_prompts(server: SunoServer) -> None:
+    @server.prompt(
+        name="write_a_full_song",
+        title="Write a full song",
+        description="Walks through a whole song: lyrics, generation, picking a clip, extending, joining, saving.",
+    )
+    def write_a_full_song(
+        idea: Annotated[str, Field(description="What the song is about.")],
+        style: Annotated[str, Field(description="Genres and moods, e.g. 'indie folk, warm'.")] = "",
+        target_minutes: Annotated[str, Field(description="Rough length wanted, in minutes.")] = "3",
+    ) -> str:
+        return (
+            f"Make a complete song about: {idea}.\n"
+            f"Style: {style or 'choose one that fits the idea'}. Target length: about {target_minutes} minutes.\n\n"
+            "Steps:\n"
+            "1. generate_lyrics(description=<the idea and style>). Show the title and lyrics; adjust if asked.\n"
+            "2. generate_music(lyrics=<lyrics>, title=<title>, tags=<style as comma-separated tags>). "
+            "It returns two clips; play the previews and let the user pick one.\n"
+            "3. If the song should be longer, extend_music(clip_id=<picked clip>, continue_at=<a second near "
+            "its end, at a phrase boundary>, lyrics=<the next verses>). Repeat on the newest clip as needed.\n"
+            "4. get_complete_song(clip_id=<last extension>) to join the chain into one track.\n"
+            "5. get_task_status(task_id, wait_seconds=45) until complete, then download_audio(task_id=...) "
+            "and give the user the file path and the audio link.\n"
+            "Each generation costs credits: confirm with the user before extra rounds."
+        )
+
+    @server.prompt(
+        name="instrumental_for_use_case",
+        title="Instrumental for a use case",
+        description="Turns a use case (podcast intro, game loop, video background...) into instrumental settings.",
+    )
+    def instrumental_for_use_case(
+        use_case: Annotated[
+            str, Field(description="e.g. 'podcast intro', 'game loop', 'background for a product video'.")
+        ],
+        mood: Annotated[str, Field(description="Optional mood words.")] = "",
+    ) -> str:
+        return (
+            f"Create instrumental music for: {use_case}. Mood: {mood or 'fit it to the use case'}.\n"
+            "Use generate_music with instrumental=true and custom-mode tags (no lyrics needed). "
+            "Starting points that suit common uses:\n"
+            "- background for a video or app: tags 'ambient, background, subtle'\n"
+            "- podcast intro: tags 'intro, professional, upbeat', a short title\n"
+            "- game loop or sound bed: tags naming genre and energy, model chirp-v3-5\n"
+            "- open-ended video content: use description instead of tags to give Suno creative freedom\n"
+            "Pick the tags from the use case and mood, name the title after the use, and keep tags under "
+            "200 characters. Then follow the task with get_task_status and save it with download_audio."
+        )

@@ -1,0 +1,406 @@
+"""The service: submits through the ledger, waits through the poller, saves audio.
+
+This is where "nothing the user paid for is lost" is kept: every submit is written to
+the ledger before it is sent, repeated requests are answered from the ledger instead of
+being paid again, and finished audio can be saved to disk before its URL expires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+from pydantic import BaseModel
+
+from suno_mcp.catalog import Catalog
+from suno_mcp.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi, TaskRef, Upstream, download_to
+from suno_mcp.errors import (
+    ConfigurationError,
+    NotFoundError,
+    SubmitOutcomeUnknownError,
+    SunoError,
+    TransportError,
+)
+from suno_mcp.ledger import Ledger, SavedFile, TaskRecord
+from suno_mcp.models import ApiFamily, MusicRequest, Status, Task, TaskKind
+from suno_mcp.poller import Goal, Poller, ProgressFn, Timing
+from suno_mcp.retry import RetryPolicy
+from suno_mcp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DOWNLOAD_TIMEOUT_S = 120.0
+
+
+class Outcome(BaseModel):
+    """What a service call found: the ledger record and how we got there."""
+
+    record: TaskRecord
+    deduplicated: bool = False
+    waited_s: float = 0.0
+    poll_error: str | None = None
+
+
+def fingerprint(api: ApiFamily, kind: TaskKind, fields: dict[str, Any]) -> str:
+    """A stable hash of a request, blind to case and spacing, for the duplicate guard."""
+
+    def norm(value: Any) -> Any:
+        if isinstance(value, str):
+            return " ".join(value.lower().split())
+        return value
+
+    canonical = {k: norm(v) for k, v in sorted(fields.items()) if v not in (None, "", False)}
+    blob = json.dumps({"api": api, "kind": kind, "fields": canonical}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+_SLUG_RE = re.compile(r"[^a-z0-9]+")
+
+
+def safe_stem(title: str | None, clip_id: str) -> str:
+    """A file name stem from a title and clip id: lower-case letters, digits and dashes only."""
+    slug = _SLUG_RE.sub("-", (title or "").lower()).strip("-")[:60].strip("-")
+    return f"{slug}-{clip_id}" if slug else clip_id
+
+
+@dataclass
+class SunoService:
+    """Everything the tools do, without MCP. Build it with :func:`open_service`."""
+
+    settings: Settings
+    task_api: TaskApi
+    clip_api: ClipApi
+    ledger: Ledger
+    poller: Poller
+    http: httpx.AsyncClient
+    catalog: Catalog
+    sandbox: bool = False
+    clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time
+    task_group: anyio.abc.TaskGroup | None = None
+
+    @property
+    def music_api(self) -> MusicApi:
+        return self.task_api if self.settings.api == "task" else self.clip_api
+
+    def api_for(self, family: ApiFamily) -> MusicApi:
+        """The client of one endpoint family."""
+        return self.task_api if family == "task" else self.clip_api
+
+    def require_key(self) -> None:
+        """Raise before anything is recorded or sent when no API key is configured."""
+        if not self.settings.has_key:
+            raise ConfigurationError(NO_KEY_MESSAGE)
+
+    # ------------------------------------------------------------ submits
+
+    async def submit_music(
+        self,
+        request: MusicRequest,
+        *,
+        force_new: bool = False,
+        wait_s: float = 0.0,
+        progress: ProgressFn | None = None,
+    ) -> Outcome:
+        """Generate (or extend) music, unless the same request is already in the ledger."""
+        self.require_key()
+        api = self.music_api
+        body = request.wire_body()
+        return await self._submit(
+            api.family, "music", body, lambda: api.submit_music(request), force_new, wait_s, progress
+        )
+
+    async def submit_lyrics(
+        self,
+        description: str,
+        *,
+        force_new: bool = False,
+        wait_s: float = 0.0,
+        progress: ProgressFn | None = None,
+    ) -> Outcome:
+        """Write lyrics from a description (task API in both modes: one key serves both)."""
+        self.require_key()
+        return await self._submit(
+            "task",
+            "lyrics",
+            {"prompt": description},
+            lambda: self.task_api.submit_lyrics(description),
+            force_new,
+            wait_s,
+            progress,
+        )
+
+    async def complete_song(
+        self,
+        clip_id: str,
+        *,
+        force_new: bool = False,
+        wait_s: float = 0.0,
+        progress: ProgressFn | None = None,
+    ) -> Outcome:
+        """The whole song ending with ``clip_id`` as one clip (clip API concat, in both modes)."""
+        self.require_key()
+        return await self._submit(
+            "clip",
+            "concat",
+            {"clip_id": clip_id, "is_infill": False},
+            lambda: self.clip_api.concat(clip_id),
+            force_new,
+            wait_s,
+            progress,
+        )
+
+    async def _submit(
+        self,
+        family: ApiFamily,
+        kind: TaskKind,
+        body: dict[str, Any],
+        send: Callable[[], Any],
+        force_new: bool,
+        wait_s: float,
+        progress: ProgressFn | None,
+    ) -> Outcome:
+        fp = fingerprint(family, kind, body)
+        if not force_new and self.settings.duplicate_window > 0:
+            existing = self.ledger.find_duplicate(fp, self.settings.duplicate_window)
+            if existing is not None:
+                outcome = await self.follow(existing, wait_s=wait_s, progress=progress)
+                return outcome.model_copy(update={"deduplicated": True})
+        local_id = self.ledger.record_intent(
+            api=family, kind=kind, request=body, fingerprint=fp, sandbox=self.sandbox
+        )
+        try:
+            task: Task = await send()
+        except TransportError as err:
+            if not err.request_sent:
+                self.ledger.record_rejected(local_id, err.message)
+                raise
+            self.ledger.record_unknown(local_id, err.message)
+            raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
+        except SunoError as err:
+            self.ledger.record_rejected(local_id, err.message)
+            raise
+        except BaseException:
+            # Cancelled (or crashed) while the request may have been in flight.
+            self.ledger.record_unknown(local_id, "interrupted while the submit was in flight")
+            raise
+        self.ledger.record_submitted(local_id, task)
+        record = self.ledger.get(task.task_id)
+        assert record is not None  # just written
+        return await self.follow(record, wait_s=wait_s, progress=progress)
+
+    # ------------------------------------------------------------ following
+
+    def _ref(self, record: TaskRecord) -> TaskRef:
+        assert record.task_id is not None
+        return TaskRef(task_id=record.task_id, api=record.api, kind=record.kind, clip_ids=record.clip_ids)
+
+    async def follow(
+        self,
+        record: TaskRecord,
+        *,
+        wait_s: float,
+        progress: ProgressFn | None = None,
+        refresh: bool = False,
+    ) -> Outcome:
+        """Bring a record up to date, waiting up to ``wait_s`` for playable or final audio."""
+        if record.task_id is None or record.status is Status.UNKNOWN or record.status.finished:
+            return Outcome(record=record)
+        wait_s = min(max(wait_s, 0.0), self.settings.max_wait)
+        goal: Goal = "complete" if record.status.playable else "playable"
+        started = self.clock() - max(0.0, self.wall() - record.created_at)
+        begun = self.clock()
+        if wait_s > 0 or refresh:
+            await self.poller.wait(
+                self._ref(record),
+                goal=goal,
+                wait_s=wait_s,
+                started=started,
+                current=record.as_task(),
+                progress=progress,
+            )
+        else:
+            self.poller.watch(self._ref(record), started=started)
+        fresh = self.ledger.get(record.task_id) or record
+        error = self.poller.last_error(record.task_id)
+        return Outcome(
+            record=fresh,
+            waited_s=round(self.clock() - begun, 2),
+            poll_error=None if error is None else error.message,
+        )
+
+    async def status(
+        self, task_id: str, *, wait_s: float = 0.0, progress: ProgressFn | None = None
+    ) -> Outcome:
+        """A task's newest state. Works for tasks of earlier runs (the ledger) and, when
+        the id is not in the ledger, asks the upstream directly."""
+        record = self.ledger.get(task_id) or self.ledger.find_by_clip(task_id)
+        if record is None:
+            record = await self._adopt(task_id)
+        elif not record.status.finished and record.status is not Status.UNKNOWN:
+            self.require_key()
+        outcome = await self.follow(record, wait_s=wait_s, progress=progress, refresh=True)
+        if outcome.record.status is Status.PENDING and isinstance(
+            self.poller.last_error(task_id), NotFoundError
+        ):
+            raise NotFoundError(f"no task {task_id} exists upstream", status_code=404)
+        return outcome
+
+    async def _adopt(self, task_id: str) -> TaskRecord:
+        """A task id we never saw (made elsewhere): look it up and keep it in the ledger."""
+        self.require_key()
+        family = self.settings.api
+        ref = TaskRef(task_id=task_id, api=family)
+        tasks = await self.api_for(family).fetch([ref])
+        task = tasks.get(task_id)
+        if task is None:
+            raise NotFoundError(
+                f"no task or clip {task_id} is known here or upstream ({family} API)", status_code=404
+            )
+        local_id = self.ledger.record_intent(
+            api=family, kind="music", request={"adopted": True}, fingerprint=None, sandbox=self.sandbox
+        )
+        self.ledger.record_submitted(local_id, task)
+        record = self.ledger.get(task_id)
+        assert record is not None
+        return record
+
+    def list_tasks(self, *, status: Status | None = None, limit: int = 20) -> list[TaskRecord]:
+        """Ledger records, newest first."""
+        return self.ledger.recent(statuses=[status] if status else None, limit=limit)
+
+    def clip_duration(self, clip_id: str) -> float | None:
+        """The known duration of a clip, from the ledger."""
+        record = self.ledger.find_by_clip(clip_id)
+        if record is None:
+            return None
+        return next((c.duration for c in record.clips if c.id == clip_id), None)
+
+    def on_task_update(self, task: Task) -> None:
+        """Poller hook: store every new state; start the opt-in download when final."""
+        self.ledger.update(task)
+        if (
+            self.settings.auto_download
+            and task.status is Status.COMPLETE
+            and task.kind != "lyrics"
+            and self.task_group is not None
+        ):
+            self.task_group.start_soon(self._auto_download, task.task_id)
+
+    async def _auto_download(self, task_id: str) -> None:
+        try:
+            with anyio.move_on_after(DOWNLOAD_TIMEOUT_S):
+                await self.download(task_id=task_id)
+        except SunoError as err:
+            log.warning("auto-download of %s failed: %s", task_id, err.message)
+
+    # ------------------------------------------------------------ downloads
+
+    async def download(self, *, task_id: str | None = None, clip_id: str | None = None) -> list[SavedFile]:
+        """Save the final audio of a task's clips (or one clip) under the data directory."""
+        record = None
+        if task_id is not None:
+            record = self.ledger.get(task_id) or self.ledger.find_by_clip(task_id)
+        elif clip_id is not None:
+            record = self.ledger.find_by_clip(clip_id)
+        if record is None:
+            raise NotFoundError(f"no task or clip {task_id or clip_id} in the ledger", status_code=404)
+        clips = [c for c in record.clips if clip_id is None or c.id == clip_id]
+        ready = [c for c in clips if c.status is Status.COMPLETE and c.audio_url]
+        if not ready:
+            raise NotFoundError(
+                "no final audio yet: the clip is not complete (call get_task_status with wait_seconds)",
+                status_code=409,
+            )
+        saved_by_clip = {f.clip_id: f for f in record.files}
+        saved: list[SavedFile] = []
+        for clip in ready:
+            assert clip.audio_url is not None
+            existing = saved_by_clip.get(clip.id)
+            if existing is not None and await anyio.Path(existing.path).exists():
+                saved.append(existing)
+                continue
+            got = await download_to(
+                self.http,
+                clip.audio_url,
+                str(self.settings.audio_dir),
+                safe_stem(clip.title, clip.id),
+                max_bytes=self.settings.download_max_bytes,
+            )
+            file = SavedFile(
+                clip_id=clip.id,
+                task_id=record.task_id,
+                path=got.path,
+                url=clip.audio_url,
+                bytes=got.bytes,
+                mime_type=got.content_type,
+            )
+            self.ledger.record_file(file)
+            saved.append(file)
+        return saved
+
+
+def build_http_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The one HTTP client of a server process."""
+    timeout = httpx.Timeout(
+        connect=settings.connect_timeout, read=settings.read_timeout, write=settings.read_timeout, pool=10.0
+    )
+    return httpx.AsyncClient(
+        timeout=timeout,
+        transport=transport,
+        headers={"User-Agent": "suno-mcp"},
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+    )
+
+
+@asynccontextmanager
+async def open_service(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    timing: Timing | None = None,
+    retry: RetryPolicy | None = None,
+    sandbox: bool = False,
+) -> AsyncIterator[SunoService]:
+    """Open the HTTP client, ledger and poller; close them all on exit."""
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    async with build_http_client(settings, transport) as http, anyio.create_task_group() as tg:
+        upstream = Upstream(http, base_url=settings.base_url, api_key=key, retry=retry)
+        task_api, clip_api = TaskApi(upstream), ClipApi(upstream)
+        ledger = Ledger(settings.ledger_path)
+        service_ref: list[SunoService] = []
+        poller = Poller(
+            {"task": task_api, "clip": clip_api},
+            timing=timing,
+            max_requests_per_second=settings.max_requests_per_second,
+            on_update=lambda task: service_ref[0].on_task_update(task),
+        )
+        service = SunoService(
+            settings=settings,
+            task_api=task_api,
+            clip_api=clip_api,
+            ledger=ledger,
+            poller=poller,
+            http=http,
+            catalog=Catalog.with_extra(settings.extra_models),
+            sandbox=sandbox,
+            task_group=tg,
+        )
+        service_ref.append(service)
+        tg.start_soon(poller.run)
+        try:
+            yield service
+        finally:
+            tg.cancel_scope.cancel()
+            ledger.close()

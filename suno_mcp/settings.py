@@ -1,0 +1,148 @@
+"""Settings, read once at start-up from the environment; keyword arguments win.
+
+``GPTPROTO_API_KEY`` and ``GPTPROTO_BASE_URL`` are the vendor's names; everything of
+our own starts with ``SUNO_MCP_``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from suno_mcp.catalog import DEFAULT_MODEL
+from suno_mcp.errors import ConfigurationError
+
+DEFAULT_BASE_URL = "https://gptproto.com"
+
+# Named time limits (seconds). A tool call must return before common MCP clients give
+# up on it (about 60 s), so the longest wait a tool may spend is below that.
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 30.0
+SUBMIT_TIMEOUT_S = 60.0
+MAX_WAIT_S = 50.0
+DEFAULT_WAIT_S = 45.0
+DUPLICATE_WINDOW_S = 600.0
+DOWNLOAD_MAX_BYTES = 200 * 1024 * 1024
+EMBED_MAX_BYTES = 2 * 1024 * 1024
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory for this application (differs by OS)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("suno-mcp", appauthor=False))
+
+
+class Settings(BaseModel):
+    """Everything the server can be told, already validated."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_key: SecretStr | None = None
+    base_url: str = DEFAULT_BASE_URL
+    api: Literal["task", "clip"] = "task"
+    default_model: str = DEFAULT_MODEL
+    extra_models: tuple[str, ...] = ()
+    log_level: LogLevel = "INFO"
+    data_dir: Path = Field(default_factory=default_data_dir)
+    connect_timeout: float = Field(default=CONNECT_TIMEOUT_S, gt=0, le=300)
+    read_timeout: float = Field(default=READ_TIMEOUT_S, gt=0, le=600)
+    max_wait: float = Field(default=MAX_WAIT_S, ge=0, le=600)
+    default_wait: float = Field(default=DEFAULT_WAIT_S, ge=0, le=600)
+    duplicate_window: float = Field(default=DUPLICATE_WINDOW_S, ge=0)
+    auto_download: bool = False
+    embed_audio: bool = False
+    download_max_bytes: int = Field(default=DOWNLOAD_MAX_BYTES, gt=0)
+    max_requests_per_second: float = Field(default=5.0, gt=0)
+    http_token: SecretStr | None = None
+    sandbox: bool = False
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("GPTPROTO_BASE_URL must start with http:// or https://")
+        return value
+
+    @field_validator("api_key", "http_token", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @property
+    def has_key(self) -> bool:
+        return self.api_key is not None
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.data_dir / "audio"
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.data_dir / "tasks.sqlite3"
+
+
+# Environment variable -> Settings field.
+_ENV: dict[str, str] = {
+    "GPTPROTO_API_KEY": "api_key",
+    "GPTPROTO_BASE_URL": "base_url",
+    "SUNO_MCP_API": "api",
+    "SUNO_MCP_DEFAULT_MODEL": "default_model",
+    "SUNO_MCP_EXTRA_MODELS": "extra_models",
+    "SUNO_MCP_LOG_LEVEL": "log_level",
+    "SUNO_MCP_DATA_DIR": "data_dir",
+    "SUNO_MCP_CONNECT_TIMEOUT": "connect_timeout",
+    "SUNO_MCP_READ_TIMEOUT": "read_timeout",
+    "SUNO_MCP_MAX_WAIT": "max_wait",
+    "SUNO_MCP_DEFAULT_WAIT": "default_wait",
+    "SUNO_MCP_DUPLICATE_WINDOW": "duplicate_window",
+    "SUNO_MCP_AUTO_DOWNLOAD": "auto_download",
+    "SUNO_MCP_EMBED_AUDIO": "embed_audio",
+    "SUNO_MCP_DOWNLOAD_MAX_BYTES": "download_max_bytes",
+    "SUNO_MCP_MAX_RPS": "max_requests_per_second",
+    "SUNO_MCP_HTTP_TOKEN": "http_token",
+}
+ENV_FOR_FIELD = {field: env for env, field in _ENV.items()}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from the environment, with keyword overrides taking precedence.
+
+    Raises ConfigurationError naming the variable and the fix when a value is invalid.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, field in _ENV.items():
+        raw = env.get(name)
+        if raw is None or raw == "":
+            continue
+        if field == "extra_models":
+            values[field] = tuple(part.strip() for part in raw.split(",") if part.strip())
+        elif field == "api":
+            values[field] = raw.strip().lower()
+        elif field == "log_level":
+            values[field] = raw.strip().upper()
+        else:
+            values[field] = raw
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = Settings(**values)
+    except ValidationError as err:
+        problems = []
+        for item in err.errors():
+            field = str(item["loc"][0]) if item["loc"] else "?"
+            where = ENV_FOR_FIELD.get(field, field)
+            problems.append(f"{where}: {item['msg']}")
+        raise ConfigurationError("invalid settings: " + "; ".join(problems)) from err
+    if settings.default_wait > settings.max_wait:
+        settings = settings.model_copy(update={"default_wait": settings.max_wait})
+    return settings
