@@ -318,11 +318,9 @@ class Ledger:
         if not clip_ids:
             return []
         marks = ",".join("?" for _ in clip_ids)
+        query = f"SELECT * FROM files WHERE clip_id IN ({marks})"  # noqa: S608 (only "?" placeholders)
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT * FROM files WHERE clip_id IN ({marks})",
-                list(clip_ids),  # noqa: S608 (only "?" placeholders are joined in)
-            ).fetchall()
+            rows = self._db.execute(query, list(clip_ids)).fetchall()
         return [
             SavedFile(
                 clip_id=r["clip_id"],
