@@ -207,10 +207,17 @@ def _summary(record: Any) -> TaskSummary:
 def build_server(settings: Settings, backend: Backend) -> SunoServer:
     """The MCP server; ``backend`` opens the service for the server's lifetime."""
 
+    # Static resources get no Context, so they find the service here while the server runs.
+    holder: list[SunoService] = []
+
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         async with backend(settings) as service:
-            yield AppState(service=service)
+            holder.append(service)
+            try:
+                yield AppState(service=service)
+            finally:
+                holder.remove(service)
 
     server = SunoServer(
         name="suno-mcp",
@@ -464,15 +471,13 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
             )
         return types.CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
 
-    holder: list[SunoService] = []
     _register_resources(server, settings, holder)
     _register_prompts(server)
     return server
 
 
 def _register_resources(server: SunoServer, settings: Settings, holder: list[SunoService]) -> None:
-    """Static resources cannot receive a Context, so they read the service from ``holder``,
-    which the lifespan fills."""
+    """Resources read the service from ``holder``, which the lifespan fills."""
     catalog = Catalog.with_extra(settings.extra_models)
 
     def service() -> SunoService:
@@ -529,20 +534,6 @@ def _register_resources(server: SunoServer, settings: Settings, holder: list[Sun
         if record is None:
             raise ResourceNotFoundError(f"no task {task_id} in the ledger")
         return task_result(record).model_dump_json(indent=1)
-
-    original = server.settings.lifespan
-    assert original is not None
-
-    @asynccontextmanager
-    async def lifespan(app: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        async with original(app) as state:
-            holder.append(state.service)
-            try:
-                yield state
-            finally:
-                holder.clear()
-
-    server.settings.lifespan = lifespan
 
 
 def _register_prompts(server: SunoServer) -> None:
