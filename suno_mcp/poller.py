@@ -47,6 +47,25 @@ class Timing:
     horizon_s: float = 30 * 60.0  # stop watching a task nobody waits for after this
     progress_every_s: float = 5.0
 
+    @classmethod
+    def expecting(cls, preview_s: float, complete_s: float) -> Timing:
+        """The default schedule stretched or shrunk to an upstream with these typical latencies."""
+        base = cls()
+        return base.scaled(base.complete_s / complete_s).with_preview(preview_s)
+
+    def with_preview(self, preview_s: float) -> Timing:
+        """The same schedule with another typical time to a playable preview."""
+        return Timing(
+            preview_s=preview_s,
+            complete_s=self.complete_s,
+            lyrics_s=self.lyrics_s,
+            min_gap_s=self.min_gap_s,
+            max_gap_s=self.max_gap_s,
+            growth=self.growth,
+            horizon_s=self.horizon_s,
+            progress_every_s=self.progress_every_s,
+        )
+
     def scaled(self, factor: float) -> Timing:
         """The same schedule for an upstream ``factor`` times faster (the sandbox's speed)."""
         return Timing(

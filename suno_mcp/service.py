@@ -382,7 +382,7 @@ async def open_service(
         service_ref: list[SunoService] = []
         poller = Poller(
             {"task": task_api, "clip": clip_api},
-            timing=timing,
+            timing=timing or Timing.expecting(settings.expected_preview_s, settings.expected_complete_s),
             max_requests_per_second=settings.max_requests_per_second,
             on_update=lambda task: service_ref[0].on_task_update(task),
         )

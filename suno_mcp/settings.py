@@ -62,6 +62,8 @@ class Settings(BaseModel):
     max_requests_per_second: float = Field(default=5.0, gt=0)
     http_token: SecretStr | None = None
     sandbox: bool = False
+    expected_preview_s: float = Field(default=30.0, gt=0, le=3600)
+    expected_complete_s: float = Field(default=120.0, gt=0, le=7200)
 
     @field_validator("base_url")
     @classmethod
@@ -110,6 +112,8 @@ _ENV: dict[str, str] = {
     "SUNO_MCP_DOWNLOAD_MAX_BYTES": "download_max_bytes",
     "SUNO_MCP_MAX_RPS": "max_requests_per_second",
     "SUNO_MCP_HTTP_TOKEN": "http_token",
+    "SUNO_MCP_EXPECTED_PREVIEW_S": "expected_preview_s",
+    "SUNO_MCP_EXPECTED_COMPLETE_S": "expected_complete_s",
 }
 ENV_FOR_FIELD = {field: env for env, field in _ENV.items()}
 

@@ -1,0 +1,162 @@
+"""End to end against the sandbox over real loopback sockets, in both API modes."""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from suno_mcp.poller import Timing
+from suno_mcp.sandbox.runner import SandboxHandle, run_sandbox
+from suno_mcp.sandbox.state import SandboxConfig
+from suno_mcp.server import build_server
+from suno_mcp.service import SunoService, open_service
+from suno_mcp.settings import load_settings
+
+SPEED = 200.0
+CLIP_SECONDS = 8.0
+BOUND_S = 30.0  # no single scenario may take longer than this
+
+
+def _timing(config: SandboxConfig) -> Timing:
+    return Timing(
+        preview_s=config.preview_after_s, complete_s=config.complete_after_s, lyrics_s=config.lyrics_after_s
+    ).scaled(config.speed)
+
+
+@asynccontextmanager
+async def sandboxed_client(
+    tmp_path: Path, api: str, **config: Any
+) -> AsyncIterator[tuple[Client, SandboxHandle, list[SunoService]]]:
+    sandbox_config = SandboxConfig(speed=SPEED, clip_seconds=CLIP_SECONDS, **config)
+    async with run_sandbox(sandbox_config) as sandbox:
+        settings = load_settings(
+            environ={}, api_key="test-key", base_url=sandbox.url, data_dir=tmp_path / "data", api=api
+        )
+        services: list[SunoService] = []
+
+        @asynccontextmanager
+        async def backend(s: Any) -> AsyncIterator[SunoService]:
+            async with open_service(s, timing=_timing(sandbox_config), sandbox=True) as service:
+                services.append(service)
+                yield service
+
+        async with Client(build_server(settings, backend)) as client:
+            yield client, sandbox, services
+
+
+async def call(client: Client, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    result = await client.call_tool(tool, args)
+    text = " ".join(getattr(c, "text", "") for c in result.content)
+    assert not result.is_error, text
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+async def until_complete(client: Client, task: dict[str, Any]) -> dict[str, Any]:
+    with anyio.fail_after(BOUND_S):
+        while task["status"] not in ("complete", "failed"):
+            task = await call(client, "get_task_status", {"task_id": task["task_id"], "wait_seconds": 5})
+    assert task["status"] == "complete", task
+    return task
+
+
+def wav_info(path: str) -> tuple[float, int]:
+    """Duration in seconds and peak absolute sample."""
+    with wave.open(path, "rb") as w:
+        frames = w.readframes(w.getnframes())
+        duration = w.getnframes() / w.getframerate()
+    samples = memoryview(frames).cast("h")
+    return duration, max(abs(s) for s in samples)
+
+
+@pytest.mark.parametrize("api", ["task", "clip"])
+async def test_lyrics_generate_extend_complete_song_and_download_give_one_file_as_long_as_the_chain(
+    tmp_path: Path, api: str
+) -> None:
+    async with sandboxed_client(tmp_path, api) as (client, sandbox, _):
+        lyrics = await until_complete(
+            client, await call(client, "generate_lyrics", {"description": "rain on a tin roof", "wait_seconds": 10})
+        )
+        assert lyrics["lyrics"] and lyrics["lyrics_title"]
+
+        song = await call(
+            client,
+            "generate_music",
+            {"lyrics": lyrics["lyrics"], "title": lyrics["lyrics_title"], "tags": "lo-fi, chill", "wait_seconds": 10},
+        )
+        song = await until_complete(client, song)
+        assert len(song["clips"]) == 2
+        first = song["clips"][0]
+        assert first["audio_url"] and first["duration"] == pytest.approx(CLIP_SECONDS)
+
+        cut = 5.0
+        extension = await until_complete(
+            client,
+            await call(client, "extend_music", {"clip_id": first["id"], "continue_at": cut, "wait_seconds": 10}),
+        )
+        last = extension["clips"][0]
+
+        whole = await until_complete(
+            client, await call(client, "get_complete_song", {"clip_id": last["id"], "wait_seconds": 10})
+        )
+        assert whole["kind"] == "concat"
+        assert whole["clips"][0]["duration"] == pytest.approx(cut + CLIP_SECONDS)
+
+        saved = await call(client, "download_audio", {"task_id": whole["task_id"]})
+        assert len(saved["files"]) == 1
+        duration, peak = wav_info(saved["files"][0]["path"])
+        assert duration == pytest.approx(cut + CLIP_SECONDS, abs=0.01)
+        assert peak > 1000  # audible, not silence
+        assert sandbox.state.stats.requests  # the sandbox really was the upstream
+
+
+async def test_twenty_concurrent_waiters_on_one_task_cost_one_upstream_fetch_per_tick(tmp_path: Path) -> None:
+    async with sandboxed_client(tmp_path, "task") as (client, sandbox, services):
+        task = await call(client, "generate_music", {"description": "a march", "wait_seconds": 0})
+        poller = services[0].poller
+        before = sandbox.state.stats.requests.get("fetch", 0)
+        fetches_before = poller.fetches
+
+        results: list[dict[str, Any]] = []
+
+        async def waiter() -> None:
+            results.append(
+                await call(client, "get_task_status", {"task_id": task["task_id"], "wait_seconds": 20})
+            )
+
+        with anyio.fail_after(BOUND_S):
+            async with anyio.create_task_group() as tg:
+                for _ in range(20):
+                    tg.start_soon(waiter)
+        upstream_fetches = sandbox.state.stats.requests.get("fetch", 0) - before
+        assert len(results) == 20
+        assert all(r["status"] in ("streaming", "complete") for r in results)
+        # Every fetch the poller made is one upstream request, shared by all twenty waiters:
+        # far fewer than one per waiter per tick.
+        assert upstream_fetches == poller.fetches - fetches_before
+        assert upstream_fetches < 20
+
+
+async def test_every_result_from_the_sandbox_says_so(tmp_path: Path) -> None:
+    async with sandboxed_client(tmp_path, "task") as (client, _, _):
+        result = await client.call_tool("generate_music", {"description": "a waltz", "wait_seconds": 5})
+        assert result.structured_content is not None and result.structured_content["sandbox"] is True
+        assert "SANDBOX" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_a_content_policy_trigger_is_refused_with_advice_and_recorded_as_failed(tmp_path: Path) -> None:
+    from suno_mcp.sandbox.state import CONTENT_POLICY_TRIGGER
+
+    async with sandboxed_client(tmp_path, "clip") as (client, _, _):
+        result = await client.call_tool("generate_music", {"description": f"a song with {CONTENT_POLICY_TRIGGER}"})
+        assert result.is_error
+        assert "content policy" in result.content[0].text  # type: ignore[union-attr]
+        listed = await call(client, "list_tasks", {"status": "failed"})
+        assert listed["count"] == 1
