@@ -82,24 +82,34 @@ async def test_lyrics_generate_extend_complete_song_and_download_give_one_file_a
 ) -> None:
     async with sandboxed_client(tmp_path, api) as (client, sandbox, _):
         lyrics = await until_complete(
-            client, await call(client, "generate_lyrics", {"description": "rain on a tin roof", "wait_seconds": 10})
+            client,
+            await call(client, "generate_lyrics", {"description": "rain on a tin roof", "wait_seconds": 10}),
         )
-        assert lyrics["lyrics"] and lyrics["lyrics_title"]
+        assert lyrics["lyrics"]
+        assert lyrics["lyrics_title"]
 
         song = await call(
             client,
             "generate_music",
-            {"lyrics": lyrics["lyrics"], "title": lyrics["lyrics_title"], "tags": "lo-fi, chill", "wait_seconds": 10},
+            {
+                "lyrics": lyrics["lyrics"],
+                "title": lyrics["lyrics_title"],
+                "tags": "lo-fi, chill",
+                "wait_seconds": 10,
+            },
         )
         song = await until_complete(client, song)
         assert len(song["clips"]) == 2
         first = song["clips"][0]
-        assert first["audio_url"] and first["duration"] == pytest.approx(CLIP_SECONDS)
+        assert first["audio_url"]
+        assert first["duration"] == pytest.approx(CLIP_SECONDS)
 
         cut = 5.0
         extension = await until_complete(
             client,
-            await call(client, "extend_music", {"clip_id": first["id"], "continue_at": cut, "wait_seconds": 10}),
+            await call(
+                client, "extend_music", {"clip_id": first["id"], "continue_at": cut, "wait_seconds": 10}
+            ),
         )
         last = extension["clips"][0]
 
@@ -147,7 +157,8 @@ async def test_twenty_concurrent_waiters_on_one_task_cost_one_upstream_fetch_per
 async def test_every_result_from_the_sandbox_says_so(tmp_path: Path) -> None:
     async with sandboxed_client(tmp_path, "task") as (client, _, _):
         result = await client.call_tool("generate_music", {"description": "a waltz", "wait_seconds": 5})
-        assert result.structured_content is not None and result.structured_content["sandbox"] is True
+        assert result.structured_content is not None
+        assert result.structured_content["sandbox"] is True
         assert "SANDBOX" in result.content[0].text  # type: ignore[union-attr]
 
 
@@ -155,7 +166,9 @@ async def test_a_content_policy_trigger_is_refused_with_advice_and_recorded_as_f
     from suno_mcp.sandbox.state import CONTENT_POLICY_TRIGGER
 
     async with sandboxed_client(tmp_path, "clip") as (client, _, _):
-        result = await client.call_tool("generate_music", {"description": f"a song with {CONTENT_POLICY_TRIGGER}"})
+        result = await client.call_tool(
+            "generate_music", {"description": f"a song with {CONTENT_POLICY_TRIGGER}"}
+        )
         assert result.is_error
         assert "content policy" in result.content[0].text  # type: ignore[union-attr]
         listed = await call(client, "list_tasks", {"status": "failed"})
