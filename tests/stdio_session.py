@@ -5,6 +5,7 @@ Tests use it where they need the process itself (to kill it) or every byte it pr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -127,10 +128,8 @@ class StdioSession:
     def close(self) -> None:
         """End the server (closing its stdin asks it to exit) and release every pipe."""
         if self.proc.stdin is not None and not self.proc.stdin.closed:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 self.proc.stdin.close()
-            except BrokenPipeError:
-                pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
