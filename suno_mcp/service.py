@@ -25,6 +25,7 @@ from suno_mcp.catalog import Catalog
 from suno_mcp.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi, TaskRef, Upstream, download_to
 from suno_mcp.errors import (
     ConfigurationError,
+    MalformedResponseError,
     NotFoundError,
     SubmitOutcomeUnknownError,
     SunoError,
@@ -184,6 +185,15 @@ class SunoService:
             if not err.request_sent:
                 self.ledger.record_rejected(local_id, err.message)
                 raise
+            self.ledger.record_unknown(local_id, err.message)
+            raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
+        except MalformedResponseError as err:
+            # The upstream answered something we cannot read: it may well have taken the job.
+            self.ledger.record_unknown(local_id, err.message)
+            raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
+        except MalformedResponseError as err:
+            # A success status with a body we cannot read: the upstream may well have taken
+            # (and charged) the submit, so it is unknown, not rejected.
             self.ledger.record_unknown(local_id, err.message)
             raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
         except SunoError as err:
@@ -375,32 +385,35 @@ async def open_service(
 ) -> AsyncIterator[SunoService]:
     """Open the HTTP client, ledger and poller; close them all on exit."""
     key = settings.api_key.get_secret_value() if settings.api_key else None
-    async with build_http_client(settings, transport) as http, anyio.create_task_group() as tg:
-        upstream = Upstream(http, base_url=settings.base_url, api_key=key, retry=retry)
-        task_api, clip_api = TaskApi(upstream), ClipApi(upstream)
-        ledger = Ledger(settings.ledger_path)
-        service_ref: list[SunoService] = []
-        poller = Poller(
-            {"task": task_api, "clip": clip_api},
-            timing=timing or Timing.expecting(settings.expected_preview_s, settings.expected_complete_s),
-            max_requests_per_second=settings.max_requests_per_second,
-            on_update=lambda task: service_ref[0].on_task_update(task),
-        )
-        service = SunoService(
-            settings=settings,
-            task_api=task_api,
-            clip_api=clip_api,
-            ledger=ledger,
-            poller=poller,
-            http=http,
-            catalog=Catalog.with_extra(settings.extra_models),
-            sandbox=sandbox,
-            task_group=tg,
-        )
-        service_ref.append(service)
-        tg.start_soon(poller.run)
-        try:
-            yield service
-        finally:
-            tg.cancel_scope.cancel()
-            ledger.close()
+    ledger = Ledger(settings.ledger_path)
+    try:
+        async with build_http_client(settings, transport) as http, anyio.create_task_group() as tg:
+            upstream = Upstream(http, base_url=settings.base_url, api_key=key, retry=retry)
+            task_api, clip_api = TaskApi(upstream), ClipApi(upstream)
+            service_ref: list[SunoService] = []
+            poller = Poller(
+                {"task": task_api, "clip": clip_api},
+                timing=timing or Timing.expecting(settings.expected_preview_s, settings.expected_complete_s),
+                max_requests_per_second=settings.max_requests_per_second,
+                on_update=lambda task: service_ref[0].on_task_update(task),
+            )
+            service = SunoService(
+                settings=settings,
+                task_api=task_api,
+                clip_api=clip_api,
+                ledger=ledger,
+                poller=poller,
+                http=http,
+                catalog=Catalog.with_extra(settings.extra_models),
+                sandbox=sandbox,
+                task_group=tg,
+            )
+            service_ref.append(service)
+            tg.start_soon(poller.run)
+            try:
+                yield service
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        # Only after every task of the group has stopped: they write to the ledger.
+        ledger.close()
