@@ -17,6 +17,7 @@ the answer with :func:`parse_clip` / :func:`parse_generate_response`.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import tempfile
@@ -190,17 +191,13 @@ def _text(value: Any) -> str | None:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
-    if isinstance(value, int | float):
-        return float(value) if value == value and value >= 0 else None
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-        return number if number == number and number >= 0 else None
-    return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):  # OverflowError: a JSON integer too large for a float
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def _url(value: Any) -> str | None:
@@ -494,6 +491,9 @@ AUDIO_TYPES = {
     "audio/flac": "flac",
 }
 
+# What a CDN answers for an expired or withdrawn audio link.
+EXPIRED_URL_STATUS = frozenset({401, 403, 404, 410})
+
 
 class _PartFile:
     """A temporary file beside ``final`` that becomes it only on commit, so readers never see half a file."""
@@ -549,6 +549,14 @@ async def download_to(
             ) as response:
                 if not response.is_success:
                     await response.aread()
+                    if response.status_code in EXPIRED_URL_STATUS:
+                        # The CDN, not gptproto, answered: a 401/403 here is an expired or
+                        # private link, not a rejected key or an empty account.
+                        raise NotFoundError(
+                            f"the audio URL answered HTTP {response.status_code}: "
+                            "the link has expired or is no longer public",
+                            status_code=response.status_code,
+                        )
                     raise error_from_response(response.status_code, response.text, response.headers)
                 content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
                 extension = AUDIO_TYPES.get(content_type)

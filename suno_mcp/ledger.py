@@ -278,7 +278,9 @@ class Ledger:
 
     def find_by_clip(self, clip_id: str) -> TaskRecord | None:
         """The newest record one of whose clips has this id."""
-        pattern = f'%"id":"{clip_id}"%'
+        # A coarse filter (the quoted id anywhere in the clips' JSON, whatever its separators);
+        # the exact check is below.
+        pattern = f'%"{clip_id}"%'
         with self._lock:
             rows = self._db.execute(
                 "SELECT * FROM tasks WHERE clips_json LIKE ? ORDER BY created_at DESC", (pattern,)

@@ -260,7 +260,7 @@ def error_text(err: SunoError) -> str:
         return f"The upstream refused the request as invalid ({m}). Fix the arguments and try again."
     if isinstance(err, SubmitOutcomeUnknownError):
         return (
-            f"The request was sent but no answer came back ({m}); it may have been accepted and charged. "
+            f"The request was sent but no usable answer came back ({m}); it may have been accepted and charged. "
             f"It is recorded as '{err.local_id}' with status 'unknown'. Do not resubmit blindly: call "
             "list_tasks(status='unknown') and ask the user, or pass force_new=true to submit again anyway."
         )

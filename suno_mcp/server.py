@@ -98,11 +98,17 @@ class SunoServer(MCPServer[AppState]):
 
 
 def _progress(ctx: Context) -> Callable[[Task | None, float, str | None], Any]:
+    last = -1.0
+
     async def report(task: Task | None, elapsed: float, poll_error: str | None) -> None:
+        nonlocal last
+        # MCP requires every notification's progress to exceed the previous one, and two
+        # polls can land closer together than any rounding (always, at sandbox speeds).
+        last = max(round(elapsed, 3), round(last + 0.001, 3))
         status = None if task is None else task.status
         clips = 0 if task is None else len(task.clips)
         await ctx.report_progress(
-            progress=round(elapsed, 1),
+            progress=last,
             total=None,
             message=progress_message(status, clips, elapsed, poll_error),
         )

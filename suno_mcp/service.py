@@ -188,10 +188,6 @@ class SunoService:
             self.ledger.record_unknown(local_id, err.message)
             raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
         except MalformedResponseError as err:
-            # The upstream answered something we cannot read: it may well have taken the job.
-            self.ledger.record_unknown(local_id, err.message)
-            raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
-        except MalformedResponseError as err:
             # A success status with a body we cannot read: the upstream may well have taken
             # (and charged) the submit, so it is unknown, not rejected.
             self.ledger.record_unknown(local_id, err.message)
