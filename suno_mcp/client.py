@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+from pydantic import SecretStr
 
 from suno_mcp.errors import (
     ConfigurationError,
@@ -80,13 +81,14 @@ class Upstream:
         http: httpx.AsyncClient,
         *,
         base_url: str,
-        api_key: str | None,
+        api_key: str | SecretStr | None,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
-        self.__key = api_key
+        # Kept as SecretStr so that vars(), reprs and tracebacks with locals never show it.
+        self.__key = SecretStr(api_key) if isinstance(api_key, str) else api_key
         self._retry = retry or RetryPolicy()
         self._clock = clock
 
@@ -100,7 +102,7 @@ class Upstream:
     def _headers(self) -> dict[str, str]:
         if not self.__key:
             raise ConfigurationError(NO_KEY_MESSAGE)
-        return {"Authorization": f"Bearer {self.__key}", "Accept": "application/json"}
+        return {"Authorization": f"Bearer {self.__key.get_secret_value()}", "Accept": "application/json"}
 
     async def get_json(
         self, path: str, *, params: Mapping[str, str] | None = None, deadline: float | None = None
