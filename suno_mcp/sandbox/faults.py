@@ -1,0 +1,171 @@
+"""Faults on demand: which misbehaviour the sandbox shows on which request.
+
+A spec string such as ``"429:0.1,500:0.05@fetch,clip_fail:0.02"`` turns into rules; every
+request to an endpoint draws one number from a seeded ``random.Random`` and walks the rules that
+apply to it, so the same seed and the same request order give the same faults. Queued
+injections (``inject``) fire before any draw, for tests that need one exact fault.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+#: Endpoint names, as used in ``kind:probability@endpoint`` and in the request counters.
+ENDPOINTS: tuple[str, ...] = (
+    "submit_music",
+    "submit_lyrics",
+    "fetch",
+    "generate",
+    "feed",
+    "concat",
+    "media",
+)
+
+API_ENDPOINTS = frozenset(ENDPOINTS) - {"media"}
+# Endpoints that start paid work: a low balance or a failed render only makes sense there.
+SUBMIT_ENDPOINTS = frozenset({"submit_music", "submit_lyrics", "generate", "concat"})
+
+#: Fault kinds and the endpoints each one can hit.
+FAULT_KINDS: dict[str, frozenset[str]] = {
+    "429": frozenset(ENDPOINTS),
+    "500": frozenset(ENDPOINTS),
+    "502": frozenset(ENDPOINTS),
+    "503": frozenset(ENDPOINTS),
+    "slow": frozenset(ENDPOINTS),
+    "drop": frozenset(ENDPOINTS),
+    "malformed": frozenset(ENDPOINTS),
+    "code_error": API_ENDPOINTS,
+    "balance": SUBMIT_ENDPOINTS,
+    "expired": frozenset({"media"}),
+    "clip_fail": SUBMIT_ENDPOINTS,
+}
+
+#: ``clip_fail`` is decided when work is created, not by answering the request differently.
+RENDER_FAULTS = frozenset({"clip_fail"})
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    """One ``kind:probability[@endpoint]`` entry of a fault spec."""
+
+    kind: str
+    probability: float
+    endpoint: str | None = None
+
+    def applies_to(self, endpoint: str) -> bool:
+        """Whether this rule can fire on a request to ``endpoint``."""
+        if self.endpoint is not None and self.endpoint != endpoint:
+            return False
+        return endpoint in FAULT_KINDS[self.kind]
+
+
+def _check(kind: str, endpoint: str | None) -> None:
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
+    if endpoint is None:
+        return
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"unknown endpoint {endpoint!r}; known: {', '.join(ENDPOINTS)}")
+    if endpoint not in FAULT_KINDS[kind]:
+        raise ValueError(f"fault {kind!r} cannot happen on endpoint {endpoint!r}")
+
+
+def parse_fault_spec(spec: str) -> tuple[FaultRule, ...]:
+    """Parse ``"kind:probability[@endpoint],..."``; raise ValueError on anything unclear."""
+    rules: list[FaultRule] = []
+    for raw in spec.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        head, _, endpoint = entry.partition("@")
+        kind, sep, prob_text = head.partition(":")
+        kind = kind.strip()
+        if not sep:
+            raise ValueError(f"fault entry {entry!r} needs the form kind:probability[@endpoint]")
+        try:
+            probability = float(prob_text)
+        except ValueError:
+            raise ValueError(f"fault entry {entry!r} has no valid probability") from None
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"fault entry {entry!r}: probability must be within 0..1")
+        where = endpoint.strip() or None
+        _check(kind, where)
+        rules.append(FaultRule(kind, probability, where))
+    return tuple(rules)
+
+
+@dataclass
+class _Injection:
+    kind: str
+    endpoint: str | None
+    remaining: int
+
+
+class FaultPlan:
+    """Decides, request by request, which fault (if any) to show."""
+
+    def __init__(self, spec: str = "", *, seed: int = 0) -> None:
+        self.rules = parse_fault_spec(spec)
+        # Separate streams so that adding a clip_fail rule does not shift which requests get an
+        # HTTP fault, and vice versa.
+        self._http_rng = random.Random(f"{seed}:http-faults")
+        self._render_rng = random.Random(f"{seed}:render-faults")
+        self._queue: list[_Injection] = []
+
+    def set_spec(self, spec: str) -> None:
+        """Replace the probabilistic rules (queued injections stay)."""
+        self.rules = parse_fault_spec(spec)
+
+    def inject(self, kind: str, endpoint: str | None = None, count: int = 1) -> None:
+        """Queue ``count`` faults of ``kind`` for the next matching requests."""
+        _check(kind, endpoint)
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        self._queue.append(_Injection(kind, endpoint, count))
+
+    def clear(self) -> None:
+        """Forget queued injections and probabilistic rules: from now on nothing misbehaves."""
+        self._queue.clear()
+        self.rules = ()
+
+    def pending(self) -> list[dict[str, object]]:
+        """The queued injections, for the stats page."""
+        return [{"kind": i.kind, "endpoint": i.endpoint, "count": i.remaining} for i in self._queue]
+
+    def _take_injected(self, endpoint: str, *, render: bool) -> str | None:
+        for injection in self._queue:
+            if (injection.kind in RENDER_FAULTS) != render:
+                continue
+            if injection.endpoint not in (None, endpoint) or endpoint not in FAULT_KINDS[injection.kind]:
+                continue
+            injection.remaining -= 1
+            if injection.remaining == 0:
+                self._queue.remove(injection)
+            return injection.kind
+        return None
+
+    def _draw(self, rng: random.Random, endpoint: str, *, render: bool) -> str | None:
+        # Exactly one number per request keeps the stream aligned whatever the outcome.
+        roll = rng.random()
+        threshold = 0.0
+        for rule in self.rules:
+            if (rule.kind in RENDER_FAULTS) != render or not rule.applies_to(endpoint):
+                continue
+            threshold += rule.probability
+            if roll < threshold:
+                return rule.kind
+        return None
+
+    def draw_http(self, endpoint: str) -> str | None:
+        """The HTTP-level fault for one request to ``endpoint``, or None."""
+        injected = self._take_injected(endpoint, render=False)
+        if injected is not None:
+            return injected
+        return self._draw(self._http_rng, endpoint, render=False)
+
+    def draw_render(self, endpoint: str) -> bool:
+        """Whether the work created by this submit will fail (``clip_fail``)."""
+        if self._take_injected(endpoint, render=True) is not None:
+            return True
+        return self._draw(self._render_rng, endpoint, render=True) is not None
