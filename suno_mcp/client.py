@@ -34,6 +34,7 @@ from suno_mcp.errors import (
     ConfigurationError,
     MalformedResponseError,
     NotFoundError,
+    SunoError,
     UpstreamConnectionError,
     UpstreamTimeoutError,
     decode_json,
@@ -166,7 +167,15 @@ class Upstream:
                 request_sent=True,
             ) from err
         log.debug("%s %s -> %s", method, path, response.status_code)
-        return self._decode(response)
+        try:
+            return self._decode(response)
+        except SunoError as err:
+            # An upstream that quotes the request back must not put the key into our errors.
+            secret = self.__key.get_secret_value() if self.__key else ""
+            if secret and secret in err.message:
+                err.message = err.message.replace(secret, "***")
+                err.args = (err.message,)
+            raise
 
     @staticmethod
     def _decode(response: httpx.Response) -> Any:

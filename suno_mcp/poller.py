@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 Goal = Literal["playable", "complete"]
 ProgressFn = Callable[[Task | None, float, str | None], Awaitable[None]]
 
+# Polls come every _DENSE_SHARE of the expected time until _WINDOW_END of it has passed.
+_DENSE_SHARE = {"preview": 0.04, "complete": 0.08, "lyrics": 0.1}
+_WINDOW_END = 1.15
+# Past the window, the gap is this share of how late the task is.
+_LATE_SHARE = 0.25
+
 # A task the upstream has not heard of this long after its submit really is unknown.
 NOT_FOUND_GRACE_S = 60.0
 # The longest a status read waits for its fetch to come back.
@@ -43,7 +49,6 @@ class Timing:
     lyrics_s: float = 10.0
     min_gap_s: float = 1.0
     max_gap_s: float = 15.0
-    growth: float = 1.3
     horizon_s: float = 30 * 60.0  # stop watching a task nobody waits for after this
     progress_every_s: float = 5.0
 
@@ -61,7 +66,6 @@ class Timing:
             lyrics_s=self.lyrics_s,
             min_gap_s=self.min_gap_s,
             max_gap_s=self.max_gap_s,
-            growth=self.growth,
             horizon_s=self.horizon_s,
             progress_every_s=self.progress_every_s,
         )
@@ -74,7 +78,6 @@ class Timing:
             lyrics_s=self.lyrics_s / factor,
             min_gap_s=self.min_gap_s / factor,
             max_gap_s=self.max_gap_s / factor,
-            growth=self.growth,
             horizon_s=self.horizon_s,
             progress_every_s=min(self.progress_every_s, max(0.05, self.preview_s / factor / 4)),
         )
@@ -166,9 +169,12 @@ class Poller:
         if now < first and watch.polls_in_phase == 0:
             watch.next_at = first
             return
-        # Dense polls around the expected moment, then geometric backoff to the cap.
-        base = max(t.min_gap_s, 0.05 * expected)
-        gap = min(t.max_gap_s, base * t.growth ** max(0, watch.polls_in_phase - 1))
+        # Dense polls through the window where the milestone usually lands (the first
+        # playable audio is what a person waits for, so that window is the densest); past
+        # it, the gap grows with how late the task is, up to the cap.
+        dense = max(t.min_gap_s, _DENSE_SHARE[phase] * expected)
+        late = now - (watch.started + _WINDOW_END * expected)
+        gap = dense if late <= 0 else min(t.max_gap_s, max(dense, late * _LATE_SHARE))
         watch.next_at = max(now + gap, self._family_paused_until[watch.ref.api])
 
     # ------------------------------------------------------------ public

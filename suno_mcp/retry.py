@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import anyio
 
-from suno_mcp.errors import RateLimitedError, ServerError, SunoError, TransportError
+from suno_mcp.errors import ContentPolicyError, RateLimitedError, ServerError, SunoError, TransportError
 
 T = TypeVar("T")
 
@@ -37,8 +37,8 @@ class RetryPolicy:
             # A request that never left can always be sent again; one that may have
             # reached the upstream only when repeating it cannot charge twice.
             return idempotent or not error.request_sent
-        if not idempotent:
-            return False
+        if not idempotent or isinstance(error, ContentPolicyError):
+            return False  # a refusal of the content will not change on a second try
         if isinstance(error, RateLimitedError | ServerError):
             return True
         return error.status_code in RETRYABLE_STATUS
