@@ -85,8 +85,10 @@ class Upstream:
         api_key: str | SecretStr | None,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
+        submit_read_timeout: float = SUBMIT_READ_TIMEOUT_S,
     ) -> None:
         self._http = http
+        self._submit_read_timeout = submit_read_timeout
         self._base_url = base_url.rstrip("/")
         # Kept as SecretStr so that vars(), reprs and tracebacks with locals never show it.
         self.__key = SecretStr(api_key) if isinstance(api_key, str) else api_key
@@ -121,7 +123,7 @@ class Upstream:
         """POST a submit. Repeated only if an attempt failed before anything was sent."""
         policy = self._retry if self._retry.max_attempts > 1 else NO_RETRY
         return await call_with_retry(
-            lambda: self._once("POST", path, json=body, read_timeout=SUBMIT_READ_TIMEOUT_S),
+            lambda: self._once("POST", path, json=body, read_timeout=self._submit_read_timeout),
             policy=policy,
             idempotent=False,
             clock=self._clock,
@@ -143,7 +145,7 @@ class Upstream:
             timeout = self._http.timeout
             extensions["timeout"] = httpx.Timeout(
                 connect=timeout.connect,
-                read=max(read_timeout, timeout.read or 0),
+                read=read_timeout,
                 write=timeout.write,
                 pool=timeout.pool,
             ).as_dict()

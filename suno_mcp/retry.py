@@ -14,7 +14,14 @@ from typing import TypeVar
 
 import anyio
 
-from suno_mcp.errors import ContentPolicyError, RateLimitedError, ServerError, SunoError, TransportError
+from suno_mcp.errors import (
+    ContentPolicyError,
+    MalformedResponseError,
+    RateLimitedError,
+    ServerError,
+    SunoError,
+    TransportError,
+)
 
 T = TypeVar("T")
 
@@ -39,8 +46,8 @@ class RetryPolicy:
             return idempotent or not error.request_sent
         if not idempotent or isinstance(error, ContentPolicyError):
             return False  # a refusal of the content will not change on a second try
-        if isinstance(error, RateLimitedError | ServerError):
-            return True
+        if isinstance(error, RateLimitedError | ServerError | MalformedResponseError):
+            return True  # a garbled read (a proxy hiccup, a cut body) is worth reading again
         return error.status_code in RETRYABLE_STATUS
 
     def delay(self, attempt: int, error: SunoError) -> float:

@@ -118,6 +118,7 @@ RETRYABLE_FOR_READS = [
     pytest.param(lambda: http_error(502), id="502"),
     pytest.param(lambda: http_error(503), id="503"),
     pytest.param(lambda: http_error(504), id="504"),
+    pytest.param(lambda: MalformedResponseError("not JSON"), id="malformed"),
 ]
 
 NEVER_RETRIED = [
@@ -126,7 +127,6 @@ NEVER_RETRIED = [
     pytest.param(lambda: http_error(403, "insufficient balance"), id="403"),
     pytest.param(lambda: http_error(404, "Task not found"), id="404"),
     pytest.param(lambda: http_error(200, "Invalid prompt: prompt cannot be empty"), id="200-code-error"),
-    pytest.param(lambda: MalformedResponseError("not JSON"), id="malformed"),
     pytest.param(lambda: ConfigurationError("no key"), id="no-key"),
 ]
 
@@ -347,7 +347,6 @@ def test_should_retry_reads_the_request_sent_flag_only_for_submits() -> None:
         InsufficientBalanceError("x", status_code=403),
         NotFoundError("x", status_code=404),
         InvalidRequestError("x", status_code=400),
-        MalformedResponseError("x"),
     ],
     ids=lambda e: type(e).__name__,
 )
@@ -356,6 +355,13 @@ def test_refusals_are_never_worth_another_try(error: SunoError) -> None:
 
     assert not rules.should_retry(error, idempotent=True)
     assert not rules.should_retry(error, idempotent=False)
+
+
+def test_an_unreadable_answer_is_read_again_but_never_submitted_again() -> None:
+    rules = RetryPolicy()
+
+    assert rules.should_retry(MalformedResponseError("x"), idempotent=True)
+    assert not rules.should_retry(MalformedResponseError("x"), idempotent=False)
 
 
 # ---------------------------------------------------------------- through the real Upstream
