@@ -209,8 +209,19 @@ def task_text(result: TaskResult) -> str:
     return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
 
 
-def progress_message(record_status: Status | None, clips: int, elapsed: float, poll_error: str | None) -> str:
-    """A progress line a person can read."""
+def _about(seconds: float) -> str:
+    return f"about {seconds / 60:.0f} min" if seconds >= 90 else f"about {seconds:.0f} s"
+
+
+def progress_message(
+    record_status: Status | None,
+    clips: int,
+    elapsed: float,
+    poll_error: str | None,
+    *,
+    typical_final_s: float = 120.0,
+) -> str:
+    """A progress line a person can read; ``typical_final_s`` is the usual time to final audio."""
     state = {
         None: "submitted",
         Status.PENDING: "queued",
@@ -222,7 +233,7 @@ def progress_message(record_status: Status | None, clips: int, elapsed: float, p
     }[record_status]
     what = f"{clips} clip{'s' if clips != 1 else ''} {state}" if clips else state.capitalize()
     hint = (
-        "usually final in about 2 min"
+        f"final audio usually {_about(typical_final_s)} after submitting"
         if record_status in (None, Status.PENDING, Status.RUNNING, Status.STREAMING)
         else ""
     )

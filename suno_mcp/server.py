@@ -110,7 +110,9 @@ def _progress(ctx: Context) -> Callable[[Task | None, float, str | None], Any]:
         await ctx.report_progress(
             progress=last,
             total=None,
-            message=progress_message(status, clips, elapsed, poll_error),
+            message=progress_message(
+                status, clips, elapsed, poll_error, typical_final_s=_service(ctx).poller.timing.complete_s
+            ),
         )
 
     return report
