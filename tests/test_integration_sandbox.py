@@ -32,12 +32,17 @@ def _timing(config: SandboxConfig) -> Timing:
 
 @asynccontextmanager
 async def sandboxed_client(
-    tmp_path: Path, api: str, **config: Any
+    tmp_path: Path, api: str, **overrides: Any
 ) -> AsyncIterator[tuple[Client, SandboxHandle, list[SunoService]]]:
-    sandbox_config = SandboxConfig(speed=SPEED, clip_seconds=CLIP_SECONDS, **config)
+    sandbox_config = SandboxConfig(speed=SPEED, clip_seconds=CLIP_SECONDS)
     async with run_sandbox(sandbox_config) as sandbox:
         settings = load_settings(
-            environ={}, api_key="test-key", base_url=sandbox.url, data_dir=tmp_path / "data", api=api
+            environ={},
+            api_key="test-key",
+            base_url=sandbox.url,
+            data_dir=tmp_path / "data",
+            api=api,
+            **overrides,
         )
         services: list[SunoService] = []
 
@@ -173,3 +178,34 @@ async def test_a_content_policy_trigger_is_refused_with_advice_and_recorded_as_f
         assert "content policy" in result.content[0].text  # type: ignore[union-attr]
         listed = await call(client, "list_tasks", {"status": "failed"})
         assert listed["count"] == 1
+
+
+async def test_a_finished_status_carries_audio_resource_links_with_mime_types(tmp_path: Path) -> None:
+    async with sandboxed_client(tmp_path, "task") as (client, _, _):
+        task = await until_complete(client, await call(client, "generate_music", {"description": "links"}))
+        result = await client.call_tool("get_task_status", {"task_id": task["task_id"]})
+    links = [c for c in result.content if getattr(c, "type", None) == "resource_link"]
+    assert len(links) == 2
+    assert all(str(link.uri).endswith(".wav") for link in links)  # type: ignore[union-attr]
+    assert all(link.mime_type == "audio/wav" for link in links)  # type: ignore[union-attr]
+
+
+async def test_auto_download_saves_final_audio_without_being_asked(tmp_path: Path) -> None:
+    async with sandboxed_client(tmp_path, "clip", auto_download=True) as (client, _, _):
+        task = await until_complete(client, await call(client, "generate_music", {"description": "auto"}))
+        with anyio.fail_after(BOUND_S):
+            while len(task["files"]) < 2:
+                task = await call(client, "get_task_status", {"task_id": task["task_id"]})
+                await anyio.sleep(0.05)  # a polling interval inside a bounded wait
+    assert all([await anyio.Path(f["path"]).is_file() for f in task["files"]])
+    assert all(c["local_file"] for c in task["clips"])
+
+
+async def test_embedding_puts_small_downloaded_files_into_the_result_as_audio(tmp_path: Path) -> None:
+    async with sandboxed_client(tmp_path, "task", embed_audio=True) as (client, _, _):
+        task = await until_complete(client, await call(client, "generate_music", {"description": "embed"}))
+        await call(client, "download_audio", {"task_id": task["task_id"]})
+        result = await client.call_tool("get_task_status", {"task_id": task["task_id"]})
+    audio = [c for c in result.content if getattr(c, "type", None) == "audio"]
+    assert len(audio) == 2
+    assert all(block.mime_type == "audio/wav" for block in audio)  # type: ignore[union-attr]
