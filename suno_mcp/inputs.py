@@ -88,6 +88,10 @@ ContinueAt = Annotated[
         description="Second of the clip to continue from (0 to the clip's duration).",
     ),
 ]
+ForceNew = Annotated[
+    bool,
+    Field(description="Submit and pay again even if an identical request was made in the last minutes."),
+]
 LyricsPrompt = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=LYRICS_PROMPT_MAX),

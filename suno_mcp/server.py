@@ -30,6 +30,7 @@ from suno_mcp.inputs import (
     ClipId,
     ContinueAt,
     Description,
+    ForceNew,
     Lyrics,
     LyricsPrompt,
     Model,
@@ -197,6 +198,21 @@ async def _run(call: Callable[[], Any]) -> Any:
         raise ToolError(error_text(err)) from err
 
 
+async def _submit_music(
+    ctx: Context, build: Callable[[SunoService], MusicRequest], *, force_new: bool, wait_s: float
+) -> types.CallToolResult:
+    """Validate (``build`` raises ArgumentError), submit, wait, and shape the result."""
+    service = _service(ctx)
+
+    async def call() -> Outcome:
+        request = build(service)
+        return await service.submit_music(
+            request, force_new=force_new, wait_s=wait_s, progress=_progress(ctx)
+        )
+
+    return _tool_result(service, await _run(call))
+
+
 def _summary(record: Any) -> TaskSummary:
     title = next((c.title for c in record.clips if c.title), None) or record.lyrics_title
     return TaskSummary(
@@ -266,13 +282,9 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         instrumental: Annotated[bool, Field(description="true: music without vocals.")] = False,
         model: Model = None,
         wait_seconds: generate_wait = settings.default_wait,  # type: ignore[valid-type]
-        force_new: Annotated[
-            bool, Field(description="Submit even if an identical request was made in the last 10 minutes.")
-        ] = False,
+        force_new: ForceNew = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
-        service = _service(ctx)
-
-        async def call() -> Outcome:
+        def build(service: SunoService) -> MusicRequest:
             check_text(description=description, lyrics=lyrics, tags=tags, title=title)
             mv = check_model(model, service.catalog, settings.default_model)
             check_music(
@@ -284,7 +296,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
                 model=mv,
                 catalog=service.catalog,
             )
-            request = MusicRequest(
+            return MusicRequest(
                 gpt_description_prompt=description,
                 prompt=lyrics or ("" if description else None),
                 tags=tags,
@@ -292,11 +304,8 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
                 make_instrumental=instrumental,
                 mv=mv,
             )
-            return await service.submit_music(
-                request, force_new=force_new, wait_s=wait_seconds, progress=_progress(ctx)
-            )
 
-        return _tool_result(service, await _run(call))
+        return await _submit_music(ctx, build, force_new=force_new, wait_s=wait_seconds)
 
     @server.tool(
         title="Extend music",
@@ -318,13 +327,9 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         model: Model = None,
         task_id: OptionalTaskId = None,
         wait_seconds: generate_wait = settings.default_wait,  # type: ignore[valid-type]
-        force_new: Annotated[
-            bool, Field(description="Submit even if an identical request was made in the last 10 minutes.")
-        ] = False,
+        force_new: ForceNew = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
-        service = _service(ctx)
-
-        async def call() -> Outcome:
+        def build(service: SunoService) -> MusicRequest:
             check_text(lyrics=lyrics, tags=tags, title=title)
             mv = check_model(model, service.catalog, settings.default_model)
             check_limits(lyrics=lyrics, tags=tags, model=mv, catalog=service.catalog)
@@ -334,7 +339,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
                     f"continue_at: {continue_at:g} s is past the end of clip {clip_id} ({duration:g} s long). "
                     f"Use a value from 0 to {duration:g}."
                 )
-            request = MusicRequest(
+            return MusicRequest(
                 prompt=lyrics or "",
                 tags=tags,
                 title=title,
@@ -344,11 +349,8 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
                 continue_at=continue_at,
                 task_id=task_id,
             )
-            return await service.submit_music(
-                request, force_new=force_new, wait_s=wait_seconds, progress=_progress(ctx)
-            )
 
-        return _tool_result(service, await _run(call))
+        return await _submit_music(ctx, build, force_new=force_new, wait_s=wait_seconds)
 
     @server.tool(
         title="Get task status",
@@ -403,9 +405,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         ctx: Context,
         description: LyricsPrompt,
         wait_seconds: lyrics_wait = lyrics_default,  # type: ignore[valid-type]
-        force_new: Annotated[
-            bool, Field(description="Submit even if an identical request was just made.")
-        ] = False,
+        force_new: ForceNew = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         service = _service(ctx)
 
@@ -430,9 +430,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         ctx: Context,
         clip_id: ClipId,
         wait_seconds: generate_wait = settings.default_wait,  # type: ignore[valid-type]
-        force_new: Annotated[
-            bool, Field(description="Submit even if an identical request was just made.")
-        ] = False,
+        force_new: ForceNew = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         service = _service(ctx)
         return _tool_result(
