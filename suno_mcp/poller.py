@@ -111,20 +111,27 @@ class _Watch:
         self.changed = anyio.Event()
 
 
-class _RateLimiter:
+class RateLimiter:
     """Spaces requests at least 1/rate seconds apart across the whole process."""
 
-    def __init__(self, rate: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
         self._interval = 1.0 / rate
         self._clock = clock
+        self._sleep = sleep
         self._next = 0.0
         self._lock = anyio.Lock()
 
     async def acquire(self) -> None:
+        """Return when the next request may go."""
         async with self._lock:
             now = self._clock()
             if self._next > now:
-                await anyio.sleep(self._next - now)
+                await self._sleep(self._next - now)
             self._next = max(now, self._next) + self._interval
 
 
@@ -139,11 +146,12 @@ class Poller:
         max_requests_per_second: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         on_update: Callable[[Task], None] | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._apis = apis
         self.timing = timing or Timing()
         self._clock = clock
-        self._limiter = _RateLimiter(max_requests_per_second, clock)
+        self._limiter = limiter or RateLimiter(max_requests_per_second, clock)
         self._watches: dict[str, _Watch] = {}
         self._wake = anyio.Event()
         self._on_update = on_update
