@@ -209,3 +209,27 @@ async def test_embedding_puts_small_downloaded_files_into_the_result_as_audio(tm
     audio = [c for c in result.content if getattr(c, "type", None) == "audio"]
     assert len(audio) == 2
     assert all(block.mime_type == "audio/wav" for block in audio)  # type: ignore[union-attr]
+
+
+async def test_a_cancelled_wait_stops_cleanly_and_the_task_is_still_followed(tmp_path: Path) -> None:
+    async with sandboxed_client(tmp_path, "task") as (client, _, services):
+        service = services[0]
+        task = await call(client, "generate_music", {"description": "cancel me", "wait_seconds": 0})
+        waiting = anyio.Event()
+
+        async def progress(*_: object) -> None:
+            waiting.set()
+
+        with anyio.fail_after(BOUND_S):
+            async with anyio.create_task_group() as tg:
+
+                async def wait_long() -> None:
+                    await service.status(task["task_id"], wait_s=40, progress=progress)
+
+                tg.start_soon(wait_long)
+                await waiting.wait()
+                tg.cancel_scope.cancel()
+        # Nobody waits any more, nothing was lost, and the task can still be followed.
+        assert all(w.waiters == 0 for w in service.poller._watches.values())
+        done = await until_complete(client, task)
+        assert done["task_id"] == task["task_id"]
