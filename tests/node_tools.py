@@ -1,0 +1,62 @@
+"""Pinned third-party Node tools the tests drive: the MCP Inspector CLI and the MCPB validator.
+
+Each is installed once (``npm install`` of the exact version into a cache directory outside the
+repository) and then run from there, which saves npx's ~2 s of package resolution on every call.
+Tests that need one skip with a reason when node or npm is missing; a failed install fails them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+# Versions verified with this project (node 20 and npm 11). The inspector declares node >= 22.19
+# in its engines field; npm only warns about that and its CLI runs on node 20.
+INSPECTOR = ("@modelcontextprotocol/inspector", "2.12.0", "mcp-inspector")
+MCPB = ("@anthropic-ai/mcpb", "2.1.2", "mcpb")
+
+INSTALL_LIMIT_S = 600.0
+CACHE = Path(os.environ.get("SUNO_MCP_NODE_CACHE") or Path.home() / ".cache" / "suno-mcp-tests" / "node")
+
+
+def node_tool(tool: tuple[str, str, str]) -> Path:
+    """The executable of ``tool`` (package, version, bin), installing the pinned version if needed."""
+    package, version, bin_name = tool
+    for program in ("node", "npm"):
+        if shutil.which(program) is None:
+            pytest.skip(
+                f"{program} is not installed: the {package} checks need Node.js (20 or newer) and npm"
+            )
+    prefix = CACHE / f"{package.replace('/', '+')}@{version}"
+    executable = prefix / "node_modules" / ".bin" / bin_name
+    installed = prefix / "node_modules" / package / "package.json"
+    if not (
+        executable.exists() and installed.exists() and json.loads(installed.read_text())["version"] == version
+    ):
+        prefix.mkdir(parents=True, exist_ok=True)
+        npm = shutil.which("npm")
+        assert npm is not None
+        done = subprocess.run(
+            [
+                npm,
+                "install",
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                "--prefix",
+                str(prefix),
+                f"{package}@{version}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_LIMIT_S,
+            check=False,
+        )
+        assert done.returncode == 0, f"npm install {package}@{version} failed:\n{done.stderr[-3000:]}"
+    return executable
