@@ -9,12 +9,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from suno_mcp.poller import Timing
-from suno_mcp.service import SunoService, open_service
 from suno_mcp.settings import Settings
+
+if TYPE_CHECKING:
+    from suno_mcp.service import SunoService
+
+# The service and the sandbox are imported when the backend opens (on the first tool call),
+# not when the server starts: that keeps httpx and starlette's server side out of start-up.
 
 # The key the service sends to its own sandbox (which accepts any non-empty key).
 SANDBOX_KEY = "sandbox-key"
@@ -24,6 +29,8 @@ DEFAULT_SANDBOX_SPEED = 10.0
 @asynccontextmanager
 async def upstream_backend(settings: Settings) -> AsyncIterator[SunoService]:
     """The service against GPTPROTO_BASE_URL with the configured key."""
+    from suno_mcp.service import open_service
+
     async with open_service(settings) as service:
         yield service
 
@@ -46,8 +53,10 @@ def sandbox_backend(
 
     @asynccontextmanager
     async def backend(settings: Settings) -> AsyncIterator[SunoService]:
+        from suno_mcp.poller import Timing
         from suno_mcp.sandbox.runner import run_sandbox
         from suno_mcp.sandbox.state import SandboxConfig
+        from suno_mcp.service import open_service
 
         config = SandboxConfig(
             speed=opts.speed, faults=opts.faults, seed=opts.seed, clip_seconds=opts.clip_seconds

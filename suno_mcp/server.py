@@ -11,12 +11,14 @@ tool error whose text says what to do next.
 import base64
 import json
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
+import anyio
 import mcp_types as types
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
@@ -24,7 +26,7 @@ from pydantic import Field, ValidationError
 
 from suno_mcp import __version__
 from suno_mcp.catalog import DESCRIPTION_MAX, MODELS, Catalog
-from suno_mcp.errors import SunoError
+from suno_mcp.errors import ConfigurationError, SunoError
 from suno_mcp.inputs import (
     ArgumentError,
     ClipId,
@@ -57,12 +59,16 @@ from suno_mcp.results import (
     task_result,
     task_text,
 )
-from suno_mcp.service import Outcome, SunoService
 from suno_mcp.settings import Settings
+
+if TYPE_CHECKING:
+    # The service (and httpx behind it) is imported only when the first tool call opens it,
+    # which keeps the server's start-up as light as the SDK's own.
+    from suno_mcp.service import Outcome, SunoService
 
 log = logging.getLogger(__name__)
 
-Backend = Callable[[Settings], AbstractAsyncContextManager[SunoService]]
+Backend = Callable[[Settings], AbstractAsyncContextManager["SunoService"]]
 
 INSTRUCTIONS = """\
 Makes music with Suno. generate_music starts a song (two clips per request) and waits up to
@@ -73,16 +79,60 @@ Every request costs money: repeat requests are answered from the task ledger (li
 instead of paying again, unless force_new=true."""
 
 
+class LazyService:
+    """Opens the backend on first use, in a task the lifespan owns, and keeps it open.
+
+    Opening it (the HTTP client, the ledger, the poller, or the sandbox) takes longer than
+    everything else at start-up, and a client that only lists tools never needs it.
+    """
+
+    def __init__(self, backend: Backend, settings: Settings) -> None:
+        self._backend = backend
+        self._settings = settings
+        self._requested = anyio.Event()
+        self._ready = anyio.Event()
+        self._service: SunoService | None = None
+        self._failure: str | None = None
+
+    async def run(self) -> None:
+        """Wait for the first request for the service, then open and hold it until cancelled."""
+        await self._requested.wait()
+        try:
+            async with self._backend(self._settings) as service:
+                self._service = service
+                self._ready.set()
+                await anyio.sleep_forever()
+        except (OSError, sqlite3.Error, RuntimeError) as err:
+            self._failure = f"{type(err).__name__}: {err}"
+            log.error("could not open the service: %s", self._failure)
+            self._ready.set()
+
+    async def get(self) -> "SunoService":
+        """The open service, opening it if this is the first call."""
+        if self._service is None:
+            self._requested.set()
+            await self._ready.wait()
+        if self._service is None:
+            raise ConfigurationError(
+                f"the server could not open its task ledger or HTTP client ({self._failure}). Check that "
+                f"SUNO_MCP_DATA_DIR ({self._settings.data_dir}) is writable, then restart the server."
+            )
+        return self._service
+
+
 @dataclass
 class AppState:
-    """What the lifespan opens: the service every tool uses."""
+    """What the lifespan opens: the service every tool uses, opened on first use."""
 
-    service: SunoService
+    services: LazyService
 
 
-def _service(ctx: Context) -> SunoService:
+async def _service(ctx: Context) -> "SunoService":
     state = cast(AppState, ctx.request_context.lifespan_context)
-    return state.service
+    try:
+        return await state.services.get()
+    except ConfigurationError as err:
+        raise ToolError(err.message) from err
 
 
 class SunoServer(MCPServer[AppState]):
@@ -98,7 +148,7 @@ class SunoServer(MCPServer[AppState]):
         return await super().call_tool(name, arguments, context)
 
 
-def _progress(ctx: Context) -> Callable[[Task | None, float, str | None], Any]:
+def _progress(ctx: Context, service: "SunoService") -> Callable[[Task | None, float, str | None], Any]:
     last = -1.0
 
     async def report(task: Task | None, elapsed: float, poll_error: str | None) -> None:
@@ -112,7 +162,7 @@ def _progress(ctx: Context) -> Callable[[Task | None, float, str | None], Any]:
             progress=last,
             total=None,
             message=progress_message(
-                status, clips, elapsed, poll_error, typical_final_s=_service(ctx).poller.timing.complete_s
+                status, clips, elapsed, poll_error, typical_final_s=service.poller.timing.complete_s
             ),
         )
 
@@ -176,7 +226,7 @@ def _mime(url: str) -> str:
     return "audio/mpeg"
 
 
-def _tool_result(service: SunoService, outcome: Outcome) -> types.CallToolResult:
+def _tool_result(service: "SunoService", outcome: "Outcome") -> types.CallToolResult:
     result = task_result(
         outcome.record,
         deduplicated=outcome.deduplicated,
@@ -199,15 +249,15 @@ async def _run(call: Callable[[], Any]) -> Any:
 
 
 async def _submit_music(
-    ctx: Context, build: Callable[[SunoService], MusicRequest], *, force_new: bool, wait_s: float
+    ctx: Context, build: Callable[["SunoService"], MusicRequest], *, force_new: bool, wait_s: float
 ) -> types.CallToolResult:
     """Validate (``build`` raises ArgumentError), submit, wait, and shape the result."""
-    service = _service(ctx)
+    service = await _service(ctx)
 
-    async def call() -> Outcome:
+    async def call() -> "Outcome":
         request = build(service)
         return await service.submit_music(
-            request, force_new=force_new, wait_s=wait_s, progress=_progress(ctx)
+            request, force_new=force_new, wait_s=wait_s, progress=_progress(ctx, service)
         )
 
     return _tool_result(service, await _run(call))
@@ -232,16 +282,19 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
     """The MCP server; ``backend`` opens the service for the server's lifetime."""
 
     # Static resources get no Context, so they find the service here while the server runs.
-    holder: list[SunoService] = []
+    holder: list[LazyService] = []
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        async with backend(settings) as service:
-            holder.append(service)
+        services = LazyService(backend, settings)
+        holder.append(services)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(services.run)
             try:
-                yield AppState(service=service)
+                yield AppState(services=services)
             finally:
-                holder.remove(service)
+                holder.remove(services)
+                tg.cancel_scope.cancel()
 
     server = SunoServer(
         name="suno-mcp",
@@ -284,7 +337,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         wait_seconds: generate_wait = settings.default_wait,  # type: ignore[valid-type]
         force_new: ForceNew = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
-        def build(service: SunoService) -> MusicRequest:
+        def build(service: "SunoService") -> MusicRequest:
             check_text(description=description, lyrics=lyrics, tags=tags, title=title)
             mv = check_model(model, service.catalog, settings.default_model)
             check_music(
@@ -329,7 +382,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         wait_seconds: generate_wait = settings.default_wait,  # type: ignore[valid-type]
         force_new: ForceNew = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
-        def build(service: SunoService) -> MusicRequest:
+        def build(service: "SunoService") -> MusicRequest:
             check_text(lyrics=lyrics, tags=tags, title=title)
             mv = check_model(model, service.catalog, settings.default_model)
             check_limits(lyrics=lyrics, tags=tags, model=mv, catalog=service.catalog)
@@ -367,9 +420,12 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         task_id: TaskId,
         wait_seconds: status_wait = 0,  # type: ignore[valid-type]
     ) -> Annotated[types.CallToolResult, TaskResult]:
-        service = _service(ctx)
+        service = await _service(ctx)
         return _tool_result(
-            service, await _run(lambda: service.status(task_id, wait_s=wait_seconds, progress=_progress(ctx)))
+            service,
+            await _run(
+                lambda: service.status(task_id, wait_s=wait_seconds, progress=_progress(ctx, service))
+            ),
         )
 
     @server.tool(
@@ -389,7 +445,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         ] = None,
         limit: Annotated[int, Field(ge=1, le=200, description="How many (newest first).")] = 20,
     ) -> TaskList:
-        service = _service(ctx)
+        service = await _service(ctx)
         records = service.list_tasks(status=Status(status) if status else None, limit=limit)
         return TaskList(tasks=[_summary(r) for r in records], count=len(records))
 
@@ -407,12 +463,12 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         wait_seconds: lyrics_wait = lyrics_default,  # type: ignore[valid-type]
         force_new: ForceNew = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
-        service = _service(ctx)
+        service = await _service(ctx)
 
-        async def call() -> Outcome:
+        async def call() -> "Outcome":
             check_text(description=description)
             return await service.submit_lyrics(
-                description, force_new=force_new, wait_s=wait_seconds, progress=_progress(ctx)
+                description, force_new=force_new, wait_s=wait_seconds, progress=_progress(ctx, service)
             )
 
         return _tool_result(service, await _run(call))
@@ -432,12 +488,12 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         wait_seconds: generate_wait = settings.default_wait,  # type: ignore[valid-type]
         force_new: ForceNew = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
-        service = _service(ctx)
+        service = await _service(ctx)
         return _tool_result(
             service,
             await _run(
                 lambda: service.complete_song(
-                    clip_id, force_new=force_new, wait_s=wait_seconds, progress=_progress(ctx)
+                    clip_id, force_new=force_new, wait_s=wait_seconds, progress=_progress(ctx, service)
                 )
             ),
         )
@@ -457,7 +513,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         task_id: OptionalTaskId = None,
         clip_id: OptionalClipId = None,
     ) -> Annotated[types.CallToolResult, DownloadResult]:
-        service = _service(ctx)
+        service = await _service(ctx)
 
         async def call() -> Any:
             if (task_id is None) == (clip_id is None):
@@ -482,14 +538,17 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
     return server
 
 
-def _register_resources(server: SunoServer, settings: Settings, holder: list[SunoService]) -> None:
+def _register_resources(server: SunoServer, settings: Settings, holder: list[LazyService]) -> None:
     """Resources read the service from ``holder``, which the lifespan fills."""
     catalog = Catalog.with_extra(settings.extra_models)
 
-    def service() -> SunoService:
+    async def service() -> "SunoService":
         if not holder:
             raise ResourceError("the server is still starting; try again")
-        return holder[0]
+        try:
+            return await holder[0].get()
+        except ConfigurationError as err:
+            raise ResourceError(err.message) from err
 
     @server.resource(
         "suno://models",
@@ -524,8 +583,8 @@ def _register_resources(server: SunoServer, settings: Settings, holder: list[Sun
         description="The newest 50 tasks in the local ledger (JSON).",
         mime_type="application/json",
     )
-    def tasks_resource() -> str:
-        records = service().list_tasks(limit=50)
+    async def tasks_resource() -> str:
+        records = (await service()).list_tasks(limit=50)
         return TaskList(tasks=[_summary(r) for r in records], count=len(records)).model_dump_json(indent=1)
 
     @server.resource(
@@ -535,8 +594,8 @@ def _register_resources(server: SunoServer, settings: Settings, holder: list[Sun
         description="One task from the ledger with its clips, URLs and saved files (JSON).",
         mime_type="application/json",
     )
-    def task_resource(task_id: str) -> str:
-        record = service().ledger.get(task_id)
+    async def task_resource(task_id: str) -> str:
+        record = (await service()).ledger.get(task_id)
         if record is None:
             raise ResourceNotFoundError(f"no task {task_id} in the ledger")
         return task_result(record).model_dump_json(indent=1)

@@ -213,8 +213,8 @@ async def test_embedding_puts_small_downloaded_files_into_the_result_as_audio(tm
 
 async def test_a_cancelled_wait_stops_cleanly_and_the_task_is_still_followed(tmp_path: Path) -> None:
     async with sandboxed_client(tmp_path, "task") as (client, _, services):
-        service = services[0]
         task = await call(client, "generate_music", {"description": "cancel me", "wait_seconds": 0})
+        service = services[0]  # opened by the first tool call
         waiting = anyio.Event()
 
         async def progress(*_: object) -> None:
