@@ -5,6 +5,8 @@ No MCP and no HTTP here: the server turns these into protocol objects.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from suno_mcp.errors import (
@@ -288,3 +290,43 @@ def error_text(err: SunoError) -> str:
     if isinstance(err, MalformedResponseError):
         return f"The upstream sent an answer we could not read ({m}). Try again; if it persists, report it."
     return f"{type(err).__name__}: {m}"
+
+
+_SIMPLE_KEYS = frozenset(
+    {"type", "format", "maxLength", "minLength", "minimum", "maximum", "pattern", "enum"}
+)
+
+
+def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The same JSON schema without ``$ref``s and with ``anyOf [X, null]`` written ``type: [X, "null"]``.
+
+    Clients validate every structured result against the output schema, most with the
+    pure-Python jsonschema package, where resolving references and trying each ``anyOf``
+    branch cost about three times the validation itself. Our models are not recursive,
+    so every reference can be inlined.
+    """
+    defs: dict[str, Any] = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            siblings = {k: v for k, v in node.items() if k != "$ref"}
+            return walk({**defs[ref.removeprefix("#/$defs/")], **siblings})
+        out = {k: walk(v) for k, v in node.items() if k != "$defs"}
+        branches = out.get("anyOf")
+        if isinstance(branches, list) and len(branches) == 2 and {"type": "null"} in branches:
+            other = branches[0] if branches[1] == {"type": "null"} else branches[1]
+            if isinstance(other, dict) and set(other) <= _SIMPLE_KEYS and isinstance(other.get("type"), str):
+                merged = {**other, **{k: v for k, v in out.items() if k != "anyOf"}}
+                merged["type"] = [other["type"], "null"]
+                if "enum" in merged:
+                    merged["enum"] = [*merged["enum"], None]
+                return merged
+        return out
+
+    result: dict[str, Any] = walk(schema)
+    return result

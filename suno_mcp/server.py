@@ -54,6 +54,7 @@ from suno_mcp.results import (
     TaskList,
     TaskResult,
     TaskSummary,
+    compact_schema,
     error_text,
     progress_message,
     task_result,
@@ -533,6 +534,11 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
             )
         return types.CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
 
+    for tool in server._tool_manager.list_tools():
+        # Read live by the SDK; replaced before anything has listed the tools.
+        if tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)
+            tool.__dict__.pop("output_schema", None)
     _register_resources(server, settings, holder)
     _register_prompts(server)
     return server
