@@ -122,6 +122,7 @@ class Ledger:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._lock = threading.Lock()
+        self._written: dict[str, str] = {}  # task id -> the last state this process wrote
         self._db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -216,10 +217,18 @@ class Ledger:
             )
 
     def update(self, task: Task) -> None:
-        """Store a newer state of a known task (by upstream task id)."""
+        """Store a newer state of a known task (by upstream task id).
+
+        Most polls find nothing new; an answer identical to the last one this process
+        wrote is not written again.
+        """
+        signature = task.model_dump_json()
+        if self._written.get(task.task_id) == signature:
+            return
         row = self._row_by_task_id(task.task_id)
         if row is not None:
             self._write_state(str(row["local_id"]), task, set_task_id=False)
+            self._written[task.task_id] = signature
 
     def _write_state(self, local_id: str, task: Task, *, set_task_id: bool) -> None:
         clips = json.dumps([c.model_dump(mode="json") for c in task.clips])

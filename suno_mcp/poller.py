@@ -104,6 +104,7 @@ class _Watch:
     task: Task | None = None
     error: SunoError | None = None
     fetched_at: float | None = None
+    in_flight: bool = False
     changed: anyio.Event = field(default_factory=anyio.Event)
 
     def notify(self) -> None:
@@ -241,17 +242,22 @@ class Poller:
         return watch.task
 
     async def _refresh(self, watch: _Watch, limit_s: float = REFRESH_LIMIT_S) -> None:
-        """Fetch now (or join a fetch already in flight) and wait for its answer, bounded."""
-        before = watch.fetched_at
-        watch.next_at = min(watch.next_at, self._clock())
-        self._wake.set()
-        watch.waiters += 1
-        try:
-            with anyio.move_on_after(limit_s):
+        """Fetch now, or join the fetch already in flight, and wait for its answer, bounded.
+
+        The fetch runs in the caller's task rather than through the polling loop: one hop
+        less for every status read, and callers arriving meanwhile still share it.
+        """
+        with anyio.move_on_after(limit_s):
+            if not watch.in_flight:
+                await self._poll_batch(watch.ref.api, [watch])
+                return
+            before = watch.fetched_at
+            watch.waiters += 1
+            try:
                 while watch.fetched_at == before:
                     await watch.changed.wait()
-        finally:
-            watch.waiters -= 1
+            finally:
+                watch.waiters -= 1
 
     @staticmethod
     def _describe_error(watch: _Watch) -> str | None:
@@ -268,7 +274,7 @@ class Poller:
         """Poll forever; cancel the surrounding task group to stop."""
         while True:
             now = self._clock()
-            due = [w for w in self._watches.values() if w.next_at <= now]
+            due = [w for w in self._watches.values() if w.next_at <= now and not w.in_flight]
             if not due:
                 upcoming = min((w.next_at for w in self._watches.values()), default=math.inf)
                 wake = self._wake
@@ -291,6 +297,17 @@ class Poller:
                             tg.start_soon(self._poll_batch, family, [watch])
 
     async def _poll_batch(self, family: ApiFamily, watches: Sequence[_Watch]) -> None:
+        for watch in watches:
+            watch.in_flight = True
+        try:
+            await self._fetch_batch(family, watches)
+        finally:
+            for watch in watches:
+                watch.in_flight = False
+                if watch.next_at == math.inf:  # cancelled before it was rescheduled
+                    watch.next_at = self._clock()
+
+    async def _fetch_batch(self, family: ApiFamily, watches: Sequence[_Watch]) -> None:
         await self._limiter.acquire()
         self.fetches += 1
         refs = [w.ref for w in watches]
