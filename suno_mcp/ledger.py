@@ -127,7 +127,8 @@ class Ledger:
         self._db.row_factory = sqlite3.Row
         self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
+        # FULL: the row written before a paid submit must survive a power loss, not only a crash.
+        self._db.execute("PRAGMA synchronous = FULL")
         self._migrate()
 
     def close(self) -> None:
@@ -176,25 +177,69 @@ class Ledger:
         sandbox: bool = False,
     ) -> str:
         """Write the row for a submit about to be sent; returns its local id."""
-        local_id = "local-" + uuid.uuid4().hex
-        now = self._clock()
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO tasks (local_id, api, kind, fingerprint, request_json, status, sandbox,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    local_id,
-                    api,
-                    kind,
-                    fingerprint,
-                    json.dumps(request, sort_keys=True),
-                    Status.UNKNOWN.value,
-                    int(sandbox),
-                    now,
-                    now,
-                ),
-            )
+            return self._insert_intent(db, api, kind, request, fingerprint, sandbox, self._clock())
+
+    @staticmethod
+    def _insert_intent(
+        db: sqlite3.Connection,
+        api: ApiFamily,
+        kind: TaskKind,
+        request: dict[str, Any],
+        fingerprint: str | None,
+        sandbox: bool,
+        now: float,
+    ) -> str:
+        local_id = "local-" + uuid.uuid4().hex
+        db.execute(
+            "INSERT INTO tasks (local_id, api, kind, fingerprint, request_json, status, sandbox,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                local_id,
+                api,
+                kind,
+                fingerprint,
+                json.dumps(request, sort_keys=True),
+                Status.UNKNOWN.value,
+                int(sandbox),
+                now,
+                now,
+            ),
+        )
         return local_id
+
+    def claim(
+        self,
+        *,
+        api: ApiFamily,
+        kind: TaskKind,
+        request: dict[str, Any],
+        fingerprint: str,
+        window_s: float,
+        sandbox: bool = False,
+    ) -> tuple[str, TaskRecord | None]:
+        """Find a live duplicate of this request or write the intent for it, in one transaction.
+
+        Returns ``(local_id, None)`` for a new intent, or ``("", record)`` for the duplicate.
+        One transaction means two server processes sharing the file cannot both pass the
+        check and both pay.
+        """
+        now = self._clock()
+        duplicate: sqlite3.Row | None = None
+        with self._tx() as db:
+            if window_s > 0:
+                duplicate = db.execute(
+                    "SELECT * FROM tasks WHERE fingerprint = ? AND created_at >= ? AND status != ? AND sandbox = ?"
+                    " ORDER BY created_at DESC LIMIT 1",
+                    (fingerprint, now - window_s, Status.FAILED.value, int(sandbox)),
+                ).fetchone()
+            local_id = (
+                ""
+                if duplicate is not None
+                else self._insert_intent(db, api, kind, request, fingerprint, sandbox, now)
+            )
+        # Outside the transaction: building a record reads the files table under the same lock.
+        return local_id, None if duplicate is None else self._record(duplicate)
 
     def record_submitted(self, local_id: str, task: Task) -> None:
         """The upstream accepted the submit: store its task id and first state."""
@@ -231,22 +276,23 @@ class Ledger:
             self._written[task.task_id] = signature
 
     def _write_state(self, local_id: str, task: Task, *, set_task_id: bool) -> None:
-        clips = json.dumps([c.model_dump(mode="json") for c in task.clips])
         with self._tx() as db:
             if set_task_id:
                 db.execute("UPDATE tasks SET task_id = ? WHERE local_id = ?", (task.task_id, local_id))
-            # Keep what we knew when a later answer is thinner (for example, no clips yet).
+            old = db.execute("SELECT clips_json FROM tasks WHERE local_id = ?", (local_id,)).fetchone()
+            # Merge by clip id: an answer that leaves a clip out (or has none yet) must not
+            # erase what we knew of it, or the clip's id is lost.
+            merged: dict[str, Any] = {c["id"]: c for c in json.loads(old[0] if old and old[0] else "[]")}
+            merged.update((c.id, c.model_dump(mode="json")) for c in task.clips)
             db.execute(
-                "UPDATE tasks SET status = ?, raw_status = ?, error = ?,"
-                " clips_json = CASE WHEN ? = '[]' THEN clips_json ELSE ? END,"
+                "UPDATE tasks SET status = ?, raw_status = ?, error = ?, clips_json = ?,"
                 " lyrics_title = COALESCE(?, lyrics_title), lyrics_text = COALESCE(?, lyrics_text),"
                 " updated_at = ? WHERE local_id = ?",
                 (
                     task.status.value,
                     task.raw_status,
                     task.error,
-                    clips,
-                    clips,
+                    json.dumps(list(merged.values())),
                     task.lyrics_title,
                     task.lyrics_text,
                     self._clock(),
@@ -300,14 +346,19 @@ class Ledger:
                 return record
         return None
 
-    def find_duplicate(self, fingerprint: str, window_s: float) -> TaskRecord | None:
-        """The newest live record with this request fingerprint made within the window."""
+    def find_duplicate(
+        self, fingerprint: str, window_s: float, *, sandbox: bool = False
+    ) -> TaskRecord | None:
+        """The newest live record with this request fingerprint made within the window.
+
+        Sandbox tasks and real ones never stand in for each other.
+        """
         since = self._clock() - window_s
         with self._lock:
             row = self._db.execute(
-                "SELECT * FROM tasks WHERE fingerprint = ? AND created_at >= ? AND status != ?"
+                "SELECT * FROM tasks WHERE fingerprint = ? AND created_at >= ? AND status != ? AND sandbox = ?"
                 " ORDER BY created_at DESC LIMIT 1",
-                (fingerprint, since, Status.FAILED.value),
+                (fingerprint, since, Status.FAILED.value, int(sandbox)),
             ).fetchone()
         return None if row is None else self._record(row)
 
