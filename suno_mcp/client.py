@@ -227,6 +227,9 @@ def parse_clip(obj: Any) -> Clip:
     clip_id = _text(obj.get("id") or obj.get("clip_id"))
     if clip_id is None:
         raise MalformedResponseError("a clip in the answer has no id")
+    if not ID_RE.fullmatch(clip_id):
+        # It would have to go into a URL later; refuse it now, as a bad answer.
+        raise MalformedResponseError(f"a clip id in the answer has unexpected characters: {clip_id[:40]!r}")
     meta = obj.get("metadata")
     meta = meta if isinstance(meta, Mapping) else {}
     raw_status = _text(obj.get("status"))
@@ -340,6 +343,10 @@ def parse_generate_response(body: Any, kind: TaskKind = "music") -> Task:
     if isinstance(clips_raw, list) and clips_raw:
         clips = [parse_clip(c) for c in clips_raw]
         batch_id = _text(body.get("id")) or clips[0].id
+        if not ID_RE.fullmatch(batch_id):
+            raise MalformedResponseError(
+                f"the batch id in the answer has unexpected characters: {batch_id[:40]!r}"
+            )
     elif "id" in body and "status" in body:
         # concat answers with the one new clip itself
         clips = [parse_clip(body)]
@@ -477,6 +484,9 @@ class ClipApi:
             if not mine:
                 continue
             status = aggregate_status(mine)
+            if len(mine) < len(ids) and status.finished:
+                # A clip the feed left out is not finished as far as we know.
+                status = Status.STREAMING if any(c.status.playable for c in mine) else Status.RUNNING
             failed = [c.error for c in mine if c.status is Status.FAILED and c.error]
             tasks[ref.task_id] = Task(
                 task_id=ref.task_id,

@@ -79,6 +79,10 @@ class TaskResult(BaseModel):
 class TaskSummary(BaseModel):
     """One line of list_tasks."""
 
+    local_id: str = Field(
+        description="The ledger's own id; names a row even before the upstream gave a task id."
+    )
+    request: str | None = Field(default=None, description="What was asked, shortened.")
     task_id: str | None
     kind: TaskKind
     api: ApiFamily
@@ -278,9 +282,7 @@ def error_text(err: SunoError) -> str:
             "list_tasks(status='unknown') and ask the user, or pass force_new=true to submit again anyway."
         )
     if isinstance(err, ServerError):
-        return (
-            f"The upstream is failing ({m}). Nothing was charged for a failed submit; try again in a minute."
-        )
+        return f"The upstream is failing ({m}). Try again in a minute."
     if isinstance(err, UpstreamTimeoutError):
         return (
             f"The upstream did not answer in time ({m}). Try again shortly; for a task, call get_task_status."
@@ -330,3 +332,16 @@ def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
     result: dict[str, Any] = walk(schema)
     return result
+
+
+def request_summary(request: dict[str, Any], limit: int = 80) -> str | None:
+    """A short line saying what a ledger row asked for, so an unconfirmed row can be recognised."""
+    parts = []
+    for key in ("gpt_description_prompt", "title", "tags", "prompt", "continue_clip_id", "clip_id"):
+        value = request.get(key)
+        if isinstance(value, str) and value.strip():
+            parts.append(f"{key}={' '.join(value.split())}")
+    if not parts:
+        return None
+    text = "; ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

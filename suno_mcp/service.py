@@ -11,10 +11,11 @@ import hashlib
 import json
 import logging
 import re
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -27,6 +28,7 @@ from suno_mcp.errors import (
     ConfigurationError,
     MalformedResponseError,
     NotFoundError,
+    ServerError,
     SubmitOutcomeUnknownError,
     SunoError,
     TransportError,
@@ -40,6 +42,9 @@ from suno_mcp.settings import Settings
 log = logging.getLogger(__name__)
 
 DOWNLOAD_TIMEOUT_S = 120.0
+# How long an identical request waits for one already being sent before looking again.
+SUBMIT_JOIN_LIMIT_S = 70.0
+LEDGER_WRITE_ATTEMPTS = 3
 
 
 class Outcome(BaseModel):
@@ -54,12 +59,15 @@ class Outcome(BaseModel):
 def fingerprint(api: ApiFamily, kind: TaskKind, fields: dict[str, Any]) -> str:
     """A stable hash of a request, blind to case and spacing, for the duplicate guard."""
 
-    def norm(value: Any) -> Any:
-        if isinstance(value, str):
-            return " ".join(value.lower().split())
-        return value
+    def norm(key: str, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if key == "prompt" and kind == "music":
+            # Lyrics: line breaks and capitals are phrasing, so only the ends are trimmed.
+            return value.strip()
+        return " ".join(value.lower().split())
 
-    canonical = {k: norm(v) for k, v in sorted(fields.items()) if v not in (None, "", False)}
+    canonical = {k: norm(k, v) for k, v in sorted(fields.items()) if v not in (None, "", False)}
     blob = json.dumps({"api": api, "kind": kind, "fields": canonical}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -88,6 +96,7 @@ class SunoService:
     clock: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     task_group: anyio.abc.TaskGroup | None = None
+    _in_flight: dict[str, anyio.Event] = field(default_factory=dict)  # fingerprint -> submit being sent
 
     @property
     def music_api(self) -> MusicApi:
@@ -171,14 +180,31 @@ class SunoService:
         progress: ProgressFn | None,
     ) -> Outcome:
         fp = fingerprint(family, kind, body)
-        if not force_new and self.settings.duplicate_window > 0:
-            existing = self.ledger.find_duplicate(fp, self.settings.duplicate_window)
-            if existing is not None:
-                outcome = await self.follow(existing, wait_s=wait_s, progress=progress)
-                return outcome.model_copy(update={"deduplicated": True})
-        local_id = self.ledger.record_intent(
-            api=family, kind=kind, request=body, fingerprint=fp, sandbox=self.sandbox
+        window = 0.0 if force_new else self.settings.duplicate_window
+        in_flight = self._in_flight.get(fp)
+        if in_flight is not None and window > 0:
+            # The same request is being sent right now: wait for its answer instead of
+            # reporting its not-yet-known outcome (or paying for it a second time).
+            with anyio.move_on_after(SUBMIT_JOIN_LIMIT_S):
+                await in_flight.wait()
+        local_id, existing = self.ledger.claim(
+            api=family, kind=kind, request=body, fingerprint=fp, window_s=window, sandbox=self.sandbox
         )
+        if existing is not None:
+            outcome = await self.follow(existing, wait_s=wait_s, progress=progress)
+            return outcome.model_copy(update={"deduplicated": True})
+        done = self._in_flight[fp] = anyio.Event()
+        try:
+            task = await self._send(local_id, send)
+        finally:
+            del self._in_flight[fp]
+            done.set()
+        record = self.ledger.get(task.task_id)
+        assert record is not None  # just written
+        return await self.follow(record, wait_s=wait_s, progress=progress)
+
+    async def _send(self, local_id: str, send: Callable[[], Any]) -> Task:
+        """Send a submit whose intent row exists, and record what became of it."""
         try:
             task: Task = await send()
         except TransportError as err:
@@ -187,9 +213,9 @@ class SunoService:
                 raise
             self.ledger.record_unknown(local_id, err.message)
             raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
-        except MalformedResponseError as err:
-            # A success status with a body we cannot read: the upstream may well have taken
-            # (and charged) the submit, so it is unknown, not rejected.
+        except (MalformedResponseError, ServerError) as err:
+            # A body we cannot read, or a gateway failing after it may have passed the
+            # request on: the upstream may well have taken (and charged) the submit.
             self.ledger.record_unknown(local_id, err.message)
             raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
         except SunoError as err:
@@ -199,10 +225,30 @@ class SunoService:
             # Cancelled (or crashed) while the request may have been in flight.
             self.ledger.record_unknown(local_id, "interrupted while the submit was in flight")
             raise
-        self.ledger.record_submitted(local_id, task)
-        record = self.ledger.get(task.task_id)
-        assert record is not None  # just written
-        return await self.follow(record, wait_s=wait_s, progress=progress)
+        self._record_accepted(local_id, task)
+        return task
+
+    def _record_accepted(self, local_id: str, task: Task) -> None:
+        """Store the id of a task the upstream accepted (and charged); it must not be lost."""
+        for attempt in range(LEDGER_WRITE_ATTEMPTS):
+            try:
+                self.ledger.record_submitted(local_id, task)
+                return
+            except sqlite3.OperationalError as err:
+                # Another process holds the write lock past the busy timeout.
+                if attempt + 1 < LEDGER_WRITE_ATTEMPTS:
+                    continue
+                log.error(
+                    "the upstream accepted task %s (ledger row %s) but the ledger could not record it: %s",
+                    task.task_id,
+                    local_id,
+                    err,
+                )
+                raise SubmitOutcomeUnknownError(
+                    f"the upstream accepted it as task {task.task_id}, but the ledger could not record that ({err}); "
+                    f"keep the id {task.task_id} and pass it to get_task_status",
+                    local_id=local_id,
+                ) from err
 
     # ------------------------------------------------------------ following
 
@@ -272,6 +318,10 @@ class SunoService:
             raise NotFoundError(
                 f"no task or clip {task_id} is known here or upstream ({family} API)", status_code=404
             )
+        # Another call may have adopted it while we were fetching.
+        known = self.ledger.get(task_id)
+        if known is not None:
+            return known
         local_id = self.ledger.record_intent(
             api=family, kind="music", request={"adopted": True}, fingerprint=None, sandbox=self.sandbox
         )
@@ -308,6 +358,8 @@ class SunoService:
                 await self.download(task_id=task_id)
         except SunoError as err:
             log.warning("auto-download of %s failed: %s", task_id, err.message)
+        except OSError as err:
+            log.warning("auto-download of %s could not write the file: %s", task_id, err)
 
     # ------------------------------------------------------------ downloads
 
