@@ -248,16 +248,17 @@ class Poller:
         less for every status read, and callers arriving meanwhile still share it.
         """
         with anyio.move_on_after(limit_s):
-            if not watch.in_flight:
-                await self._poll_batch(watch.ref.api, [watch])
-                return
             before = watch.fetched_at
-            watch.waiters += 1
-            try:
-                while watch.fetched_at == before:
+            while watch.fetched_at == before:
+                if not watch.in_flight:
+                    # Nobody is fetching it (or the fetch we joined was cancelled): fetch here.
+                    await self._poll_batch(watch.ref.api, [watch])
+                    return
+                watch.waiters += 1
+                try:
                     await watch.changed.wait()
-            finally:
-                watch.waiters -= 1
+                finally:
+                    watch.waiters -= 1
 
     @staticmethod
     def _describe_error(watch: _Watch) -> str | None:
@@ -271,41 +272,56 @@ class Poller:
     # ------------------------------------------------------------ loop
 
     async def run(self) -> None:
-        """Poll forever; cancel the surrounding task group to stop."""
-        while True:
-            now = self._clock()
-            due = [w for w in self._watches.values() if w.next_at <= now and not w.in_flight]
-            if not due:
-                upcoming = min((w.next_at for w in self._watches.values()), default=math.inf)
-                wake = self._wake
-                with anyio.move_on_after(min(upcoming - now, 3600.0)):
-                    await wake.wait()
-                if wake is self._wake:
-                    self._wake = anyio.Event()
-                continue
-            by_family: dict[ApiFamily, list[_Watch]] = defaultdict(list)
-            for watch in due:
-                by_family[watch.ref.api].append(watch)
-                # Not due again until this poll answers and reschedules it.
-                watch.next_at = math.inf
-            async with anyio.create_task_group() as tg:
+        """Poll forever; cancel the surrounding task group to stop.
+
+        Fetches run in their own tasks, so one slow upstream answer never holds up the
+        polls of other tasks.
+        """
+        async with anyio.create_task_group() as fetches:
+            while True:
+                now = self._clock()
+                idle = [w for w in self._watches.values() if not w.in_flight]
+                due = [w for w in idle if w.next_at <= now]
+                if not due:
+                    upcoming = min((w.next_at for w in idle), default=math.inf)
+                    wake = self._wake
+                    with anyio.move_on_after(min(upcoming - now, 3600.0)):
+                        await wake.wait()
+                    if wake is self._wake:
+                        self._wake = anyio.Event()
+                    continue
+                by_family: dict[ApiFamily, list[_Watch]] = defaultdict(list)
+                for watch in due:
+                    by_family[watch.ref.api].append(watch)
+                    # Taken now, before its fetch task starts, so the next turn skips it.
+                    watch.in_flight = True
                 for family, watches in by_family.items():
                     if family == "clip":
-                        tg.start_soon(self._poll_batch, family, watches)
+                        fetches.start_soon(self._poll_batch, family, watches)
                     else:
                         for watch in watches:
-                            tg.start_soon(self._poll_batch, family, [watch])
+                            fetches.start_soon(self._poll_batch, family, [watch])
 
     async def _poll_batch(self, family: ApiFamily, watches: Sequence[_Watch]) -> None:
         for watch in watches:
             watch.in_flight = True
+            watch.next_at = math.inf  # rescheduled when the answer is in
         try:
             await self._fetch_batch(family, watches)
+        except Exception as err:
+            log.exception("polling %d %s task(s) failed unexpectedly", len(watches), family)
+            now = self._clock()
+            for watch in watches:
+                watch.error = SunoError(f"the status check failed unexpectedly ({type(err).__name__})")
+                watch.fetched_at = now
+                self._schedule(watch, now)
         finally:
             for watch in watches:
                 watch.in_flight = False
                 if watch.next_at == math.inf:  # cancelled before it was rescheduled
                     watch.next_at = self._clock()
+                watch.notify()  # a waiter sharing a cancelled fetch must not wait for nothing
+            self._wake.set()
 
     async def _fetch_batch(self, family: ApiFamily, watches: Sequence[_Watch]) -> None:
         await self._limiter.acquire()
