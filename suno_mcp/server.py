@@ -57,6 +57,7 @@ from suno_mcp.results import (
     compact_schema,
     error_text,
     progress_message,
+    request_summary,
     task_result,
     task_text,
 )
@@ -267,6 +268,8 @@ async def _submit_music(
 def _summary(record: Any) -> TaskSummary:
     title = next((c.title for c in record.clips if c.title), None) or record.lyrics_title
     return TaskSummary(
+        local_id=record.local_id,
+        request=request_summary(record.request),
         task_id=record.task_id,
         kind=record.kind,
         api=record.api,

@@ -132,3 +132,61 @@ def test_two_ledgers_on_one_file_write_at_once_without_losing_a_row(tmp_path: Pa
     assert first.get("b-199") is not None
     first.close()
     second.close()
+
+
+def test_an_answer_that_leaves_a_clip_out_keeps_that_clip_in_the_ledger(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.sqlite3")
+    local = ledger.record_intent(api="clip", kind="music", request={}, fingerprint=None)
+    ledger.record_submitted(local, _task("t1"))
+    ledger.update(
+        Task(
+            task_id="t1", api="clip", status=Status.COMPLETE, clips=[Clip(id="t1-c0", status=Status.COMPLETE)]
+        )
+    )
+    record = ledger.get("t1")
+    assert record is not None
+    assert record.clip_ids == ("t1-c0", "t1-c1")
+    assert record.clips[0].status is Status.COMPLETE
+    assert ledger.find_by_clip("t1-c1") is not None
+    ledger.close()
+
+
+def test_a_claim_finds_a_live_duplicate_or_writes_the_intent_and_never_mixes_sandbox_and_real(
+    tmp_path: Path,
+) -> None:
+    ledger = Ledger(tmp_path / "l.sqlite3")
+    first, none = ledger.claim(api="task", kind="music", request={}, fingerprint="fp", window_s=600)
+    assert first
+    assert none is None
+    again, found = ledger.claim(api="task", kind="music", request={}, fingerprint="fp", window_s=600)
+    assert again == ""
+    assert found is not None
+    assert found.local_id == first
+    real, other = ledger.claim(
+        api="task", kind="music", request={}, fingerprint="fp", window_s=600, sandbox=True
+    )
+    assert real
+    assert other is None
+    ledger.close()
+
+
+def test_two_processes_claiming_the_same_request_at_once_write_one_intent(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    ledgers = [Ledger(path) for _ in range(4)]
+    results: list[tuple[str, object]] = []
+    barrier = threading.Barrier(len(ledgers))
+
+    def claim(ledger: Ledger) -> None:
+        barrier.wait(timeout=10)
+        results.append(ledger.claim(api="task", kind="music", request={}, fingerprint="same", window_s=600))
+
+    threads = [threading.Thread(target=claim, args=(ledger,)) for ledger in ledgers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(results) == len(ledgers)
+    assert sum(1 for local_id, _ in results if local_id) == 1
+    assert len(ledgers[0].recent(limit=100)) == 1
+    for ledger in ledgers:
+        ledger.close()
