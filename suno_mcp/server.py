@@ -11,7 +11,6 @@ tool error whose text says what to do next.
 import base64
 import json
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -104,9 +103,10 @@ class LazyService:
                 self._service = service
                 self._ready.set()
                 await anyio.sleep_forever()
-        except (OSError, sqlite3.Error, RuntimeError) as err:
+        except Exception as err:  # a backend that cannot open must leave the server answering
+            # Task groups inside the backend wrap what they raise, so the cause may be nested.
             self._failure = f"{type(err).__name__}: {err}"
-            log.error("could not open the service: %s", self._failure)
+            log.exception("could not open the service")
             self._ready.set()
 
     async def get(self) -> "SunoService":
