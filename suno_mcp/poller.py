@@ -309,6 +309,8 @@ class Poller:
         try:
             await self._fetch_batch(family, watches)
         except Exception as err:
+            # One bad answer (or a bug) must not end the process's only poller: log it, keep
+            # it as the task's last error, and try again on the next tick.
             log.exception("polling %d %s task(s) failed unexpectedly", len(watches), family)
             now = self._clock()
             for watch in watches:
