@@ -158,6 +158,7 @@ class Poller:
         self._on_update = on_update
         self._family_paused_until: dict[ApiFamily, float] = defaultdict(float)
         self.fetches = 0  # upstream fetch requests made, for tests and benchmarks
+        self._clip_feed_out = False  # a batched feed request of the polling loop is in flight
 
     # ------------------------------------------------------------ schedule
 
@@ -281,26 +282,37 @@ class Poller:
             while True:
                 now = self._clock()
                 idle = [w for w in self._watches.values() if not w.in_flight]
-                due = [w for w in idle if w.next_at <= now]
-                if not due:
-                    upcoming = min((w.next_at for w in idle), default=math.inf)
+                # While a feed request is out, clip-API tasks falling due wait for the next
+                # one, so they share it: that is what keeps the feed batched.
+                ready = [
+                    w for w in idle if w.next_at <= now and not (w.ref.api == "clip" and self._clip_feed_out)
+                ]
+                if not ready:
+                    upcoming = min((w.next_at for w in idle if w.next_at > now), default=math.inf)
                     wake = self._wake
                     with anyio.move_on_after(min(upcoming - now, 3600.0)):
                         await wake.wait()
                     if wake is self._wake:
                         self._wake = anyio.Event()
                     continue
-                by_family: dict[ApiFamily, list[_Watch]] = defaultdict(list)
-                for watch in due:
-                    by_family[watch.ref.api].append(watch)
+                clip_batch: list[_Watch] = []
+                for watch in ready:
                     # Taken now, before its fetch task starts, so the next turn skips it.
                     watch.in_flight = True
-                for family, watches in by_family.items():
-                    if family == "clip":
-                        fetches.start_soon(self._poll_batch, family, watches)
+                    if watch.ref.api == "clip":
+                        clip_batch.append(watch)
                     else:
-                        for watch in watches:
-                            fetches.start_soon(self._poll_batch, family, [watch])
+                        fetches.start_soon(self._poll_batch, watch.ref.api, [watch])
+                if clip_batch:
+                    self._clip_feed_out = True
+                    fetches.start_soon(self._poll_clip_batch, clip_batch)
+
+    async def _poll_clip_batch(self, watches: Sequence[_Watch]) -> None:
+        try:
+            await self._poll_batch("clip", watches)
+        finally:
+            self._clip_feed_out = False
+            self._wake.set()
 
     async def _poll_batch(self, family: ApiFamily, watches: Sequence[_Watch]) -> None:
         for watch in watches:
