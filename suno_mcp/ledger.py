@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from suno_mcp.models import ApiFamily, Clip, Status, Task, TaskKind
 
@@ -76,6 +76,8 @@ class SavedFile(BaseModel):
 
 class TaskRecord(BaseModel):
     """One ledger row: what was asked, what the upstream said last, and what we saved."""
+
+    model_config = ConfigDict(defer_build=True)  # built on first use, not at start-up
 
     local_id: str
     task_id: str | None

@@ -63,10 +63,15 @@ def normalize_status(raw: Any) -> Status:
     return _STATUS_WORDS.get(raw.strip().lower(), Status.RUNNING)
 
 
+# Models only the service uses are built on first use (defer_build): the server's start-up,
+# which only lists tools, does not pay for them.
+_RUNTIME = ConfigDict(defer_build=True)
+
+
 class MusicRequest(BaseModel):
     """What one music submit asks for, in wire terms (both API families take these fields)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     gpt_description_prompt: str | None = None
     prompt: str | None = None
@@ -89,6 +94,8 @@ class MusicRequest(BaseModel):
 class Clip(BaseModel):
     """One generated piece of audio."""
 
+    model_config = _RUNTIME
+
     id: str = Field(description="Clip id: pass it to extend_music, get_complete_song or download_audio.")
     status: Status
     raw_status: str | None = Field(default=None, description="The status word the vendor used.")
@@ -110,6 +117,8 @@ class Clip(BaseModel):
 
 class Task(BaseModel):
     """A generation request as the upstream reports it: a task id and its clips."""
+
+    model_config = _RUNTIME
 
     task_id: str
     api: ApiFamily
