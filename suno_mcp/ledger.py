@@ -230,11 +230,7 @@ class Ledger:
         duplicate: sqlite3.Row | None = None
         with self._tx() as db:
             if window_s > 0:
-                duplicate = db.execute(
-                    "SELECT * FROM tasks WHERE fingerprint = ? AND created_at >= ? AND status != ? AND sandbox = ?"
-                    " ORDER BY created_at DESC LIMIT 1",
-                    (fingerprint, now - window_s, Status.FAILED.value, int(sandbox)),
-                ).fetchone()
+                duplicate = self._duplicate_row(db, fingerprint, now - window_s, sandbox)
             local_id = (
                 ""
                 if duplicate is not None
@@ -355,14 +351,20 @@ class Ledger:
 
         Sandbox tasks and real ones never stand in for each other.
         """
-        since = self._clock() - window_s
         with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM tasks WHERE fingerprint = ? AND created_at >= ? AND status != ? AND sandbox = ?"
-                " ORDER BY created_at DESC LIMIT 1",
-                (fingerprint, since, Status.FAILED.value, int(sandbox)),
-            ).fetchone()
+            row = self._duplicate_row(self._db, fingerprint, self._clock() - window_s, sandbox)
         return None if row is None else self._record(row)
+
+    @staticmethod
+    def _duplicate_row(
+        db: sqlite3.Connection, fingerprint: str, since: float, sandbox: bool
+    ) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = db.execute(
+            "SELECT * FROM tasks WHERE fingerprint = ? AND created_at >= ? AND status != ? AND sandbox = ?"
+            " ORDER BY created_at DESC LIMIT 1",
+            (fingerprint, since, Status.FAILED.value, int(sandbox)),
+        ).fetchone()
+        return row
 
     def recent(self, *, statuses: Sequence[Status] | None = None, limit: int = 20) -> list[TaskRecord]:
         """The newest records first, optionally only those in some statuses."""

@@ -21,7 +21,7 @@ import anyio
 
 from suno_mcp.client import MusicApi, TaskRef
 from suno_mcp.errors import NotFoundError, RateLimitedError, SunoError
-from suno_mcp.models import ApiFamily, Status, Task
+from suno_mcp.models import ApiFamily, Task
 
 log = logging.getLogger(__name__)
 
@@ -376,12 +376,3 @@ class Poller:
             if finished or stale:
                 self._watches.pop(watch.ref.task_id, None)
             watch.notify()
-
-    def forget(self, task_id: str) -> None:
-        """Stop watching a task."""
-        self._watches.pop(task_id, None)
-
-
-def still_running(task: Task | None) -> bool:
-    """True while the task may still change."""
-    return task is None or task.status not in (Status.COMPLETE, Status.FAILED)

@@ -60,7 +60,7 @@ from suno_mcp.results import (
     task_result,
     task_text,
 )
-from suno_mcp.settings import Settings
+from suno_mcp.settings import EMBED_MAX_BYTES, Settings
 
 if TYPE_CHECKING:
     # The service (and httpx behind it) is imported only when the first tool call opens it,
@@ -236,7 +236,7 @@ def _tool_result(service: "SunoService", outcome: "Outcome") -> types.CallToolRe
         poll_error=outcome.poll_error,
     )
     content: list[types.ContentBlock] = [types.TextContent(type="text", text=task_text(result))]
-    content.extend(_audio_links(result, service.settings.embed_audio, 2 * 1024 * 1024))
+    content.extend(_audio_links(result, service.settings.embed_audio, EMBED_MAX_BYTES))
     return types.CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
 
 
