@@ -107,7 +107,7 @@ async def _follow_all(service: SunoService) -> None:
                     if outcome.record.status.finished:
                         return
 
-    records = service.ledger.recent(limit=100_000)
+    records = await service.ledger.recent(limit=100_000)
     async with anyio.create_task_group() as tg:
         for record in records:
             if record.task_id and not record.status.finished and record.status is not Status.UNKNOWN:

@@ -11,25 +11,12 @@ Over stdio, stdout carries the protocol: everything else goes to stderr.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import sys
 from collections.abc import Sequence
 
 from suno_mcp import __version__
 from suno_mcp.errors import ConfigurationError
-
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-
-
-def is_loopback(host: str) -> bool:
-    """True for a host name or address that only this machine can reach."""
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _configure_logging(level: str) -> None:
@@ -129,6 +116,7 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _sandbox(args: argparse.Namespace) -> None:
+    from suno_mcp.http import is_loopback
     from suno_mcp.sandbox.runner import serve_forever
     from suno_mcp.sandbox.state import SandboxConfig
 

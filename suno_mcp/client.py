@@ -7,7 +7,8 @@
 
 Both return :class:`~suno_mcp.models.Task` and speak through one :class:`Upstream`,
 which owns authentication, error mapping and the retry policy. The
-``httpx.AsyncClient`` is injected; this module never builds one per request.
+``httpx.AsyncClient`` is injected; this module never builds one per request. Saving
+audio files is :mod:`suno_mcp.downloads`.
 
 Adding an endpoint whose wire format becomes known (upload a song, cover a clip) is one
 method on the right class: build the body, call ``self._up.post_json(...)`` and parse
@@ -18,13 +19,10 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -51,7 +49,7 @@ from suno_mcp.models import (
     aggregate_status,
     normalize_status,
 )
-from suno_mcp.retry import NO_RETRY, RetryPolicy, call_with_retry
+from suno_mcp.retry import RetryPolicy, call_with_retry
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +119,9 @@ class Upstream:
 
     async def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
         """POST a submit. Repeated only if an attempt failed before anything was sent."""
-        policy = self._retry if self._retry.max_attempts > 1 else NO_RETRY
         return await call_with_retry(
             lambda: self._once("POST", path, json=body, read_timeout=self._submit_read_timeout),
-            policy=policy,
+            policy=self._retry,
             idempotent=False,
             clock=self._clock,
         )
@@ -498,118 +495,3 @@ class ClipApi:
                 error="; ".join(dict.fromkeys(failed)) if status is Status.FAILED and failed else None,
             )
         return tasks
-
-
-# ---------------------------------------------------------------- downloads
-
-AUDIO_TYPES = {
-    "audio/mpeg": "mp3",
-    "audio/mp3": "mp3",
-    "audio/wav": "wav",
-    "audio/x-wav": "wav",
-    "audio/wave": "wav",
-    "audio/mp4": "m4a",
-    "audio/aac": "aac",
-    "audio/ogg": "ogg",
-    "audio/flac": "flac",
-}
-
-# What a CDN answers for an expired or withdrawn audio link.
-EXPIRED_URL_STATUS = frozenset({401, 403, 404, 410})
-
-
-class _PartFile:
-    """A temporary file beside ``final`` that becomes it only on commit, so readers never see half a file."""
-
-    def __init__(self, final: Path) -> None:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=final.parent, prefix=".part-", suffix=final.suffix)
-        self._file = os.fdopen(fd, "wb")
-        self._tmp = Path(name)
-        self._final = final
-
-    def write(self, chunk: bytes) -> None:
-        self._file.write(chunk)
-
-    def commit(self) -> None:
-        self._file.close()
-        os.replace(self._tmp, self._final)
-
-    def discard(self) -> None:
-        self._file.close()
-        self._tmp.unlink(missing_ok=True)
-
-
-@dataclass(frozen=True)
-class Downloaded:
-    """A file saved by :func:`download_to`."""
-
-    path: str
-    bytes: int
-    content_type: str
-    extension: str
-
-
-async def download_to(
-    http: httpx.AsyncClient,
-    url: str,
-    directory: str,
-    stem: str,
-    *,
-    max_bytes: int,
-    retry: RetryPolicy | None = None,
-) -> Downloaded:
-    """Stream ``url`` into ``directory/stem.<ext>``, atomically, refusing non-audio and oversize bodies.
-
-    No credentials are sent: audio URLs are public CDN links, and the API key must not
-    travel to another host.
-    """
-
-    async def attempt() -> Downloaded:
-        try:
-            async with http.stream(
-                "GET", url, headers={"Accept": "audio/*"}, follow_redirects=True
-            ) as response:
-                if not response.is_success:
-                    await response.aread()
-                    if response.status_code in EXPIRED_URL_STATUS:
-                        # The CDN, not gptproto, answered: a 401/403 here is an expired or
-                        # private link, not a rejected key or an empty account.
-                        raise NotFoundError(
-                            f"the audio URL answered HTTP {response.status_code}: "
-                            "the link has expired or is no longer public",
-                            status_code=response.status_code,
-                        )
-                    raise error_from_response(response.status_code, response.text, response.headers)
-                content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-                extension = AUDIO_TYPES.get(content_type)
-                if extension is None:
-                    raise MalformedResponseError(
-                        f"the audio URL answered with {content_type or 'no content type'}, not audio"
-                    )
-                declared = response.headers.get("content-length")
-                if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-                    raise MalformedResponseError(f"the audio file is larger than the {max_bytes}-byte limit")
-                final = Path(directory) / f"{stem}.{extension}"
-                part = _PartFile(final)
-                size = 0
-                try:
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > max_bytes:
-                            raise MalformedResponseError(
-                                f"the audio file is larger than the {max_bytes}-byte limit"
-                            )
-                        part.write(chunk)
-                    part.commit()
-                finally:
-                    part.discard()
-                return Downloaded(path=str(final), bytes=size, content_type=content_type, extension=extension)
-        except httpx.TimeoutException as err:
-            raise UpstreamTimeoutError("the audio host did not answer in time", request_sent=True) from err
-        except httpx.TransportError as err:
-            raise UpstreamConnectionError(
-                f"the download failed ({type(err).__name__})", request_sent=True
-            ) from err
-
-    return await call_with_retry(attempt, policy=retry or RetryPolicy(), idempotent=True)

@@ -33,8 +33,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-# Retry-After larger than this is treated as this: a tool call cannot wait hours.
-MAX_RETRY_AFTER_S = 120.0
+# Retry-After larger than this is treated as this, wherever it is read: a tool call cannot wait hours,
+# and a poller that waited longer would leave its waiters with nothing to report.
+MAX_RETRY_AFTER_S = 60.0
 
 
 class SunoError(Exception):

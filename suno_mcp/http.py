@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 import sys
@@ -20,6 +21,19 @@ log = logging.getLogger(__name__)
 
 _LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]"]
 _LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def is_loopback(host: str) -> bool:
+    """True for a host name or address that only this machine can reach."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def transport_security(host: str) -> TransportSecuritySettings:
@@ -69,8 +83,6 @@ class BearerTokenMiddleware:
 
 def check_exposure(settings: Settings, host: str) -> None:
     """Refuse to listen beyond this machine without a token."""
-    from suno_mcp.cli import is_loopback
-
     if not is_loopback(host) and settings.http_token is None:
         raise ConfigurationError(
             f"refusing to serve MCP over HTTP on {host} without a token: anyone who can reach it could spend "

@@ -37,16 +37,16 @@ Lyrics = Annotated[
     str | None,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=LONGEST_LYRICS),
     Field(
-        description="Custom mode: the words to sing, with optional [Verse]/[Chorus] markers "
-        "(max 3000 chars for v3.x/v4, 5000 for v4.5+)."
+        description="Custom mode: the words to sing; [Verse]/[Chorus] markers allowed. "
+        "Max 3000 chars (5000 on v4.5+)."
     ),
 ]
 Tags = Annotated[
     str | None,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=LONGEST_TAGS),
     Field(
-        description="Custom mode: comma-separated styles, e.g. 'lo-fi, chill, piano' "
-        "(max 200 chars for v3.x/v4, 1000 for v4.5+).",
+        description="Custom mode: comma-separated styles, e.g. 'lo-fi, chill, piano'. "
+        "Max 200 chars (1000 on v4.5+).",
         examples=["lo-fi, chill, piano"],
     ),
 ]
@@ -58,27 +58,23 @@ Title = Annotated[
 Model = Annotated[
     str | None,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
-    Field(description="Suno model (sent as mv), e.g. chirp-v3-5, chirp-v4-5. Omit for the server default."),
+    Field(description="Suno model (sent as mv), e.g. chirp-v3-5. Omit for the server default."),
 ]
 TaskId = Annotated[
     str,
-    Field(
-        pattern=ID_PATTERN, description="Task id as returned by a previous tool (letters, digits, '-', '_')."
-    ),
+    Field(pattern=ID_PATTERN, description="A task id from an earlier result (a clip id works too)."),
 ]
 ClipId = Annotated[
     str,
-    Field(
-        pattern=ID_PATTERN, description="Clip id as returned in a task's clips (letters, digits, '-', '_')."
-    ),
+    Field(pattern=ID_PATTERN, description="A clip id from a task's clips."),
 ]
 OptionalTaskId = Annotated[
     str | None,
-    Field(pattern=ID_PATTERN, description="Task id as returned by a previous tool."),
+    Field(pattern=ID_PATTERN, description="A task id from an earlier result."),
 ]
 OptionalClipId = Annotated[
     str | None,
-    Field(pattern=ID_PATTERN, description="Clip id as returned in a task's clips."),
+    Field(pattern=ID_PATTERN, description="A clip id from a task's clips."),
 ]
 ContinueAt = Annotated[
     float,
@@ -90,7 +86,7 @@ ContinueAt = Annotated[
 ]
 ForceNew = Annotated[
     bool,
-    Field(description="Submit and pay again even if an identical request was made in the last minutes."),
+    Field(description="Pay for a new request even if an identical recent one can be reused."),
 ]
 LyricsPrompt = Annotated[
     str,
@@ -106,10 +102,7 @@ def wait_field(default: float, limit: float) -> Any:
         Field(
             ge=0,
             le=limit,
-            description=(
-                f"Seconds to wait for playable or final audio before returning (0-{limit:g}; default {default:g}). "
-                "The call returns early as soon as audio is ready."
-            ),
+            description="Most seconds to wait; returns as soon as audio is playable (or final).",
         ),
     ]
 

@@ -8,10 +8,15 @@ the paths of downloaded files.
 
 WAL mode and a busy timeout let two server processes share one file. The schema is
 versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` holds each step.
+
+:class:`Ledger` is synchronous: a durable commit waits for the disk, and a second process
+holding the write lock can make it wait for seconds. Async code therefore uses
+:class:`AsyncLedger`, which runs every call in one worker thread; the event loop only waits.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -20,11 +25,11 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+import anyio
 
-from suno_mcp.models import ApiFamily, Clip, Status, Task, TaskKind
+from suno_mcp.models import ApiFamily, Clip, SavedFile, Status, Task, TaskKind, TaskRecord
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -63,60 +68,9 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-class SavedFile(BaseModel):
-    """A downloaded audio file."""
-
-    clip_id: str
-    task_id: str | None = None
-    path: str
-    url: str
-    bytes: int
-    mime_type: str
-
-
-class TaskRecord(BaseModel):
-    """One ledger row: what was asked, what the upstream said last, and what we saved."""
-
-    model_config = ConfigDict(defer_build=True)  # built on first use, not at start-up
-
-    local_id: str
-    task_id: str | None
-    api: ApiFamily
-    kind: TaskKind
-    request: dict[str, Any] = Field(default_factory=dict)
-    status: Status
-    raw_status: str | None = None
-    error: str | None = None
-    clips: list[Clip] = Field(default_factory=list)
-    lyrics_title: str | None = None
-    lyrics_text: str | None = None
-    sandbox: bool = False
-    created_at: float
-    updated_at: float
-    files: list[SavedFile] = Field(default_factory=list)
-
-    @property
-    def clip_ids(self) -> tuple[str, ...]:
-        return tuple(c.id for c in self.clips)
-
-    def as_task(self) -> Task:
-        """The record as the Task the client layer speaks."""
-        return Task(
-            task_id=self.task_id or self.local_id,
-            api=self.api,
-            kind=self.kind,
-            status=self.status,
-            raw_status=self.raw_status,
-            clips=self.clips,
-            error=self.error,
-            lyrics_title=self.lyrics_title,
-            lyrics_text=self.lyrics_text,
-        )
-
-
 class Ledger:
-    """SQLite-backed store of tasks. Methods are short and synchronous: SQLite in WAL mode
-    answers in well under a millisecond, so they run on the event loop thread."""
+    """SQLite-backed store of tasks. Methods block (a commit waits for the disk, a busy database
+    for its lock): from async code, go through :class:`AsyncLedger`."""
 
     def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
@@ -419,3 +373,127 @@ class Ledger:
         )
         record.files = self.files_for(record.clip_ids)
         return record
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class AsyncLedger:
+    """The ledger for async callers: each call runs in the ledger's one worker thread.
+
+    One thread at a time keeps writes in the order they were asked for; a call that is
+    cancelled still finishes its write (the thread is not abandoned), so a row written
+    before a paid submit is never half-done.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._worker = anyio.CapacityLimiter(1)
+
+    async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._worker)
+
+    @property
+    def path(self) -> Path:
+        return self._ledger.path
+
+    async def close(self) -> None:
+        """Close the database once every queued call has run."""
+        await self._run(self._ledger.close)
+
+    async def record_intent(
+        self,
+        *,
+        api: ApiFamily,
+        kind: TaskKind,
+        request: dict[str, Any],
+        fingerprint: str | None,
+        sandbox: bool = False,
+    ) -> str:
+        """See :meth:`Ledger.record_intent`."""
+        return await self._run(
+            self._ledger.record_intent,
+            api=api,
+            kind=kind,
+            request=request,
+            fingerprint=fingerprint,
+            sandbox=sandbox,
+        )
+
+    async def claim(
+        self,
+        *,
+        api: ApiFamily,
+        kind: TaskKind,
+        request: dict[str, Any],
+        fingerprint: str,
+        window_s: float,
+        sandbox: bool = False,
+    ) -> tuple[str, TaskRecord | None]:
+        """See :meth:`Ledger.claim`."""
+        return await self._run(
+            self._ledger.claim,
+            api=api,
+            kind=kind,
+            request=request,
+            fingerprint=fingerprint,
+            window_s=window_s,
+            sandbox=sandbox,
+        )
+
+    async def record_submitted(self, local_id: str, task: Task) -> None:
+        """See :meth:`Ledger.record_submitted`."""
+        await self._run(self._ledger.record_submitted, local_id, task)
+
+    async def record_rejected(self, local_id: str, error: str) -> None:
+        """See :meth:`Ledger.record_rejected`."""
+        await self._run(self._ledger.record_rejected, local_id, error)
+
+    async def record_unknown(self, local_id: str, error: str) -> None:
+        """See :meth:`Ledger.record_unknown`."""
+        await self._run(self._ledger.record_unknown, local_id, error)
+
+    async def update(self, task: Task) -> None:
+        """See :meth:`Ledger.update`."""
+        await self._run(self._ledger.update, task)
+
+    async def record_file(self, saved: SavedFile) -> None:
+        """See :meth:`Ledger.record_file`."""
+        await self._run(self._ledger.record_file, saved)
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        """See :meth:`Ledger.get`."""
+        return await self._run(self._ledger.get, task_id)
+
+    async def find(self, task_or_clip_id: str) -> TaskRecord | None:
+        """The record of a task id, else the newest record holding a clip of that id."""
+        return await self._run(self._find, task_or_clip_id)
+
+    def _find(self, task_or_clip_id: str) -> TaskRecord | None:
+        return self._ledger.get(task_or_clip_id) or self._ledger.find_by_clip(task_or_clip_id)
+
+    async def adopt(self, api: ApiFamily, task: Task, *, sandbox: bool = False) -> TaskRecord:
+        """Keep a task made elsewhere (found upstream by its id), once however many callers ask."""
+        return await self._run(self._adopt, api, task, sandbox)
+
+    def _adopt(self, api: ApiFamily, task: Task, sandbox: bool) -> TaskRecord:
+        # One worker call: no other call of this process runs between the check and the writes.
+        known = self._ledger.get(task.task_id)
+        if known is not None:
+            return known
+        local_id = self._ledger.record_intent(
+            api=api, kind=task.kind, request={"adopted": True}, fingerprint=None, sandbox=sandbox
+        )
+        self._ledger.record_submitted(local_id, task)
+        record = self._ledger.get(task.task_id)
+        assert record is not None  # just written
+        return record
+
+    async def find_by_clip(self, clip_id: str) -> TaskRecord | None:
+        """See :meth:`Ledger.find_by_clip`."""
+        return await self._run(self._ledger.find_by_clip, clip_id)
+
+    async def recent(self, *, statuses: Sequence[Status] | None = None, limit: int = 20) -> list[TaskRecord]:
+        """See :meth:`Ledger.recent`."""
+        return await self._run(self._ledger.recent, statuses=statuses, limit=limit)

@@ -149,3 +149,54 @@ def aggregate_status(clips: list[Clip]) -> Status:
     if any(s is Status.RUNNING for s in statuses):
         return Status.RUNNING
     return Status.PENDING
+
+
+class SavedFile(BaseModel):
+    """A downloaded audio file."""
+
+    clip_id: str
+    task_id: str | None = None
+    path: str
+    url: str
+    bytes: int
+    mime_type: str
+
+
+class TaskRecord(BaseModel):
+    """One ledger row: what was asked, what the upstream said last, and what we saved."""
+
+    model_config = ConfigDict(defer_build=True)  # built on first use, not at start-up
+
+    local_id: str
+    task_id: str | None
+    api: ApiFamily
+    kind: TaskKind
+    request: dict[str, Any] = Field(default_factory=dict)
+    status: Status
+    raw_status: str | None = None
+    error: str | None = None
+    clips: list[Clip] = Field(default_factory=list)
+    lyrics_title: str | None = None
+    lyrics_text: str | None = None
+    sandbox: bool = False
+    created_at: float
+    updated_at: float
+    files: list[SavedFile] = Field(default_factory=list)
+
+    @property
+    def clip_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.clips)
+
+    def as_task(self) -> Task:
+        """The record as the Task the client layer speaks."""
+        return Task(
+            task_id=self.task_id or self.local_id,
+            api=self.api,
+            kind=self.kind,
+            status=self.status,
+            raw_status=self.raw_status,
+            clips=self.clips,
+            error=self.error,
+            lyrics_title=self.lyrics_title,
+            lyrics_text=self.lyrics_text,
+        )

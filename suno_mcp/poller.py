@@ -146,7 +146,7 @@ class Poller:
         timing: Timing | None = None,
         max_requests_per_second: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
-        on_update: Callable[[Task], None] | None = None,
+        on_update: Callable[[Task], Awaitable[None]] | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
         self._apis = apis
@@ -369,7 +369,7 @@ class Poller:
             else:
                 watch.task, watch.error, watch.misses = task, None, 0
                 if self._on_update is not None:
-                    self._on_update(task)
+                    await self._on_update(task)
             self._schedule(watch, now)
             finished = task is not None and task.status.finished
             stale = now - watch.started > self.timing.horizon_s and watch.waiters == 0

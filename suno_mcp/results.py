@@ -5,9 +5,12 @@ No MCP and no HTTP here: the server turns these into protocol objects.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, GetJsonSchemaHandler, SerializerFunctionWrapHandler, model_serializer
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from suno_mcp.errors import (
     AuthenticationError,
@@ -24,14 +27,114 @@ from suno_mcp.errors import (
     UpstreamConnectionError,
     UpstreamTimeoutError,
 )
-from suno_mcp.ledger import SavedFile, TaskRecord
-from suno_mcp.models import ApiFamily, Status, TaskKind
+from suno_mcp.models import ApiFamily, SavedFile, Status, TaskKind, TaskRecord
 
 TEXT_LIMIT = 1800  # the text part stays under 2 KB
 SANDBOX_NOTE = "SANDBOX: synthesized test audio from the local sandbox, not Suno."
 
 
-class ClipResult(BaseModel):
+_SIMPLE_KEYS = frozenset(
+    {"type", "format", "maxLength", "minLength", "minimum", "maximum", "pattern", "enum", "description"}
+)
+
+
+def _nullable_as_type_list(node: dict[str, Any]) -> dict[str, Any]:
+    """``anyOf [X, null]`` written ``type: [X, "null"]`` when X is a plain typed schema."""
+    branches = node.get("anyOf")
+    if not (isinstance(branches, list) and len(branches) == 2 and {"type": "null"} in branches):
+        return node
+    other = branches[0] if branches[1] == {"type": "null"} else branches[1]
+    if not (isinstance(other, dict) and set(other) <= _SIMPLE_KEYS and isinstance(other.get("type"), str)):
+        return node
+    merged = {**other, **{k: v for k, v in node.items() if k != "anyOf"}}
+    merged["type"] = [other["type"], "null"]
+    if "enum" in merged:
+        merged["enum"] = [*merged["enum"], None]
+    return merged
+
+
+def compact(node: Any, resolve: Callable[[dict[str, Any]], dict[str, Any]], *, output: bool) -> Any:
+    """A JSON schema without references, generated titles, examples or null defaults; for
+    outputs, also without defaults and descriptions (the tool descriptions and each result's
+    text and ``next_step`` say what the fields mean, and five tools repeat the same schema).
+
+    ``resolve`` turns a ``{"$ref": ...}`` node into the schema it names. Clients validate
+    every structured result against the output schema, most with the pure-Python jsonschema
+    package, where resolving references and trying each ``anyOf`` branch cost about three
+    times the validation itself; and every byte of a schema is read by the model in every
+    conversation. Our models are not recursive, so every reference can be inlined.
+    """
+    if isinstance(node, list):
+        return [compact(item, resolve, output=output) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        # The named model's or enum's own docstring is dropped; the field's description stays.
+        target = {k: v for k, v in resolve({"$ref": node["$ref"]}).items() if k != "description"}
+        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        return compact({**target, **siblings}, resolve, output=output)
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("title", "$defs", "examples") or (output and key in ("default", "description")):
+            continue
+        if key == "default" and value is None:
+            continue  # an argument left out is None already
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: compact(prop, resolve, output=output) for name, prop in value.items()}
+        else:
+            out[key] = compact(value, resolve, output=output)
+    return _nullable_as_type_list(out)
+
+
+def _never_null(node: Any) -> Any:
+    if not isinstance(node, dict) or not isinstance(node.get("type"), list):
+        return node
+    types = [t for t in node["type"] if t != "null"]
+    trimmed = {**node, "type": types[0] if len(types) == 1 else types}
+    if "enum" in trimmed:
+        trimmed["enum"] = [v for v in trimmed["enum"] if v is not None]
+    return trimmed
+
+
+def compact_input(schema: dict[str, Any]) -> dict[str, Any]:
+    """A tool's input schema made compact: the same arguments accepted, fewer bytes to read."""
+    defs: dict[str, Any] = schema.get("$defs", {})
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        resolved: dict[str, Any] = defs[str(node["$ref"]).removeprefix("#/$defs/")]
+        return resolved
+
+    result: dict[str, Any] = compact(schema, resolve, output=False)
+    return result
+
+
+class CompactSchemaModel(BaseModel):
+    """A tool result model that publishes its JSON schema compact (see :func:`compact`) and
+    leaves out optional fields that are None, so a result says only what is known."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        fields = type(self).model_fields
+        return {k: v for k, v in data.items() if v is not None or k not in fields or fields[k].is_required()}
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        result: JsonSchemaValue = compact(schema, handler.resolve_ref_schema, output=True)
+        # This model leaves out its optional fields that are None, so those are never null.
+        # (Nested models of this kind went through this hook already; others keep their nulls.)
+        required = set(result.get("required", []))
+        result["properties"] = {
+            name: prop if name in required else _never_null(prop)
+            for name, prop in result["properties"].items()
+        }
+        return result
+
+
+class ClipResult(CompactSchemaModel):
     """One clip as a tool reports it."""
 
     id: str = Field(description="Clip id: use with extend_music, get_complete_song, download_audio.")
@@ -51,7 +154,7 @@ class ClipResult(BaseModel):
     local_file: str | None = Field(default=None, description="Path of the downloaded file, if saved.")
 
 
-class TaskResult(BaseModel):
+class TaskResult(CompactSchemaModel):
     """A task's state and what to do next."""
 
     task_id: str | None = Field(
@@ -73,10 +176,9 @@ class TaskResult(BaseModel):
         default=False, description="True when the audio came from the local sandbox, not Suno."
     )
     waited_seconds: float = 0.0
-    files: list[SavedFile] = Field(default_factory=list)
 
 
-class TaskSummary(BaseModel):
+class TaskSummary(CompactSchemaModel):
     """One line of list_tasks."""
 
     local_id: str = Field(
@@ -94,14 +196,14 @@ class TaskSummary(BaseModel):
     sandbox: bool = False
 
 
-class TaskList(BaseModel):
+class TaskList(CompactSchemaModel):
     """list_tasks' answer, newest first."""
 
     tasks: list[TaskSummary]
     count: int
 
 
-class DownloadResult(BaseModel):
+class DownloadResult(CompactSchemaModel):
     """download_audio's answer."""
 
     files: list[SavedFile]
@@ -175,7 +277,6 @@ def task_result(
         deduplicated=deduplicated,
         sandbox=record.sandbox,
         waited_seconds=waited_s,
-        files=record.files,
     )
 
 
@@ -292,46 +393,6 @@ def error_text(err: SunoError) -> str:
     if isinstance(err, MalformedResponseError):
         return f"The upstream sent an answer we could not read ({m}). Try again; if it persists, report it."
     return f"{type(err).__name__}: {m}"
-
-
-_SIMPLE_KEYS = frozenset(
-    {"type", "format", "maxLength", "minLength", "minimum", "maximum", "pattern", "enum"}
-)
-
-
-def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """The same JSON schema without ``$ref``s and with ``anyOf [X, null]`` written ``type: [X, "null"]``.
-
-    Clients validate every structured result against the output schema, most with the
-    pure-Python jsonschema package, where resolving references and trying each ``anyOf``
-    branch cost about three times the validation itself. Our models are not recursive,
-    so every reference can be inlined.
-    """
-    defs: dict[str, Any] = schema.get("$defs", {})
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, list):
-            return [walk(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            siblings = {k: v for k, v in node.items() if k != "$ref"}
-            return walk({**defs[ref.removeprefix("#/$defs/")], **siblings})
-        out = {k: walk(v) for k, v in node.items() if k != "$defs"}
-        branches = out.get("anyOf")
-        if isinstance(branches, list) and len(branches) == 2 and {"type": "null"} in branches:
-            other = branches[0] if branches[1] == {"type": "null"} else branches[1]
-            if isinstance(other, dict) and set(other) <= _SIMPLE_KEYS and isinstance(other.get("type"), str):
-                merged = {**other, **{k: v for k, v in out.items() if k != "anyOf"}}
-                merged["type"] = [other["type"], "null"]
-                if "enum" in merged:
-                    merged["enum"] = [*merged["enum"], None]
-                return merged
-        return out
-
-    result: dict[str, Any] = walk(schema)
-    return result
 
 
 def request_summary(request: dict[str, Any], limit: int = 80) -> str | None:

@@ -15,6 +15,7 @@ from typing import TypeVar
 import anyio
 
 from suno_mcp.errors import (
+    MAX_RETRY_AFTER_S,
     ContentPolicyError,
     MalformedResponseError,
     RateLimitedError,
@@ -30,12 +31,12 @@ RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Jittered exponential backoff that honours Retry-After up to a cap."""
+    """Exponential backoff with equal jitter that honours Retry-After up to a cap."""
 
     max_attempts: int = 4
     base_delay: float = 0.5
     max_delay: float = 8.0
-    max_retry_after: float = 30.0
+    max_retry_after: float = MAX_RETRY_AFTER_S
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
     def should_retry(self, error: SunoError, *, idempotent: bool) -> bool:
@@ -55,7 +56,7 @@ class RetryPolicy:
         if isinstance(error, RateLimitedError) and error.retry_after is not None:
             return min(error.retry_after, self.max_retry_after)
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        # Full jitter spreads out many clients that failed at the same moment.
+        # Equal jitter (half fixed, half random) spreads out clients that failed at the same moment.
         return self.rng.uniform(ceiling / 2, ceiling)
 
 

@@ -11,20 +11,25 @@ tool error whose text says what to do next.
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import anyio
 import mcp_types as types
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.exceptions import (
+    ResourceError,
+    ResourceNotFoundError,
+    ToolError,
+    UnexpectedToolError,
+)
 from pydantic import Field, ValidationError
 
 from suno_mcp import __version__
-from suno_mcp.catalog import DESCRIPTION_MAX, MODELS, Catalog
+from suno_mcp.catalog import DESCRIPTION_MAX, Catalog
 from suno_mcp.errors import ConfigurationError, SunoError
 from suno_mcp.inputs import (
     ArgumentError,
@@ -47,13 +52,15 @@ from suno_mcp.inputs import (
     explain,
     wait_field,
 )
-from suno_mcp.models import MusicRequest, Status, Task
+from suno_mcp.media import mime_for_url
+from suno_mcp.models import MusicRequest, SavedFile, Status, Task, TaskRecord
 from suno_mcp.results import (
+    ClipResult,
     DownloadResult,
     TaskList,
     TaskResult,
     TaskSummary,
-    compact_schema,
+    compact_input,
     error_text,
     progress_message,
     request_summary,
@@ -68,6 +75,11 @@ if TYPE_CHECKING:
     from suno_mcp.service import Outcome, SunoService
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ProgressReport = Callable[[Task | None, float, str | None], Awaitable[None]]
+# The default wait of generate_lyrics: lyrics come back in seconds, not minutes.
+LYRICS_WAIT_S = 30.0
 
 Backend = Callable[[Settings], AbstractAsyncContextManager["SunoService"]]
 
@@ -129,28 +141,40 @@ class AppState:
     services: LazyService
 
 
-async def _service(ctx: Context) -> "SunoService":
-    state = cast(AppState, ctx.request_context.lifespan_context)
+ToolContext = Context[AppState, Any]
+
+
+async def _service(ctx: ToolContext) -> "SunoService":
     try:
-        return await state.services.get()
+        return await ctx.request_context.lifespan_context.services.get()
     except ConfigurationError as err:
         raise ToolError(err.message) from err
 
 
 class SunoServer(MCPServer[AppState]):
-    """MCPServer whose argument errors name the field and the fix before anything runs."""
+    """MCPServer whose argument errors name the field and the fix before anything runs, and
+    whose tool list is compact (every conversation pays for its size before the first word)."""
 
-    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
-        tool = self._tool_manager.get_tool(name)
-        if tool is not None:
-            try:
-                tool.fn_metadata.validate_arguments(arguments)
-            except ValidationError as err:
-                raise ToolError(explain(name, err)) from err
-        return await super().call_tool(name, arguments, context)
+    async def list_tools(self) -> list[types.Tool]:
+        tools = await super().list_tools()
+        return [tool.model_copy(update={"input_schema": compact_input(tool.input_schema)}) for tool in tools]
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: ToolContext | None = None
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError:
+            raise
+        except ToolError as err:
+            # The SDK raises a ToolError caused by the pydantic ValidationError when the
+            # arguments do not fit the input schema; the tool body has not run.
+            if isinstance(err.__cause__, ValidationError):
+                raise ToolError(explain(name, err.__cause__)) from err.__cause__
+            raise
 
 
-def _progress(ctx: Context, service: "SunoService") -> Callable[[Task | None, float, str | None], Any]:
+def _progress(ctx: ToolContext, typical_final_s: float) -> Callable[[Task | None, float, str | None], Any]:
     last = -1.0
 
     async def report(task: Task | None, elapsed: float, poll_error: str | None) -> None:
@@ -163,52 +187,48 @@ def _progress(ctx: Context, service: "SunoService") -> Callable[[Task | None, fl
         await ctx.report_progress(
             progress=last,
             total=None,
-            message=progress_message(
-                status, clips, elapsed, poll_error, typical_final_s=service.poller.timing.complete_s
-            ),
+            message=progress_message(status, clips, elapsed, poll_error, typical_final_s=typical_final_s),
         )
 
     return report
 
 
-def _audio_links(result: TaskResult, embed: bool, embed_max: int) -> list[types.ContentBlock]:
-    blocks: list[types.ContentBlock] = []
-    for clip in result.clips:
-        name = clip.title or clip.id
-        if clip.audio_url:
-            blocks.append(
-                types.ResourceLink(
-                    type="resource_link",
-                    uri=clip.audio_url,
-                    name=f"{name} ({clip.id})",
-                    description="Final audio" + (" (sandbox)" if result.sandbox else ""),
-                    mime_type=_mime(clip.audio_url),
-                )
-            )
-        elif clip.preview_url:
-            blocks.append(
-                types.ResourceLink(
-                    type="resource_link",
-                    uri=clip.preview_url,
-                    name=f"{name} ({clip.id}) preview",
-                    description="Streaming preview, not the final file",
-                    mime_type=_mime(clip.preview_url),
-                )
-            )
-    for file in result.files:
-        path = Path(file.path)
+def _clip_link(result: TaskResult, clip: ClipResult) -> types.ResourceLink | None:
+    name = clip.title or clip.id
+    if clip.audio_url:
+        return types.ResourceLink(
+            type="resource_link",
+            uri=clip.audio_url,
+            name=f"{name} ({clip.id})",
+            description="Final audio" + (" (sandbox)" if result.sandbox else ""),
+            mime_type=mime_for_url(clip.audio_url),
+        )
+    if clip.preview_url:
+        return types.ResourceLink(
+            type="resource_link",
+            uri=clip.preview_url,
+            name=f"{name} ({clip.id}) preview",
+            description="Streaming preview, not the final file",
+            mime_type=mime_for_url(clip.preview_url),
+        )
+    return None
+
+
+async def _audio_blocks(result: TaskResult, files: list[SavedFile], embed: bool) -> list[types.ContentBlock]:
+    blocks: list[types.ContentBlock] = [
+        link for link in (_clip_link(result, clip) for clip in result.clips) if link is not None
+    ]
+    for file in files:
         blocks.append(_file_link(file.path, file.mime_type, file.bytes))
-        if embed and file.bytes <= embed_max and path.exists():
-            blocks.append(
-                types.AudioContent(
-                    type="audio", data=base64.b64encode(path.read_bytes()).decode(), mime_type=file.mime_type
-                )
-            )
+        path = anyio.Path(file.path)
+        if embed and file.bytes <= EMBED_MAX_BYTES and await path.exists():
+            data = base64.b64encode(await path.read_bytes()).decode()
+            blocks.append(types.AudioContent(type="audio", data=data, mime_type=file.mime_type))
     return blocks
 
 
 def _file_link(path: str, mime_type: str, size: int) -> types.ResourceLink:
-    local = Path(path).resolve()
+    local = Path(path).absolute()
     return types.ResourceLink(
         type="resource_link",
         uri=local.as_uri(),
@@ -219,16 +239,7 @@ def _file_link(path: str, mime_type: str, size: int) -> types.ResourceLink:
     )
 
 
-def _mime(url: str) -> str:
-    lowered = url.lower().split("?")[0]
-    if lowered.endswith(".wav"):
-        return "audio/wav"
-    if lowered.endswith((".m4a", ".mp4")):
-        return "audio/mp4"
-    return "audio/mpeg"
-
-
-def _tool_result(service: "SunoService", outcome: "Outcome") -> types.CallToolResult:
+async def _tool_result(service: "SunoService", outcome: "Outcome") -> types.CallToolResult:
     result = task_result(
         outcome.record,
         deduplicated=outcome.deduplicated,
@@ -236,11 +247,11 @@ def _tool_result(service: "SunoService", outcome: "Outcome") -> types.CallToolRe
         poll_error=outcome.poll_error,
     )
     content: list[types.ContentBlock] = [types.TextContent(type="text", text=task_text(result))]
-    content.extend(_audio_links(result, service.settings.embed_audio, EMBED_MAX_BYTES))
+    content.extend(await _audio_blocks(result, outcome.record.files, service.settings.embed_audio))
     return types.CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
 
 
-async def _run(call: Callable[[], Any]) -> Any:
+async def _run(call: Callable[[], Awaitable[T]]) -> T:
     """Run a service call, turning our errors into tool errors the model can act on."""
     try:
         return await call()
@@ -250,22 +261,32 @@ async def _run(call: Callable[[], Any]) -> Any:
         raise ToolError(error_text(err)) from err
 
 
+async def _answer(
+    ctx: ToolContext, call: Callable[["SunoService", ProgressReport], Awaitable["Outcome"]]
+) -> types.CallToolResult:
+    """Open the service, run one of its task calls with progress, and shape the result."""
+    service = await _service(ctx)
+    progress = _progress(ctx, service.typical_final_s())
+    return await _tool_result(service, await _run(lambda: call(service, progress)))
+
+
 async def _submit_music(
-    ctx: Context, build: Callable[["SunoService"], MusicRequest], *, force_new: bool, wait_s: float
+    ctx: ToolContext,
+    build: Callable[["SunoService"], Awaitable[MusicRequest]],
+    *,
+    force_new: bool,
+    wait_s: float,
 ) -> types.CallToolResult:
     """Validate (``build`` raises ArgumentError), submit, wait, and shape the result."""
-    service = await _service(ctx)
 
-    async def call() -> "Outcome":
-        request = build(service)
-        return await service.submit_music(
-            request, force_new=force_new, wait_s=wait_s, progress=_progress(ctx, service)
-        )
+    async def call(service: "SunoService", progress: ProgressReport) -> "Outcome":
+        request = await build(service)
+        return await service.submit_music(request, force_new=force_new, wait_s=wait_s, progress=progress)
 
-    return _tool_result(service, await _run(call))
+    return await _answer(ctx, call)
 
 
-def _summary(record: Any) -> TaskSummary:
+def _summary(record: TaskRecord) -> TaskSummary:
     title = next((c.title for c in record.clips if c.title), None) or record.lyrics_title
     return TaskSummary(
         local_id=record.local_id,
@@ -280,6 +301,49 @@ def _summary(record: Any) -> TaskSummary:
         error=record.error,
         sandbox=record.sandbox,
     )
+
+
+@dataclass(frozen=True)
+class ToolKit:
+    """What every tool registration needs: the settings and the argument types they imply."""
+
+    settings: Settings
+    generate_wait: Any
+    status_wait: Any
+    lyrics_default: float
+    lyrics_wait: Any
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> "ToolKit":
+        lyrics_default = min(LYRICS_WAIT_S, settings.max_wait)
+        return cls(
+            settings=settings,
+            generate_wait=wait_field(settings.default_wait, settings.max_wait),
+            status_wait=wait_field(0, settings.max_wait),
+            lyrics_default=lyrics_default,
+            lyrics_wait=wait_field(lyrics_default, settings.max_wait),
+        )
+
+    @property
+    def reuse_note(self) -> str:
+        """How long an identical request is answered from the ledger, as the tool descriptions say it."""
+        window = self.settings.duplicate_window
+        if window <= 0:
+            return "Every call is a new paid request (the duplicate guard is off)."
+        return (
+            f"An identical request in the last {_duration(window)} is reused, not paid again "
+            "(force_new=true overrides)."
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 120 and seconds % 60 == 0:
+        return f"{seconds / 60:g} minutes"
+    return f"{seconds:g} seconds"
+
+
+WRITES = types.ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
+READS = types.ToolAnnotations(read_only_hint=True, open_world_hint=True, idempotent_hint=True)
 
 
 def build_server(settings: Settings, backend: Backend) -> SunoServer:
@@ -308,40 +372,49 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         lifespan=lifespan,
         log_level=settings.log_level,
     )
+    kit = ToolKit.for_settings(settings)
+    for register in (
+        _register_generate,
+        _register_extend,
+        _register_status,
+        _register_list,
+        _register_lyrics,
+        _register_complete_song,
+        _register_download,
+    ):
+        register(server, kit)
+    _register_resources(server, settings, holder)
+    _register_prompts(server)
+    return server
 
-    generate_wait = wait_field(settings.default_wait, settings.max_wait)
-    status_wait = wait_field(0, settings.max_wait)
-    lyrics_default = min(30.0, settings.max_wait)
-    lyrics_wait = wait_field(lyrics_default, settings.max_wait)
-    catalog_names = ", ".join(m.name for m in MODELS)
-    writes = types.ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
-    reads = types.ToolAnnotations(read_only_hint=True, open_world_hint=True, idempotent_hint=True)
+
+def _register_generate(server: SunoServer, kit: ToolKit) -> None:
+    settings = kit.settings
 
     @server.tool(
         title="Generate music",
-        annotations=writes,
+        annotations=WRITES,
         description=(
             "Start a new song with Suno (two clips per request; costs credits). Use EITHER description "
             f"(inspiration mode: Suno writes lyrics and style, max {DESCRIPTION_MAX} chars) OR lyrics with "
             "optional tags and title (custom mode); instrumental=true for no vocals (custom mode then needs "
             "no lyrics). Waits up to wait_seconds and returns as soon as audio is playable: preview_url is "
             "a streaming preview, audio_url the final file. Then call get_task_status(task_id, wait_seconds) "
-            "until complete. An identical request in the last 10 minutes is reused, not paid again "
-            f"(force_new=true overrides). Models: {catalog_names}."
+            f"until complete. {kit.reuse_note} Models: suno://models."
         ),
     )
     async def generate_music(
-        ctx: Context,
+        ctx: ToolContext,
         description: Description = None,
         lyrics: Lyrics = None,
         tags: Tags = None,
         title: Title = None,
         instrumental: Annotated[bool, Field(description="true: music without vocals.")] = False,
         model: Model = None,
-        wait_seconds: generate_wait = settings.default_wait,  # type: ignore[valid-type]
+        wait_seconds: kit.generate_wait = settings.default_wait,  # type: ignore[name-defined]
         force_new: ForceNew = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
-        def build(service: "SunoService") -> MusicRequest:
+        async def build(service: "SunoService") -> MusicRequest:
             check_text(description=description, lyrics=lyrics, tags=tags, title=title)
             mv = check_model(model, service.catalog, settings.default_model)
             check_music(
@@ -364,9 +437,13 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
 
         return await _submit_music(ctx, build, force_new=force_new, wait_s=wait_seconds)
 
+
+def _register_extend(server: SunoServer, kit: ToolKit) -> None:
+    settings = kit.settings
+
     @server.tool(
         title="Extend music",
-        annotations=writes,
+        annotations=WRITES,
         description=(
             "Continue an existing clip from continue_at seconds (costs credits; two new clips). Optional "
             "lyrics/tags/title steer the continuation. Waits like generate_music. After one or more "
@@ -374,7 +451,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         ),
     )
     async def extend_music(
-        ctx: Context,
+        ctx: ToolContext,
         clip_id: ClipId,
         continue_at: ContinueAt,
         lyrics: Lyrics = None,
@@ -383,14 +460,14 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         instrumental: Annotated[bool, Field(description="true: no vocals in the continuation.")] = False,
         model: Model = None,
         task_id: OptionalTaskId = None,
-        wait_seconds: generate_wait = settings.default_wait,  # type: ignore[valid-type]
+        wait_seconds: kit.generate_wait = settings.default_wait,  # type: ignore[name-defined]
         force_new: ForceNew = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
-        def build(service: "SunoService") -> MusicRequest:
+        async def build(service: "SunoService") -> MusicRequest:
             check_text(lyrics=lyrics, tags=tags, title=title)
             mv = check_model(model, service.catalog, settings.default_model)
             check_limits(lyrics=lyrics, tags=tags, model=mv, catalog=service.catalog)
-            duration = service.clip_duration(clip_id)
+            duration = await service.clip_duration(clip_id)
             if duration is not None and continue_at > duration:
                 raise ArgumentError(
                     f"continue_at: {continue_at:g} s is past the end of clip {clip_id} ({duration:g} s long). "
@@ -409,9 +486,11 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
 
         return await _submit_music(ctx, build, force_new=force_new, wait_s=wait_seconds)
 
+
+def _register_status(server: SunoServer, kit: ToolKit) -> None:
     @server.tool(
         title="Get task status",
-        annotations=reads,
+        annotations=READS,
         description=(
             "The state of a task (from generate_music, extend_music, generate_lyrics or get_complete_song), "
             "every clip with its URLs, and the next step. wait_seconds > 0 waits for the next milestone "
@@ -420,18 +499,16 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         ),
     )
     async def get_task_status(
-        ctx: Context,
+        ctx: ToolContext,
         task_id: TaskId,
-        wait_seconds: status_wait = 0,  # type: ignore[valid-type]
+        wait_seconds: kit.status_wait = 0,  # type: ignore[name-defined]
     ) -> Annotated[types.CallToolResult, TaskResult]:
-        service = await _service(ctx)
-        return _tool_result(
-            service,
-            await _run(
-                lambda: service.status(task_id, wait_s=wait_seconds, progress=_progress(ctx, service))
-            ),
+        return await _answer(
+            ctx, lambda service, progress: service.status(task_id, wait_s=wait_seconds, progress=progress)
         )
 
+
+def _register_list(server: SunoServer, kit: ToolKit) -> None:
     @server.tool(
         title="List tasks",
         annotations=types.ToolAnnotations(read_only_hint=True, open_world_hint=False, idempotent_hint=True),
@@ -442,7 +519,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         ),
     )
     async def list_tasks(
-        ctx: Context,
+        ctx: ToolContext,
         status: Annotated[
             Literal["pending", "running", "streaming", "complete", "failed", "unknown"] | None,
             Field(description="Only tasks in this status."),
@@ -450,36 +527,38 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         limit: Annotated[int, Field(ge=1, le=200, description="How many (newest first).")] = 20,
     ) -> TaskList:
         service = await _service(ctx)
-        records = service.list_tasks(status=Status(status) if status else None, limit=limit)
+        records = await service.list_tasks(status=Status(status) if status else None, limit=limit)
         return TaskList(tasks=[_summary(r) for r in records], count=len(records))
 
+
+def _register_lyrics(server: SunoServer, kit: ToolKit) -> None:
     @server.tool(
         title="Write lyrics",
-        annotations=writes,
+        annotations=WRITES,
         description=(
             "Write song lyrics (with a title) from a description. Returns lyrics ready for "
-            "generate_music(lyrics=..., title=..., tags=...). Waits up to wait_seconds (default 30)."
+            f"generate_music(lyrics=..., title=..., tags=...). Waits up to wait_seconds (default {kit.lyrics_default:g})."
         ),
     )
     async def generate_lyrics(
-        ctx: Context,
+        ctx: ToolContext,
         description: LyricsPrompt,
-        wait_seconds: lyrics_wait = lyrics_default,  # type: ignore[valid-type]
+        wait_seconds: kit.lyrics_wait = kit.lyrics_default,  # type: ignore[name-defined]
         force_new: ForceNew = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
-        service = await _service(ctx)
-
-        async def call() -> "Outcome":
+        async def call(service: "SunoService", progress: ProgressReport) -> "Outcome":
             check_text(description=description)
             return await service.submit_lyrics(
-                description, force_new=force_new, wait_s=wait_seconds, progress=_progress(ctx, service)
+                description, force_new=force_new, wait_s=wait_seconds, progress=progress
             )
 
-        return _tool_result(service, await _run(call))
+        return await _answer(ctx, call)
 
+
+def _register_complete_song(server: SunoServer, kit: ToolKit) -> None:
     @server.tool(
         title="Get the complete song",
-        annotations=writes,
+        annotations=WRITES,
         description=(
             "After extend_music, join the whole chain (original clip + extensions) into one song. Pass the "
             "clip_id of the LAST extension. Returns a task like generate_music; the joined clip's duration "
@@ -487,21 +566,20 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         ),
     )
     async def get_complete_song(
-        ctx: Context,
+        ctx: ToolContext,
         clip_id: ClipId,
-        wait_seconds: generate_wait = settings.default_wait,  # type: ignore[valid-type]
+        wait_seconds: kit.generate_wait = kit.settings.default_wait,  # type: ignore[name-defined]
         force_new: ForceNew = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
-        service = await _service(ctx)
-        return _tool_result(
-            service,
-            await _run(
-                lambda: service.complete_song(
-                    clip_id, force_new=force_new, wait_s=wait_seconds, progress=_progress(ctx, service)
-                )
+        return await _answer(
+            ctx,
+            lambda service, progress: service.complete_song(
+                clip_id, force_new=force_new, wait_s=wait_seconds, progress=progress
             ),
         )
 
+
+def _register_download(server: SunoServer, kit: ToolKit) -> None:
     @server.tool(
         title="Download audio",
         annotations=types.ToolAnnotations(
@@ -513,13 +591,13 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         ),
     )
     async def download_audio(
-        ctx: Context,
+        ctx: ToolContext,
         task_id: OptionalTaskId = None,
         clip_id: OptionalClipId = None,
     ) -> Annotated[types.CallToolResult, DownloadResult]:
         service = await _service(ctx)
 
-        async def call() -> Any:
+        async def call() -> list[SavedFile]:
             if (task_id is None) == (clip_id is None):
                 raise ArgumentError("task_id: give exactly one of task_id or clip_id.")
             return await service.download(task_id=task_id, clip_id=clip_id)
@@ -536,15 +614,6 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
                 types.ResourceLink(type="resource_link", uri=f.url, name=f.clip_id, mime_type=f.mime_type)
             )
         return types.CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
-
-    for tool in server._tool_manager.list_tools():
-        # Read live by the SDK; replaced before anything has listed the tools.
-        if tool.fn_metadata.output_schema is not None:
-            tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)
-            tool.__dict__.pop("output_schema", None)
-    _register_resources(server, settings, holder)
-    _register_prompts(server)
-    return server
 
 
 def _register_resources(server: SunoServer, settings: Settings, holder: list[LazyService]) -> None:
@@ -593,7 +662,7 @@ def _register_resources(server: SunoServer, settings: Settings, holder: list[Laz
         mime_type="application/json",
     )
     async def tasks_resource() -> str:
-        records = (await service()).list_tasks(limit=50)
+        records = await (await service()).list_tasks(limit=50)
         return TaskList(tasks=[_summary(r) for r in records], count=len(records)).model_dump_json(indent=1)
 
     @server.resource(
@@ -604,7 +673,7 @@ def _register_resources(server: SunoServer, settings: Settings, holder: list[Laz
         mime_type="application/json",
     )
     async def task_resource(task_id: str) -> str:
-        record = (await service()).ledger.get(task_id)
+        record = await (await service()).record(task_id)
         if record is None:
             raise ResourceNotFoundError(f"no task {task_id} in the ledger")
         return task_result(record).model_dump_json(indent=1)

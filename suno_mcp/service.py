@@ -23,7 +23,8 @@ import httpx
 from pydantic import BaseModel
 
 from suno_mcp.catalog import Catalog
-from suno_mcp.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi, TaskRef, Upstream, download_to
+from suno_mcp.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi, TaskRef, Upstream
+from suno_mcp.downloads import download_to
 from suno_mcp.errors import (
     ConfigurationError,
     MalformedResponseError,
@@ -33,8 +34,8 @@ from suno_mcp.errors import (
     SunoError,
     TransportError,
 )
-from suno_mcp.ledger import Ledger, SavedFile, TaskRecord
-from suno_mcp.models import ApiFamily, MusicRequest, Status, Task, TaskKind
+from suno_mcp.ledger import AsyncLedger, Ledger
+from suno_mcp.models import ApiFamily, MusicRequest, SavedFile, Status, Task, TaskKind, TaskRecord
 from suno_mcp.poller import Goal, Poller, ProgressFn, Timing
 from suno_mcp.retry import RetryPolicy
 from suno_mcp.settings import Settings
@@ -88,7 +89,7 @@ class SunoService:
     settings: Settings
     task_api: TaskApi
     clip_api: ClipApi
-    ledger: Ledger
+    ledger: AsyncLedger
     poller: Poller
     http: httpx.AsyncClient
     catalog: Catalog
@@ -187,7 +188,7 @@ class SunoService:
             # reporting its not-yet-known outcome (or paying for it a second time).
             with anyio.move_on_after(SUBMIT_JOIN_LIMIT_S):
                 await in_flight.wait()
-        local_id, existing = self.ledger.claim(
+        local_id, existing = await self.ledger.claim(
             api=family, kind=kind, request=body, fingerprint=fp, window_s=window, sandbox=self.sandbox
         )
         if existing is not None:
@@ -199,7 +200,7 @@ class SunoService:
         finally:
             del self._in_flight[fp]
             done.set()
-        record = self.ledger.get(task.task_id)
+        record = await self.ledger.get(task.task_id)
         assert record is not None  # just written
         return await self.follow(record, wait_s=wait_s, progress=progress)
 
@@ -209,30 +210,32 @@ class SunoService:
             task: Task = await send()
         except TransportError as err:
             if not err.request_sent:
-                self.ledger.record_rejected(local_id, err.message)
+                await self.ledger.record_rejected(local_id, err.message)
                 raise
-            self.ledger.record_unknown(local_id, err.message)
+            await self.ledger.record_unknown(local_id, err.message)
             raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
         except (MalformedResponseError, ServerError) as err:
             # A body we cannot read, or a gateway failing after it may have passed the
             # request on: the upstream may well have taken (and charged) the submit.
-            self.ledger.record_unknown(local_id, err.message)
+            await self.ledger.record_unknown(local_id, err.message)
             raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
         except SunoError as err:
-            self.ledger.record_rejected(local_id, err.message)
+            await self.ledger.record_rejected(local_id, err.message)
             raise
         except BaseException:
             # Cancelled (or crashed) while the request may have been in flight.
-            self.ledger.record_unknown(local_id, "interrupted while the submit was in flight")
+            # The write itself finishes even under cancellation (see AsyncLedger).
+            with anyio.CancelScope(shield=True):
+                await self.ledger.record_unknown(local_id, "interrupted while the submit was in flight")
             raise
-        self._record_accepted(local_id, task)
+        await self._record_accepted(local_id, task)
         return task
 
-    def _record_accepted(self, local_id: str, task: Task) -> None:
+    async def _record_accepted(self, local_id: str, task: Task) -> None:
         """Store the id of a task the upstream accepted (and charged); it must not be lost."""
         for attempt in range(LEDGER_WRITE_ATTEMPTS):
             try:
-                self.ledger.record_submitted(local_id, task)
+                await self.ledger.record_submitted(local_id, task)
                 return
             except sqlite3.OperationalError as err:
                 # Another process holds the write lock past the busy timeout.
@@ -282,7 +285,7 @@ class SunoService:
             )
         else:
             self.poller.watch(self._ref(record), started=started)
-        fresh = self.ledger.get(record.task_id) or record
+        fresh = await self.ledger.get(record.task_id) or record
         error = self.poller.last_error(record.task_id)
         return Outcome(
             record=fresh,
@@ -295,7 +298,7 @@ class SunoService:
     ) -> Outcome:
         """A task's newest state. Works for tasks of earlier runs (the ledger) and, when
         the id is not in the ledger, asks the upstream directly."""
-        record = self.ledger.get(task_id) or self.ledger.find_by_clip(task_id)
+        record = await self.ledger.find(task_id)
         if record is None:
             record = await self._adopt(task_id)
         elif not record.status.finished and record.status is not Status.UNKNOWN:
@@ -318,32 +321,31 @@ class SunoService:
             raise NotFoundError(
                 f"no task or clip {task_id} is known here or upstream ({family} API)", status_code=404
             )
-        # Another call may have adopted it while we were fetching.
-        known = self.ledger.get(task_id)
-        if known is not None:
-            return known
-        local_id = self.ledger.record_intent(
-            api=family, kind="music", request={"adopted": True}, fingerprint=None, sandbox=self.sandbox
-        )
-        self.ledger.record_submitted(local_id, task)
-        record = self.ledger.get(task_id)
-        assert record is not None
-        return record
+        # Another call may have adopted it while we were fetching: the ledger keeps one row.
+        return await self.ledger.adopt(family, task, sandbox=self.sandbox)
 
-    def list_tasks(self, *, status: Status | None = None, limit: int = 20) -> list[TaskRecord]:
+    async def list_tasks(self, *, status: Status | None = None, limit: int = 20) -> list[TaskRecord]:
         """Ledger records, newest first."""
-        return self.ledger.recent(statuses=[status] if status else None, limit=limit)
+        return await self.ledger.recent(statuses=[status] if status else None, limit=limit)
 
-    def clip_duration(self, clip_id: str) -> float | None:
+    async def record(self, task_id: str) -> TaskRecord | None:
+        """The ledger's record of a task (by task id or local id), without asking the upstream."""
+        return await self.ledger.get(task_id)
+
+    def typical_final_s(self) -> float:
+        """How long final audio usually takes after a submit, for progress messages."""
+        return self.poller.timing.complete_s
+
+    async def clip_duration(self, clip_id: str) -> float | None:
         """The known duration of a clip, from the ledger."""
-        record = self.ledger.find_by_clip(clip_id)
+        record = await self.ledger.find_by_clip(clip_id)
         if record is None:
             return None
         return next((c.duration for c in record.clips if c.id == clip_id), None)
 
-    def on_task_update(self, task: Task) -> None:
+    async def on_task_update(self, task: Task) -> None:
         """Poller hook: store every new state; start the opt-in download when final."""
-        self.ledger.update(task)
+        await self.ledger.update(task)
         if (
             self.settings.auto_download
             and task.status is Status.COMPLETE
@@ -367,9 +369,9 @@ class SunoService:
         """Save the final audio of a task's clips (or one clip) under the data directory."""
         record = None
         if task_id is not None:
-            record = self.ledger.get(task_id) or self.ledger.find_by_clip(task_id)
+            record = await self.ledger.find(task_id)
         elif clip_id is not None:
-            record = self.ledger.find_by_clip(clip_id)
+            record = await self.ledger.find_by_clip(clip_id)
         if record is None:
             raise NotFoundError(f"no task or clip {task_id or clip_id} in the ledger", status_code=404)
         clips = [c for c in record.clips if clip_id is None or c.id == clip_id]
@@ -402,7 +404,7 @@ class SunoService:
                 bytes=got.bytes,
                 mime_type=got.content_type,
             )
-            self.ledger.record_file(file)
+            await self.ledger.record_file(file)
             saved.append(file)
         return saved
 
@@ -433,7 +435,8 @@ async def open_service(
 ) -> AsyncIterator[SunoService]:
     """Open the HTTP client, ledger and poller; close them all on exit."""
     key = settings.api_key.get_secret_value() if settings.api_key else None
-    ledger = Ledger(settings.ledger_path)
+    # Opening runs the migrations: off the event loop like every other ledger call.
+    ledger = AsyncLedger(await anyio.to_thread.run_sync(Ledger, settings.ledger_path))
     try:
         async with build_http_client(settings, transport) as http, anyio.create_task_group() as tg:
             upstream = Upstream(http, base_url=settings.base_url, api_key=key, retry=retry)
@@ -464,4 +467,5 @@ async def open_service(
                 tg.cancel_scope.cancel()
     finally:
         # Only after every task of the group has stopped: they write to the ledger.
-        ledger.close()
+        with anyio.CancelScope(shield=True):
+            await ledger.close()

@@ -22,7 +22,6 @@ DEFAULT_BASE_URL = "https://gptproto.com"
 # up on it (about 60 s), so the longest wait a tool may spend is below that.
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 30.0
-SUBMIT_TIMEOUT_S = 60.0
 MAX_WAIT_S = 50.0
 DEFAULT_WAIT_S = 45.0
 DUPLICATE_WINDOW_S = 600.0

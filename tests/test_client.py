@@ -14,7 +14,8 @@ import anyio
 import httpx
 import pytest
 
-from suno_mcp.client import ClipApi, TaskApi, TaskRef, Upstream, check_id, download_to
+from suno_mcp.client import ClipApi, TaskApi, TaskRef, Upstream, check_id
+from suno_mcp.downloads import download_to
 from suno_mcp.errors import (
     AuthenticationError,
     ConfigurationError,

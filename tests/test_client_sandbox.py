@@ -16,7 +16,8 @@ import anyio
 import httpx
 import pytest
 
-from suno_mcp.client import ClipApi, TaskApi, TaskRef, Upstream, download_to
+from suno_mcp.client import ClipApi, TaskApi, TaskRef, Upstream
+from suno_mcp.downloads import download_to
 from suno_mcp.errors import (
     ContentPolicyError,
     InsufficientBalanceError,

@@ -15,9 +15,8 @@ import uvicorn
 from mcp import Client
 
 from suno_mcp.backends import SandboxOptions, sandbox_backend
-from suno_mcp.cli import is_loopback
 from suno_mcp.errors import ConfigurationError
-from suno_mcp.http import build_http_app, check_exposure
+from suno_mcp.http import build_http_app, check_exposure, is_loopback
 from suno_mcp.server import build_server
 from suno_mcp.settings import load_settings
 

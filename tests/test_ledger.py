@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from suno_mcp.ledger import MIGRATIONS, Ledger, SavedFile
-from suno_mcp.models import Clip, Status, Task
+from suno_mcp.ledger import MIGRATIONS, Ledger
+from suno_mcp.models import Clip, SavedFile, Status, Task
 
 
 def _task(task_id: str, status: Status = Status.RUNNING, clips: int = 2) -> Task:

@@ -80,7 +80,7 @@ async def test_a_clip_id_with_characters_no_url_may_carry_makes_the_submit_unkno
     async with open_service(settings, transport=httpx.MockTransport(handler), timing=FAST) as service:
         with pytest.raises(SubmitOutcomeUnknownError):
             await service.submit_music(REQUEST, wait_s=0)
-        rows = service.list_tasks()
+        rows = await service.list_tasks()
     assert [r.status for r in rows] == [Status.UNKNOWN]
 
 
@@ -95,7 +95,7 @@ async def test_two_status_reads_of_a_task_made_elsewhere_adopt_it_once(tmp_path:
         async with anyio.create_task_group() as tg:
             for _ in range(2):
                 tg.start_soon(lambda: service.status("made-elsewhere"))
-        rows = service.list_tasks()
+        rows = await service.list_tasks()
     assert [(r.task_id, r.status) for r in rows] == [("made-elsewhere", Status.RUNNING)]
 
 

@@ -12,9 +12,8 @@ from mcp import Client
 from pydantic import TypeAdapter
 
 from suno_mcp.backends import upstream_backend
-from suno_mcp.ledger import SavedFile
 from suno_mcp.models import Status
-from suno_mcp.results import ClipResult, TaskResult, compact_schema
+from suno_mcp.results import ClipResult, TaskResult
 from suno_mcp.server import build_server
 from suno_mcp.settings import load_settings
 
@@ -23,9 +22,6 @@ def _full_result() -> dict[str, Any]:
     clip = ClipResult(
         id="c1", status=Status.COMPLETE, audio_url="https://x/a.mp3", duration=61.5, local_file="/a"
     )
-    saved = SavedFile(
-        clip_id="c1", task_id="t1", path="/a", url="https://x/a.mp3", bytes=10, mime_type="audio/mpeg"
-    )
     result = TaskResult(
         task_id="t1",
         kind="music",
@@ -33,7 +29,6 @@ def _full_result() -> dict[str, Any]:
         status=Status.COMPLETE,
         clips=[clip, ClipResult(id="c2", status=Status.FAILED, error="no")],
         next_step="done",
-        files=[saved],
     )
     return result.model_dump(mode="json")
 
@@ -51,7 +46,8 @@ async def test_every_output_schema_is_free_of_references_and_nullable_any_of(tmp
 
 
 def test_the_compact_schema_accepts_what_the_model_makes_and_refuses_what_it_would_not() -> None:
-    schema = compact_schema(TypeAdapter(TaskResult).json_schema())
+    schema = TypeAdapter(TaskResult).json_schema()
+    assert "$defs" not in json.dumps(schema)
     validator = Draft202012Validator(schema)
     good = _full_result()
     assert list(validator.iter_errors(good)) == []
@@ -59,14 +55,48 @@ def test_the_compact_schema_accepts_what_the_model_makes_and_refuses_what_it_wou
         {**good, "status": "nearly"},
         {**good, "task_id": 7},
         {**good, "clips": [{**good["clips"][0], "duration": "long"}]},
-        {**good, "files": [{"clip_id": "c1"}]},
+        {**good, "clips": [{"status": "complete"}]},
+        {**good, "clips": [{**good["clips"][0], "title": None}]},
     ):
         assert list(validator.iter_errors(broken)), broken
 
 
 @pytest.mark.parametrize("value", [None, "x"])
-def test_a_nullable_text_field_takes_text_or_null(value: str | None) -> None:
-    schema = compact_schema(TypeAdapter(ClipResult).json_schema())
-    assert schema["properties"]["title"]["type"] == ["string", "null"]
+def test_an_optional_field_is_left_out_when_unknown_and_text_when_known(value: str | None) -> None:
+    schema = TypeAdapter(ClipResult).json_schema()
+    assert schema["properties"]["title"]["type"] == "string"
     doc = ClipResult(id="c", status=Status.RUNNING, title=value).model_dump(mode="json")
+    assert ("title" in doc) is (value is not None)
     assert list(Draft202012Validator(schema).iter_errors(doc)) == []
+
+
+def test_a_required_field_that_may_be_unknown_stays_nullable_and_present() -> None:
+    schema = TypeAdapter(TaskResult).json_schema()
+    assert schema["properties"]["task_id"]["type"] == ["string", "null"]
+    doc = TaskResult(task_id=None, kind="music", api="task", status=Status.UNKNOWN, next_step="x")
+    dumped = doc.model_dump(mode="json")
+    assert dumped["task_id"] is None
+    assert list(Draft202012Validator(schema).iter_errors(dumped)) == []
+
+
+async def test_the_tool_list_stays_small_and_every_tool_publishes_an_output_schema(tmp_path: Path) -> None:
+    server = build_server(load_settings(environ={}, data_dir=tmp_path), upstream_backend)
+    async with Client(server) as client:
+        listed = await client.list_tools()
+    assert all(tool.output_schema for tool in listed.tools)
+    # What every conversation pays for before its first word, as it goes over the wire.
+    assert len(listed.model_dump_json(by_alias=True, exclude_none=True)) <= 15_000
+    text = json.dumps([t.input_schema for t in listed.tools])
+    assert '"title"' not in text.replace('"title": {', "")  # generated titles are gone, the argument stays
+    assert '{"type": "null"}' not in text
+
+
+async def test_the_compact_input_schema_accepts_and_refuses_what_the_server_does(tmp_path: Path) -> None:
+    server = build_server(load_settings(environ={}, data_dir=tmp_path), upstream_backend)
+    async with Client(server) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        validator = Draft202012Validator(tools["generate_music"].input_schema)
+        assert list(validator.iter_errors({"description": "rain", "tags": None})) == []
+        assert list(validator.iter_errors({"description": "", "wait_seconds": 51}))
+        refused = await client.call_tool("generate_music", {"description": "", "wait_seconds": 51})
+    assert refused.is_error

@@ -39,7 +39,8 @@ async def test_console_script_answers_initialize_and_lists_tools_with_schemas(tm
             assert "outputSchema" in tool
             assert tool["annotations"]["openWorldHint"] is (tool["name"] != "list_tasks")
         generate = tools["generate_music"]["inputSchema"]["properties"]
-        assert generate["description"]["anyOf"][0]["maxLength"] == 500
+        assert generate["description"]["maxLength"] == 500
+        assert generate["description"]["type"] == ["string", "null"]
         assert tools["get_task_status"]["annotations"]["readOnlyHint"] is True
         # With no key the server still runs, and a call says how to set one.
         result = await anyio.to_thread.run_sync(session.call_tool, "generate_music", {"description": "x y z"})
