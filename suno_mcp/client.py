@@ -376,6 +376,7 @@ class TaskRef:
     api: ApiFamily
     kind: TaskKind = "music"
     clip_ids: tuple[str, ...] = ()
+    model: str | None = None  # the mv it was made with: latency is learned per model
 
 
 class MusicApi(Protocol):

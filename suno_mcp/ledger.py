@@ -65,6 +65,14 @@ MIGRATIONS: tuple[str, ...] = (
         created_at  REAL NOT NULL
     );
     """,
+    # 2: when each task was first seen playable and complete (seconds after its submit), the
+    # model it was made with: what the poller learns this upstream's latency from
+    """
+    ALTER TABLE tasks ADD COLUMN model TEXT;
+    ALTER TABLE tasks ADD COLUMN playable_s REAL;
+    ALTER TABLE tasks ADD COLUMN complete_s REAL;
+    CREATE INDEX tasks_milestones ON tasks (api, kind, model, created_at)
+    """,
 )
 
 
@@ -147,9 +155,10 @@ class Ledger:
         now: float,
     ) -> str:
         local_id = "local-" + uuid.uuid4().hex
+        model = request.get("mv")
         db.execute(
             "INSERT INTO tasks (local_id, api, kind, fingerprint, request_json, status, sandbox,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, updated_at, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 local_id,
                 api,
@@ -160,6 +169,7 @@ class Ledger:
                 int(sandbox),
                 now,
                 now,
+                model if isinstance(model, str) else None,
             ),
         )
         return local_id
@@ -251,6 +261,30 @@ class Ledger:
                     local_id,
                 ),
             )
+
+    def record_milestone(self, task_id: str, milestone: str, seconds: float) -> None:
+        """The task was first seen playable (or complete) ``seconds`` after its submit."""
+        column = {"playable": "playable_s", "complete": "complete_s"}[milestone]
+        with self._tx() as db:
+            db.execute(
+                f"UPDATE tasks SET {column} = ? WHERE task_id = ? AND {column} IS NULL",  # noqa: S608 (a fixed name)
+                (seconds, task_id),
+            )
+
+    def milestones(self, *, per_key: int = 20) -> list[tuple[ApiFamily, TaskKind, str | None, str, float]]:
+        """The newest milestone times: (api, kind, model, milestone, seconds), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT api, kind, model, playable_s, complete_s FROM tasks"
+                " WHERE playable_s IS NOT NULL OR complete_s IS NOT NULL ORDER BY created_at DESC LIMIT ?",
+                (per_key * 50,),
+            ).fetchall()
+        out: list[tuple[ApiFamily, TaskKind, str | None, str, float]] = []
+        for row in reversed(rows):
+            for milestone, column in (("playable", "playable_s"), ("complete", "complete_s")):
+                if row[column] is not None:
+                    out.append((row["api"], row["kind"], row["model"], milestone, float(row[column])))
+        return out
 
     def record_file(self, saved: SavedFile) -> None:
         """Remember a downloaded file."""
@@ -457,6 +491,14 @@ class AsyncLedger:
     async def update(self, task: Task) -> None:
         """See :meth:`Ledger.update`."""
         await self._run(self._ledger.update, task)
+
+    async def record_milestone(self, task_id: str, milestone: str, seconds: float) -> None:
+        """See :meth:`Ledger.record_milestone`."""
+        await self._run(self._ledger.record_milestone, task_id, milestone, seconds)
+
+    async def milestones(self) -> list[tuple[ApiFamily, TaskKind, str | None, str, float]]:
+        """See :meth:`Ledger.milestones`."""
+        return await self._run(self._ledger.milestones)
 
     async def record_file(self, saved: SavedFile) -> None:
         """See :meth:`Ledger.record_file`."""

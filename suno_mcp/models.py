@@ -25,6 +25,7 @@ class Status(str, Enum):
     COMPLETE = "complete"  # the final audio is ready
     FAILED = "failed"  # it will not finish
     UNKNOWN = "unknown"  # we sent a submit and do not know whether the upstream took it
+    STALLED = "stalled"  # no progress for far longer than the upstream ever takes; no longer polled
 
     @property
     def finished(self) -> bool:

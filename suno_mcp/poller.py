@@ -1,14 +1,25 @@
-"""One poller per process: every waiter on a task shares one upstream fetch per tick.
+"""One poller per process: every task being followed is fetched by one schedule.
 
-Tasks of the clip API are fetched together in one feed request; tasks of the task API
-one request each (that API has no batch read). The schedule adapts to where a task
-stands: the first poll lands just before the time a preview is usually ready, polls
-then come quickly while it is due and back off to a cap; Retry-After pushes every
-task of that family back; a global limit caps upstream requests per second.
+Many waiters on one task share its fetches. Reads are fresh: a status read or a waited
+call fetches at once unless a fetch of that task finished within :data:`FRESH_S`.
+
+The schedule assumes nothing about the upstream's latency until it has learned it
+(:mod:`suno_mcp.latency`): from the submit, the gap between polls grows with the time
+elapsed (:data:`GROWTH` of it), so the overshoot past the moment audio became playable
+stays a bounded share of the real latency, whatever it is. Once this upstream's
+milestones for a (family, kind, model) are known, polls are sparse before the usual
+window, dense inside it and growing again past it.
+
+Requests go through one :class:`AdaptiveLimiter`: its rate rises while answers are clean
+and halves on a 429 (whose Retry-After pauses the family), within a ceiling; when
+requests are scarce, a read someone is waiting on goes first, then polls of tasks with
+waiters (earliest due first), and tasks nobody waits for last.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import math
 import time
@@ -21,54 +32,55 @@ import anyio
 
 from suno_mcp.client import MusicApi, TaskRef
 from suno_mcp.errors import NotFoundError, RateLimitedError, SunoError
+from suno_mcp.latency import LatencyKey, LatencyModel, Milestone
 from suno_mcp.models import ApiFamily, Task
 
 log = logging.getLogger(__name__)
 
 Goal = Literal["playable", "complete"]
-ProgressFn = Callable[[Task | None, float, str | None], Awaitable[None]]
+# (newest state, seconds since the submit, the last poll's error, seconds after the submit
+# that final audio usually arrives for tasks like this one)
+ProgressFn = Callable[[Task | None, float, str | None, float], Awaitable[None]]
 
-# Polls come every _DENSE_SHARE of the expected time until _WINDOW_END of it has passed.
-_DENSE_SHARE = {"preview": 0.04, "complete": 0.08, "lyrics": 0.1}
-_WINDOW_END = 1.15
-# Past the window, the gap is this share of how late the task is.
-_LATE_SHARE = 0.25
-
+# A fetch this recent (seconds) answers a read without another request.
+FRESH_S = 2.0
+# A read that waits for nothing answers within this, from what is known if no fetch fits.
+READ_BUDGET_S = 0.8
+# With no learned window, the next poll comes after this share of the time since the submit.
+GROWTH = 0.2
+# Inside a learned window, the gap is this share of the window's median.
+DENSE = {"playable": 0.08, "complete": 0.15}
+# A task nobody waits for is polled at most this often, as a share of its age.
+IDLE_GROWTH = 0.5
 # A task the upstream has not heard of this long after its submit really is unknown.
 NOT_FOUND_GRACE_S = 60.0
-# The longest a status read waits for its fetch to come back.
+# The longest a waited call's first read waits for its fetch.
 REFRESH_LIMIT_S = 20.0
+
+# Request priorities (lower goes first).
+READ, WAITED, IDLE = 0, 1, 2
 
 
 @dataclass(frozen=True)
 class Timing:
-    """Typical upstream latencies (seconds of real time) that shape the schedule."""
+    """Time scales of the schedule. ``preview_s``/``complete_s``/``lyrics_s`` are only the
+    prior (quoted in progress messages until this upstream's times are learned)."""
 
     preview_s: float = 30.0
     complete_s: float = 120.0
     lyrics_s: float = 10.0
+    first_poll_s: float = 3.0
     min_gap_s: float = 1.0
     max_gap_s: float = 15.0
+    idle_max_gap_s: float = 60.0
     horizon_s: float = 30 * 60.0  # stop watching a task nobody waits for after this
+    stall_s: float = 30 * 60.0  # a task whose status has not moved for this long is stalled
     progress_every_s: float = 5.0
 
     @classmethod
-    def expecting(cls, preview_s: float, complete_s: float) -> Timing:
-        """The default schedule stretched or shrunk to an upstream with these typical latencies."""
-        base = cls()
-        return base.scaled(base.complete_s / complete_s).with_preview(preview_s)
-
-    def with_preview(self, preview_s: float) -> Timing:
-        """The same schedule with another typical time to a playable preview."""
-        return Timing(
-            preview_s=preview_s,
-            complete_s=self.complete_s,
-            lyrics_s=self.lyrics_s,
-            min_gap_s=self.min_gap_s,
-            max_gap_s=self.max_gap_s,
-            horizon_s=self.horizon_s,
-            progress_every_s=self.progress_every_s,
-        )
+    def expecting(cls, preview_s: float, complete_s: float, *, stall_s: float = 30 * 60.0) -> Timing:
+        """The default time scales with another prior and stall limit."""
+        return cls(preview_s=preview_s, complete_s=complete_s, stall_s=stall_s)
 
     def scaled(self, factor: float) -> Timing:
         """The same schedule for an upstream ``factor`` times faster (the sandbox's speed)."""
@@ -76,9 +88,12 @@ class Timing:
             preview_s=self.preview_s / factor,
             complete_s=self.complete_s / factor,
             lyrics_s=self.lyrics_s / factor,
+            first_poll_s=self.first_poll_s / factor,
             min_gap_s=self.min_gap_s / factor,
             max_gap_s=self.max_gap_s / factor,
+            idle_max_gap_s=self.idle_max_gap_s / factor,
             horizon_s=self.horizon_s,
+            stall_s=self.stall_s / factor,
             progress_every_s=min(self.progress_every_s, max(0.05, self.preview_s / factor / 4)),
         )
 
@@ -92,18 +107,23 @@ def reached(task: Task | None, goal: Goal) -> bool:
     return goal == "playable" and task.kind != "lyrics" and task.status.playable
 
 
+def latency_key(ref: TaskRef) -> LatencyKey:
+    return (ref.api, ref.kind, ref.model)
+
+
 @dataclass
 class _Watch:
     ref: TaskRef
     started: float
     next_at: float
-    phase: str = ""
-    polls_in_phase: int = 0
-    misses: int = 0
     waiters: int = 0
+    misses: int = 0
     task: Task | None = None
     error: SunoError | None = None
-    fetched_at: float | None = None
+    fetched_at: float | None = None  # when the last answer (of any kind) came back
+    seen_at: float | None = None  # when the upstream last answered with this task's state
+    polled_unreached: dict[str, float] = field(default_factory=dict)  # milestone -> last poll before it
+    moved_at: float = 0.0  # when its status last changed
     in_flight: bool = False
     changed: anyio.Event = field(default_factory=anyio.Event)
 
@@ -111,29 +131,76 @@ class _Watch:
         self.changed.set()
         self.changed = anyio.Event()
 
+    @property
+    def milestone(self) -> Milestone:
+        """The next milestone this task is heading for."""
+        if self.ref.kind == "lyrics" or (self.task is not None and self.task.status.playable):
+            return "complete"
+        return "playable"
 
-class RateLimiter:
-    """Spaces requests at least 1/rate seconds apart across the whole process."""
+
+class AdaptiveLimiter:
+    """Spaces upstream requests 1/rate apart, in priority order; the rate adapts to 429s."""
 
     def __init__(
         self,
-        rate: float,
+        ceiling: float,
+        *,
+        start: float | None = None,
+        floor: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
-        self._interval = 1.0 / rate
+        self.ceiling = ceiling
+        self.floor = min(floor, ceiling)
+        self.rate = min(ceiling, start if start is not None else ceiling / 2)
         self._clock = clock
-        self._sleep = sleep
         self._next = 0.0
-        self._lock = anyio.Lock()
+        self._queue: list[tuple[int, float, int, anyio.Event]] = []
+        self._seq = itertools.count()
+        self._changed = anyio.Event()
 
-    async def acquire(self) -> None:
-        """Return when the next request may go."""
-        async with self._lock:
-            now = self._clock()
-            if self._next > now:
-                await self._sleep(self._next - now)
-            self._next = max(now, self._next) + self._interval
+    def _poke(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def acquire(
+        self, priority: int = WAITED, *, due: float = 0.0, deadline: float | None = None
+    ) -> bool:
+        """Wait for this request's turn; False if ``deadline`` (a clock value) passes first."""
+        entry = (priority, due, next(self._seq), anyio.Event())
+        heapq.heappush(self._queue, entry)
+        try:
+            while True:
+                now = self._clock()
+                if self._queue[0] is entry and now >= self._next:
+                    heapq.heappop(self._queue)
+                    self._next = max(now, self._next) + 1.0 / self.rate
+                    self._poke()
+                    return True
+                if deadline is not None and now >= deadline:
+                    return False
+                wait = self._next - now if self._queue[0] is entry else math.inf
+                if deadline is not None:
+                    wait = min(wait, deadline - now)
+                changed = self._changed
+                with anyio.move_on_after(min(wait, 3600.0)):
+                    await changed.wait()
+        finally:
+            if entry in self._queue:
+                self._queue.remove(entry)
+                heapq.heapify(self._queue)
+                self._poke()
+
+    def succeeded(self) -> None:
+        """A clean answer: creep the rate up towards the ceiling."""
+        self.rate = min(self.ceiling, self.rate + 0.02 * self.ceiling)
+
+    def rate_limited(self, retry_after: float | None) -> None:
+        """A 429: halve the rate and hold every request back for Retry-After."""
+        self.rate = max(self.floor, self.rate / 2)
+        if retry_after:
+            self._next = max(self._next, self._clock() + retry_after)
+        self._poke()
 
 
 class Poller:
@@ -144,52 +211,60 @@ class Poller:
         apis: Mapping[ApiFamily, MusicApi],
         *,
         timing: Timing | None = None,
-        max_requests_per_second: float = 5.0,
+        max_requests_per_second: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         on_update: Callable[[Task], Awaitable[None]] | None = None,
-        limiter: RateLimiter | None = None,
+        on_milestone: Callable[[TaskRef, Milestone, float], Awaitable[None]] | None = None,
+        on_stalled: Callable[[Task], Awaitable[None]] | None = None,
+        latency: LatencyModel | None = None,
+        limiter: AdaptiveLimiter | None = None,
     ) -> None:
         self._apis = apis
         self.timing = timing or Timing()
         self._clock = clock
-        self._limiter = limiter or RateLimiter(max_requests_per_second, clock)
+        self.limiter = limiter or AdaptiveLimiter(max_requests_per_second, clock=clock)
+        self.latency = latency or LatencyModel(
+            prior_playable_s=self.timing.preview_s,
+            prior_complete_s=self.timing.complete_s,
+            prior_lyrics_s=self.timing.lyrics_s,
+        )
         self._watches: dict[str, _Watch] = {}
         self._wake = anyio.Event()
         self._on_update = on_update
+        self._on_milestone = on_milestone
+        self._on_stalled = on_stalled
         self._family_paused_until: dict[ApiFamily, float] = defaultdict(float)
         self.fetches = 0  # upstream fetch requests made, for tests and benchmarks
         self._clip_feed_out = False  # a batched feed request of the polling loop is in flight
 
     # ------------------------------------------------------------ schedule
 
-    def _expected(self, watch: _Watch) -> tuple[str, float]:
+    def _gap(self, watch: _Watch, now: float) -> float:
         t = self.timing
-        if watch.ref.kind == "lyrics":
-            return "lyrics", t.lyrics_s
-        if watch.task is not None and watch.task.status.playable:
-            return "complete", t.complete_s
-        return "preview", t.preview_s
+        elapsed = max(0.0, now - watch.started)
+        milestone = watch.milestone
+        window = self.latency.window(latency_key(watch.ref), milestone)
+        growing = min(t.max_gap_s, max(t.min_gap_s, GROWTH * elapsed))
+        if window is None or elapsed > window.high:
+            gap = growing
+        elif elapsed < window.low:
+            gap = window.low - elapsed  # nothing usually happens before the window opens
+        else:
+            gap = min(t.max_gap_s, max(t.min_gap_s, DENSE[milestone] * window.median))
+        if watch.waiters == 0:
+            gap = max(gap, min(t.idle_max_gap_s, IDLE_GROWTH * elapsed))
+        return max(gap, t.min_gap_s)
 
     def _schedule(self, watch: _Watch, now: float) -> None:
-        phase, expected = self._expected(watch)
-        if phase != watch.phase:
-            watch.phase, watch.polls_in_phase = phase, 0
-        t = self.timing
-        first = watch.started + 0.9 * expected
-        if now < first and watch.polls_in_phase == 0:
-            watch.next_at = first
-            return
-        # Dense polls through the window where the milestone usually lands (the first
-        # playable audio is what a person waits for, so that window is the densest); past
-        # it, the gap grows with how late the task is, up to the cap.
-        dense = max(t.min_gap_s, _DENSE_SHARE[phase] * expected)
-        late = now - (watch.started + _WINDOW_END * expected)
-        gap = dense if late <= 0 else min(t.max_gap_s, max(dense, late * _LATE_SHARE))
-        watch.next_at = max(now + gap, self._family_paused_until[watch.ref.api])
+        if watch.fetched_at is None and now < watch.started + self.timing.first_poll_s:
+            due = watch.started + self.timing.first_poll_s
+        else:
+            due = now + self._gap(watch, now)
+        watch.next_at = max(due, self._family_paused_until[watch.ref.api])
 
     # ------------------------------------------------------------ public
 
-    def watch(self, ref: TaskRef, *, started: float | None = None) -> _Watch:
+    def watch(self, ref: TaskRef, *, started: float | None = None, current: Task | None = None) -> _Watch:
         """Start (or keep) watching a task; ``started`` is its submit time on this clock."""
         existing = self._watches.get(ref.task_id)
         if existing is not None:
@@ -197,7 +272,11 @@ class Poller:
                 existing.ref = ref
             return existing
         now = self._clock()
-        watch = _Watch(ref=ref, started=now if started is None else started, next_at=now)
+        watch = _Watch(ref=ref, started=now if started is None else started, next_at=now, moved_at=now)
+        watch.task = current
+        if current is None or not current.status.playable:
+            # At the submit nothing was playable yet: that brackets the first milestone.
+            watch.polled_unreached = {"playable": watch.started, "complete": watch.started}
         self._schedule(watch, now)
         self._watches[ref.task_id] = watch
         self._wake.set()
@@ -206,6 +285,10 @@ class Poller:
     @property
     def watching(self) -> int:
         return len(self._watches)
+
+    def typical_s(self, ref: TaskRef, milestone: Milestone) -> float:
+        """How long ``milestone`` usually takes after a submit for tasks like this one."""
+        return self.latency.typical(latency_key(ref), milestone)
 
     async def wait(
         self,
@@ -217,19 +300,21 @@ class Poller:
         current: Task | None = None,
         progress: ProgressFn | None = None,
     ) -> Task | None:
-        """Wait up to ``wait_s`` seconds for the task to reach ``goal``; returns the newest state.
+        """A fresh state of the task, then up to ``wait_s`` more seconds for ``goal``.
 
-        With ``wait_s`` 0 it fetches once (sharing any fetch already due) and returns.
+        The first read fetches at once unless a fetch of this task finished within
+        FRESH_S. With ``wait_s`` 0 it answers within READ_BUDGET_S: from the newest known
+        state when no request can go out in time.
         """
-        watch = self.watch(ref, started=started)
-        if watch.task is None and current is not None:
+        watch = self.watch(ref, started=started, current=current)
+        if watch.task is None:
             watch.task = current
+        if not self._fresh(watch):
+            await self._refresh(watch, READ_BUDGET_S if wait_s <= 0 else min(wait_s, REFRESH_LIMIT_S))
         if wait_s <= 0 or reached(watch.task, goal):
-            if wait_s <= 0:
-                await self._refresh(watch)
             return watch.task
         watch.waiters += 1
-        begun = self._clock()
+        self._reschedule_now_if_idle(watch)
         try:
             with anyio.move_on_after(wait_s):
                 while not reached(watch.task, goal):
@@ -237,23 +322,46 @@ class Poller:
                     with anyio.move_on_after(self.timing.progress_every_s):
                         await event.wait()
                     if progress is not None:
-                        await progress(watch.task, self._clock() - begun, self._describe_error(watch))
+                        await progress(
+                            watch.task,
+                            self._clock() - watch.started,
+                            self._describe_error(watch),
+                            self.typical_s(watch.ref, "complete"),
+                        )
         finally:
             watch.waiters -= 1
         return watch.task
 
-    async def _refresh(self, watch: _Watch, limit_s: float = REFRESH_LIMIT_S) -> None:
+    def forget(self, task_id: str) -> None:
+        """Stop watching a task (one reported stalled is looked at only when asked)."""
+        self._watches.pop(task_id, None)
+
+    def checked_at(self, task_id: str) -> float | None:
+        """When (on this clock) the upstream last answered with this task's state."""
+        watch = self._watches.get(task_id)
+        return None if watch is None else watch.seen_at
+
+    def _fresh(self, watch: _Watch) -> bool:
+        return watch.fetched_at is not None and self._clock() - watch.fetched_at < FRESH_S
+
+    def _reschedule_now_if_idle(self, watch: _Watch) -> None:
+        # A task nobody waited for was scheduled sparsely; a new waiter brings it back in.
+        if not watch.in_flight:
+            self._schedule(watch, self._clock())
+            self._wake.set()
+
+    async def _refresh(self, watch: _Watch, limit_s: float) -> None:
         """Fetch now, or join the fetch already in flight, and wait for its answer, bounded.
 
         The fetch runs in the caller's task rather than through the polling loop: one hop
         less for every status read, and callers arriving meanwhile still share it.
         """
+        deadline = self._clock() + limit_s
         with anyio.move_on_after(limit_s):
             before = watch.fetched_at
             while watch.fetched_at == before:
                 if not watch.in_flight:
-                    # Nobody is fetching it (or the fetch we joined was cancelled): fetch here.
-                    await self._poll_batch(watch.ref.api, [watch])
+                    await self._poll_batch(watch.ref.api, [watch], priority=READ, deadline=deadline)
                     return
                 watch.waiters += 1
                 try:
@@ -263,12 +371,16 @@ class Poller:
 
     @staticmethod
     def _describe_error(watch: _Watch) -> str | None:
-        return None if watch.error is None else watch.error.message
+        if watch.error is None or isinstance(watch.error, RateLimitedError):
+            return None  # our own pacing, not something the person needs to act on
+        return watch.error.message
 
     def last_error(self, task_id: str) -> SunoError | None:
-        """The error of the last poll of this task, if it failed."""
+        """The error of the last poll of this task, if it failed (rate limiting aside)."""
         watch = self._watches.get(task_id)
-        return None if watch is None else watch.error
+        if watch is None or isinstance(watch.error, RateLimitedError):
+            return None
+        return watch.error
 
     # ------------------------------------------------------------ loop
 
@@ -296,30 +408,44 @@ class Poller:
                         self._wake = anyio.Event()
                     continue
                 clip_batch: list[_Watch] = []
-                for watch in ready:
+                for watch in sorted(ready, key=lambda w: (w.waiters == 0, w.next_at)):
                     # Taken now, before its fetch task starts, so the next turn skips it.
                     watch.in_flight = True
                     if watch.ref.api == "clip":
                         clip_batch.append(watch)
                     else:
-                        fetches.start_soon(self._poll_batch, watch.ref.api, [watch])
+                        fetches.start_soon(self._poll_scheduled, "task", [watch])
                 if clip_batch:
                     self._clip_feed_out = True
                     fetches.start_soon(self._poll_clip_batch, clip_batch)
 
+    async def _poll_scheduled(self, family: ApiFamily, watches: Sequence[_Watch]) -> None:
+        waited = any(w.waiters for w in watches)
+        due = min(w.next_at for w in watches)
+        await self._poll_batch(family, watches, priority=WAITED if waited else IDLE, due=due)
+
     async def _poll_clip_batch(self, watches: Sequence[_Watch]) -> None:
         try:
-            await self._poll_batch("clip", watches)
+            await self._poll_scheduled("clip", watches)
         finally:
             self._clip_feed_out = False
             self._wake.set()
 
-    async def _poll_batch(self, family: ApiFamily, watches: Sequence[_Watch]) -> None:
+    async def _poll_batch(
+        self,
+        family: ApiFamily,
+        watches: Sequence[_Watch],
+        *,
+        priority: int = WAITED,
+        due: float = 0.0,
+        deadline: float | None = None,
+    ) -> None:
         for watch in watches:
             watch.in_flight = True
             watch.next_at = math.inf  # rescheduled when the answer is in
         try:
-            await self._fetch_batch(family, watches)
+            if await self.limiter.acquire(priority, due=due, deadline=deadline):
+                await self._fetch_batch(family, watches, deadline)
         except Exception as err:
             # One bad answer (or a bug) must not end the process's only poller: log it, keep
             # it as the task's last error, and try again on the next tick.
@@ -328,51 +454,97 @@ class Poller:
             for watch in watches:
                 watch.error = SunoError(f"the status check failed unexpectedly ({type(err).__name__})")
                 watch.fetched_at = now
-                self._schedule(watch, now)
         finally:
+            now = self._clock()
             for watch in watches:
                 watch.in_flight = False
-                if watch.next_at == math.inf:  # cancelled before it was rescheduled
-                    watch.next_at = self._clock()
+                if watch.next_at == math.inf:  # not rescheduled: cancelled, refused a turn, or failed
+                    self._schedule(watch, now)
                 watch.notify()  # a waiter sharing a cancelled fetch must not wait for nothing
             self._wake.set()
 
-    async def _fetch_batch(self, family: ApiFamily, watches: Sequence[_Watch]) -> None:
-        await self._limiter.acquire()
+    async def _fetch_batch(
+        self, family: ApiFamily, watches: Sequence[_Watch], deadline: float | None
+    ) -> None:
         self.fetches += 1
         refs = [w.ref for w in watches]
+        # A poll is never retried past a short deadline: the schedule tries again anyway.
+        limit = deadline if deadline is not None else self._clock() + max(1.0, self.timing.min_gap_s)
         try:
-            tasks = await self._apis[family].fetch(refs)
+            tasks = await self._apis[family].fetch(refs, deadline=limit)
         except SunoError as error:
             now = self._clock()
-            if isinstance(error, RateLimitedError) and error.retry_after:
-                self._family_paused_until[family] = now + error.retry_after
+            if isinstance(error, RateLimitedError):
+                self.limiter.rate_limited(error.retry_after)
+                if error.retry_after:
+                    self._family_paused_until[family] = now + error.retry_after
             log.info("polling %d %s task(s) failed: %s", len(watches), family, error.message)
             for watch in watches:
                 watch.error = error
                 watch.fetched_at = now
-                watch.polls_in_phase += 1
                 self._schedule(watch, now)
-                watch.notify()
             return
+        self.limiter.succeeded()
         now = self._clock()
         for watch in watches:
-            watch.fetched_at = now
-            watch.polls_in_phase += 1
-            task = tasks.get(watch.ref.task_id)
-            if task is None:
-                watch.misses += 1
-                if now - watch.started > NOT_FOUND_GRACE_S and watch.misses >= 3:
-                    watch.error = NotFoundError(
-                        f"the upstream does not know task {watch.ref.task_id}", status_code=404
-                    )
-            else:
-                watch.task, watch.error, watch.misses = task, None, 0
-                if self._on_update is not None:
-                    await self._on_update(task)
-            self._schedule(watch, now)
-            finished = task is not None and task.status.finished
-            stale = now - watch.started > self.timing.horizon_s and watch.waiters == 0
-            if finished or stale:
-                self._watches.pop(watch.ref.task_id, None)
-            watch.notify()
+            await self._take(watch, tasks.get(watch.ref.task_id), now)
+
+    async def _take(self, watch: _Watch, task: Task | None, now: float) -> None:
+        """Fold one answer into its watch: state, milestones, stall, reschedule."""
+        watch.fetched_at = now
+        if task is None:
+            watch.misses += 1
+            if now - watch.started > NOT_FOUND_GRACE_S and watch.misses >= 3:
+                watch.error = NotFoundError(
+                    f"the upstream does not know task {watch.ref.task_id}", status_code=404
+                )
+        else:
+            await self._note_milestones(watch, task, now)
+            if watch.task is None or (watch.task.status, watch.task.raw_status) != (
+                task.status,
+                task.raw_status,
+            ):
+                watch.moved_at = now
+            watch.task, watch.error, watch.misses, watch.seen_at = task, None, 0, now
+            if self._on_update is not None:
+                await self._on_update(task)
+        self._schedule(watch, now)
+        finished = task is not None and task.status.finished
+        stale = now - watch.started > self.timing.horizon_s and watch.waiters == 0
+        stalled = task is not None and not finished and now - watch.moved_at > self.timing.stall_s
+        if stalled and task is not None and self._on_stalled is not None:
+            await self._on_stalled(task)
+        if finished or stale or stalled:
+            self._watches.pop(watch.ref.task_id, None)
+
+    async def _note_milestones(self, watch: _Watch, task: Task, now: float) -> None:
+        """Learn when this task reached a milestone: between the last poll before and this one."""
+        before = watch.task
+        checks: list[tuple[Milestone, bool, bool]] = [
+            (
+                "complete",
+                task.status.finished and task.status.value == "complete",
+                bool(before and before.status.finished),
+            ),
+        ]
+        if task.kind != "lyrics":
+            checks.append(("playable", task.status.playable, bool(before and before.status.playable)))
+        for milestone, now_there, was_there in checks:
+            if was_there:
+                continue
+            if not now_there:
+                watch.polled_unreached[milestone] = now
+                continue
+            last_before = watch.polled_unreached.get(milestone)
+            if last_before is None:
+                continue  # first seen already there: we do not know when it happened
+            low, high = last_before - watch.started, now - watch.started
+            window = self.latency.window(latency_key(watch.ref), milestone)
+            # A well-bracketed time teaches us about this upstream; so does a milestone already
+            # reached by the poll that opened the window (the upstream got faster: learn it).
+            opened = window is not None and high <= window.low + self.timing.min_gap_s
+            if high > 0 and (high - low <= 0.25 * high or opened):
+                seconds = (low + high) / 2
+                self.latency.observe(latency_key(watch.ref), milestone, seconds)
+                if self._on_milestone is not None:
+                    await self._on_milestone(watch.ref, milestone, seconds)

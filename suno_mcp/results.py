@@ -176,6 +176,7 @@ class TaskResult(CompactSchemaModel):
         default=False, description="True when the audio came from the local sandbox, not Suno."
     )
     waited_seconds: float = 0.0
+    checked_seconds_ago: float | None = None
 
 
 class TaskSummary(CompactSchemaModel):
@@ -231,6 +232,11 @@ def next_step(record: TaskRecord) -> str:
         )
     if record.status is Status.FAILED:
         return "Generation failed; adjust the prompt (see error) and call generate_music again."
+    if record.status is Status.STALLED:
+        return (
+            f"The upstream has shown no progress for a long time, so it is no longer followed. "
+            f"get_task_status(task_id='{task}') looks again; ask the user before paying for a new request."
+        )
     if record.status is Status.STREAMING:
         return (
             f"A preview is playable now (preview_url; not the final file). Final audio usually follows in "
@@ -240,7 +246,12 @@ def next_step(record: TaskRecord) -> str:
 
 
 def task_result(
-    record: TaskRecord, *, deduplicated: bool = False, waited_s: float = 0.0, poll_error: str | None = None
+    record: TaskRecord,
+    *,
+    deduplicated: bool = False,
+    waited_s: float = 0.0,
+    poll_error: str | None = None,
+    checked_s_ago: float | None = None,
 ) -> TaskResult:
     """The structured result for one ledger record."""
     files = {f.clip_id: f.path for f in record.files}
@@ -277,6 +288,8 @@ def task_result(
         deduplicated=deduplicated,
         sandbox=record.sandbox,
         waited_seconds=waited_s,
+        # Said only when the answer is not this moment's (no request could go out in time).
+        checked_seconds_ago=checked_s_ago if checked_s_ago and checked_s_ago >= 2 else None,
     )
 
 
@@ -304,6 +317,10 @@ def task_text(result: TaskResult) -> str:
     head = f"Task {result.task_id or '(unconfirmed)'}: {result.kind} {result.status.value}"
     if result.deduplicated:
         head += " (an identical request from the last minutes was reused; nothing new was paid)"
+    if result.checked_seconds_ago is not None:
+        head += (
+            f" (as of {result.checked_seconds_ago:.0f} s ago: the upstream is busy, this is the newest known)"
+        )
     lines.append(head + ".")
     if result.kind == "lyrics" and result.lyrics:
         lines.append(f"Title: {result.lyrics_title or '(none)'}")
@@ -337,6 +354,7 @@ def progress_message(
         Status.COMPLETE: "complete",
         Status.FAILED: "failed",
         Status.UNKNOWN: "unconfirmed",
+        Status.STALLED: "stalled",
     }[record_status]
     what = f"{clips} clip{'s' if clips != 1 else ''} {state}" if clips else state.capitalize()
     hint = (

@@ -77,7 +77,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-ProgressReport = Callable[[Task | None, float, str | None], Awaitable[None]]
+# (newest state, seconds since the submit, the last check's error, usual seconds to final audio)
+ProgressReport = Callable[[Task | None, float, str | None, float], Awaitable[None]]
 # The default wait of generate_lyrics: lyrics come back in seconds, not minutes.
 LYRICS_WAIT_S = 30.0
 
@@ -174,19 +175,22 @@ class SunoServer(MCPServer[AppState]):
             raise
 
 
-def _progress(ctx: ToolContext, typical_final_s: float) -> Callable[[Task | None, float, str | None], Any]:
+def _progress(ctx: ToolContext) -> ProgressReport:
     last = -1.0
 
-    async def report(task: Task | None, elapsed: float, poll_error: str | None) -> None:
+    async def report(
+        task: Task | None, elapsed: float, poll_error: str | None, typical_final_s: float
+    ) -> None:
         nonlocal last
         # MCP requires every notification's progress to exceed the previous one, and two
         # polls can land closer together than any rounding (always, at sandbox speeds).
+        # Progress counts seconds since the submit, so it never goes back across calls.
         last = max(round(elapsed, 3), round(last + 0.001, 3))
         status = None if task is None else task.status
         clips = 0 if task is None else len(task.clips)
         await ctx.report_progress(
             progress=last,
-            total=None,
+            total=max(last, round(typical_final_s, 3)),
             message=progress_message(status, clips, elapsed, poll_error, typical_final_s=typical_final_s),
         )
 
@@ -245,6 +249,7 @@ async def _tool_result(service: "SunoService", outcome: "Outcome") -> types.Call
         deduplicated=outcome.deduplicated,
         waited_s=outcome.waited_s,
         poll_error=outcome.poll_error,
+        checked_s_ago=outcome.checked_s_ago,
     )
     content: list[types.ContentBlock] = [types.TextContent(type="text", text=task_text(result))]
     content.extend(await _audio_blocks(result, outcome.record.files, service.settings.embed_audio))
@@ -266,7 +271,7 @@ async def _answer(
 ) -> types.CallToolResult:
     """Open the service, run one of its task calls with progress, and shape the result."""
     service = await _service(ctx)
-    progress = _progress(ctx, service.typical_final_s())
+    progress = _progress(ctx)
     return await _tool_result(service, await _run(lambda: call(service, progress)))
 
 
@@ -521,7 +526,7 @@ def _register_list(server: SunoServer, kit: ToolKit) -> None:
     async def list_tasks(
         ctx: ToolContext,
         status: Annotated[
-            Literal["pending", "running", "streaming", "complete", "failed", "unknown"] | None,
+            Literal["pending", "running", "streaming", "complete", "failed", "unknown", "stalled"] | None,
             Field(description="Only tasks in this status."),
         ] = None,
         limit: Annotated[int, Field(ge=1, le=200, description="How many (newest first).")] = 20,

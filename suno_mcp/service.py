@@ -55,6 +55,7 @@ class Outcome(BaseModel):
     deduplicated: bool = False
     waited_s: float = 0.0
     poll_error: str | None = None
+    checked_s_ago: float | None = None  # how old the upstream's newest answer is
 
 
 def fingerprint(api: ApiFamily, kind: TaskKind, fields: dict[str, Any]) -> str:
@@ -257,7 +258,14 @@ class SunoService:
 
     def _ref(self, record: TaskRecord) -> TaskRef:
         assert record.task_id is not None
-        return TaskRef(task_id=record.task_id, api=record.api, kind=record.kind, clip_ids=record.clip_ids)
+        model = record.request.get("mv")
+        return TaskRef(
+            task_id=record.task_id,
+            api=record.api,
+            kind=record.kind,
+            clip_ids=record.clip_ids,
+            model=model if isinstance(model, str) else None,
+        )
 
     async def follow(
         self,
@@ -267,8 +275,14 @@ class SunoService:
         progress: ProgressFn | None = None,
         refresh: bool = False,
     ) -> Outcome:
-        """Bring a record up to date, waiting up to ``wait_s`` for playable or final audio."""
+        """Bring a record up to date, waiting up to ``wait_s`` for playable or final audio.
+
+        ``refresh`` (a status read) asks the upstream even with no wait, and even for a task
+        reported stalled, which is then looked at once but not watched again.
+        """
         if record.task_id is None or record.status is Status.UNKNOWN or record.status.finished:
+            return Outcome(record=record)
+        if record.status is Status.STALLED and not refresh:
             return Outcome(record=record)
         wait_s = min(max(wait_s, 0.0), self.settings.max_wait)
         goal: Goal = "complete" if record.status.playable else "playable"
@@ -284,13 +298,17 @@ class SunoService:
                 progress=progress,
             )
         else:
-            self.poller.watch(self._ref(record), started=started)
+            self.poller.watch(self._ref(record), started=started, current=record.as_task())
+        if record.status is Status.STALLED:
+            self.poller.forget(record.task_id)
         fresh = await self.ledger.get(record.task_id) or record
         error = self.poller.last_error(record.task_id)
+        checked = self.poller.checked_at(record.task_id)
         return Outcome(
             record=fresh,
             waited_s=round(self.clock() - begun, 2),
             poll_error=None if error is None else error.message,
+            checked_s_ago=None if checked is None else round(max(0.0, self.clock() - checked), 1),
         )
 
     async def status(
@@ -333,8 +351,28 @@ class SunoService:
         return await self.ledger.get(task_id)
 
     def typical_final_s(self) -> float:
-        """How long final audio usually takes after a submit, for progress messages."""
-        return self.poller.timing.complete_s
+        """How long final audio usually takes after a music submit here (learned, else the prior)."""
+        return self.poller.typical_s(
+            TaskRef(task_id="", api=self.settings.api, model=self.settings.default_model), "complete"
+        )
+
+    def latency(self) -> list[dict[str, Any]]:
+        """What the poller has learned of this upstream's latency, per family, kind and model."""
+        return self.poller.latency.snapshot()
+
+    async def on_milestone(self, ref: TaskRef, milestone: str, seconds: float) -> None:
+        """Poller hook: keep when a task reached a milestone, so the latency survives restarts."""
+        await self.ledger.record_milestone(ref.task_id, milestone, seconds)
+
+    async def on_stalled(self, task: Task) -> None:
+        """Poller hook: a task whose status has not moved for far too long stops being followed."""
+        stalled = task.model_copy(
+            update={
+                "status": Status.STALLED,
+                "error": f"no progress for a long time; the upstream's last word was {task.raw_status or task.status.value!r}",
+            }
+        )
+        await self.ledger.update(stalled)
 
     async def clip_duration(self, clip_id: str) -> float | None:
         """The known duration of a clip, from the ledger."""
@@ -442,12 +480,22 @@ async def open_service(
             upstream = Upstream(http, base_url=settings.base_url, api_key=key, retry=retry)
             task_api, clip_api = TaskApi(upstream), ClipApi(upstream)
             service_ref: list[SunoService] = []
+            # A given timing (the sandbox's, scaled to its speed) brings its own stall limit.
+            timing = timing or Timing.expecting(
+                settings.expected_preview_s, settings.expected_complete_s, stall_s=settings.stall_after_s
+            )
             poller = Poller(
                 {"task": task_api, "clip": clip_api},
-                timing=timing or Timing.expecting(settings.expected_preview_s, settings.expected_complete_s),
+                timing=timing,
                 max_requests_per_second=settings.max_requests_per_second,
                 on_update=lambda task: service_ref[0].on_task_update(task),
+                on_milestone=lambda ref, milestone, seconds: service_ref[0].on_milestone(
+                    ref, milestone, seconds
+                ),
+                on_stalled=lambda task: service_ref[0].on_stalled(task),
             )
+            for api, kind, model, milestone, seconds in await ledger.milestones():
+                poller.latency.observe((api, kind, model), milestone, seconds)  # type: ignore[arg-type]
             service = SunoService(
                 settings=settings,
                 task_api=task_api,

@@ -25,6 +25,9 @@ READ_TIMEOUT_S = 30.0
 MAX_WAIT_S = 50.0
 DEFAULT_WAIT_S = 45.0
 DUPLICATE_WINDOW_S = 600.0
+# A task whose status has not moved for this long is reported stalled (the vendor's slowest
+# documented songs take about 10 minutes).
+STALL_AFTER_S = 30 * 60.0
 DOWNLOAD_MAX_BYTES = 200 * 1024 * 1024
 EMBED_MAX_BYTES = 2 * 1024 * 1024
 
@@ -58,7 +61,8 @@ class Settings(BaseModel):
     auto_download: bool = False
     embed_audio: bool = False
     download_max_bytes: int = Field(default=DOWNLOAD_MAX_BYTES, gt=0)
-    max_requests_per_second: float = Field(default=5.0, gt=0)
+    max_requests_per_second: float = Field(default=10.0, gt=0)  # a ceiling: the poller adapts below it
+    stall_after_s: float = Field(default=STALL_AFTER_S, gt=0)
     http_token: SecretStr | None = None
     sandbox: bool = False
     expected_preview_s: float = Field(default=30.0, gt=0, le=3600)
@@ -113,6 +117,7 @@ _ENV: dict[str, str] = {
     "SUNO_MCP_HTTP_TOKEN": "http_token",
     "SUNO_MCP_EXPECTED_PREVIEW_S": "expected_preview_s",
     "SUNO_MCP_EXPECTED_COMPLETE_S": "expected_complete_s",
+    "SUNO_MCP_STALL_AFTER_S": "stall_after_s",
 }
 ENV_FOR_FIELD = {field: env for env, field in _ENV.items()}
 
