@@ -39,6 +39,10 @@ PUBLISHER_META = "io.modelcontextprotocol.registry/publisher-provided"
 BUILD_LIMIT_S = 300.0
 INSTALL_LIMIT_S = 600.0
 RUN_LIMIT_S = 60.0
+# Our distribution's name on PyPI (the bare `suno-mcp` there is an unrelated project); the command
+# keeps the name `suno-mcp` and has a second script named like the distribution, for uvx.
+DISTRIBUTION = "gptproto-suno-mcp"
+WHEEL_PREFIX = DISTRIBUTION.replace("-", "_")
 
 # The parts of the registry's server.json schema (2025-12-11) that an entry with one PyPI package
 # uses, transcribed from the registry's published schema so the test needs no network. Stricter
@@ -138,7 +142,7 @@ def test_the_registry_entry_runs_this_pypi_package_at_this_version_over_stdio() 
     assert entry["version"] == __version__
     (package,) = entry["packages"]
     assert package["registryType"] == "pypi"
-    assert package["identifier"] == "suno-mcp"
+    assert package["identifier"] == DISTRIBUTION
     assert package["version"] == __version__
     assert package["runtimeHint"] == "uvx"
     assert package["transport"] == {"type": "stdio"}
@@ -160,7 +164,7 @@ def test_the_bundle_manifest_and_its_pinned_dependency_carry_the_package_version
     # Read as text, not TOML: tomllib is 3.11+ and the file is four plain lines.
     bundle_project = (MANIFESTS / "pyproject.toml").read_text(encoding="utf-8")
     assert re.findall(r"^dependencies = \[(.*)\]$", bundle_project, re.MULTILINE) == [
-        f'"suno-mcp=={__version__}"'
+        f'"{DISTRIBUTION}=={__version__}"'
     ]
     assert re.findall(r'^version = "(.*)"$', bundle_project, re.MULTILINE) == [__version__]
 
@@ -240,7 +244,7 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         env=env,
     )
     assert built.returncode == 0, built.stderr[-3000:]
-    (wheel,) = (base / "dist").glob("suno_mcp-*.whl")
+    (wheel,) = (base / "dist").glob(f"{WHEEL_PREFIX}-*.whl")
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=BUILD_LIMIT_S, env=env)
     bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
@@ -264,25 +268,28 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return wheel, bin_dir
 
 
-def test_the_wheel_holds_the_package_and_its_console_script_and_nothing_else(
+def test_the_wheel_holds_the_package_and_its_two_console_scripts_and_nothing_else(
     wheel_venv: tuple[Path, Path],
 ) -> None:
     wheel, _ = wheel_venv
-    assert wheel.name.startswith(f"suno_mcp-{__version__}-")
+    assert wheel.name.startswith(f"{WHEEL_PREFIX}-{__version__}-")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-        assert "suno-mcp = suno_mcp.cli:main" in archive.read(entry_points).decode()
+        scripts = archive.read(entry_points).decode()
+        assert "suno-mcp = suno_mcp.cli:main" in scripts
+        assert f"{DISTRIBUTION} = suno_mcp.cli:main" in scripts
     top_level = {name.split("/")[0] for name in names}
-    assert top_level == {"suno_mcp", f"suno_mcp-{__version__}.dist-info"}
+    assert top_level == {"suno_mcp", f"{WHEEL_PREFIX}-{__version__}.dist-info"}
     assert "suno_mcp/sandbox/runner.py" in names
 
 
-def test_the_installed_console_script_reports_its_version_and_help(
-    wheel_venv: tuple[Path, Path], tmp_path: Path
+@pytest.mark.parametrize("name", ["suno-mcp", DISTRIBUTION])
+def test_each_installed_console_script_reports_its_version_and_help(
+    wheel_venv: tuple[Path, Path], tmp_path: Path, name: str
 ) -> None:
     _, bin_dir = wheel_venv
-    script = str(bin_dir / "suno-mcp")
+    script = str(bin_dir / name)
     version = subprocess.run(
         [script, "--version"],
         capture_output=True,
