@@ -7,7 +7,7 @@ import sys
 import wave
 from pathlib import Path
 
-from stdio_session import server_env
+from tests.support.stdio_session import server_env
 
 DEMO_LIMIT_S = 120
 

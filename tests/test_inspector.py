@@ -24,10 +24,10 @@ from typing import Any
 
 import anyio
 import pytest
-from node_tools import INSPECTOR, node_tool
 
 from suno_mcp.server import build_server
 from suno_mcp.settings import load_settings
+from tests.support.node_tools import INSPECTOR, node_tool
 
 SCRIPT = str(Path(sys.executable).parent / "suno-mcp")
 SPEED = "100"  # the sandbox's 30 s to a preview and 2 min to the final audio become 0.3 s and 1.2 s

@@ -25,12 +25,12 @@ import anyio
 import jsonschema  # type: ignore[import-untyped]  # no stubs; only this test uses it
 import pytest
 from mcp import Client, StdioServerParameters
-from node_tools import MCPB, node_tool
 
 from suno_mcp import __version__
 from suno_mcp.server import build_server
 from suno_mcp.service import SunoService
 from suno_mcp.settings import ENV_FOR_FIELD, Settings, load_settings
+from tests.support.node_tools import MCPB, node_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "manifests"

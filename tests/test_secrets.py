@@ -8,12 +8,12 @@ from typing import Any
 
 import anyio
 import httpx
-from stdio_session import StdioSession, server_env
 
 from suno_mcp.client import Upstream
 from suno_mcp.sandbox.runner import run_sandbox
 from suno_mcp.sandbox.state import CONTENT_POLICY_TRIGGER, SandboxConfig
 from suno_mcp.settings import load_settings
+from tests.support.stdio_session import StdioSession, server_env
 
 CANARY = "sk-CANARY-7f3a9c-do-not-print"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.soak import run_soak
+from tests.support.soak import run_soak
 
 
 @pytest.mark.parametrize("api", ["task", "clip"])

@@ -8,10 +8,10 @@ from typing import Any
 
 import anyio
 from mcp import Client, StdioServerParameters
-from stdio_session import SCRIPT, StdioSession, server_env
 
 from suno_mcp.sandbox.runner import run_sandbox
 from suno_mcp.sandbox.state import SandboxConfig
+from tests.support.stdio_session import SCRIPT, StdioSession, server_env
 
 TOOLS = {
     "generate_music",
