@@ -39,6 +39,9 @@ WAIT = 10  # wait_seconds for status checks: far longer than any sandbox step at
 
 Call = Callable[..., dict[str, Any]]
 
+# The inspector comes from npm (cached after the first run) and drives server subprocesses.
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def inspector() -> Path:

@@ -197,6 +197,7 @@ def test_the_readme_carries_the_registry_name_line_that_proves_ownership_on_pypi
     assert names == [_json("server.json")["name"]]
 
 
+@pytest.mark.network  # the mcpb CLI comes from npm
 def test_the_pinned_mcpb_cli_validates_the_manifest_and_packs_the_bundle(tmp_path: Path) -> None:
     mcpb = node_tool(MCPB)
     validated = subprocess.run(
@@ -268,6 +269,9 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return wheel, bin_dir
 
 
+# The wheel's venv installs the dependencies from the package index and runs the scripts.
+@pytest.mark.network
+@pytest.mark.slow
 def test_the_wheel_holds_the_package_and_its_two_console_scripts_and_nothing_else(
     wheel_venv: tuple[Path, Path],
 ) -> None:
@@ -284,6 +288,8 @@ def test_the_wheel_holds_the_package_and_its_two_console_scripts_and_nothing_els
     assert "suno_mcp/sandbox/runner.py" in names
 
 
+@pytest.mark.network
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["suno-mcp", DISTRIBUTION])
 def test_each_installed_console_script_reports_its_version_and_help(
     wheel_venv: tuple[Path, Path], tmp_path: Path, name: str
@@ -311,6 +317,8 @@ def test_each_installed_console_script_reports_its_version_and_help(
         assert command in shown.stdout
 
 
+@pytest.mark.network
+@pytest.mark.slow
 async def test_the_installed_server_lists_the_same_tools_over_stdio(
     wheel_venv: tuple[Path, Path], tmp_path: Path
 ) -> None:
