@@ -7,11 +7,11 @@ from typing import Any
 
 import mcp_types as types
 import pytest
-from helpers_upstream import FakeUpstream, connect, make_server, make_settings
 from mcp import Client
 
 from suno_mcp.catalog import MODELS
 from suno_mcp.server import SunoServer
+from tests.support.helpers_upstream import FakeUpstream, connect, make_server, make_settings
 
 # Marked here as well as by conftest: parametrized async tests need the mark at collection time.
 pytestmark = pytest.mark.anyio

@@ -7,9 +7,13 @@ import sys
 import wave
 from pathlib import Path
 
-from stdio_session import server_env
+import pytest
+
+from tests.support.stdio_session import server_env
 
 DEMO_LIMIT_S = 120
+
+pytestmark = pytest.mark.slow  # the demo runs as a subprocess, end to end
 
 
 def test_demo_without_a_key_leaves_playable_non_silent_audio_files(tmp_path: Path) -> None:

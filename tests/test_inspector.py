@@ -24,10 +24,10 @@ from typing import Any
 
 import anyio
 import pytest
-from node_tools import INSPECTOR, node_tool
 
 from suno_mcp.server import build_server
 from suno_mcp.settings import load_settings
+from tests.support.node_tools import INSPECTOR, node_tool
 
 SCRIPT = str(Path(sys.executable).parent / "suno-mcp")
 SPEED = "100"  # the sandbox's 30 s to a preview and 2 min to the final audio become 0.3 s and 1.2 s
@@ -38,6 +38,9 @@ POLL_S = 0.05
 WAIT = 10  # wait_seconds for status checks: far longer than any sandbox step at SPEED
 
 Call = Callable[..., dict[str, Any]]
+
+# The inspector comes from npm (cached after the first run) and drives server subprocesses.
+pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -81,6 +81,7 @@ def wav_info(path: str) -> tuple[float, int]:
     return duration, max(abs(s) for s in samples)
 
 
+@pytest.mark.slow  # four generations in a row on the sandbox's real clock: ~3 s each
 @pytest.mark.parametrize("api", ["task", "clip"])
 async def test_lyrics_generate_extend_complete_song_and_download_give_one_file_as_long_as_the_chain(
     tmp_path: Path, api: str

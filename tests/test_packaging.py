@@ -25,12 +25,12 @@ import anyio
 import jsonschema  # type: ignore[import-untyped]  # no stubs; only this test uses it
 import pytest
 from mcp import Client, StdioServerParameters
-from node_tools import MCPB, node_tool
 
 from suno_mcp import __version__
 from suno_mcp.server import build_server
 from suno_mcp.service import SunoService
 from suno_mcp.settings import ENV_FOR_FIELD, Settings, load_settings
+from tests.support.node_tools import MCPB, node_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "manifests"
@@ -39,6 +39,10 @@ PUBLISHER_META = "io.modelcontextprotocol.registry/publisher-provided"
 BUILD_LIMIT_S = 300.0
 INSTALL_LIMIT_S = 600.0
 RUN_LIMIT_S = 60.0
+# Our distribution's name on PyPI (the bare `suno-mcp` there is an unrelated project); the command
+# keeps the name `suno-mcp` and has a second script named like the distribution, for uvx.
+DISTRIBUTION = "gptproto-suno-mcp"
+WHEEL_PREFIX = DISTRIBUTION.replace("-", "_")
 
 # The parts of the registry's server.json schema (2025-12-11) that an entry with one PyPI package
 # uses, transcribed from the registry's published schema so the test needs no network. Stricter
@@ -138,7 +142,7 @@ def test_the_registry_entry_runs_this_pypi_package_at_this_version_over_stdio() 
     assert entry["version"] == __version__
     (package,) = entry["packages"]
     assert package["registryType"] == "pypi"
-    assert package["identifier"] == "suno-mcp"
+    assert package["identifier"] == DISTRIBUTION
     assert package["version"] == __version__
     assert package["runtimeHint"] == "uvx"
     assert package["transport"] == {"type": "stdio"}
@@ -160,7 +164,7 @@ def test_the_bundle_manifest_and_its_pinned_dependency_carry_the_package_version
     # Read as text, not TOML: tomllib is 3.11+ and the file is four plain lines.
     bundle_project = (MANIFESTS / "pyproject.toml").read_text(encoding="utf-8")
     assert re.findall(r"^dependencies = \[(.*)\]$", bundle_project, re.MULTILINE) == [
-        f'"suno-mcp=={__version__}"'
+        f'"{DISTRIBUTION}=={__version__}"'
     ]
     assert re.findall(r'^version = "(.*)"$', bundle_project, re.MULTILINE) == [__version__]
 
@@ -193,6 +197,7 @@ def test_the_readme_carries_the_registry_name_line_that_proves_ownership_on_pypi
     assert names == [_json("server.json")["name"]]
 
 
+@pytest.mark.network  # the mcpb CLI comes from npm
 def test_the_pinned_mcpb_cli_validates_the_manifest_and_packs_the_bundle(tmp_path: Path) -> None:
     mcpb = node_tool(MCPB)
     validated = subprocess.run(
@@ -240,7 +245,7 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         env=env,
     )
     assert built.returncode == 0, built.stderr[-3000:]
-    (wheel,) = (base / "dist").glob("suno_mcp-*.whl")
+    (wheel,) = (base / "dist").glob(f"{WHEEL_PREFIX}-*.whl")
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=BUILD_LIMIT_S, env=env)
     bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
@@ -264,25 +269,33 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return wheel, bin_dir
 
 
-def test_the_wheel_holds_the_package_and_its_console_script_and_nothing_else(
+# The wheel's venv installs the dependencies from the package index and runs the scripts.
+@pytest.mark.network
+@pytest.mark.slow
+def test_the_wheel_holds_the_package_and_its_two_console_scripts_and_nothing_else(
     wheel_venv: tuple[Path, Path],
 ) -> None:
     wheel, _ = wheel_venv
-    assert wheel.name.startswith(f"suno_mcp-{__version__}-")
+    assert wheel.name.startswith(f"{WHEEL_PREFIX}-{__version__}-")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-        assert "suno-mcp = suno_mcp.cli:main" in archive.read(entry_points).decode()
+        scripts = archive.read(entry_points).decode()
+        assert "suno-mcp = suno_mcp.cli:main" in scripts
+        assert f"{DISTRIBUTION} = suno_mcp.cli:main" in scripts
     top_level = {name.split("/")[0] for name in names}
-    assert top_level == {"suno_mcp", f"suno_mcp-{__version__}.dist-info"}
+    assert top_level == {"suno_mcp", f"{WHEEL_PREFIX}-{__version__}.dist-info"}
     assert "suno_mcp/sandbox/runner.py" in names
 
 
-def test_the_installed_console_script_reports_its_version_and_help(
-    wheel_venv: tuple[Path, Path], tmp_path: Path
+@pytest.mark.network
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["suno-mcp", DISTRIBUTION])
+def test_each_installed_console_script_reports_its_version_and_help(
+    wheel_venv: tuple[Path, Path], tmp_path: Path, name: str
 ) -> None:
     _, bin_dir = wheel_venv
-    script = str(bin_dir / "suno-mcp")
+    script = str(bin_dir / name)
     version = subprocess.run(
         [script, "--version"],
         capture_output=True,
@@ -304,6 +317,8 @@ def test_the_installed_console_script_reports_its_version_and_help(
         assert command in shown.stdout
 
 
+@pytest.mark.network
+@pytest.mark.slow
 async def test_the_installed_server_lists_the_same_tools_over_stdio(
     wheel_venv: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -59,10 +59,12 @@ async def test_an_identical_request_during_a_submit_waits_for_it_and_reuses_its_
         with anyio.fail_after(10):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(submit)
-                while not submits:
-                    await anyio.lowlevel.checkpoint()
+                await sending.wait()  # the first submit is at the upstream, unanswered
                 tg.start_soon(submit)
-                await anyio.sleep(0.05)  # let the second call reach the in-flight submit
+                # Every task is now parked: the first on the upstream's answer, the second on the
+                # submit in flight (had it sent a request of its own, that would be parked too).
+                await anyio.wait_all_tasks_blocked()
+                assert outcomes == []
                 release.set()
     assert len(submits) == 1
     assert {o.record.task_id for o in outcomes} == {"task-1"}
@@ -85,16 +87,26 @@ async def test_a_clip_id_with_characters_no_url_may_carry_makes_the_submit_unkno
 
 
 async def test_two_status_reads_of_a_task_made_elsewhere_adopt_it_once(tmp_path: Path) -> None:
+    release = anyio.Event()
+    fetches: list[int] = []
+
     async def handler(request: httpx.Request) -> httpx.Response:
-        await anyio.sleep(0.05)  # both reads are in flight together
+        fetches.append(1)
+        await release.wait()  # held until both reads have started
         return _fetch_answer("made-elsewhere")
 
     async with open_service(
         _settings(tmp_path), transport=httpx.MockTransport(handler), timing=FAST
     ) as service:
-        async with anyio.create_task_group() as tg:
-            for _ in range(2):
-                tg.start_soon(lambda: service.status("made-elsewhere"))
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for _ in range(2):
+                    tg.start_soon(lambda: service.status("made-elsewhere"))
+                # Both reads are now parked (at the upstream or on each other), neither has
+                # adopted the task yet: only then does the upstream answer.
+                await anyio.wait_all_tasks_blocked()
+                assert fetches
+                release.set()
         rows = await service.list_tasks()
     assert [(r.task_id, r.status) for r in rows] == [("made-elsewhere", Status.RUNNING)]
 
@@ -134,7 +146,11 @@ class _Api:
 
 async def test_one_hanging_fetch_and_one_crashing_fetch_do_not_stop_other_tasks_being_polled() -> None:
     api = _Api()
-    poller = Poller({"task": api, "clip": api}, timing=Timing(preview_s=0.05, min_gap_s=0.01, max_gap_s=0.02))
+    poller = Poller(
+        {"task": api, "clip": api},
+        timing=Timing(preview_s=0.05, min_gap_s=0.01, max_gap_s=0.02),
+        max_requests_per_second=1000,  # the rate limit is not what this test is about
+    )
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             tg.start_soon(poller.run)

@@ -8,12 +8,13 @@ from typing import Any
 
 import anyio
 import httpx
-from stdio_session import StdioSession, server_env
+import pytest
 
 from suno_mcp.client import Upstream
 from suno_mcp.sandbox.runner import run_sandbox
 from suno_mcp.sandbox.state import CONTENT_POLICY_TRIGGER, SandboxConfig
 from suno_mcp.settings import load_settings
+from tests.support.stdio_session import StdioSession, server_env
 
 CANARY = "sk-CANARY-7f3a9c-do-not-print"
 
@@ -57,6 +58,7 @@ def _all_files(root: Path) -> list[str]:
     return [p.read_bytes().decode("latin-1") for p in root.rglob("*") if p.is_file()]
 
 
+@pytest.mark.slow  # drives the console script as a subprocess
 async def test_the_key_appears_nowhere_through_every_tool_and_error_path(tmp_path: Path) -> None:
     # The sandbox demands exactly this key, so the key is really used on every request.
     config = SandboxConfig(speed=100, clip_seconds=3, api_key=CANARY)

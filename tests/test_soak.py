@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.soak import run_soak
+from tests.support.soak import run_soak
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("api", ["task", "clip"])
 async def test_a_hundred_tasks_through_faults_and_a_restart_lose_nothing_and_pay_nothing_twice(
     tmp_path: Path, api: str

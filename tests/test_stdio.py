@@ -7,11 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from mcp import Client, StdioServerParameters
-from stdio_session import SCRIPT, StdioSession, server_env
 
 from suno_mcp.sandbox.runner import run_sandbox
 from suno_mcp.sandbox.state import SandboxConfig
+from tests.support.stdio_session import SCRIPT, StdioSession, server_env
+
+# Every test here starts the console script as a subprocess.
+pytestmark = pytest.mark.slow
 
 TOOLS = {
     "generate_music",

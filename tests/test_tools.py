@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 import mcp_types as types
 import pytest
-from helpers_upstream import AUDIO_BYTES, CLIP_DURATION, FakeUpstream, connect
 from mcp import Client
+
+from tests.support.helpers_upstream import AUDIO_BYTES, CLIP_DURATION, FakeUpstream, connect
 
 # Marked here as well as by conftest: parametrized async tests need the mark at collection time.
 pytestmark = pytest.mark.anyio

@@ -1,4 +1,4 @@
-"""Entry point of the MCPB bundle: the suno-mcp package, installed from PyPI by the host's uv."""
+"""Entry point of the MCPB bundle: the gptproto-suno-mcp package, installed from PyPI by the host's uv."""
 
 from suno_mcp.cli import main
 
