@@ -17,7 +17,8 @@ Routes (API routes need ``Authorization: Bearer <key>``; media and ``/_sandbox``
     GET  /_sandbox/tasks/{id}/timeline  when a task truly became playable and complete
 
 Every endpoint request is counted, then authenticated, then rate limited (when a limit is
-set), then given its fault (if any), then answered. Media URLs are built from the request's own base URL so they work on any port.
+set), then given its fault (if any), then answered. Media URLs are built from the request's
+own base URL so they work on any port.
 """
 
 from __future__ import annotations
