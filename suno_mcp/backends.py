@@ -37,12 +37,26 @@ async def upstream_backend(settings: Settings) -> AsyncIterator[SunoService]:
 
 @dataclass(frozen=True)
 class SandboxOptions:
-    """How the embedded sandbox runs."""
+    """How the embedded sandbox runs.
+
+    ``profile`` changes how long the sandbox takes without telling the service: the poll
+    schedule still expects the ``steady`` times, as it would expect the vendor's usual ones.
+    """
 
     speed: float = DEFAULT_SANDBOX_SPEED
     faults: str = ""
     seed: int = 0
     clip_seconds: float = 60.0
+    profile: str = "steady"
+    rate_limit_rps: float | None = None
+
+    def check(self) -> None:
+        """Raise ValueError for options the sandbox would refuse (imports the sandbox)."""
+        from suno_mcp.sandbox.state import SandboxConfig
+
+        SandboxConfig(
+            speed=self.speed, faults=self.faults, profile=self.profile, rate_limit_rps=self.rate_limit_rps
+        )
 
 
 def sandbox_backend(
@@ -59,7 +73,12 @@ def sandbox_backend(
         from suno_mcp.service import open_service
 
         config = SandboxConfig(
-            speed=opts.speed, faults=opts.faults, seed=opts.seed, clip_seconds=opts.clip_seconds
+            speed=opts.speed,
+            faults=opts.faults,
+            seed=opts.seed,
+            clip_seconds=opts.clip_seconds,
+            profile=opts.profile,
+            rate_limit_rps=opts.rate_limit_rps,
         )
         async with run_sandbox(config) as sandbox:
             local = settings.model_copy(

@@ -1,8 +1,9 @@
 """The ``suno-mcp`` command.
 
 - ``suno-mcp``: serve MCP over stdio (the same as ``suno-mcp serve``).
-- ``suno-mcp serve [--transport stdio|http] [--host H] [--port P] [--sandbox]``
-- ``suno-mcp sandbox [--host H] [--port P] [--speed X] [--faults SPEC] [--seed N]``
+- ``suno-mcp serve [--transport stdio|http] [--host H] [--port P] [--sandbox [--sandbox-profile NAME]]``
+- ``suno-mcp sandbox [--host H] [--port P] [--speed X] [--faults SPEC] [--seed N] [--profile NAME]
+  [--rate-limit RPS [--rate-burst N] [--rate-limit-per-key]]``
 - ``suno-mcp demo "PROMPT" [--out DIR]``: make a song end to end and save it.
 
 Over stdio, stdout carries the protocol: everything else goes to stderr.
@@ -47,6 +48,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--sandbox-speed", type=float, default=None, help="sandbox time factor (default 10)")
     serve.add_argument("--sandbox-faults", default="", help="sandbox fault spec, e.g. '429:0.1,500:0.05'")
+    serve.add_argument(
+        "--sandbox-profile",
+        default=None,
+        help="sandbox latency profile: steady (default), fast, typical, slow, heavy-tail, bimodal",
+    )
+    serve.add_argument(
+        "--sandbox-rate-limit", type=float, default=None, metavar="RPS", help="sandbox's own rate limit"
+    )
 
     sandbox = sub.add_parser("sandbox", help="run the offline gptproto-compatible Suno sandbox")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -55,6 +64,28 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--faults", default="", help="e.g. '429:0.1,500:0.05,slow:0.05,drop:0.02'")
     sandbox.add_argument("--seed", type=int, default=0)
     sandbox.add_argument("--api-key", default=None, help="accept only this key (default: any non-empty key)")
+    sandbox.add_argument(
+        "--profile",
+        default="steady",
+        help="latency profile: steady (default: ~30 s / ~120 s), fast, typical, slow, heavy-tail, bimodal",
+    )
+    sandbox.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        metavar="RPS",
+        help="answer 429 past this many API requests per second (default: no limit)",
+    )
+    sandbox.add_argument(
+        "--rate-burst",
+        type=int,
+        default=None,
+        metavar="N",
+        help="requests allowed at once (default: 1 s worth)",
+    )
+    sandbox.add_argument(
+        "--rate-limit-per-key", action="store_true", help="one bucket per API key instead of one for all"
+    )
 
     demo = sub.add_parser("demo", help="make a song end to end (sandbox unless GPTPROTO_API_KEY is set)")
     demo.add_argument("prompt", help="what the song is about, e.g. 'a lo-fi song about rain'")
@@ -99,7 +130,18 @@ def _serve(args: argparse.Namespace) -> None:
     use_sandbox = getattr(args, "sandbox", False)
     if use_sandbox:
         speed = args.sandbox_speed or SandboxOptions.speed
-        backend = sandbox_backend(SandboxOptions(speed=speed, faults=args.sandbox_faults))
+        try:
+            options = SandboxOptions(
+                speed=speed,
+                faults=args.sandbox_faults,
+                profile=args.sandbox_profile or SandboxOptions.profile,
+                rate_limit_rps=args.sandbox_rate_limit,
+            )
+            # Fail now, not on the first tool call (the backend opens the sandbox lazily).
+            options.check()
+        except ValueError as err:
+            raise ConfigurationError(f"sandbox: {err}") from err
+        backend = sandbox_backend(options)
     else:
         backend = upstream_backend
         if not settings.has_key:
@@ -127,7 +169,16 @@ def _sandbox(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
     try:
-        config = SandboxConfig(speed=args.speed, faults=args.faults, seed=args.seed, api_key=args.api_key)
+        config = SandboxConfig(
+            speed=args.speed,
+            faults=args.faults,
+            seed=args.seed,
+            api_key=args.api_key,
+            profile=args.profile,
+            rate_limit_rps=args.rate_limit,
+            rate_burst=args.rate_burst,
+            rate_limit_per_key=args.rate_limit_per_key,
+        )
     except ValueError as err:
         raise ConfigurationError(f"sandbox: {err}") from err
     serve_forever(config, host=args.host, port=args.port)

@@ -559,7 +559,7 @@ async def test_forbidden_word_is_refused_with_503_by_the_content_policy_and_crea
 # -- faults ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "status"), [("429", 429), ("500", 500), ("503", 503), ("balance", 403)])
+@pytest.mark.parametrize(("kind", "status"), [("429", 429), ("500", 500), ("503", 503)])
 async def test_injected_error_faults_answer_in_each_familys_error_shape(kind: str, status: int) -> None:
     async with open_sandbox(slow_delay_s=0.0, retry_after_s=7) as (sandbox, client):
         sandbox.state.inject(kind, "submit_music")

@@ -12,9 +12,13 @@ Routes (API routes need ``Authorization: Bearer <key>``; media and ``/_sandbox``
     GET  /sandbox/preview/{clip}.wav  what has "streamed" so far
     GET  /sandbox/image/{clip}.png    cover art (``?size=`` 16..1024, default 64)
     GET  /_sandbox/stats              counters;  POST/DELETE /_sandbox/faults: inject / clear
+    GET/POST /_sandbox/profile        the latency profile new tasks get ({"profile": "fast"})
+    GET/POST /_sandbox/rate_limit     the sandbox's own rate limit ({"rps": 5, "burst": 10})
+    GET  /_sandbox/tasks/{id}/timeline  when a task truly became playable and complete
 
-Every endpoint request is counted, then authenticated, then given its fault (if any), then
-answered. Media URLs are built from the request's own base URL so they work on any port.
+Every endpoint request is counted, then authenticated, then rate limited (when a limit is
+set), then given its fault (if any), then answered. Media URLs are built from the request's
+own base URL so they work on any port.
 """
 
 from __future__ import annotations
@@ -33,8 +37,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from suno_mcp.sandbox import answers
 from suno_mcp.sandbox.audio import SAMPLE_RATE, render_cover_png, render_pcm, to_wav
 from suno_mcp.sandbox.lyrics import keywords
+from suno_mcp.sandbox.profiles import PROFILE_NAMES
+from suno_mcp.sandbox.ratelimit import retry_after_header
 from suno_mcp.sandbox.state import (
     Clip,
     MusicRequest,
@@ -44,6 +51,7 @@ from suno_mcp.sandbox.state import (
     Segment,
     Task,
 )
+from suno_mcp.sandbox.timeline import epoch_of
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -361,23 +369,48 @@ class SandboxApp:
             return _error(
                 family, 401, "Invalid API key: send Authorization: Bearer <key>", "authentication_error"
             )
+        limited = self._rate_limited(name, family, request)
+        if limited is not None:
+            return limited
         fault = self.state.faults.draw_http(name)
         if fault is not None:
             self.state.stats.faults_fired[fault] += 1
         if fault == "slow":
             with anyio.move_on_after(self.state.config.slow_delay_s):
                 await self._closing_event().wait()
-        elif fault is not None and fault != "drop":
+        elif fault is not None and fault != "drop" and not answers.is_reshape(fault):
             return self._fault_response(fault, family)
         try:
             response = await handler(request)
         except SandboxError as err:
             response = _error(family, err.status, err.message, err.error_type)
+        if fault is not None and answers.is_reshape(fault):
+            return answers.reshape(fault, response, self._rename_odd)
         # A dropped submit has already created its task: the client cannot tell whether it
         # was taken, which is the case that tempts a client into paying twice.
         return DroppedResponse(response) if fault == "drop" else response
 
+    def _rate_limited(self, name: str, family: str, request: Request) -> Response | None:
+        if family == "media":
+            return None
+        _, _, key = request.headers.get("authorization", "").partition(" ")
+        wait = self.state.admit(key.strip())
+        if wait is None:
+            return None
+        self.state.stats.rate_limited[name] += 1
+        headers = {"Retry-After": retry_after_header(wait)}
+        return _error(family, 429, "Rate limit exceeded: too many requests", "rate_limit_error", headers)
+
+    def _rename_odd(self, task_id: str) -> str:
+        new_id = answers.odd_task_id()
+        self.state.rename_task(task_id, new_id)
+        return new_id
+
     def _fault_response(self, fault: str, family: str) -> Response:
+        if fault in answers.VENDOR_ERRORS:
+            return answers.vendor_error(fault, family)
+        if fault == "invalid_prompt_200":
+            return answers.invalid_prompt_200()
         if fault == "429":
             headers = {"Retry-After": str(self.state.config.retry_after_s)}
             return _error(family, 429, "Rate limit exceeded: too many requests", "rate_limit_error", headers)
@@ -396,10 +429,6 @@ class SandboxApp:
             if family == "task":
                 return JSONResponse({"code": "error", "data": None, "message": message}, 200)
             return clip_error(500, message, "server_error")
-        if fault == "balance":
-            return _error(
-                family, 403, "Insufficient balance: please top up your account", "insufficient_balance"
-            )
         if fault == "expired":
             return Response(_EXPIRED_XML, 403, media_type="application/xml")
         raise AssertionError(f"unhandled fault {fault}")
@@ -468,7 +497,7 @@ class SandboxApp:
             "is_trashed": False,
             "reaction": None,
             "created_at": clip.created_at,
-            "status": _CLIP_STATUS[phase],
+            "status": self.state.status_word(clip) or _CLIP_STATUS[phase],
             "title": clip.title,
             "play_count": 0,
             "upvote_count": 0,
@@ -497,7 +526,7 @@ class SandboxApp:
         audio_url, image_url, _, duration = self._urls(clip, phase, base)
         return {
             "id": clip.id,
-            "status": _TASK_STATUS[phase],
+            "status": self.state.status_word(clip) or _TASK_STATUS[phase],
             "audio_url": "" if phase is Phase.FAILED else audio_url,
             "video_url": "",
             "image_url": image_url,
@@ -518,7 +547,7 @@ class SandboxApp:
         done = phase is Phase.COMPLETE and task.lyrics is not None
         return {
             "id": task.id,
-            "status": _TASK_STATUS[phase],
+            "status": self.state.lyrics_status_word(task) or _TASK_STATUS[phase],
             "title": task.lyrics.title if done and task.lyrics else "",
             "text": task.lyrics.text if done and task.lyrics else "",
             "tags": ", ".join(keywords(task.prompt)[:3]),
@@ -547,7 +576,16 @@ class SandboxApp:
         else:
             base = self._base(request)
             items = [self.task_item_json(task, self.state.clips[cid], base) for cid in task.clip_ids]
+        failed_at = self.state.task_failed_at_s(task)
+        if failed_at is not None:
+            return JSONResponse({"code": "success", "data": self._task_object(task, items, failed_at)})
         return JSONResponse({"code": "success", "data": items, "message": ""})
+
+    def _task_object(self, task: Task, items: list[dict[str, Any]], failed_at: float) -> dict[str, Any]:
+        elapsed = self.state.elapsed(task.submitted_at)
+        progress = f"{int(min(1.0, elapsed / failed_at) * 100) if failed_at > 0 else 100}%"
+        submit_time = int(epoch_of(task.created_at))
+        return answers.task_object(task.id, task.kind, elapsed >= failed_at, progress, submit_time, items)
 
     # -- clip API
 
@@ -646,13 +684,61 @@ class SandboxApp:
         self.state.clear_faults()
         return JSONResponse({"pending": []})
 
+    def _profile_json(self) -> JSONResponse:
+        return JSONResponse({"profile": self.state.profile.name, "profiles": list(PROFILE_NAMES)})
+
+    async def get_profile(self, request: Request) -> Response:
+        return self._profile_json()
+
+    async def set_profile(self, request: Request) -> Response:
+        try:
+            body = await _json_object(request)
+            name = body.get("profile")
+            if not isinstance(name, str):
+                raise ValueError('send {"profile": "<name>"}')
+            self.state.set_profile(name)
+        except (SandboxError, ValueError) as err:
+            return JSONResponse({"error": str(err), "profiles": list(PROFILE_NAMES)}, 400)
+        return self._profile_json()
+
+    def _rate_limit_json(self) -> JSONResponse:
+        limiter = self.state.rate_limiter
+        return JSONResponse({"rate_limit": None if limiter is None else limiter.describe()})
+
+    async def get_rate_limit(self, request: Request) -> Response:
+        return self._rate_limit_json()
+
+    async def set_rate_limit(self, request: Request) -> Response:
+        try:
+            body = await _json_object(request)
+            rps, burst, per_key = body.get("rps"), body.get("burst"), body.get("per_key", False)
+            if rps is not None and (not isinstance(rps, int | float) or isinstance(rps, bool)):
+                raise ValueError("rps must be a number of requests per second, or null to lift the limit")
+            if burst is not None and (not isinstance(burst, int) or isinstance(burst, bool)):
+                raise ValueError("burst must be an integer")
+            if not isinstance(per_key, bool):
+                raise ValueError("per_key must be true or false")
+            self.state.set_rate_limit(None if rps is None else float(rps), burst, per_key=per_key)
+        except (SandboxError, ValueError) as err:
+            return JSONResponse({"error": str(err)}, 400)
+        return self._rate_limit_json()
+
+    async def timeline(self, request: Request) -> Response:
+        task_id = request.path_params["task_id"]
+        try:
+            timeline = self.state.timeline(task_id)
+        except KeyError:
+            return JSONResponse({"error": f"no task, batch or clip with id {task_id!r}"}, 404)
+        return JSONResponse(timeline.as_json())
+
     def asgi(self) -> Starlette:
         """The ASGI application with every route."""
         ep = self.endpoint
         routes = [
             Route("/v1/suno/submit/music", ep("submit_music", self.submit_music), methods=["POST"]),
             Route("/v1/suno/submit/lyrics", ep("submit_lyrics", self.submit_lyrics), methods=["POST"]),
-            Route("/v1/suno/fetch/{task_id}", ep("fetch", self.fetch), methods=["GET"]),
+            # ``path``: an odd task id (the ``odd_id`` fault) may hold a percent-encoded slash.
+            Route("/v1/suno/fetch/{task_id:path}", ep("fetch", self.fetch), methods=["GET"]),
             Route("/suno/generate", ep("generate", self.generate), methods=["POST"]),
             Route("/v1/suno/feed", ep("feed", self.feed), methods=["GET"]),
             Route("/suno/generate/concat/v2", ep("concat", self.concat), methods=["POST"]),
@@ -662,6 +748,11 @@ class SandboxApp:
             Route("/_sandbox/stats", self.stats, methods=["GET"]),
             Route("/_sandbox/faults", self.add_faults, methods=["POST"]),
             Route("/_sandbox/faults", self.clear_faults, methods=["DELETE"]),
+            Route("/_sandbox/profile", self.get_profile, methods=["GET"]),
+            Route("/_sandbox/profile", self.set_profile, methods=["POST"]),
+            Route("/_sandbox/rate_limit", self.get_rate_limit, methods=["GET"]),
+            Route("/_sandbox/rate_limit", self.set_rate_limit, methods=["POST"]),
+            Route("/_sandbox/tasks/{task_id:path}/timeline", self.timeline, methods=["GET"]),
         ]
         return Starlette(routes=routes)
 

@@ -4,6 +4,17 @@ A spec string such as ``"429:0.1,500:0.05@fetch,clip_fail:0.02"`` turns into rul
 request to an endpoint draws one number from a seeded ``random.Random`` and walks the rules that
 apply to it, so the same seed and the same request order give the same faults. Queued
 injections (``inject``) fire before any draw, for tests that need one exact fault.
+
+Kinds come in three families, each drawn from its own seeded stream so that adding one kind of
+rule never shifts which requests get another:
+
+- HTTP faults (``429``, ``policy_503``, ``wrapped_id``...) change how one request is answered;
+- render faults (``clip_fail``) are drawn per clip when work is created;
+- task faults (``status:cancelled``, ``stuck``, ``task_failure``...) are drawn once per
+  accepted submit and stay with the task it created for its whole life.
+
+Kind names may contain a colon (``status:cancelled``): in a spec the probability is what
+follows the *last* colon, so ``status:cancelled:0.1@submit_music`` reads as expected.
 """
 
 from __future__ import annotations
@@ -26,6 +37,10 @@ API_ENDPOINTS = frozenset(ENDPOINTS) - {"media"}
 # Endpoints that start paid work: a low balance or a failed render only makes sense there.
 SUBMIT_ENDPOINTS = frozenset({"submit_music", "submit_lyrics", "generate", "concat"})
 
+# Submits that carry a prompt and make a task whose status is read later.
+PROMPT_ENDPOINTS = frozenset({"submit_music", "submit_lyrics", "generate"})
+TASK_SUBMIT_ENDPOINTS = frozenset({"submit_music", "submit_lyrics"})
+
 #: Fault kinds and the endpoints each one can hit.
 FAULT_KINDS: dict[str, frozenset[str]] = {
     "429": frozenset(ENDPOINTS),
@@ -41,8 +56,54 @@ FAULT_KINDS: dict[str, frozenset[str]] = {
     "clip_fail": SUBMIT_ENDPOINTS,
 }
 
+#: The vendor's documented refusals, answered with its literal words (see ``answers.py``).
+#: ``balance`` above is one of them too.
+FAULT_KINDS.update(
+    {
+        "policy_503": PROMPT_ENDPOINTS,
+        "invalid_token": API_ENDPOINTS,
+        "invalid_signature": API_ENDPOINTS,
+        "invalid_prompt": PROMPT_ENDPOINTS,
+        "invalid_prompt_200": TASK_SUBMIT_ENDPOINTS,
+    }
+)
+
+#: Submit answers in another shape than the documented one; the work is created as usual.
+RESHAPE_FAULTS = frozenset({"wrapped_id", "wrapped_id_plain", "odd_id", "wrapped_clip"})
+FAULT_KINDS.update(
+    {
+        "wrapped_id": TASK_SUBMIT_ENDPOINTS,
+        "wrapped_id_plain": TASK_SUBMIT_ENDPOINTS,
+        "odd_id": TASK_SUBMIT_ENDPOINTS,
+        "wrapped_clip": frozenset({"generate", "concat"}),
+    }
+)
+
+#: Task faults and the status word each one makes the task's items report for good.
+#: ``task_failure`` has none: its items stay ``queued`` while the task itself fails.
+STATUS_WORDS: dict[str, str | None] = {
+    "status:cancelled": "cancelled",
+    "status:timeout": "timeout",
+    "status:expired": "expired",
+    "status:rejected": "rejected",
+    "stuck": "in_review",
+    "task_failure": None,
+}
+TASK_FAULTS = frozenset(STATUS_WORDS)
+FAULT_KINDS.update(dict.fromkeys(STATUS_WORDS, PROMPT_ENDPOINTS))
+FAULT_KINDS["task_failure"] = TASK_SUBMIT_ENDPOINTS
+
 #: ``clip_fail`` is decided when work is created, not by answering the request differently.
 RENDER_FAULTS = frozenset({"clip_fail"})
+
+
+def fault_category(kind: str) -> str:
+    """``"render"``, ``"task"`` or ``"http"``: when a fault of ``kind`` is decided."""
+    if kind in RENDER_FAULTS:
+        return "render"
+    if kind in TASK_FAULTS:
+        return "task"
+    return "http"
 
 
 @dataclass(frozen=True)
@@ -58,6 +119,11 @@ class FaultRule:
         if self.endpoint is not None and self.endpoint != endpoint:
             return False
         return endpoint in FAULT_KINDS[self.kind]
+
+    @property
+    def category(self) -> str:
+        """When this rule's fault is decided (see :func:`fault_category`)."""
+        return fault_category(self.kind)
 
 
 def _check(kind: str, endpoint: str | None) -> None:
@@ -79,9 +145,9 @@ def parse_fault_spec(spec: str) -> tuple[FaultRule, ...]:
         if not entry:
             continue
         head, _, endpoint = entry.partition("@")
-        kind, sep, prob_text = head.partition(":")
+        kind, sep, prob_text = head.rpartition(":")
         kind = kind.strip()
-        if not sep:
+        if not sep or not kind:
             raise ValueError(f"fault entry {entry!r} needs the form kind:probability[@endpoint]")
         try:
             probability = float(prob_text)
@@ -111,6 +177,7 @@ class FaultPlan:
         # HTTP fault, and vice versa.
         self._http_rng = random.Random(f"{seed}:http-faults")
         self._render_rng = random.Random(f"{seed}:render-faults")
+        self._task_rng = random.Random(f"{seed}:task-faults")
         self._queue: list[_Injection] = []
 
     def set_spec(self, spec: str) -> None:
@@ -133,9 +200,9 @@ class FaultPlan:
         """The queued injections, for the stats page."""
         return [{"kind": i.kind, "endpoint": i.endpoint, "count": i.remaining} for i in self._queue]
 
-    def _take_injected(self, endpoint: str, *, render: bool) -> str | None:
+    def _take_injected(self, endpoint: str, *, category: str) -> str | None:
         for injection in self._queue:
-            if (injection.kind in RENDER_FAULTS) != render:
+            if fault_category(injection.kind) != category:
                 continue
             if injection.endpoint not in (None, endpoint) or endpoint not in FAULT_KINDS[injection.kind]:
                 continue
@@ -145,12 +212,12 @@ class FaultPlan:
             return injection.kind
         return None
 
-    def _draw(self, rng: random.Random, endpoint: str, *, render: bool) -> str | None:
+    def _draw(self, rng: random.Random, endpoint: str, *, category: str) -> str | None:
         # Exactly one number per request keeps the stream aligned whatever the outcome.
         roll = rng.random()
         threshold = 0.0
         for rule in self.rules:
-            if (rule.kind in RENDER_FAULTS) != render or not rule.applies_to(endpoint):
+            if rule.category != category or not rule.applies_to(endpoint):
                 continue
             threshold += rule.probability
             if roll < threshold:
@@ -159,13 +226,20 @@ class FaultPlan:
 
     def draw_http(self, endpoint: str) -> str | None:
         """The HTTP-level fault for one request to ``endpoint``, or None."""
-        injected = self._take_injected(endpoint, render=False)
+        injected = self._take_injected(endpoint, category="http")
         if injected is not None:
             return injected
-        return self._draw(self._http_rng, endpoint, render=False)
+        return self._draw(self._http_rng, endpoint, category="http")
 
     def draw_render(self, endpoint: str) -> bool:
         """Whether the work created by this submit will fail (``clip_fail``)."""
-        if self._take_injected(endpoint, render=True) is not None:
+        if self._take_injected(endpoint, category="render") is not None:
             return True
-        return self._draw(self._render_rng, endpoint, render=True) is not None
+        return self._draw(self._render_rng, endpoint, category="render") is not None
+
+    def draw_task(self, endpoint: str) -> str | None:
+        """The task fault (``status:cancelled``, ``stuck``...) the task made by this submit carries."""
+        injected = self._take_injected(endpoint, category="task")
+        if injected is not None:
+            return injected
+        return self._draw(self._task_rng, endpoint, category="task")

@@ -12,6 +12,8 @@ Model time is ``(clock() - submitted_at) * speed``. With the defaults a clip is
 
 where "generating" is still ``queued`` to the clip API and already ``processing`` to the task
 API, and each clip's preview and completion times are scaled by its own jitter of +-10%.
+Those are the ``steady`` latency profile; other profiles (``profiles.py``) draw each task's
+times from their own distributions, and can be switched while the sandbox runs.
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from suno_mcp.sandbox.audio import MusicStyle, style_from_request
-from suno_mcp.sandbox.faults import FaultPlan, parse_fault_spec
+from suno_mcp.sandbox.faults import STATUS_WORDS, FaultPlan, parse_fault_spec
 from suno_mcp.sandbox.lyrics import Lyrics, make_title, write_lyrics
+from suno_mcp.sandbox.profiles import DEFAULT_PROFILE, LatencyProfile, check_profile, resolve_profile
+from suno_mcp.sandbox.ratelimit import RateLimiter, check_rate_limit
+from suno_mcp.sandbox.timeline import Timeline, build_timeline
 
 #: Any submitted text containing this word (any case) is refused as a content-policy violation.
 CONTENT_POLICY_TRIGGER = "forbidden-word"
@@ -43,7 +48,6 @@ _QUEUED_AT = 0.1
 _GENERATING_AT = 0.5
 # Lyrics tasks start processing after this fraction of their latency.
 _LYRICS_PROCESSING_AT = 0.2
-_JITTER = 0.1
 # A preview always holds at least this much audio, so a client can play something.
 MIN_PREVIEW_S = 5.0
 
@@ -59,7 +63,13 @@ _FAILURES: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True)
 class SandboxConfig:
-    """How the sandbox behaves: timings (model seconds), randomness, faults and auth."""
+    """How the sandbox behaves: timings (model seconds), randomness, faults, auth and load.
+
+    ``preview_after_s`` / ``complete_after_s`` / ``lyrics_after_s`` are the ``steady`` profile's
+    times (and what the server is told to expect); another ``profile`` draws its own. The rate
+    limit (``rate_limit_rps``, ``rate_burst`` tokens, optionally one bucket per key) is off by
+    default.
+    """
 
     speed: float = 1.0
     preview_after_s: float = 30.0
@@ -71,6 +81,10 @@ class SandboxConfig:
     api_key: str | None = field(default=None, repr=False)
     slow_delay_s: float = 3.0
     retry_after_s: int = 1
+    profile: str = DEFAULT_PROFILE
+    rate_limit_rps: float | None = None
+    rate_burst: int | None = None
+    rate_limit_per_key: bool = False
 
     def __post_init__(self) -> None:
         if self.speed <= 0:
@@ -82,6 +96,8 @@ class SandboxConfig:
         if self.slow_delay_s < 0 or self.retry_after_s < 0:
             raise ValueError("slow_delay_s and retry_after_s must not be negative")
         parse_fault_spec(self.faults)  # fail at startup, not on the first request
+        check_profile(self.profile)
+        check_rate_limit(self.rate_limit_rps, self.rate_burst)
 
 
 class Phase(enum.Enum):
@@ -197,7 +213,8 @@ class SandboxStats:
     ``(endpoint, status code)``. ``tasks_created`` counts accepted submits (music, lyrics, clip
     API generate); ``created_by_endpoint`` adds concat jobs. ``submits_by_fingerprint`` counts
     accepted submits by :func:`fingerprint` of their body: a value above 1 means the same
-    request was paid for twice.
+    request was paid for twice. ``rate_limited`` counts, per endpoint, the 429s of the
+    sandbox's own rate limit (fault-injected 429s are in ``faults_fired``).
     """
 
     requests: Counter[str] = field(default_factory=Counter)
@@ -207,6 +224,7 @@ class SandboxStats:
     clips_created: int = 0
     created_by_endpoint: Counter[str] = field(default_factory=Counter)
     submits_by_fingerprint: Counter[str] = field(default_factory=Counter)
+    rate_limited: Counter[str] = field(default_factory=Counter)
 
     def as_json(self) -> dict[str, Any]:
         """The counters as a JSON-ready dict (``responses`` nested by endpoint then status)."""
@@ -221,6 +239,7 @@ class SandboxStats:
             "clips_created": self.clips_created,
             "created_by_endpoint": dict(self.created_by_endpoint),
             "submits_by_fingerprint": dict(self.submits_by_fingerprint),
+            "rate_limited": dict(self.rate_limited),
         }
 
 
@@ -287,6 +306,18 @@ class SandboxState:
         # Timing jitter and style seeds come from one stream consumed in creation order, so a
         # seed and a request sequence reproduce the same run (ids stay random: see _new_id).
         self._rng = random.Random(f"{self.config.seed}:state")
+        # Latency draws have their own stream, so changing the profile leaves styles alone.
+        self._latency_rng = random.Random(f"{self.config.seed}:latency")
+        self.profile = self._profile(self.config.profile)
+        # Per task (or clip-API batch, or concat clip) id: the profile it was timed by, and the
+        # task fault it carries. Kept beside the tasks rather than in them: most have neither.
+        self.task_profiles: dict[str, str] = {}
+        self.task_faults: dict[str, str] = {}
+        self.rate_limiter: RateLimiter | None = None
+        if self.config.rate_limit_rps is not None:
+            self.set_rate_limit(
+                self.config.rate_limit_rps, self.config.rate_burst, per_key=self.config.rate_limit_per_key
+            )
 
     # -- faults -------------------------------------------------------------------------
 
@@ -302,6 +333,89 @@ class SandboxState:
         """Replace the probabilistic fault rules with a new spec string."""
         self.faults.set_spec(spec)
 
+    # -- latency profiles and load -------------------------------------------------------
+
+    def _profile(self, name: str) -> LatencyProfile:
+        c = self.config
+        return resolve_profile(
+            name,
+            preview_after_s=c.preview_after_s,
+            complete_after_s=c.complete_after_s,
+            lyrics_after_s=c.lyrics_after_s,
+        )
+
+    def set_profile(self, name: str) -> None:
+        """Time tasks submitted from now on by profile ``name``; tasks already made keep theirs."""
+        self.profile = self._profile(name)
+
+    def set_rate_limit(self, rps: float | None, burst: int | None = None, *, per_key: bool = False) -> None:
+        """Limit API requests to ``rps`` per second (``burst`` at once); ``rps=None`` lifts it."""
+        check_rate_limit(rps, burst)
+        self.rate_limiter = (
+            None if rps is None else RateLimiter(rps, burst, per_key=per_key, clock=self.clock)
+        )
+
+    def admit(self, key: str) -> float | None:
+        """None when an API request under ``key`` may go on; else seconds until it could."""
+        return None if self.rate_limiter is None else self.rate_limiter.admit(key)
+
+    def timeline(self, task_or_clip_id: str) -> Timeline:
+        """When a task (or the task of a clip, or a clip-API batch) became playable and finished.
+
+        Raises KeyError for an id the sandbox never made.
+        """
+        return build_timeline(self, task_or_clip_id)
+
+    # -- task faults ----------------------------------------------------------------------
+
+    def _start_task(self, task_id: str, endpoint: str | None) -> None:
+        self.task_profiles[task_id] = self.profile.name
+        fault = self.faults.draw_task(endpoint) if endpoint is not None else None
+        if fault is not None:
+            self.task_faults[task_id] = fault
+            self.stats.faults_fired[fault] += 1
+
+    def held_from_s(self, clip: Clip) -> float:
+        """Model seconds after which a clip of a faulted task shows its fault."""
+        return clip.preview_at_s * _GENERATING_AT
+
+    def lyrics_held_from_s(self, task: Task) -> float:
+        """Model seconds after which a faulted lyrics task shows its fault."""
+        return task.ready_at_s * _LYRICS_PROCESSING_AT
+
+    def status_word(self, clip: Clip) -> str | None:
+        """The odd status word a clip reports now because of its task's fault, if any."""
+        word = STATUS_WORDS.get(self.task_faults.get(clip.batch_id, ""))
+        if word is None or self.elapsed(clip.submitted_at) < self.held_from_s(clip):
+            return None
+        return word
+
+    def lyrics_status_word(self, task: Task) -> str | None:
+        """The odd status word a lyrics task reports now because of its fault, if any."""
+        word = STATUS_WORDS.get(self.task_faults.get(task.id, ""))
+        if word is None or self.elapsed(task.submitted_at) < self.lyrics_held_from_s(task):
+            return None
+        return word
+
+    def task_failed_at_s(self, task: Task) -> float | None:
+        """For a task with the ``task_failure`` fault: model seconds at which it fails."""
+        if self.task_faults.get(task.id) != "task_failure":
+            return None
+        if task.kind == "lyrics":
+            return self.lyrics_held_from_s(task)
+        return min(self.held_from_s(self.clips[c]) for c in task.clip_ids)
+
+    def rename_task(self, task_id: str, new_id: str) -> None:
+        """Give a task-API task another id (the ``odd_id`` fault); the old id stops resolving."""
+        task = self.tasks.pop(task_id)
+        task.id = new_id
+        self.tasks[new_id] = task
+        for clip_id in task.clip_ids:
+            self.clips[clip_id].batch_id = new_id
+        for table in (self.task_profiles, self.task_faults):
+            if task_id in table:
+                table[new_id] = table.pop(task_id)
+
     # -- time ---------------------------------------------------------------------------
 
     def elapsed(self, since: float) -> float:
@@ -311,6 +425,9 @@ class SandboxState:
     def clip_phase(self, clip: Clip) -> Phase:
         """The phase a clip is in right now."""
         t = self.elapsed(clip.submitted_at)
+        if clip.batch_id in self.task_faults:
+            # A faulted task never gets audio: it waits in the queue, showing its fault.
+            return Phase.QUEUED if t >= clip.preview_at_s * _QUEUED_AT else Phase.SUBMITTED
         if clip.failure is not None and t >= clip.preview_at_s:
             return Phase.FAILED
         if t >= clip.complete_at_s:
@@ -325,7 +442,10 @@ class SandboxState:
 
     def progress(self, clip: Clip) -> float:
         """How far along a clip is, 0..1."""
-        return min(1.0, self.elapsed(clip.submitted_at) / clip.complete_at_s)
+        t = self.elapsed(clip.submitted_at)
+        if clip.batch_id in self.task_faults:
+            t = min(t, self.held_from_s(clip))
+        return min(1.0, t / clip.complete_at_s)
 
     def streamed_s(self, clip: Clip) -> float:
         """Seconds of audio the preview holds now (whole seconds, at least MIN_PREVIEW_S)."""
@@ -338,6 +458,8 @@ class SandboxState:
     def lyrics_phase(self, task: Task) -> Phase:
         """The phase of a lyrics task right now."""
         t = self.elapsed(task.submitted_at)
+        if task.id in self.task_faults:
+            return Phase.QUEUED
         if t >= task.ready_at_s:
             return Phase.FAILED if task.failure is not None else Phase.COMPLETE
         if t >= task.ready_at_s * _LYRICS_PROCESSING_AT:
@@ -352,7 +474,8 @@ class SandboxState:
         return str(uuid.uuid4())
 
     def _jitter(self) -> float:
-        return self._rng.uniform(1 - _JITTER, 1 + _JITTER)
+        # One draw from the main stream per clip whatever the profile, so styles stay put.
+        return 1.0 + self.profile.clip_jitter * self._rng.uniform(-1.0, 1.0)
 
     def _failure(self, endpoint: str) -> tuple[str, str] | None:
         if not self.faults.draw_render(endpoint):
@@ -383,6 +506,8 @@ class SandboxState:
 
         batch_id = self._new_id()
         now, created_at = self.clock(), _iso_now()
+        latency = self.profile.draw_task(self._latency_rng, model_name)
+        self._start_task(batch_id, endpoint)
         clips: list[Clip] = []
         for _ in range(2):
             seed = self._rng.getrandbits(31)
@@ -396,8 +521,8 @@ class SandboxState:
                 batch_id=batch_id,
                 submitted_at=now,
                 created_at=created_at,
-                preview_at_s=self.config.preview_after_s * jitter,
-                complete_at_s=self.config.complete_after_s * jitter,
+                preview_at_s=latency.preview_s * jitter,
+                complete_at_s=latency.complete_s * jitter,
                 gpt_description_prompt=request.gpt_description_prompt or None,
                 model_name=model_name,
                 failure=self._failure(endpoint),
@@ -500,12 +625,13 @@ class SandboxState:
             kind="lyrics",
             submitted_at=self.clock(),
             created_at=_iso_now(),
-            ready_at_s=self.config.lyrics_after_s * self._jitter(),
+            ready_at_s=self.profile.draw_lyrics(self._latency_rng) * self._jitter(),
             failure=self._failure("submit_lyrics"),
             lyrics=write_lyrics(prompt, seed=self._rng.getrandbits(31)),
             prompt=prompt,
         )
         self.tasks[task.id] = task
+        self._start_task(task.id, "submit_lyrics")
         self._count_created("submit_lyrics", body, task=True)
         return task
 
@@ -536,13 +662,14 @@ class SandboxState:
         segments.extend(last.segments)
         cuts.append(None)
         root, jitter = chain[0], self._jitter()
+        latency = self.profile.draw_task(self._latency_rng, last.model_name)
         clip = Clip(
             id=self._new_id(),
             batch_id=last.id,
             submitted_at=self.clock(),
             created_at=_iso_now(),
-            preview_at_s=self.config.preview_after_s * jitter,
-            complete_at_s=self.config.complete_after_s * jitter,
+            preview_at_s=latency.preview_s * jitter,
+            complete_at_s=latency.complete_s * jitter,
             title=root.title,
             tags=root.tags,
             prompt="",
@@ -556,6 +683,7 @@ class SandboxState:
             concat_cuts=tuple(cuts),
         )
         self.clips[clip.id] = clip
+        self._start_task(clip.id, None)
         self.stats.clips_created += 1
         self._count_created("concat", None, task=False)
         return clip
