@@ -34,6 +34,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from suno_mcp.sandbox.audio import SAMPLE_RATE, render_cover_png, render_pcm, to_wav
+from suno_mcp.sandbox.covers import CoverRequest, check_cover_fields, cover_metadata, create_cover
 from suno_mcp.sandbox.lyrics import keywords
 from suno_mcp.sandbox.state import (
     Clip,
@@ -209,6 +210,16 @@ def parse_music_request(body: Mapping[str, Any]) -> MusicRequest:
         infill_start_s=_opt_number(body, "infill_start_s"),
         infill_end_s=_opt_number(body, "infill_end_s"),
     )
+
+
+def parse_cover_request(body: Mapping[str, Any]) -> CoverRequest | None:
+    """The cover fields of a generate body, or None when it does not ask for a cover."""
+    _opt_str(body, "generation_type")
+    cover_clip_id = _opt_str(body, "cover_clip_id")
+    if not check_cover_fields(_opt_str(body, "task"), cover_clip_id):
+        return None
+    assert cover_clip_id is not None  # check_cover_fields refuses a cover without one
+    return CoverRequest(cover_clip_id=cover_clip_id, negative_tags=_opt_str(body, "negative_tags") or "")
 
 
 # -- media -----------------------------------------------------------------------------------
@@ -448,6 +459,7 @@ class SandboxApp:
             "is_audio_upload_tos_accepted": clip.history_type == "upload",
             "error_type": error_type,
             "error_message": error_message,
+            **cover_metadata(clip),
         }
         return {
             "id": clip.id,
@@ -553,7 +565,11 @@ class SandboxApp:
 
     async def generate(self, request: Request) -> Response:
         body = await _json_object(request)
-        batch_id, clips = self.state.create_music(parse_music_request(body), endpoint="generate", body=body)
+        music, cover = parse_music_request(body), parse_cover_request(body)
+        if cover is None:
+            batch_id, clips = self.state.create_music(music, endpoint="generate", body=body)
+        else:
+            batch_id, clips = create_cover(self.state, music, cover, body=body)
         base = self._base(request)
         views = [self.clip_json(c, base) for c in clips]
         return JSONResponse(

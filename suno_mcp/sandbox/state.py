@@ -156,6 +156,7 @@ class Clip:
     concat_history: tuple[str, ...] | None = None
     concat_cuts: tuple[float | None, ...] | None = None
     infill: bool = False
+    cover_of: str | None = None
 
     @property
     def duration_s(self) -> float:
@@ -367,10 +368,21 @@ class SandboxState:
             self.stats.submits_by_fingerprint[fingerprint(endpoint, body)] += 1
 
     def create_music(
-        self, request: MusicRequest, *, endpoint: str, body: Mapping[str, Any]
+        self,
+        request: MusicRequest,
+        *,
+        endpoint: str,
+        body: Mapping[str, Any],
+        fields_for: Callable[[int], dict[str, Any]] | None = None,
+        created_as: str | None = None,
     ) -> tuple[str, list[Clip]]:
-        """Accept a music submit (both families): return the task or batch id and two clips."""
-        if not (request.prompt.strip() or request.gpt_description_prompt.strip() or request.continue_clip_id):
+        """Accept a music submit (both families): return the task or batch id and two clips.
+
+        ``fields_for`` (a cover, see covers.py) builds each clip's music from its seed instead of
+        the request's text; ``created_as`` is the name the submit is counted under.
+        """
+        has_text = request.prompt.strip() or request.gpt_description_prompt.strip()
+        if not (has_text or request.continue_clip_id or fields_for is not None):
             raise SandboxError(400, "Invalid prompt: prompt cannot be empty", "invalid_request_error")
         if _contains_trigger(request.prompt, request.gpt_description_prompt, request.tags, request.title):
             raise content_policy_error()
@@ -387,7 +399,9 @@ class SandboxState:
         for _ in range(2):
             seed = self._rng.getrandbits(31)
             jitter = self._jitter()
-            if parent is None:
+            if fields_for is not None:
+                fields = fields_for(seed)
+            elif parent is None:
                 fields = self._fresh_fields(request, seed)
             else:
                 fields = self._extension_fields(request, parent, uploaded)
@@ -416,7 +430,7 @@ class SandboxState:
                 prompt=request.prompt,
             )
         self.stats.clips_created += len(clips)
-        self._count_created(endpoint, body, task=True)
+        self._count_created(created_as or endpoint, body, task=True)
         return batch_id, clips
 
     def _parent_of(self, request: MusicRequest) -> Clip | None:
