@@ -11,6 +11,7 @@ Routes (API routes need ``Authorization: Bearer <key>``; media and ``/_sandbox``
     GET  /sandbox/audio/{clip}.wav    final audio (404 until complete)
     GET  /sandbox/preview/{clip}.wav  what has "streamed" so far
     GET  /sandbox/image/{clip}.png    cover art (``?size=`` 16..1024, default 64)
+    POST /v1/suno/uploads/audio-url   clip API    -> {"status":"success","id":"m_<uuid>"} (uploads.py)
     GET  /_sandbox/stats              counters;  POST/DELETE /_sandbox/faults: inject / clear
 
 Every endpoint request is counted, then authenticated, then given its fault (if any), then
@@ -45,6 +46,7 @@ from suno_mcp.sandbox.state import (
     Segment,
     Task,
 )
+from suno_mcp.sandbox.uploads import ANSWER_SHAPE_FAULTS, UploadPolicy, upload_answer, upload_from_url
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -64,6 +66,7 @@ _FAMILY = {
     "feed": "clip",
     "concat": "clip",
     "media": "media",
+    "upload": "clip",
 }
 
 _CLIP_STATUS = {
@@ -243,7 +246,10 @@ def render_range(segments: tuple[Segment, ...], lo: int, hi: int) -> bytes:
         a, b = max(lo, pos), min(hi, pos + n)
         if a < b:
             start = _samples(seg.start_s) + (a - pos)
-            pcm = render_pcm(seg.style, (b - a) / SAMPLE_RATE, start_s=start / SAMPLE_RATE)
+            if seg.pcm is not None:
+                pcm = seg.pcm[start * _BYTES_PER_SAMPLE : (start + b - a) * _BYTES_PER_SAMPLE]
+            else:
+                pcm = render_pcm(seg.style, (b - a) / SAMPLE_RATE, start_s=start / SAMPLE_RATE)
             want = (b - a) * _BYTES_PER_SAMPLE
             # Guard against off-by-one rounding in the renderer so segments always line up.
             out += pcm[:want].ljust(want, b"\x00")
@@ -333,6 +339,7 @@ class SandboxApp:
     def __init__(self, state: SandboxState) -> None:
         self.state = state
         self.media = MediaCache()
+        self.uploads = UploadPolicy()
         self._closing: anyio.Event | None = None
 
     def _closing_event(self) -> anyio.Event:
@@ -378,8 +385,9 @@ class SandboxApp:
         if fault == "slow":
             with anyio.move_on_after(self.state.config.slow_delay_s):
                 await self._closing_event().wait()
-        elif fault is not None and fault != "drop":
+        elif fault is not None and fault != "drop" and fault not in ANSWER_SHAPE_FAULTS:
             return self._fault_response(fault, family)
+        request.state.fault = fault  # an answer-shape fault is the handler's to apply
         try:
             response = await handler(request)
         except SandboxError as err:
@@ -599,6 +607,18 @@ class SandboxApp:
         clip = self.state.create_concat(clip_id)
         return JSONResponse(self.clip_json(clip, self._base(request)))
 
+    async def upload(self, request: Request) -> Response:
+        body = await _json_object(request)
+        url = _opt_str(body, "url")
+        if not url:
+            raise SandboxError(
+                400,
+                "Invalid request: url is required, the URL of the audio file to upload",
+                "invalid_request_error",
+            )
+        clip = await upload_from_url(self.state, url, self.uploads)
+        return JSONResponse(upload_answer(clip.id, request.state.fault))
+
     # -- media
 
     def _media_clip(self, request: Request) -> tuple[Clip, Phase]:
@@ -672,6 +692,7 @@ class SandboxApp:
             Route("/suno/generate", ep("generate", self.generate), methods=["POST"]),
             Route("/v1/suno/feed", ep("feed", self.feed), methods=["GET"]),
             Route("/suno/generate/concat/v2", ep("concat", self.concat), methods=["POST"]),
+            Route("/v1/suno/uploads/audio-url", ep("upload", self.upload), methods=["POST"]),
             Route("/sandbox/audio/{clip_id}.wav", ep("media", self.audio), methods=["GET"]),
             Route("/sandbox/preview/{clip_id}.wav", ep("media", self.preview), methods=["GET"]),
             Route("/sandbox/image/{clip_id}.png", ep("media", self.image), methods=["GET"]),

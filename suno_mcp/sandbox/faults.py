@@ -20,6 +20,7 @@ ENDPOINTS: tuple[str, ...] = (
     "feed",
     "concat",
     "media",
+    "upload",
 )
 
 API_ENDPOINTS = frozenset(ENDPOINTS) - {"media"}
@@ -39,6 +40,10 @@ FAULT_KINDS: dict[str, frozenset[str]] = {
     "balance": SUBMIT_ENDPOINTS,
     "expired": frozenset({"media"}),
     "clip_fail": SUBMIT_ENDPOINTS,
+    # The upload still happens; only where its answer carries the new clip's id changes.
+    "upload_clip_id": frozenset({"upload"}),
+    "upload_data_id": frozenset({"upload"}),
+    "upload_no_id": frozenset({"upload"}),
 }
 
 #: ``clip_fail`` is decided when work is created, not by answering the request differently.

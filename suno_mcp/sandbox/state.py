@@ -16,6 +16,7 @@ API, and each clip's preview and completion times are scaled by its own jitter o
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import itertools
 import json
@@ -107,11 +108,16 @@ class SandboxError(Exception):
 
 @dataclass(frozen=True)
 class Segment:
-    """A stretch of one style's endless piece: ``duration_s`` seconds from ``start_s``."""
+    """A stretch of one style's endless piece: ``duration_s`` seconds from ``start_s``.
+
+    With ``pcm`` set the stretch plays that recorded audio (an upload) from ``start_s`` instead,
+    and ``style`` is only what the sandbox heard in it (used to continue or cover it).
+    """
 
     style: MusicStyle
     start_s: float
     duration_s: float
+    pcm: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -259,7 +265,7 @@ def take(segments: tuple[Segment, ...], seconds: float) -> tuple[Segment, ...]:
     for seg in segments:
         if left <= 0:
             break
-        out.append(Segment(seg.style, seg.start_s, min(seg.duration_s, left)))
+        out.append(dataclasses.replace(seg, duration_s=min(seg.duration_s, left)))
         left -= seg.duration_s
     return tuple(out)
 
@@ -443,6 +449,14 @@ class SandboxState:
             raise SandboxError(
                 400,
                 f"Clip {parent.id} is not complete yet; it can be extended once it is complete",
+                "invalid_request_error",
+            )
+        if parent.kind == "upload" and not (request.mv or "").endswith("-upload"):
+            # The vendor continues uploaded audio only with an upload model.
+            raise SandboxError(
+                400,
+                f"Clip {parent.id} is an uploaded clip: continue it with an upload model, "
+                "the model name with the -upload suffix (e.g. mv: chirp-v3-5-upload)",
                 "invalid_request_error",
             )
         at = request.continue_at
