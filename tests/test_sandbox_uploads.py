@@ -348,3 +348,20 @@ async def test_a_file_larger_than_the_policy_allows_is_refused_while_it_download
             await upload_from_url(state, f"{files}/big.wav", UploadPolicy(max_bytes=10_000))
         assert caught.value.status == 400
         assert not state.clips
+
+
+async def test_an_uploaded_song_can_be_covered_in_the_style_heard_in_it() -> None:
+    clock = FakeClock()
+    async with open_sandbox(clock, clip_seconds=16.0) as (_, client):
+        song = await finished_song(client, clock, prompt="la la", tags="soul, 96 bpm, in F major")
+        clip_id = await upload(client, song["audio_url"])
+        body = {"task": "cover", "cover_clip_id": clip_id, "mv": "chirp-v3-5-tau", "tags": "rock, 128 bpm"}
+        response = await client.post("/suno/generate", json=body)
+        assert response.status_code == 200, response.text
+        [covered, _] = response.json()["clips"]
+        assert covered["metadata"]["cover_clip_id"] == clip_id
+        clock.advance(PAST_COMPLETE)
+        [covered] = await feed(client, covered["id"])
+        assert covered["metadata"]["duration"] == pytest.approx(16.0 * 96 / 128, rel=0.01)
+        samples = samples_of(pcm_of(await download(client, covered["audio_url"]))[1])
+    assert scale_of(*estimate_key(samples)) == scale_of("F", "major")

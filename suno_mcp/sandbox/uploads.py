@@ -31,6 +31,8 @@ import sys
 import uuid
 import wave
 from array import array
+from itertools import repeat
+from operator import add, floordiv
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote
@@ -213,13 +215,24 @@ def _mono(samples: array[int], channels: int) -> array[int]:
     if channels == 1:
         return samples
     usable = len(samples) - len(samples) % channels
-    lanes = [samples[c:usable:channels] for c in range(channels)]
-    return array("h", (sum(frame) // channels for frame in zip(*lanes, strict=True)))
+    return _mean_of_groups(samples[:usable], channels)
+
+
+def _mean_of_groups(samples: array[int], size: int) -> array[int]:
+    """The mean of every ``size`` consecutive samples (channels of a frame, or a decimation)."""
+    total: list[int] = list(samples[0::size])
+    for offset in range(1, size):
+        total = list(map(add, total, samples[offset::size]))
+    return array("h", map(floordiv, total, repeat(size)))
 
 
 def _resampled(samples: array[int], rate: int) -> array[int]:
     if rate == SAMPLE_RATE:
         return samples
+    if rate % SAMPLE_RATE == 0:
+        # 44.1 kHz and 88.2 kHz: a mean over whole groups is exact and quick.
+        size = rate // SAMPLE_RATE
+        return _mean_of_groups(samples[: len(samples) - len(samples) % size], size)
     # Linear interpolation: no anti-aliasing filter, which the sandbox's ears do not need.
     step = rate / SAMPLE_RATE
     count = int(len(samples) / step)
