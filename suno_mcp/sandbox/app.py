@@ -11,6 +11,7 @@ Routes (API routes need ``Authorization: Bearer <key>``; media and ``/_sandbox``
     GET  /sandbox/audio/{clip}.wav    final audio (404 until complete)
     GET  /sandbox/preview/{clip}.wav  what has "streamed" so far
     GET  /sandbox/image/{clip}.png    cover art (``?size=`` 16..1024, default 64)
+    POST /v1/suno/uploads/audio-url   clip API    -> {"status":"success","id":"m_<uuid>"} (uploads.py)
     GET  /_sandbox/stats              counters;  POST/DELETE /_sandbox/faults: inject / clear
     GET/POST /_sandbox/profile        the latency profile new tasks get ({"profile": "fast"})
     GET/POST /_sandbox/rate_limit     the sandbox's own rate limit ({"rps": 5, "burst": 10})
@@ -39,6 +40,7 @@ from starlette.types import Receive, Scope, Send
 
 from suno_mcp.sandbox import answers
 from suno_mcp.sandbox.audio import SAMPLE_RATE, render_cover_png, render_pcm, to_wav
+from suno_mcp.sandbox.covers import CoverRequest, check_cover_fields, cover_metadata, create_cover
 from suno_mcp.sandbox.lyrics import keywords
 from suno_mcp.sandbox.profiles import PROFILE_NAMES
 from suno_mcp.sandbox.ratelimit import retry_after_header
@@ -52,6 +54,7 @@ from suno_mcp.sandbox.state import (
     Task,
 )
 from suno_mcp.sandbox.timeline import epoch_of
+from suno_mcp.sandbox.uploads import ANSWER_SHAPE_FAULTS, UploadPolicy, upload_answer, upload_from_url
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -71,6 +74,7 @@ _FAMILY = {
     "feed": "clip",
     "concat": "clip",
     "media": "media",
+    "upload": "clip",
 }
 
 _CLIP_STATUS = {
@@ -219,6 +223,16 @@ def parse_music_request(body: Mapping[str, Any]) -> MusicRequest:
     )
 
 
+def parse_cover_request(body: Mapping[str, Any]) -> CoverRequest | None:
+    """The cover fields of a generate body, or None when it does not ask for a cover."""
+    _opt_str(body, "generation_type")
+    cover_clip_id = _opt_str(body, "cover_clip_id")
+    if not check_cover_fields(_opt_str(body, "task"), cover_clip_id):
+        return None
+    assert cover_clip_id is not None  # check_cover_fields refuses a cover without one
+    return CoverRequest(cover_clip_id=cover_clip_id, negative_tags=_opt_str(body, "negative_tags") or "")
+
+
 # -- media -----------------------------------------------------------------------------------
 
 
@@ -240,7 +254,10 @@ def render_range(segments: tuple[Segment, ...], lo: int, hi: int) -> bytes:
         a, b = max(lo, pos), min(hi, pos + n)
         if a < b:
             start = _samples(seg.start_s) + (a - pos)
-            pcm = render_pcm(seg.style, (b - a) / SAMPLE_RATE, start_s=start / SAMPLE_RATE)
+            if seg.pcm is not None:
+                pcm = seg.pcm[start * _BYTES_PER_SAMPLE : (start + b - a) * _BYTES_PER_SAMPLE]
+            else:
+                pcm = render_pcm(seg.style, (b - a) / SAMPLE_RATE, start_s=start / SAMPLE_RATE)
             want = (b - a) * _BYTES_PER_SAMPLE
             # Guard against off-by-one rounding in the renderer so segments always line up.
             out += pcm[:want].ljust(want, b"\x00")
@@ -330,6 +347,7 @@ class SandboxApp:
     def __init__(self, state: SandboxState) -> None:
         self.state = state
         self.media = MediaCache()
+        self.uploads = UploadPolicy()
         self._closing: anyio.Event | None = None
 
     def _closing_event(self) -> anyio.Event:
@@ -378,8 +396,14 @@ class SandboxApp:
         if fault == "slow":
             with anyio.move_on_after(self.state.config.slow_delay_s):
                 await self._closing_event().wait()
-        elif fault is not None and fault != "drop" and not answers.is_reshape(fault):
+        elif (
+            fault is not None
+            and fault != "drop"
+            and not answers.is_reshape(fault)
+            and fault not in ANSWER_SHAPE_FAULTS
+        ):
             return self._fault_response(fault, family)
+        request.state.fault = fault  # an answer-shape fault is the handler's to apply
         try:
             response = await handler(request)
         except SandboxError as err:
@@ -477,6 +501,7 @@ class SandboxApp:
             "is_audio_upload_tos_accepted": clip.history_type == "upload",
             "error_type": error_type,
             "error_message": error_message,
+            **cover_metadata(clip),
         }
         return {
             "id": clip.id,
@@ -591,7 +616,11 @@ class SandboxApp:
 
     async def generate(self, request: Request) -> Response:
         body = await _json_object(request)
-        batch_id, clips = self.state.create_music(parse_music_request(body), endpoint="generate", body=body)
+        music, cover = parse_music_request(body), parse_cover_request(body)
+        if cover is None:
+            batch_id, clips = self.state.create_music(music, endpoint="generate", body=body)
+        else:
+            batch_id, clips = create_cover(self.state, music, cover, body=body)
         base = self._base(request)
         views = [self.clip_json(c, base) for c in clips]
         return JSONResponse(
@@ -620,6 +649,18 @@ class SandboxApp:
             raise SandboxError(400, "Invalid request: clip_id is required", "invalid_request_error")
         clip = self.state.create_concat(clip_id)
         return JSONResponse(self.clip_json(clip, self._base(request)))
+
+    async def upload(self, request: Request) -> Response:
+        body = await _json_object(request)
+        url = _opt_str(body, "url")
+        if not url:
+            raise SandboxError(
+                400,
+                "Invalid request: url is required, the URL of the audio file to upload",
+                "invalid_request_error",
+            )
+        clip = await upload_from_url(self.state, url, self.uploads)
+        return JSONResponse(upload_answer(clip.id, request.state.fault))
 
     # -- media
 
@@ -742,6 +783,7 @@ class SandboxApp:
             Route("/suno/generate", ep("generate", self.generate), methods=["POST"]),
             Route("/v1/suno/feed", ep("feed", self.feed), methods=["GET"]),
             Route("/suno/generate/concat/v2", ep("concat", self.concat), methods=["POST"]),
+            Route("/v1/suno/uploads/audio-url", ep("upload", self.upload), methods=["POST"]),
             Route("/sandbox/audio/{clip_id}.wav", ep("media", self.audio), methods=["GET"]),
             Route("/sandbox/preview/{clip_id}.wav", ep("media", self.preview), methods=["GET"]),
             Route("/sandbox/image/{clip_id}.png", ep("media", self.image), methods=["GET"]),

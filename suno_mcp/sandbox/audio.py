@@ -912,3 +912,30 @@ def _level(t: int, attack: int, decay: int, sustain: float) -> float:
     rise = math.sin(0.5 * math.pi * t / attack) ** 2 if t < attack else 1.0
     fall = sustain + (1.0 - sustain) * (1.0 - t / decay) ** 3 if t < decay else sustain
     return rise * fall
+
+
+# --------------------------------------------------------------------------- helpers for covers
+
+KEY_NAMES: tuple[str, ...] = _KEY_NAMES
+"""The twelve key names a style may carry, C first (sharps and flats as the sandbox spells them)."""
+
+_NAMED_INSTRUMENT_WORDS: dict[str, tuple[str, ...]] = {
+    **_INSTRUMENT_WORDS,
+    "bass": ("bass", "bassline", "sub bass"),
+    "drums": ("drums", "drum", "percussion", "beat", "beats"),
+}
+
+
+def bar_seconds(style: MusicStyle) -> float:
+    """How long one bar of the style's piece lasts, exactly as the renderer lays bars out."""
+    return _STEPS_PER_BAR * max(1, round(SAMPLE_RATE * 15 / style.tempo_bpm)) / SAMPLE_RATE
+
+
+def instruments_named(text: str) -> frozenset[str]:
+    """The instruments that words in ``text`` call for (``"no guitars, drums"`` names guitar and drums)."""
+    padded = " " + re.sub(r"[^a-z0-9#]+", " ", text.lower()) + " "
+    return frozenset(
+        name
+        for name, words in _NAMED_INSTRUMENT_WORDS.items()
+        if any(f" {word} " in padded for word in words)
+    )

@@ -31,6 +31,7 @@ ENDPOINTS: tuple[str, ...] = (
     "feed",
     "concat",
     "media",
+    "upload",
 )
 
 API_ENDPOINTS = frozenset(ENDPOINTS) - {"media"}
@@ -54,6 +55,10 @@ FAULT_KINDS: dict[str, frozenset[str]] = {
     "balance": SUBMIT_ENDPOINTS,
     "expired": frozenset({"media"}),
     "clip_fail": SUBMIT_ENDPOINTS,
+    # The upload still happens; only where its answer carries the new clip's id changes.
+    "upload_clip_id": frozenset({"upload"}),
+    "upload_data_id": frozenset({"upload"}),
+    "upload_no_id": frozenset({"upload"}),
 }
 
 #: The vendor's documented refusals, answered with its literal words (see ``answers.py``).

@@ -18,6 +18,7 @@ times from their own distributions, and can be switched while the sandbox runs.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import itertools
 import json
@@ -123,11 +124,16 @@ class SandboxError(Exception):
 
 @dataclass(frozen=True)
 class Segment:
-    """A stretch of one style's endless piece: ``duration_s`` seconds from ``start_s``."""
+    """A stretch of one style's endless piece: ``duration_s`` seconds from ``start_s``.
+
+    With ``pcm`` set the stretch plays that recorded audio (an upload) from ``start_s`` instead,
+    and ``style`` is only what the sandbox heard in it (used to continue or cover it).
+    """
 
     style: MusicStyle
     start_s: float
     duration_s: float
+    pcm: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -172,6 +178,7 @@ class Clip:
     concat_history: tuple[str, ...] | None = None
     concat_cuts: tuple[float | None, ...] | None = None
     infill: bool = False
+    cover_of: str | None = None
 
     @property
     def duration_s(self) -> float:
@@ -277,7 +284,7 @@ def take(segments: tuple[Segment, ...], seconds: float) -> tuple[Segment, ...]:
     for seg in segments:
         if left <= 0:
             break
-        out.append(Segment(seg.style, seg.start_s, min(seg.duration_s, left)))
+        out.append(dataclasses.replace(seg, duration_s=min(seg.duration_s, left)))
         left -= seg.duration_s
     return tuple(out)
 
@@ -490,10 +497,21 @@ class SandboxState:
             self.stats.submits_by_fingerprint[fingerprint(endpoint, body)] += 1
 
     def create_music(
-        self, request: MusicRequest, *, endpoint: str, body: Mapping[str, Any]
+        self,
+        request: MusicRequest,
+        *,
+        endpoint: str,
+        body: Mapping[str, Any],
+        fields_for: Callable[[int], dict[str, Any]] | None = None,
+        created_as: str | None = None,
     ) -> tuple[str, list[Clip]]:
-        """Accept a music submit (both families): return the task or batch id and two clips."""
-        if not (request.prompt.strip() or request.gpt_description_prompt.strip() or request.continue_clip_id):
+        """Accept a music submit (both families): return the task or batch id and two clips.
+
+        ``fields_for`` (a cover, see covers.py) builds each clip's music from its seed instead of
+        the request's text; ``created_as`` is the name the submit is counted under.
+        """
+        has_text = request.prompt.strip() or request.gpt_description_prompt.strip()
+        if not (has_text or request.continue_clip_id or fields_for is not None):
             raise SandboxError(400, "Invalid prompt: prompt cannot be empty", "invalid_request_error")
         if _contains_trigger(request.prompt, request.gpt_description_prompt, request.tags, request.title):
             raise content_policy_error()
@@ -512,7 +530,9 @@ class SandboxState:
         for _ in range(2):
             seed = self._rng.getrandbits(31)
             jitter = self._jitter()
-            if parent is None:
+            if fields_for is not None:
+                fields = fields_for(seed)
+            elif parent is None:
                 fields = self._fresh_fields(request, seed)
             else:
                 fields = self._extension_fields(request, parent, uploaded)
@@ -541,7 +561,7 @@ class SandboxState:
                 prompt=request.prompt,
             )
         self.stats.clips_created += len(clips)
-        self._count_created(endpoint, body, task=True)
+        self._count_created(created_as or endpoint, body, task=True)
         return batch_id, clips
 
     def _parent_of(self, request: MusicRequest) -> Clip | None:
@@ -554,6 +574,14 @@ class SandboxState:
             raise SandboxError(
                 400,
                 f"Clip {parent.id} is not complete yet; it can be extended once it is complete",
+                "invalid_request_error",
+            )
+        if parent.kind == "upload" and not (request.mv or "").endswith("-upload"):
+            # The vendor continues uploaded audio only with an upload model.
+            raise SandboxError(
+                400,
+                f"Clip {parent.id} is an uploaded clip: continue it with an upload model, "
+                "the model name with the -upload suffix (e.g. mv: chirp-v3-5-upload)",
                 "invalid_request_error",
             )
         at = request.continue_at
