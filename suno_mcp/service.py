@@ -26,12 +26,10 @@ from suno_mcp.catalog import Catalog
 from suno_mcp.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi, TaskRef, Upstream, download_to
 from suno_mcp.errors import (
     ConfigurationError,
-    MalformedResponseError,
     NotFoundError,
-    ServerError,
     SubmitOutcomeUnknownError,
     SunoError,
-    TransportError,
+    submit_outcome,
 )
 from suno_mcp.ledger import Ledger, SavedFile, TaskRecord
 from suno_mcp.models import ApiFamily, MusicRequest, Status, Task, TaskKind
@@ -207,18 +205,12 @@ class SunoService:
         """Send a submit whose intent row exists, and record what became of it."""
         try:
             task: Task = await send()
-        except TransportError as err:
-            if not err.request_sent:
-                self.ledger.record_rejected(local_id, err.message)
-                raise
-            self.ledger.record_unknown(local_id, err.message)
-            raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
-        except (MalformedResponseError, ServerError) as err:
-            # A body we cannot read, or a gateway failing after it may have passed the
-            # request on: the upstream may well have taken (and charged) the submit.
-            self.ledger.record_unknown(local_id, err.message)
-            raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
         except SunoError as err:
+            # errors.submit_outcome decides: a body we cannot read, a failing gateway or a
+            # request lost after it left may have been taken (and charged) upstream.
+            if submit_outcome(err) == "unknown":
+                self.ledger.record_unknown(local_id, err.message)
+                raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
             self.ledger.record_rejected(local_id, err.message)
             raise
         except BaseException:
