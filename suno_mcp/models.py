@@ -129,6 +129,11 @@ class Task(BaseModel):
     error: str | None = None
     lyrics_title: str | None = None
     lyrics_text: str | None = None
+    raw_answer: str | None = Field(
+        default=None,
+        exclude=True,
+        description="The start of the submit's answer as received (key scrubbed); set on submits only.",
+    )
 
 
 def aggregate_status(clips: list[Clip]) -> Status:

@@ -73,9 +73,17 @@ def fingerprint(api: ApiFamily, kind: TaskKind, fields: dict[str, Any]) -> str:
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
 
 
+_PLAIN_ID_RE = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def safe_stem(title: str | None, clip_id: str) -> str:
-    """A file name stem from a title and clip id: lower-case letters, digits and dashes only."""
+    """A file name stem from a title and clip id: letters, digits, '-' and '_' only."""
     slug = _SLUG_RE.sub("-", (title or "").lower()).strip("-")[:60].strip("-")
+    if not _PLAIN_ID_RE.fullmatch(clip_id):
+        # Upstream ids may hold '/', '..' or ':'; none of that may reach a file name. The
+        # hash keeps two ids that differ only there from sharing a file.
+        digest = hashlib.sha256(clip_id.encode()).hexdigest()[:8]
+        clip_id = f"{re.sub(r'[^A-Za-z0-9_-]+', '-', clip_id).strip('-')[:60]}-{digest}".lstrip("-")
     return f"{slug}-{clip_id}" if slug else clip_id
 
 

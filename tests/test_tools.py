@@ -17,6 +17,8 @@ import pytest
 from helpers_upstream import AUDIO_BYTES, CLIP_DURATION, FakeUpstream, connect
 from mcp import Client
 
+from suno_mcp.ids import ID_PATTERN
+
 # Marked here as well as by conftest: parametrized async tests need the mark at collection time.
 pytestmark = pytest.mark.anyio
 
@@ -152,7 +154,7 @@ async def test_tool_input_schemas_are_flat_with_descriptions_and_bounds(tmp_path
         ("download_audio", "task_id"),
         ("download_audio", "clip_id"),
     ]:
-        assert branch(prop(tool, name))["pattern"] == "^[A-Za-z0-9_-]{1,128}$", (tool, name)
+        assert branch(prop(tool, name))["pattern"] == ID_PATTERN, (tool, name)
     assert tools["get_task_status"].input_schema["required"] == ["task_id"]
     assert prop("list_tasks", "limit")["minimum"] == 1
     assert prop("list_tasks", "limit")["maximum"] == 200
