@@ -49,6 +49,7 @@ from suno_mcp.models import (
     Task,
     TaskKind,
     aggregate_status,
+    failure_text,
     normalize_status,
 )
 from suno_mcp.retry import NO_RETRY, RetryPolicy, call_with_retry
@@ -267,8 +268,8 @@ def parse_clip(obj: Any) -> Clip:
         status = Status.STREAMING
     if status is Status.COMPLETE and audio_url is None:
         status = Status.RUNNING  # "complete" without a file: not finished for us yet
-    if status is Status.FAILED and error is None:
-        error = "the upstream reported the clip as failed without a reason"
+    if status is Status.FAILED:
+        error = failure_text(raw_status, error, "clip")
 
     return Clip(
         id=clip_id,
@@ -315,9 +316,20 @@ def parse_fetch(task_id: str, body: Any, kind: TaskKind = "music") -> Task:
     clips = [parse_clip(item) for item in _items(data)]
     raw = _text(data.get("status")) if isinstance(data, Mapping) else None
     status = aggregate_status(clips)
-    if not clips and raw is not None:
+    error = None
+    if raw is not None and normalize_status(raw) is Status.FAILED:
+        # A gateway's task-level verdict ({"status": "FAILURE", "fail_reason": ...}) ends
+        # the task even while its clips still say queued: they will never move.
+        assert isinstance(data, Mapping)
+        status = Status.FAILED
+        error = failure_text(raw, _task_reason(data))
+    elif not clips and raw is not None:
         status = normalize_status(raw)
-    failed = [c.error for c in clips if c.status is Status.FAILED and c.error]
+        if status is Status.COMPLETE:
+            status = Status.RUNNING  # "success" with no clip to hear: not finished for us yet
+    else:
+        failed = [c.error for c in clips if c.status is Status.FAILED and c.error]
+        error = "; ".join(dict.fromkeys(failed)) if status is Status.FAILED and failed else None
     return Task(
         task_id=task_id,
         api="task",
@@ -325,7 +337,13 @@ def parse_fetch(task_id: str, body: Any, kind: TaskKind = "music") -> Task:
         status=status,
         raw_status=raw or (clips[0].raw_status if clips else None),
         clips=clips,
-        error="; ".join(dict.fromkeys(failed)) if status is Status.FAILED and failed else None,
+        error=error,
+    )
+
+
+def _task_reason(data: Mapping[str, Any]) -> str | None:
+    return _text(
+        data.get("fail_reason") or data.get("error_message") or data.get("error") or data.get("reason")
     )
 
 
@@ -340,8 +358,8 @@ def _parse_lyrics(task_id: str, data: Any) -> Task:
     if status is Status.COMPLETE and text is None:
         status = Status.RUNNING
     error = _text(item.get("error_message") or item.get("fail_reason"))
-    if status is Status.FAILED and error is None:
-        error = "the upstream reported the lyrics task as failed without a reason"
+    if status is Status.FAILED:
+        error = failure_text(raw, error, "lyrics task")
     return Task(
         task_id=task_id,
         api="task",

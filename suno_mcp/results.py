@@ -238,6 +238,7 @@ def progress_message(
         Status.COMPLETE: "complete",
         Status.FAILED: "failed",
         Status.UNKNOWN: "unconfirmed",
+        Status.STALLED: "stalled (no progress; no longer checked)",
     }[record_status]
     what = f"{clips} clip{'s' if clips != 1 else ''} {state}" if clips else state.capitalize()
     hint = (
