@@ -431,6 +431,37 @@ def submitted_task_id(answer: Any) -> str | None:
     return None
 
 
+def task_api_body(request: MusicRequest) -> dict[str, Any]:
+    """The task API's submit body for ``request``.
+
+    ``prompt`` carries lyrics (or a custom-mode description). Without lyrics it is left out,
+    as the vendor's inspiration-mode and extension examples leave it out, except in custom
+    mode with ``make_instrumental``, where the vendor's instrumental scenario sends it empty.
+    ``task_id`` (a follow-up of an earlier task) is sent whenever it is set.
+    """
+    body = request.wire_body()
+    lyrics = body.pop("prompt", None) or None  # "" and None both mean: no lyrics
+    custom_instrumental = (
+        request.make_instrumental and not request.gpt_description_prompt and not request.continue_clip_id
+    )
+    if lyrics is not None:
+        body["prompt"] = lyrics
+    elif custom_instrumental:
+        body["prompt"] = ""
+    return body
+
+
+def clip_api_body(request: MusicRequest) -> dict[str, Any]:
+    """The clip API's generate body for ``request``: ``prompt`` is always sent, empty without lyrics.
+
+    The vendor's clip-API scenarios send ``"prompt": ""`` in inspiration mode and for
+    instrumentals, so an empty prompt is the family's "no lyrics".
+    """
+    body = request.wire_body()
+    body["prompt"] = request.prompt or ""
+    return body
+
+
 def parse_feed(body: Any) -> list[Clip]:
     """A clip-API feed answer: a list of clips (bare, or under ``clips``/``data``)."""
     return [parse_clip(item) for item in _items(body)]
@@ -476,7 +507,7 @@ class TaskApi:
         self._up = upstream
 
     async def submit_music(self, request: MusicRequest) -> Task:
-        return await self._submit("/v1/suno/submit/music", request.wire_body(), "music")
+        return await self._submit("/v1/suno/submit/music", task_api_body(request), "music")
 
     async def submit_lyrics(self, prompt: str) -> Task:
         """Ask for lyrics written from a description."""
@@ -523,7 +554,7 @@ class ClipApi:
         self._up = upstream
 
     async def submit_music(self, request: MusicRequest) -> Task:
-        return await self._generate("/suno/generate", request.wire_body(), "music")
+        return await self._generate("/suno/generate", clip_api_body(request), "music")
 
     async def concat(self, clip_id: str) -> Task:
         """Ask for the whole song ending with ``clip_id`` (after extensions) as one clip."""

@@ -154,7 +154,11 @@ class MusicRequest(BaseModel):
     task_id: str | None = None
 
     def wire_body(self) -> dict[str, Any]:
-        """The JSON body: unset optional fields are left out rather than sent as null."""
+        """The fields as the wire spells them, the same for both families: unset ones left out.
+
+        This is the duplicate guard's fingerprint input. Each family's client shapes the body
+        it actually sends from it (``client.task_api_body`` / ``client.clip_api_body``).
+        """
         body = self.model_dump(exclude_none=True)
         if body.get("continue_at") is not None and float(body["continue_at"]).is_integer():
             body["continue_at"] = int(body["continue_at"])

@@ -204,6 +204,95 @@ async def test_submit_music_leaves_unset_fields_out_of_the_body() -> None:
     }
 
 
+INSPIRATION = MusicRequest(gpt_description_prompt="calm piano", prompt="", mv="chirp-v3-5")
+INSTRUMENTAL = MusicRequest(tags="ambient,piano", title="Still", make_instrumental=True, mv="chirp-v3-5")
+SONG = MusicRequest(prompt="[Verse] waves", tags="folk", mv="chirp-v3-0")
+EXTEND = MusicRequest(prompt="", mv="chirp-v3-5", continue_clip_id="clip-1", continue_at=8.0, task_id="t-0")
+
+
+@pytest.mark.parametrize(
+    ("request_", "task_body", "clip_body"),
+    [
+        pytest.param(
+            INSPIRATION,
+            {"gpt_description_prompt": "calm piano", "make_instrumental": False, "mv": "chirp-v3-5"},
+            {
+                "gpt_description_prompt": "calm piano",
+                "prompt": "",
+                "make_instrumental": False,
+                "mv": "chirp-v3-5",
+            },
+            id="inspiration",
+        ),
+        pytest.param(
+            INSTRUMENTAL,
+            {
+                "prompt": "",
+                "tags": "ambient,piano",
+                "title": "Still",
+                "make_instrumental": True,
+                "mv": "chirp-v3-5",
+            },
+            {
+                "prompt": "",
+                "tags": "ambient,piano",
+                "title": "Still",
+                "make_instrumental": True,
+                "mv": "chirp-v3-5",
+            },
+            id="custom-instrumental-without-lyrics",
+        ),
+        pytest.param(
+            SONG,
+            {"prompt": "[Verse] waves", "tags": "folk", "make_instrumental": False, "mv": "chirp-v3-0"},
+            {"prompt": "[Verse] waves", "tags": "folk", "make_instrumental": False, "mv": "chirp-v3-0"},
+            id="custom-with-lyrics",
+        ),
+        pytest.param(
+            EXTEND,
+            {
+                "make_instrumental": False,
+                "mv": "chirp-v3-5",
+                "continue_clip_id": "clip-1",
+                "continue_at": 8,
+                "task_id": "t-0",
+            },
+            {
+                "prompt": "",
+                "make_instrumental": False,
+                "mv": "chirp-v3-5",
+                "continue_clip_id": "clip-1",
+                "continue_at": 8,
+                "task_id": "t-0",
+            },
+            id="extend-follow-up",
+        ),
+    ],
+)
+async def test_each_family_gets_the_body_its_examples_show(
+    request_: MusicRequest, task_body: dict[str, Any], clip_body: dict[str, Any]
+) -> None:
+    task_script = Script(reply_json({"code": "success", "data": TASK_ID, "message": ""}))
+    clip_script = Script(reply_json(VENDOR_GENERATE_ANSWER))
+    async with upstream(task_script) as up:
+        await TaskApi(up).submit_music(request_)
+    async with upstream(clip_script) as up:
+        await ClipApi(up).submit_music(request_)
+
+    assert task_script.last_json == task_body
+    assert clip_script.last_json == clip_body
+
+
+def test_the_fingerprint_body_is_the_same_whichever_family_sends_it() -> None:
+    # The duplicate guard hashes wire_body(); the per-family shaping must not leak into it.
+    assert INSPIRATION.wire_body() == {
+        "gpt_description_prompt": "calm piano",
+        "prompt": "",
+        "make_instrumental": False,
+        "mv": "chirp-v3-5",
+    }
+
+
 async def test_submit_music_sends_a_whole_continue_at_as_an_integer() -> None:
     script = Script(reply_json({"code": "success", "data": TASK_ID, "message": ""}))
     async with upstream(script) as up:
@@ -469,7 +558,13 @@ async def test_generate_posts_to_suno_generate_and_parses_the_vendor_example() -
     sent = script.requests[0]
     assert (sent.method, sent.url.path) == ("POST", "/suno/generate")
     assert sent.headers["authorization"] == f"Bearer {KEY}"
-    assert script.last_json == request.wire_body()
+    # The vendor's scenario-4 body: inspiration mode sends an empty prompt on this family.
+    assert script.last_json == {
+        "gpt_description_prompt": "an anthemic dancepop song",
+        "mv": "chirp-v3-5",
+        "prompt": "",
+        "make_instrumental": False,
+    }
     assert (task.task_id, task.api) == ("3d5f0ee4-1d7b-410a-bafd-60a3978284d1", "clip")
     assert [c.id for c in task.clips] == [
         "7070ec00-462e-42ac-9b9f-1074977f473f",
