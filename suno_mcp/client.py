@@ -347,14 +347,36 @@ def _task_reason(data: Mapping[str, Any]) -> str | None:
     )
 
 
+_LYRICS_KEYS = ("text", "lyrics", "lyric")
+
+
+def parse_lyrics_answer(task_id: str, body: Any) -> Task:
+    """An answer of ``GET /v1/suno/generate/lyrics/{id}``, whose shape is not documented.
+
+    Read tolerantly: wrapped in ``{"code", "data"}`` or bare, one object or a list, with or
+    without an id or a status word.
+    """
+    data = body.get("data") if isinstance(body, Mapping) and ("data" in body or "code" in body) else body
+    if isinstance(data, str):
+        data = {"text": data}  # the lyrics themselves
+    if isinstance(data, Mapping) and not _items(data):
+        data = [data] if any(k in data for k in (*_LYRICS_KEYS, "status", "title")) else []
+    return _parse_lyrics(task_id, data)
+
+
 def _parse_lyrics(task_id: str, data: Any) -> Task:
     items = _items(data)
     item = items[0] if items else {}
     if not isinstance(item, Mapping):
         raise MalformedResponseError("the lyrics answer is not an object")
     raw = _text(item.get("status"))
-    status = normalize_status(raw) if item else Status.PENDING
-    text = _text(item.get("text") or item.get("lyrics") or item.get("lyric"))
+    text = _text(next((item[k] for k in _LYRICS_KEYS if item.get(k)), None))
+    if not item:
+        status = Status.PENDING
+    elif raw is None and text is not None:
+        status = Status.COMPLETE  # lyrics and no status word: nothing left to wait for
+    else:
+        status = normalize_status(raw)
     if status is Status.COMPLETE and text is None:
         status = Status.RUNNING
     error = _text(item.get("error_message") or item.get("fail_reason"))
@@ -528,9 +550,20 @@ class TaskApi:
     async def fetch_one(
         self, task_id: str, kind: TaskKind = "music", *, deadline: float | None = None
     ) -> Task:
-        """One task's state."""
+        """One task's state.
+
+        A lyrics task the fetch endpoint does not know is looked up at the vendor's other
+        documented path, ``GET /v1/suno/generate/lyrics/{id}``.
+        """
         check_id(task_id, "task_id")
-        body = await self._up.get_json(f"/v1/suno/fetch/{url_segment(task_id)}", deadline=deadline)
+        segment = url_segment(task_id)
+        try:
+            body = await self._up.get_json(f"/v1/suno/fetch/{segment}", deadline=deadline)
+        except NotFoundError:
+            if kind != "lyrics":
+                raise
+            body = await self._up.get_json(f"/v1/suno/generate/lyrics/{segment}", deadline=deadline)
+            return parse_lyrics_answer(task_id, body)
         return parse_fetch(task_id, body, kind)
 
     async def fetch(self, refs: Sequence[TaskRef], *, deadline: float | None = None) -> dict[str, Task]:

@@ -532,6 +532,61 @@ async def test_lyrics_fetch_gives_title_and_text() -> None:
     assert task.lyrics_text == "[Verse]\nWaves roll in"
 
 
+NOT_FOUND = {"code": "error", "data": None, "message": "Task not found"}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {
+            "code": "success",
+            "data": {"id": "lyr:1", "status": "complete", "title": "Sea", "text": "[Verse] waves"},
+        },
+        {"code": "success", "data": [{"title": "Sea", "lyrics": "[Verse] waves"}]},
+        {"title": "Sea", "text": "[Verse] waves", "status": "SUCCESS"},
+        {"data": {"title": "Sea", "lyric": "[Verse] waves"}},
+    ],
+    ids=["wrapped-object", "wrapped-list", "bare", "data-no-status"],
+)
+async def test_a_lyrics_task_unknown_to_fetch_is_read_from_the_lyrics_path(answer: dict[str, Any]) -> None:
+    script = Script(reply_json(NOT_FOUND, 404), reply_json(answer))
+    async with upstream(script) as up:
+        task = await TaskApi(up).fetch_one("lyr:1", "lyrics")
+
+    assert [r.url.raw_path for r in script.requests] == [
+        b"/v1/suno/fetch/lyr%3A1",
+        b"/v1/suno/generate/lyrics/lyr%3A1",
+    ]
+    assert (task.task_id, task.kind, task.status) == ("lyr:1", "lyrics", Status.COMPLETE)
+    assert (task.lyrics_title, task.lyrics_text) == ("Sea", "[Verse] waves")
+
+
+async def test_a_lyrics_task_still_being_written_on_the_lyrics_path_is_running() -> None:
+    script = Script(reply_json(NOT_FOUND), reply_json({"code": "success", "data": {"status": "processing"}}))
+    async with upstream(script) as up:
+        task = await TaskApi(up).fetch_one("lyr-1", "lyrics")
+
+    assert task.status is Status.RUNNING
+
+
+async def test_a_lyrics_task_neither_path_knows_is_left_out() -> None:
+    script = Script(reply_json(NOT_FOUND))
+    async with upstream(script) as up:
+        tasks = await TaskApi(up).fetch([TaskRef("lyr-1", "task", kind="lyrics")])
+
+    assert tasks == {}
+    assert len(script.requests) == 2
+
+
+async def test_a_music_task_unknown_to_fetch_is_not_looked_for_elsewhere() -> None:
+    script = Script(reply_json(NOT_FOUND))
+    async with upstream(script) as up:
+        with pytest.raises(NotFoundError):
+            await TaskApi(up).fetch_one("t-1")
+
+    assert len(script.requests) == 1
+
+
 async def test_fetch_of_several_tasks_leaves_out_the_ones_the_upstream_does_not_know() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/gone"):
