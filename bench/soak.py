@@ -156,6 +156,7 @@ async def run_soak(
         records = ledger.recent(limit=100_000)
     finally:
         ledger.close()
+
     # The ledger keeps the family-independent request; each family's client leaves out or
     # sends an empty prompt as its examples do, so unset and empty fields are compared alike.
     def canonical(body: dict[str, Any]) -> str:

@@ -9,8 +9,13 @@ Both return :class:`~suno_mcp.models.Task` and speak through one :class:`Upstrea
 which owns authentication, error mapping and the retry policy. The
 ``httpx.AsyncClient`` is injected; this module never builds one per request.
 
+Each family builds its own submit body from a :class:`~suno_mcp.models.MusicRequest`
+(:func:`task_api_body`, :func:`clip_api_body`). Ids are the upstream's and go into URL
+paths only through :func:`suno_mcp.ids.url_segment`. A submit keeps the start of its
+answer as received on ``Task.raw_answer`` (or ``MalformedResponseError.raw_answer``).
+
 Adding an endpoint whose wire format becomes known (upload a song, cover a clip) is one
-method on the right class: build the body, call ``self._up.post_json(...)`` and parse
+method on the right class: build the body, call ``self._up.post_answer(...)`` and parse
 the answer with :func:`parse_clip` / :func:`parse_generate_response`.
 """
 
