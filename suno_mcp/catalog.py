@@ -1,7 +1,10 @@
 """The Suno models the server accepts, with the text limits Suno applies to each.
 
-The vendor documents ``chirp-v3-0`` and ``chirp-v3-5``; the newer versions exist at
-Suno and are sold under the same ``mv`` field. Limits follow Suno's own: v3.x and v4
+The vendor documents ``chirp-v3-0`` and ``chirp-v3-5`` (``documented=True``); the newer
+versions exist at Suno and are sold under the same ``mv`` field. Two suffixed names are
+documented too, and only for v3.5, in the vendor's clip-API scenarios: ``chirp-v3-5-upload``
+continues an uploaded (not generated) song, ``chirp-v3-5-tau`` makes a cover. Whether other
+models have such variants is not documented, so only v3.5 lists them. Limits follow Suno's own: v3.x and v4
 take 3,000 characters of lyrics and 200 of style; v4.5 and later 5,000 and 1,000.
 A description (inspiration mode) is capped at 500 characters for every model.
 """
@@ -26,6 +29,9 @@ class SunoModel:
     tags_max: int
     good_for: str
     documented: bool
+    # The mv to send to continue an uploaded song / to cover a clip, where documented.
+    upload_variant: str | None = None
+    cover_variant: str | None = None
 
 
 MODELS: tuple[SunoModel, ...] = (
@@ -44,6 +50,8 @@ MODELS: tuple[SunoModel, ...] = (
         200,
         "better quality and style adherence than v3.0; songs up to about 4 minutes",
         documented=True,
+        upload_variant="chirp-v3-5-upload",
+        cover_variant="chirp-v3-5-tau",
     ),
     SunoModel("chirp-v4", "4.0", 3000, 200, "cleaner vocals and mixing than v3.5", documented=False),
     SunoModel(
@@ -65,7 +73,9 @@ MODELS: tuple[SunoModel, ...] = (
 )
 
 DEFAULT_MODEL = "chirp-v3-5"
-UPLOAD_SUFFIX = "-upload"
+DOCUMENTED_MODELS: tuple[str, ...] = tuple(m.name for m in reversed(MODELS) if m.documented)
+# Told to the user when the upstream refuses a request over its model.
+DOCUMENTED_MODEL_HINT = f"try a documented model: {' or '.join(DOCUMENTED_MODELS)}"
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,3 @@ class Catalog:
             if model.name == name:
                 return model
         return None
-
-
-BUILTIN = Catalog.with_extra()

@@ -10,8 +10,13 @@ which owns authentication, error mapping and the retry policy. The
 ``httpx.AsyncClient`` is injected; this module never builds one per request. Saving
 audio files is :mod:`suno_mcp.downloads`.
 
+Each family builds its own submit body from a :class:`~suno_mcp.models.MusicRequest`
+(:func:`task_api_body`, :func:`clip_api_body`). Ids are the upstream's and go into URL
+paths only through :func:`suno_mcp.ids.url_segment`. A submit keeps the start of its
+answer as received on ``Task.raw_answer`` (or ``MalformedResponseError.raw_answer``).
+
 Adding an endpoint whose wire format becomes known (upload a song, cover a clip) is one
-method on the right class: build the body, call ``self._up.post_json(...)`` and parse
+method on the right class: build the body, call ``self._up.post_answer(...)`` and parse
 the answer with :func:`parse_clip` / :func:`parse_generate_response`.
 """
 
@@ -19,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +43,7 @@ from suno_mcp.errors import (
     error_from_response,
     is_error_body,
 )
+from suno_mcp.ids import check_id, is_id, url_segment
 from suno_mcp.models import (
     ApiFamily,
     Clip,
@@ -47,16 +52,16 @@ from suno_mcp.models import (
     Task,
     TaskKind,
     aggregate_status,
+    failure_text,
     normalize_status,
 )
 from suno_mcp.retry import RetryPolicy, call_with_retry
 
 log = logging.getLogger(__name__)
 
-# Ids go into URL paths and query strings: letters, digits, '-' and '_' only.
-ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-
 SUBMIT_READ_TIMEOUT_S = 60.0
+# How much of a submit's answer is kept as received, for the ledger and for a person to read.
+RAW_ANSWER_MAX = 2048
 
 NO_KEY_MESSAGE = (
     "No API key is set. Set GPTPROTO_API_KEY to your gptproto key in this server's environment "
@@ -65,11 +70,12 @@ NO_KEY_MESSAGE = (
 )
 
 
-def check_id(value: str, what: str = "id") -> str:
-    """Return ``value`` if it is a well-formed task or clip id, else raise ValueError."""
-    if not ID_RE.fullmatch(value):
-        raise ValueError(f"{what} must be 1-128 letters, digits, '-' or '_'")
-    return value
+@dataclass(frozen=True)
+class Answer:
+    """A decoded answer and, when asked for, the start of its body as received (key scrubbed)."""
+
+    body: Any
+    raw: str | None = None
 
 
 class Upstream:
@@ -109,18 +115,25 @@ class Upstream:
         self, path: str, *, params: Mapping[str, str] | None = None, deadline: float | None = None
     ) -> Any:
         """GET a JSON document; retried on transient failures (reads are safe to repeat)."""
-        return await call_with_retry(
+        answer = await call_with_retry(
             lambda: self._once("GET", path, params=params),
             policy=self._retry,
             idempotent=True,
             deadline=deadline,
             clock=self._clock,
         )
+        return answer.body
 
     async def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
         """POST a submit. Repeated only if an attempt failed before anything was sent."""
+        return (await self.post_answer(path, body)).body
+
+    async def post_answer(self, path: str, body: Mapping[str, Any]) -> Answer:
+        """POST a submit and keep the start of its answer as received (see :data:`RAW_ANSWER_MAX`)."""
         return await call_with_retry(
-            lambda: self._once("POST", path, json=body, read_timeout=self._submit_read_timeout),
+            lambda: self._once(
+                "POST", path, json=body, read_timeout=self._submit_read_timeout, keep_raw=True
+            ),
             policy=self._retry,
             idempotent=False,
             clock=self._clock,
@@ -134,7 +147,8 @@ class Upstream:
         params: Mapping[str, str] | None = None,
         json: Mapping[str, Any] | None = None,
         read_timeout: float | None = None,
-    ) -> Any:
+        keep_raw: bool = False,
+    ) -> Answer:
         headers = self._headers()
         url = self._base_url + path
         extensions = {}
@@ -167,14 +181,26 @@ class Upstream:
             ) from err
         log.debug("%s %s -> %s", method, path, response.status_code)
         try:
-            return self._decode(response)
+            body = self._decode(response)
         except SunoError as err:
             # An upstream that quotes the request back must not put the key into our errors.
-            secret = self.__key.get_secret_value() if self.__key else ""
-            if secret and secret in err.message:
-                err.message = err.message.replace(secret, "***")
+            scrubbed = self._scrub(err.message)
+            if scrubbed != err.message:
+                err.message = scrubbed
                 err.args = (err.message,)
+            if isinstance(err, MalformedResponseError) and err.raw_answer is None:
+                err.raw_answer = self._raw(response)
             raise
+        return Answer(body, self._raw(response) if keep_raw else None)
+
+    def _scrub(self, text: str) -> str:
+        secret = self.__key.get_secret_value() if self.__key else ""
+        return text.replace(secret, "***") if secret else text
+
+    def _raw(self, response: httpx.Response) -> str:
+        # Scrubbed before it is cut, so a key split by the cut cannot leave half of itself.
+        text = self._scrub(response.content.decode("utf-8", "replace"))
+        return text if len(text) <= RAW_ANSWER_MAX else text[: RAW_ANSWER_MAX - 1] + "…"
 
     @staticmethod
     def _decode(response: httpx.Response) -> Any:
@@ -224,9 +250,8 @@ def parse_clip(obj: Any) -> Clip:
     clip_id = _text(obj.get("id") or obj.get("clip_id"))
     if clip_id is None:
         raise MalformedResponseError("a clip in the answer has no id")
-    if not ID_RE.fullmatch(clip_id):
-        # It would have to go into a URL later; refuse it now, as a bad answer.
-        raise MalformedResponseError(f"a clip id in the answer has unexpected characters: {clip_id[:40]!r}")
+    if not is_id(clip_id):
+        raise MalformedResponseError(f"a clip id in the answer is not an id: {clip_id[:40]!r}")
     meta = obj.get("metadata")
     meta = meta if isinstance(meta, Mapping) else {}
     raw_status = _text(obj.get("status"))
@@ -245,8 +270,8 @@ def parse_clip(obj: Any) -> Clip:
         status = Status.STREAMING
     if status is Status.COMPLETE and audio_url is None:
         status = Status.RUNNING  # "complete" without a file: not finished for us yet
-    if status is Status.FAILED and error is None:
-        error = "the upstream reported the clip as failed without a reason"
+    if status is Status.FAILED:
+        error = failure_text(raw_status, error, "clip")
 
     return Clip(
         id=clip_id,
@@ -293,9 +318,20 @@ def parse_fetch(task_id: str, body: Any, kind: TaskKind = "music") -> Task:
     clips = [parse_clip(item) for item in _items(data)]
     raw = _text(data.get("status")) if isinstance(data, Mapping) else None
     status = aggregate_status(clips)
-    if not clips and raw is not None:
+    error = None
+    if raw is not None and normalize_status(raw) is Status.FAILED:
+        # A gateway's task-level verdict ({"status": "FAILURE", "fail_reason": ...}) ends
+        # the task even while its clips still say queued: they will never move.
+        assert isinstance(data, Mapping)
+        status = Status.FAILED
+        error = failure_text(raw, _task_reason(data))
+    elif not clips and raw is not None:
         status = normalize_status(raw)
-    failed = [c.error for c in clips if c.status is Status.FAILED and c.error]
+        if status is Status.COMPLETE:
+            status = Status.RUNNING  # "success" with no clip to hear: not finished for us yet
+    else:
+        failed = [c.error for c in clips if c.status is Status.FAILED and c.error]
+        error = "; ".join(dict.fromkeys(failed)) if status is Status.FAILED and failed else None
     return Task(
         task_id=task_id,
         api="task",
@@ -303,8 +339,31 @@ def parse_fetch(task_id: str, body: Any, kind: TaskKind = "music") -> Task:
         status=status,
         raw_status=raw or (clips[0].raw_status if clips else None),
         clips=clips,
-        error="; ".join(dict.fromkeys(failed)) if status is Status.FAILED and failed else None,
+        error=error,
     )
+
+
+def _task_reason(data: Mapping[str, Any]) -> str | None:
+    return _text(
+        data.get("fail_reason") or data.get("error_message") or data.get("error") or data.get("reason")
+    )
+
+
+_LYRICS_KEYS = ("text", "lyrics", "lyric")
+
+
+def parse_lyrics_answer(task_id: str, body: Any) -> Task:
+    """An answer of ``GET /v1/suno/generate/lyrics/{id}``, whose shape is not documented.
+
+    Read tolerantly: wrapped in ``{"code", "data"}`` or bare, one object or a list, with or
+    without an id or a status word.
+    """
+    data = body.get("data") if isinstance(body, Mapping) and ("data" in body or "code" in body) else body
+    if isinstance(data, str):
+        data = {"text": data}  # the lyrics themselves
+    if isinstance(data, Mapping) and not _items(data):
+        data = [data] if any(k in data for k in (*_LYRICS_KEYS, "status", "title")) else []
+    return _parse_lyrics(task_id, data)
 
 
 def _parse_lyrics(task_id: str, data: Any) -> Task:
@@ -313,13 +372,18 @@ def _parse_lyrics(task_id: str, data: Any) -> Task:
     if not isinstance(item, Mapping):
         raise MalformedResponseError("the lyrics answer is not an object")
     raw = _text(item.get("status"))
-    status = normalize_status(raw) if item else Status.PENDING
-    text = _text(item.get("text") or item.get("lyrics") or item.get("lyric"))
+    text = _text(next((item[k] for k in _LYRICS_KEYS if item.get(k)), None))
+    if not item:
+        status = Status.PENDING
+    elif raw is None and text is not None:
+        status = Status.COMPLETE  # lyrics and no status word: nothing left to wait for
+    else:
+        status = normalize_status(raw)
     if status is Status.COMPLETE and text is None:
         status = Status.RUNNING
     error = _text(item.get("error_message") or item.get("fail_reason"))
-    if status is Status.FAILED and error is None:
-        error = "the upstream reported the lyrics task as failed without a reason"
+    if status is Status.FAILED:
+        error = failure_text(raw, error, "lyrics task")
     return Task(
         task_id=task_id,
         api="task",
@@ -333,17 +397,20 @@ def _parse_lyrics(task_id: str, data: Any) -> Task:
 
 
 def parse_generate_response(body: Any, kind: TaskKind = "music") -> Task:
-    """A clip-API generate answer: a batch id and its clips."""
+    """A clip-API generate answer: a batch id and its clips (bare, or wrapped in ``data``)."""
     if not isinstance(body, Mapping):
         raise MalformedResponseError("the generate answer is not a JSON object")
+    wrapped = body.get("data")
+    if "clips" not in body and isinstance(wrapped, Mapping):
+        body = wrapped  # {"code": "success", "data": {...the batch...}}
+    elif "clips" not in body and isinstance(wrapped, list):
+        body = {"clips": wrapped}
     clips_raw = body.get("clips")
     if isinstance(clips_raw, list) and clips_raw:
         clips = [parse_clip(c) for c in clips_raw]
         batch_id = _text(body.get("id")) or clips[0].id
-        if not ID_RE.fullmatch(batch_id):
-            raise MalformedResponseError(
-                f"the batch id in the answer has unexpected characters: {batch_id[:40]!r}"
-            )
+        if not is_id(batch_id):
+            raise MalformedResponseError(f"the batch id in the answer is not an id: {batch_id[:40]!r}")
     elif "id" in body and "status" in body:
         # concat answers with the one new clip itself
         clips = [parse_clip(body)]
@@ -358,6 +425,65 @@ def parse_generate_response(body: Any, kind: TaskKind = "music") -> Task:
         raw_status=clips[0].raw_status,
         clips=clips,
     )
+
+
+def submitted_task_id(answer: Any) -> str | None:
+    """The task id in a task-API submit answer, wherever a gateway of this shape puts it.
+
+    The vendor documents ``{"code": "success", "data": "<task id>"}``; gateways of the same
+    shape also answer with ``data`` as an object holding ``task_id``, ``id`` or ``taskId``,
+    or with the id at the top level. A paid submit's id must not be thrown away over that.
+    """
+    if not isinstance(answer, Mapping):
+        return None
+    data = answer.get("data")
+    inner = data if isinstance(data, Mapping) else {}
+    for value in (
+        data,
+        inner.get("task_id"),
+        inner.get("id"),
+        inner.get("taskId"),
+        answer.get("task_id"),
+        answer.get("id"),
+        answer.get("taskId"),
+    ):
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            continue
+        text = _text(value)
+        if text is not None and is_id(text):
+            return text
+    return None
+
+
+def task_api_body(request: MusicRequest) -> dict[str, Any]:
+    """The task API's submit body for ``request``.
+
+    ``prompt`` carries lyrics (or a custom-mode description). Without lyrics it is left out,
+    as the vendor's inspiration-mode and extension examples leave it out, except in custom
+    mode with ``make_instrumental``, where the vendor's instrumental scenario sends it empty.
+    ``task_id`` (a follow-up of an earlier task) is sent whenever it is set.
+    """
+    body = request.wire_body()
+    lyrics = body.pop("prompt", None) or None  # "" and None both mean: no lyrics
+    custom_instrumental = (
+        request.make_instrumental and not request.gpt_description_prompt and not request.continue_clip_id
+    )
+    if lyrics is not None:
+        body["prompt"] = lyrics
+    elif custom_instrumental:
+        body["prompt"] = ""
+    return body
+
+
+def clip_api_body(request: MusicRequest) -> dict[str, Any]:
+    """The clip API's generate body for ``request``: ``prompt`` is always sent, empty without lyrics.
+
+    The vendor's clip-API scenarios send ``"prompt": ""`` in inspiration mode and for
+    instrumentals, so an empty prompt is the family's "no lyrics".
+    """
+    body = request.wire_body()
+    body["prompt"] = request.prompt or ""
+    return body
 
 
 def parse_feed(body: Any) -> list[Clip]:
@@ -406,27 +532,41 @@ class TaskApi:
         self._up = upstream
 
     async def submit_music(self, request: MusicRequest) -> Task:
-        task_id = await self._submit("/v1/suno/submit/music", request.wire_body())
-        return Task(task_id=task_id, api="task", kind="music", status=Status.PENDING)
+        return await self._submit("/v1/suno/submit/music", task_api_body(request), "music")
 
     async def submit_lyrics(self, prompt: str) -> Task:
         """Ask for lyrics written from a description."""
-        task_id = await self._submit("/v1/suno/submit/lyrics", {"prompt": prompt})
-        return Task(task_id=task_id, api="task", kind="lyrics", status=Status.PENDING)
+        return await self._submit("/v1/suno/submit/lyrics", {"prompt": prompt}, "lyrics")
 
-    async def _submit(self, path: str, body: Mapping[str, Any]) -> str:
-        answer = await self._up.post_json(path, body)
-        task_id = _text(answer.get("data")) if isinstance(answer, Mapping) else None
-        if task_id is None or not ID_RE.fullmatch(task_id):
-            raise MalformedResponseError("the submit answer has no usable task id in 'data'")
-        return task_id
+    async def _submit(self, path: str, body: Mapping[str, Any], kind: TaskKind) -> Task:
+        answer = await self._up.post_answer(path, body)
+        task_id = submitted_task_id(answer.body)
+        if task_id is None:
+            # Only an answer with no id at all: the upstream may still have taken it.
+            raise MalformedResponseError(
+                "the submit answer has no task id (looked in 'data', 'data.task_id', 'data.id', "
+                "'data.taskId', 'task_id' and 'id')",
+                raw_answer=answer.raw,
+            )
+        return Task(task_id=task_id, api="task", kind=kind, status=Status.PENDING, raw_answer=answer.raw)
 
     async def fetch_one(
         self, task_id: str, kind: TaskKind = "music", *, deadline: float | None = None
     ) -> Task:
-        """One task's state."""
+        """One task's state.
+
+        A lyrics task the fetch endpoint does not know is looked up at the vendor's other
+        documented path, ``GET /v1/suno/generate/lyrics/{id}``.
+        """
         check_id(task_id, "task_id")
-        body = await self._up.get_json(f"/v1/suno/fetch/{task_id}", deadline=deadline)
+        segment = url_segment(task_id)
+        try:
+            body = await self._up.get_json(f"/v1/suno/fetch/{segment}", deadline=deadline)
+        except NotFoundError:
+            if kind != "lyrics":
+                raise
+            body = await self._up.get_json(f"/v1/suno/generate/lyrics/{segment}", deadline=deadline)
+            return parse_lyrics_answer(task_id, body)
         return parse_fetch(task_id, body, kind)
 
     async def fetch(self, refs: Sequence[TaskRef], *, deadline: float | None = None) -> dict[str, Task]:
@@ -450,14 +590,23 @@ class ClipApi:
         self._up = upstream
 
     async def submit_music(self, request: MusicRequest) -> Task:
-        body = await self._up.post_json("/suno/generate", request.wire_body())
-        return parse_generate_response(body)
+        return await self._generate("/suno/generate", clip_api_body(request), "music")
 
     async def concat(self, clip_id: str) -> Task:
         """Ask for the whole song ending with ``clip_id`` (after extensions) as one clip."""
         check_id(clip_id, "clip_id")
-        body = await self._up.post_json("/suno/generate/concat/v2", {"clip_id": clip_id, "is_infill": False})
-        return parse_generate_response(body, kind="concat")
+        return await self._generate(
+            "/suno/generate/concat/v2", {"clip_id": clip_id, "is_infill": False}, "concat"
+        )
+
+    async def _generate(self, path: str, body: Mapping[str, Any], kind: TaskKind) -> Task:
+        answer = await self._up.post_answer(path, body)
+        try:
+            task = parse_generate_response(answer.body, kind=kind)
+        except MalformedResponseError as err:
+            err.raw_answer = err.raw_answer or answer.raw
+            raise
+        return task.model_copy(update={"raw_answer": answer.raw})
 
     async def feed(self, clip_ids: Sequence[str], *, deadline: float | None = None) -> dict[str, Clip]:
         """The clips the upstream knows among ``clip_ids``, keyed by id."""

@@ -1,26 +1,31 @@
 """Errors raised by the client and the service, and how an HTTP answer becomes one.
 
-The tree::
+The tree (right: what a submit refused with that error left behind, see :func:`submit_outcome`)::
 
     SunoError                         anything that went wrong talking to Suno
-    ├── ConfigurationError            no API key, bad settings (nothing was sent)
+    ├── ConfigurationError            no API key, bad settings (nothing was sent)       refused
     ├── UpstreamError                 the upstream answered, and not with success
-    │   ├── InvalidRequestError       the request was refused as invalid (400)
-    │   ├── AuthenticationError       401: the key was rejected
-    │   ├── InsufficientBalanceError  403: the account has no credit left
-    │   ├── NotFoundError             404 or "not found": unknown task or clip
-    │   ├── RateLimitedError          429: too many requests (carries retry_after)
-    │   ├── ContentPolicyError        503 with a policy message: the prompt was refused
-    │   ├── ServerError               5xx: the upstream is failing
-    │   └── MalformedResponseError    the body was not what the wire format promises
-    └── TransportError                no usable answer at all
+    │   ├── InvalidRequestError       400, or HTTP 200 with {"code": "error"}:          refused
+    │   │                             the request was refused as invalid
+    │   ├── AuthenticationError       401 "Invalid signature", 403 "Invalid Token":     refused
+    │   │                             the key is wrong or disabled
+    │   ├── InsufficientBalanceError  403 "Insufficient balance": top up                refused
+    │   ├── NotFoundError             404 or "not found": unknown task or clip          refused
+    │   ├── RateLimitedError          429: too many requests (carries retry_after)      refused
+    │   ├── ContentPolicyError        503 "Input may not meet the guidelines..." or     refused
+    │   │                             another policy message: nothing was made
+    │   ├── ServerError               5xx without a policy message: failing upstream    unknown
+    │   └── MalformedResponseError    the body was not what the wire format promises    unknown
+    └── TransportError                no usable answer at all              unknown if request_sent
         ├── UpstreamTimeoutError      the upstream took too long
         ├── UpstreamConnectionError   the connection failed or was dropped
         └── SubmitOutcomeUnknownError a submit may have reached the upstream, no answer came back
 
-``TransportError`` carries ``request_sent``: whether the request may have reached the
-upstream. A submit whose request may have been sent must never be repeated blindly,
-because Suno charges per generation.
+"refused" means nothing was made and nothing charged: the same request may be sent again
+once its cause is fixed. "unknown" means the upstream may have taken (and charged) the
+submit, so it must never be repeated blindly, because Suno charges per generation. Each
+error says which through its ``charged`` attribute (``"no"`` or ``"maybe"``);
+``TransportError`` decides it per instance from ``request_sent``.
 
 :func:`error_from_response` is the one place an HTTP response is turned into one of
 these; it reads both body shapes the vendor uses (``{"code": "error", ...}`` and
@@ -31,15 +36,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 # Retry-After larger than this is treated as this, wherever it is read: a tool call cannot wait hours,
 # and a poller that waited longer would leave its waiters with nothing to report.
 MAX_RETRY_AFTER_S = 60.0
 
+Charged = Literal["no", "maybe"]
+SubmitOutcome = Literal["refused", "unknown"]
+
 
 class SunoError(Exception):
     """Base of every error this package raises on purpose."""
+
+    # Whether a submit refused with this error may have been taken (and paid for) upstream.
+    charged: Charged = "no"
 
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
@@ -56,15 +67,15 @@ class UpstreamError(SunoError):
 
 
 class InvalidRequestError(UpstreamError):
-    """The upstream refused the request as invalid (HTTP 400)."""
+    """The upstream refused the request as invalid (HTTP 400, or a 200 with an error body)."""
 
 
 class AuthenticationError(UpstreamError):
-    """The API key was missing or rejected (HTTP 401)."""
+    """The API key was missing, wrong or disabled (401 "Invalid signature", 403 "Invalid Token")."""
 
 
 class InsufficientBalanceError(UpstreamError):
-    """The account has no balance left for this request (HTTP 403)."""
+    """The account has no balance left for this request (403 "Insufficient balance")."""
 
 
 class NotFoundError(UpstreamError):
@@ -82,15 +93,29 @@ class RateLimitedError(UpstreamError):
 
 
 class ContentPolicyError(UpstreamError):
-    """The prompt, lyrics or style was refused by the content policy."""
+    """The prompt, lyrics or style was refused by the content policy; nothing was made."""
 
 
 class ServerError(UpstreamError):
-    """The upstream failed (HTTP 5xx)."""
+    """The upstream failed (HTTP 5xx); a submit may still have been passed on and charged."""
+
+    charged: Charged = "maybe"
 
 
 class MalformedResponseError(UpstreamError):
-    """The upstream's answer did not have the shape the wire format promises."""
+    """The upstream's answer did not have the shape the wire format promises.
+
+    ``raw_answer`` holds the start of the body as received (key scrubbed) when there was
+    one, so a submit answer we could not read is still kept for a person to look at.
+    """
+
+    charged: Charged = "maybe"
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, raw_answer: str | None = None
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.raw_answer = raw_answer
 
 
 class TransportError(SunoError):
@@ -99,6 +124,7 @@ class TransportError(SunoError):
     def __init__(self, message: str, *, request_sent: bool) -> None:
         super().__init__(message)
         self.request_sent = request_sent
+        self.charged = "maybe" if request_sent else "no"
 
 
 class UpstreamTimeoutError(TransportError):
@@ -120,8 +146,28 @@ class SubmitOutcomeUnknownError(TransportError):
         self.local_id = local_id
 
 
-_POLICY_WORDS = ("policy", "moderation", "sensitive", "prohibited", "violat", "not allowed", "inappropriate")
+def submit_outcome(err: SunoError) -> SubmitOutcome:
+    """What a submit that failed with ``err`` left behind upstream.
+
+    ``"refused"``: nothing was made or charged (record it as rejected). ``"unknown"``: the
+    upstream may have taken and charged it (record it as unknown; never resend blindly).
+    """
+    return "unknown" if err.charged == "maybe" else "refused"
+
+
+# Lower-case fragments of the messages that name each cause.
+_POLICY_WORDS = (
+    "policy",
+    "guideline",  # 503 "Input may not meet the guidelines. Please adjust and try again."
+    "moderation",
+    "sensitive",
+    "prohibited",
+    "violat",
+    "not allowed",
+    "inappropriate",
+)
 _BALANCE_WORDS = ("balance", "quota", "credit", "insufficient")
+_AUTH_WORDS = ("invalid token", "invalid signature", "api key", "apikey", "unauthori")
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -175,14 +221,30 @@ def error_from_response(
     text = message or f"HTTP {status_code}"
     lowered = text.lower()
 
+    def says(words: tuple[str, ...]) -> bool:
+        return any(w in lowered for w in words)
+
     if status_code == 401:
         return AuthenticationError(text, status_code=status_code)
-    if status_code == 403 or (status_code in (200, 402) and any(w in lowered for w in _BALANCE_WORDS)):
+    if status_code == 403:
+        # The vendor uses 403 for two different things: a bad or disabled key ("Invalid
+        # Token") and an empty account ("Insufficient balance"). Only the second is fixed
+        # by topping up; anything else about a 403 is the key's access.
+        if says(_BALANCE_WORDS):
+            return InsufficientBalanceError(text, status_code=status_code)
+        if says(_POLICY_WORDS) and not says(_AUTH_WORDS):
+            return ContentPolicyError(text, status_code=status_code)
+        return AuthenticationError(text, status_code=status_code)
+    if status_code in (200, 402) and says(_BALANCE_WORDS):
         return InsufficientBalanceError(text, status_code=status_code)
     if status_code == 429:
         retry_after = parse_retry_after((headers or {}).get("retry-after"))
         return RateLimitedError(text, status_code=status_code, retry_after=retry_after)
-    if any(w in lowered for w in _POLICY_WORDS):
+    if status_code == 200 and says(_AUTH_WORDS):
+        return AuthenticationError(text, status_code=status_code)
+    # Before the 5xx rule: the vendor's content refusal comes as a 503 ("Input may not
+    # meet the guidelines"), and nothing was made, unlike a failing gateway's 503.
+    if says(_POLICY_WORDS):
         return ContentPolicyError(text, status_code=status_code)
     if status_code == 404 or "not found" in lowered or "not exist" in lowered:
         return NotFoundError(text, status_code=status_code)

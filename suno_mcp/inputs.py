@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, Field, StringConstraints, ValidationError
 
 from suno_mcp.catalog import DESCRIPTION_MAX, LYRICS_PROMPT_MAX, TITLE_MAX, Catalog
+from suno_mcp.ids import ID_PATTERN, ID_RULE, is_id
 
-ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 LONGEST_LYRICS = 5000
 LONGEST_TAGS = 1000
 MAX_CONTINUE_AT = 60 * 60.0
@@ -55,6 +55,18 @@ Title = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX),
     Field(description=f"Custom mode: the song title (max {TITLE_MAX} chars)."),
 ]
+
+
+def _exact_id(value: str | None) -> str | None:
+    # The schema's pattern is the portable part of the rule; this is all of it.
+    if value is not None and not is_id(value):
+        raise ValueError(f"an id is {ID_RULE}")
+    return value
+
+
+_ID = AfterValidator(_exact_id)
+
+
 Model = Annotated[
     str | None,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
@@ -63,18 +75,22 @@ Model = Annotated[
 TaskId = Annotated[
     str,
     Field(pattern=ID_PATTERN, description="A task id from an earlier result (a clip id works too)."),
+    _ID,
 ]
 ClipId = Annotated[
     str,
     Field(pattern=ID_PATTERN, description="A clip id from a task's clips."),
+    _ID,
 ]
 OptionalTaskId = Annotated[
     str | None,
     Field(pattern=ID_PATTERN, description="A task id from an earlier result."),
+    _ID,
 ]
 OptionalClipId = Annotated[
     str | None,
     Field(pattern=ID_PATTERN, description="A clip id from a task's clips."),
+    _ID,
 ]
 ContinueAt = Annotated[
     float,
@@ -165,9 +181,7 @@ def check_limits(*, lyrics: str | None, tags: str | None, model: str, catalog: C
 _FIXES = {
     "missing": "it is required",
     "string_too_short": "it must not be empty or only spaces",
-    "string_pattern_mismatch": (
-        "ids contain only letters, digits, '-' and '_'; pass the id exactly as a previous tool returned it"
-    ),
+    "string_pattern_mismatch": (f"an id is {ID_RULE}; pass the id exactly as a previous tool returned it"),
     "greater_than_equal": "use a value of at least {ge}",
     "greater_than": "use a value above {gt}",
     "less_than_equal": "use a value of at most {le}",

@@ -5,6 +5,7 @@ No MCP and no HTTP here: the server turns these into protocol objects.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field, GetJsonSchemaHandler, SerializerFunctionW
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from suno_mcp.catalog import DOCUMENTED_MODEL_HINT
 from suno_mcp.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -354,7 +356,7 @@ def progress_message(
         Status.COMPLETE: "complete",
         Status.FAILED: "failed",
         Status.UNKNOWN: "unconfirmed",
-        Status.STALLED: "stalled",
+        Status.STALLED: "stalled (no progress; no longer checked)",
     }[record_status]
     what = f"{clips} clip{'s' if clips != 1 else ''} {state}" if clips else state.capitalize()
     hint = (
@@ -370,6 +372,10 @@ def progress_message(
     return text
 
 
+# A refusal that names the model: the mv field, the word "model" or a model name.
+_MODEL_WORDS = re.compile(r"\bmv\b|model|chirp", re.IGNORECASE)
+
+
 def error_text(err: SunoError) -> str:
     """The tool-error text for an error: what went wrong and what to do next."""
     m = err.message
@@ -377,23 +383,30 @@ def error_text(err: SunoError) -> str:
         return m
     if isinstance(err, AuthenticationError):
         return (
-            f"The API key was rejected by gptproto ({m}). Check GPTPROTO_API_KEY in this server's "
-            "environment (your MCP client's config) and restart the server."
+            f"The API key was rejected by gptproto ({m}): it is wrong, expired or disabled. Check "
+            "GPTPROTO_API_KEY in this server's environment (your MCP client's config), replace it with a "
+            "valid key if needed, and restart the server. Nothing was charged."
         )
     if isinstance(err, InsufficientBalanceError):
-        return f"The gptproto account has insufficient balance ({m}). Top up the account, then try again."
+        return (
+            f"The gptproto account has insufficient balance ({m}). Nothing was made or charged. "
+            "Top up the account, then try again."
+        )
     if isinstance(err, RateLimitedError):
         after = f" in about {err.retry_after:.0f} s" if err.retry_after else " in a minute"
         return f"Rate limited by the upstream ({m}). Nothing was charged; try again{after}."
     if isinstance(err, ContentPolicyError):
         return (
-            f"The request was refused by the content policy ({m}). Rephrase the prompt, lyrics or style "
-            "(avoid real artist names and sensitive content) and try again."
+            f"The request was refused by the content policy ({m}). Nothing was made or charged. Rephrase "
+            "the prompt, lyrics or style (avoid real artist names and sensitive content) and try again."
         )
     if isinstance(err, NotFoundError):
         return f"Not found: {m}. Check the id (list_tasks shows known tasks and clip ids)."
     if isinstance(err, InvalidRequestError):
-        return f"The upstream refused the request as invalid ({m}). Fix the arguments and try again."
+        text = f"The upstream refused the request as invalid ({m}). Nothing was charged. Fix the arguments"
+        if _MODEL_WORDS.search(m):
+            text += f" ({DOCUMENTED_MODEL_HINT})"
+        return text + " and try again."
     if isinstance(err, SubmitOutcomeUnknownError):
         return (
             f"The request was sent but no usable answer came back ({m}); it may have been accepted and charged. "

@@ -27,12 +27,10 @@ from suno_mcp.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi, TaskRef,
 from suno_mcp.downloads import download_to
 from suno_mcp.errors import (
     ConfigurationError,
-    MalformedResponseError,
     NotFoundError,
-    ServerError,
     SubmitOutcomeUnknownError,
     SunoError,
-    TransportError,
+    submit_outcome,
 )
 from suno_mcp.ledger import AsyncLedger, Ledger
 from suno_mcp.models import ApiFamily, MusicRequest, SavedFile, Status, Task, TaskKind, TaskRecord
@@ -77,9 +75,17 @@ def fingerprint(api: ApiFamily, kind: TaskKind, fields: dict[str, Any]) -> str:
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
 
 
+_PLAIN_ID_RE = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def safe_stem(title: str | None, clip_id: str) -> str:
-    """A file name stem from a title and clip id: lower-case letters, digits and dashes only."""
+    """A file name stem from a title and clip id: letters, digits, '-' and '_' only."""
     slug = _SLUG_RE.sub("-", (title or "").lower()).strip("-")[:60].strip("-")
+    if not _PLAIN_ID_RE.fullmatch(clip_id):
+        # Upstream ids may hold '/', '..' or ':'; none of that may reach a file name. The
+        # hash keeps two ids that differ only there from sharing a file.
+        digest = hashlib.sha256(clip_id.encode()).hexdigest()[:8]
+        clip_id = f"{re.sub(r'[^A-Za-z0-9_-]+', '-', clip_id).strip('-')[:60]}-{digest}".lstrip("-")
     return f"{slug}-{clip_id}" if slug else clip_id
 
 
@@ -209,18 +215,12 @@ class SunoService:
         """Send a submit whose intent row exists, and record what became of it."""
         try:
             task: Task = await send()
-        except TransportError as err:
-            if not err.request_sent:
-                await self.ledger.record_rejected(local_id, err.message)
-                raise
-            await self.ledger.record_unknown(local_id, err.message)
-            raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
-        except (MalformedResponseError, ServerError) as err:
-            # A body we cannot read, or a gateway failing after it may have passed the
-            # request on: the upstream may well have taken (and charged) the submit.
-            await self.ledger.record_unknown(local_id, err.message)
-            raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
         except SunoError as err:
+            # errors.submit_outcome decides: a body we cannot read, a failing gateway or a
+            # request lost after it left may have been taken (and charged) upstream.
+            if submit_outcome(err) == "unknown":
+                await self.ledger.record_unknown(local_id, err.message)
+                raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
             await self.ledger.record_rejected(local_id, err.message)
             raise
         except BaseException:

@@ -86,8 +86,8 @@ ROWS: list[tuple[str, dict[str, Any], str | tuple[str, ...]]] = [
     (EXT, ext(continue_at=1e9), ("continue_at", "at most 3600")),
     (EXT, ext(continue_at="ten"), ("continue_at", "number")),
     (EXT, ext(clip_id=12), "clip_id"),
-    (EXT, ext(clip_id="a/b"), ("clip_id", "letters, digits")),
-    (EXT, ext(clip_id=".."), "clip_id"),
+    (EXT, ext(clip_id="a b"), ("clip_id", "printable characters without spaces")),
+    (EXT, ext(clip_id="a\u200bb"), ("clip_id", "printable characters without spaces")),
     (EXT, ext(clip_id=""), "clip_id"),
     (EXT, ext(task_id="task 1"), "task_id"),
     (EXT, ext(model="chirp-v2"), UNKNOWN_MODEL),
@@ -99,16 +99,10 @@ ROWS: list[tuple[str, dict[str, Any], str | tuple[str, ...]]] = [
     # get_task_status: ids that could escape a URL path or query
     (STATUS, {}, ("task_id", "required")),
     (STATUS, {"task_id": ""}, "task_id"),
-    (STATUS, {"task_id": "."}, "task_id"),
-    (STATUS, {"task_id": ".."}, "task_id"),
-    (STATUS, {"task_id": "../etc/passwd"}, "task_id"),
-    (STATUS, {"task_id": "task/1"}, "task_id"),
-    (STATUS, {"task_id": "task?id=2"}, "task_id"),
-    (STATUS, {"task_id": "task#1"}, "task_id"),
-    (STATUS, {"task_id": "task%2F1"}, "task_id"),
     (STATUS, {"task_id": "task 1"}, "task_id"),
-    (STATUS, {"task_id": "tâche-1"}, "task_id"),
-    (STATUS, {"task_id": "task-\u0661"}, "task_id"),  # an Arabic-Indic digit
+    (STATUS, {"task_id": "task\t1"}, "task_id"),
+    (STATUS, {"task_id": "task\u00a01"}, "task_id"),  # a no-break space
+    (STATUS, {"task_id": "task\u200b1"}, "task_id"),  # invisible: a zero-width space
     (STATUS, {"task_id": "task-1\n"}, "task_id"),
     (STATUS, {"task_id": "task\x00-1"}, "task_id"),
     (STATUS, {"task_id": LONG_ID}, "task_id"),
@@ -132,17 +126,15 @@ ROWS: list[tuple[str, dict[str, Any], str | tuple[str, ...]]] = [
     (LYRICS, {"description": "rain", "wait_seconds": 99}, "wait_seconds"),
     # get_complete_song
     (JOIN, {}, ("clip_id", "required")),
-    (JOIN, {"clip_id": "a/b"}, "clip_id"),
     (JOIN, {"clip_id": "clip 1"}, "clip_id"),
+    (JOIN, {"clip_id": "clip\u202e1"}, "clip_id"),  # a right-to-left override
     (JOIN, {"clip_id": LONG_ID}, "clip_id"),
     (JOIN, {"clip_id": "clip-1", "force_new": "yes please"}, "force_new"),
     # download_audio
     (DOWNLOAD, {}, ("task_id", "clip_id", "exactly one")),
     (DOWNLOAD, {"task_id": "task-1", "clip_id": "clip-1"}, ("task_id", "clip_id", "exactly one")),
-    (DOWNLOAD, {"task_id": "../../x"}, "task_id"),
-    (DOWNLOAD, {"clip_id": "clip%2F.."}, "clip_id"),
     (DOWNLOAD, {"clip_id": "clip\x00"}, "clip_id"),
-    (DOWNLOAD, {"task_id": "é"}, "task_id"),
+    (DOWNLOAD, {"task_id": "task\x85"}, "task_id"),  # a C1 control (next line)
 ]
 
 
@@ -201,3 +193,23 @@ async def test_lyrics_over_3000_characters_are_accepted_by_a_model_that_takes_50
 
     assert not result.is_error, result
     assert fake.bodies == [{"prompt": lyrics, "make_instrumental": False, "mv": "chirp-v4-5"}]
+
+
+@pytest.mark.parametrize(
+    ("task_id", "path"),
+    [
+        ("../etc/passwd", "/v1/suno/fetch/..%2Fetc%2Fpasswd"),
+        ("..", "/v1/suno/fetch/%2E%2E"),
+        ("task?id=2#x", "/v1/suno/fetch/task%3Fid%3D2%23x"),
+        ("tâche:1+2", "/v1/suno/fetch/t%C3%A2che%3A1%2B2"),
+    ],
+)
+async def test_an_odd_id_is_asked_about_as_one_encoded_path_segment(
+    tmp_path: Path, task_id: str, path: str
+) -> None:
+    fake = FakeUpstream()
+    async with connect(tmp_path, fake) as client:
+        result = await client.call_tool("get_task_status", {"task_id": task_id})
+
+    assert result.is_error  # the fake knows no such task
+    assert [r.url.raw_path.decode() for r in fake.requests] == [path]

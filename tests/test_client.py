@@ -14,7 +14,7 @@ import anyio
 import httpx
 import pytest
 
-from suno_mcp.client import ClipApi, TaskApi, TaskRef, Upstream, check_id
+from suno_mcp.client import RAW_ANSWER_MAX, ClipApi, TaskApi, TaskRef, Upstream
 from suno_mcp.downloads import download_to
 from suno_mcp.errors import (
     AuthenticationError,
@@ -31,6 +31,7 @@ from suno_mcp.errors import (
     UpstreamConnectionError,
     UpstreamTimeoutError,
 )
+from suno_mcp.ids import check_id
 from suno_mcp.models import MusicRequest, Status
 from suno_mcp.retry import RetryPolicy
 
@@ -204,6 +205,95 @@ async def test_submit_music_leaves_unset_fields_out_of_the_body() -> None:
     }
 
 
+INSPIRATION = MusicRequest(gpt_description_prompt="calm piano", prompt="", mv="chirp-v3-5")
+INSTRUMENTAL = MusicRequest(tags="ambient,piano", title="Still", make_instrumental=True, mv="chirp-v3-5")
+SONG = MusicRequest(prompt="[Verse] waves", tags="folk", mv="chirp-v3-0")
+EXTEND = MusicRequest(prompt="", mv="chirp-v3-5", continue_clip_id="clip-1", continue_at=8.0, task_id="t-0")
+
+
+@pytest.mark.parametrize(
+    ("request_", "task_body", "clip_body"),
+    [
+        pytest.param(
+            INSPIRATION,
+            {"gpt_description_prompt": "calm piano", "make_instrumental": False, "mv": "chirp-v3-5"},
+            {
+                "gpt_description_prompt": "calm piano",
+                "prompt": "",
+                "make_instrumental": False,
+                "mv": "chirp-v3-5",
+            },
+            id="inspiration",
+        ),
+        pytest.param(
+            INSTRUMENTAL,
+            {
+                "prompt": "",
+                "tags": "ambient,piano",
+                "title": "Still",
+                "make_instrumental": True,
+                "mv": "chirp-v3-5",
+            },
+            {
+                "prompt": "",
+                "tags": "ambient,piano",
+                "title": "Still",
+                "make_instrumental": True,
+                "mv": "chirp-v3-5",
+            },
+            id="custom-instrumental-without-lyrics",
+        ),
+        pytest.param(
+            SONG,
+            {"prompt": "[Verse] waves", "tags": "folk", "make_instrumental": False, "mv": "chirp-v3-0"},
+            {"prompt": "[Verse] waves", "tags": "folk", "make_instrumental": False, "mv": "chirp-v3-0"},
+            id="custom-with-lyrics",
+        ),
+        pytest.param(
+            EXTEND,
+            {
+                "make_instrumental": False,
+                "mv": "chirp-v3-5",
+                "continue_clip_id": "clip-1",
+                "continue_at": 8,
+                "task_id": "t-0",
+            },
+            {
+                "prompt": "",
+                "make_instrumental": False,
+                "mv": "chirp-v3-5",
+                "continue_clip_id": "clip-1",
+                "continue_at": 8,
+                "task_id": "t-0",
+            },
+            id="extend-follow-up",
+        ),
+    ],
+)
+async def test_each_family_gets_the_body_its_examples_show(
+    request_: MusicRequest, task_body: dict[str, Any], clip_body: dict[str, Any]
+) -> None:
+    task_script = Script(reply_json({"code": "success", "data": TASK_ID, "message": ""}))
+    clip_script = Script(reply_json(VENDOR_GENERATE_ANSWER))
+    async with upstream(task_script) as up:
+        await TaskApi(up).submit_music(request_)
+    async with upstream(clip_script) as up:
+        await ClipApi(up).submit_music(request_)
+
+    assert task_script.last_json == task_body
+    assert clip_script.last_json == clip_body
+
+
+def test_the_fingerprint_body_is_the_same_whichever_family_sends_it() -> None:
+    # The duplicate guard hashes wire_body(); the per-family shaping must not leak into it.
+    assert INSPIRATION.wire_body() == {
+        "gpt_description_prompt": "calm piano",
+        "prompt": "",
+        "make_instrumental": False,
+        "mv": "chirp-v3-5",
+    }
+
+
 async def test_submit_music_sends_a_whole_continue_at_as_an_integer() -> None:
     script = Script(reply_json({"code": "success", "data": TASK_ID, "message": ""}))
     async with upstream(script) as up:
@@ -228,12 +318,90 @@ async def test_submit_lyrics_posts_only_the_prompt() -> None:
     assert (task.task_id, task.kind, task.status) == ("lyr-1", "lyrics", Status.PENDING)
 
 
-@pytest.mark.parametrize("data", [None, "", "  ", "../etc/passwd", ["x"], {"id": "x"}], ids=repr)
-async def test_submit_answer_without_a_usable_task_id_is_malformed(data: Any) -> None:
-    script = Script(reply_json({"code": "success", "data": data, "message": ""}))
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"code": "success", "data": None, "message": ""},
+        {"code": "success", "data": "", "message": ""},
+        {"code": "success", "data": "  ", "message": ""},
+        {"code": "success", "data": "two words", "message": ""},
+        {"code": "success", "data": ["x"], "message": ""},
+        {"code": "success", "data": {"state": "ok"}, "message": ""},
+        {"code": "success", "data": True, "message": ""},
+        {"code": "success", "message": "accepted"},
+    ],
+    ids=repr,
+)
+async def test_submit_answer_without_any_task_id_is_malformed_and_kept(answer: Any) -> None:
+    script = Script(reply_json(answer))
     async with upstream(script) as up:
-        with pytest.raises(MalformedResponseError):
+        with pytest.raises(MalformedResponseError) as caught:
             await TaskApi(up).submit_music(MusicRequest(prompt="x", mv="chirp-v3-5"))
+
+    assert caught.value.raw_answer is not None
+    assert json.loads(caught.value.raw_answer) == answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "task_id"),
+    [
+        ({"code": "success", "data": TASK_ID, "message": ""}, TASK_ID),
+        ({"code": "success", "data": {"task_id": TASK_ID}, "message": ""}, TASK_ID),
+        ({"code": "success", "data": {"id": TASK_ID, "status": "SUBMITTED"}}, TASK_ID),
+        ({"code": "success", "data": {"taskId": TASK_ID}}, TASK_ID),
+        ({"code": "success", "task_id": TASK_ID}, TASK_ID),
+        ({"id": TASK_ID}, TASK_ID),
+        ({"code": "success", "data": 123456789}, "123456789"),
+        ({"code": "success", "data": "../etc/passwd"}, "../etc/passwd"),
+        ({"code": "success", "data": "suno:task/1+2"}, "suno:task/1+2"),
+    ],
+    ids=repr,
+)
+async def test_submit_answer_keeps_the_task_id_wherever_it_is(answer: Any, task_id: str) -> None:
+    script = Script(reply_json(answer))
+    async with upstream(script) as up:
+        task = await TaskApi(up).submit_music(MusicRequest(prompt="x", mv="chirp-v3-5"))
+
+    assert task.task_id == task_id
+    assert task.raw_answer is not None
+    assert json.loads(task.raw_answer) == answer
+
+
+async def test_a_task_with_an_odd_submitted_id_is_followable_at_its_encoded_path() -> None:
+    odd = "suno:task/1+2"
+    script = Script(
+        reply_json({"code": "success", "data": {"task_id": odd}}),
+        reply_json(fetch_answer(fetch_item(id="clip-1", status="completed", audio_url=AUDIO))),
+    )
+    async with upstream(script) as up:
+        api = TaskApi(up)
+        submitted = await api.submit_music(MusicRequest(prompt="x", mv="chirp-v3-5"))
+        tasks = await api.fetch([TaskRef(submitted.task_id, "task")])
+
+    assert script.requests[1].url.raw_path == b"/v1/suno/fetch/suno%3Atask%2F1%2B2"
+    assert tasks[odd].status is Status.COMPLETE
+
+
+async def test_the_raw_submit_answer_is_cut_to_its_limit_and_never_holds_the_key() -> None:
+    answer = {"code": "success", "data": TASK_ID, "echo": f"Bearer {KEY}", "pad": "p" * 5000}
+    script = Script(reply_json(answer))
+    async with upstream(script) as up:
+        task = await TaskApi(up).submit_music(MusicRequest(prompt="x", mv="chirp-v3-5"))
+
+    assert task.raw_answer is not None
+    assert len(task.raw_answer) == RAW_ANSWER_MAX
+    assert KEY not in task.raw_answer
+    assert "Bearer ***" in task.raw_answer
+    assert "raw_answer" not in task.model_dump()
+
+
+async def test_an_unreadable_submit_answer_is_kept_on_the_error() -> None:
+    script = Script(reply_raw(b"<html>accepted " + KEY.encode() + b"</html>", 200))
+    async with upstream(script) as up:
+        with pytest.raises(MalformedResponseError) as caught:
+            await TaskApi(up).submit_music(MusicRequest(prompt="x", mv="chirp-v3-5"))
+
+    assert caught.value.raw_answer == "<html>accepted ***</html>"
 
 
 # ---------------------------------------------------------------- task API: fetch
@@ -365,6 +533,61 @@ async def test_lyrics_fetch_gives_title_and_text() -> None:
     assert task.lyrics_text == "[Verse]\nWaves roll in"
 
 
+NOT_FOUND = {"code": "error", "data": None, "message": "Task not found"}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {
+            "code": "success",
+            "data": {"id": "lyr:1", "status": "complete", "title": "Sea", "text": "[Verse] waves"},
+        },
+        {"code": "success", "data": [{"title": "Sea", "lyrics": "[Verse] waves"}]},
+        {"title": "Sea", "text": "[Verse] waves", "status": "SUCCESS"},
+        {"data": {"title": "Sea", "lyric": "[Verse] waves"}},
+    ],
+    ids=["wrapped-object", "wrapped-list", "bare", "data-no-status"],
+)
+async def test_a_lyrics_task_unknown_to_fetch_is_read_from_the_lyrics_path(answer: dict[str, Any]) -> None:
+    script = Script(reply_json(NOT_FOUND, 404), reply_json(answer))
+    async with upstream(script) as up:
+        task = await TaskApi(up).fetch_one("lyr:1", "lyrics")
+
+    assert [r.url.raw_path for r in script.requests] == [
+        b"/v1/suno/fetch/lyr%3A1",
+        b"/v1/suno/generate/lyrics/lyr%3A1",
+    ]
+    assert (task.task_id, task.kind, task.status) == ("lyr:1", "lyrics", Status.COMPLETE)
+    assert (task.lyrics_title, task.lyrics_text) == ("Sea", "[Verse] waves")
+
+
+async def test_a_lyrics_task_still_being_written_on_the_lyrics_path_is_running() -> None:
+    script = Script(reply_json(NOT_FOUND), reply_json({"code": "success", "data": {"status": "processing"}}))
+    async with upstream(script) as up:
+        task = await TaskApi(up).fetch_one("lyr-1", "lyrics")
+
+    assert task.status is Status.RUNNING
+
+
+async def test_a_lyrics_task_neither_path_knows_is_left_out() -> None:
+    script = Script(reply_json(NOT_FOUND))
+    async with upstream(script) as up:
+        tasks = await TaskApi(up).fetch([TaskRef("lyr-1", "task", kind="lyrics")])
+
+    assert tasks == {}
+    assert len(script.requests) == 2
+
+
+async def test_a_music_task_unknown_to_fetch_is_not_looked_for_elsewhere() -> None:
+    script = Script(reply_json(NOT_FOUND))
+    async with upstream(script) as up:
+        with pytest.raises(NotFoundError):
+            await TaskApi(up).fetch_one("t-1")
+
+    assert len(script.requests) == 1
+
+
 async def test_fetch_of_several_tasks_leaves_out_the_ones_the_upstream_does_not_know() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/gone"):
@@ -391,7 +614,13 @@ async def test_generate_posts_to_suno_generate_and_parses_the_vendor_example() -
     sent = script.requests[0]
     assert (sent.method, sent.url.path) == ("POST", "/suno/generate")
     assert sent.headers["authorization"] == f"Bearer {KEY}"
-    assert script.last_json == request.wire_body()
+    # The vendor's scenario-4 body: inspiration mode sends an empty prompt on this family.
+    assert script.last_json == {
+        "gpt_description_prompt": "an anthemic dancepop song",
+        "mv": "chirp-v3-5",
+        "prompt": "",
+        "make_instrumental": False,
+    }
     assert (task.task_id, task.api) == ("3d5f0ee4-1d7b-410a-bafd-60a3978284d1", "clip")
     assert [c.id for c in task.clips] == [
         "7070ec00-462e-42ac-9b9f-1074977f473f",
@@ -404,6 +633,55 @@ async def test_generate_posts_to_suno_generate_and_parses_the_vendor_example() -
     assert (clip.audio_url, clip.preview_url, clip.image_url) == (None, None, None)
     assert (clip.tags, clip.model, clip.title) == ("heavy metal", "chirp-v3", "Starry")
     assert clip.lyrics == "[Verse]\nStars they shine above me"
+
+
+async def test_generate_answer_wrapped_in_code_and_data_is_unwrapped_and_kept() -> None:
+    answer = {"code": "success", "data": VENDOR_GENERATE_ANSWER, "message": ""}
+    script = Script(reply_json(answer))
+    async with upstream(script) as up:
+        task = await ClipApi(up).submit_music(MusicRequest(prompt="x", mv="chirp-v3-5"))
+
+    assert task.task_id == "3d5f0ee4-1d7b-410a-bafd-60a3978284d1"
+    assert [c.id for c in task.clips] == [
+        "7070ec00-462e-42ac-9b9f-1074977f473f",
+        "00e6b9e4-c29c-4cfe-8d7a-5b3f06ff5b90",
+    ]
+    assert task.raw_answer is not None
+    assert task.raw_answer.startswith('{"code":"success"')
+
+
+async def test_concat_answer_wrapped_in_data_is_unwrapped() -> None:
+    script = Script(reply_json({"code": "success", "data": suno_clip("whole-1", "queued")}))
+    async with upstream(script) as up:
+        task = await ClipApi(up).concat("last-clip")
+
+    assert (task.task_id, [c.id for c in task.clips]) == ("whole-1", ["whole-1"])
+
+
+async def test_generate_answer_without_clips_is_malformed_and_kept() -> None:
+    script = Script(reply_json({"code": "success", "data": {"state": "accepted"}}))
+    async with upstream(script) as up:
+        with pytest.raises(MalformedResponseError) as caught:
+            await ClipApi(up).submit_music(MusicRequest(prompt="x", mv="chirp-v3-5"))
+
+    assert caught.value.raw_answer == '{"code":"success","data":{"state":"accepted"}}'
+
+
+async def test_clips_with_odd_ids_are_kept_and_asked_for_in_the_feed() -> None:
+    odd = ["m_2e584f32:1", "a/b", "c+d"]
+    script = Script(
+        reply_json({"id": "batch:1", "clips": [suno_clip(i, "submitted") for i in odd]}),
+        reply_json([suno_clip(i, "queued") for i in odd]),
+    )
+    async with upstream(script) as up:
+        api = ClipApi(up)
+        task = await api.submit_music(MusicRequest(prompt="x", mv="chirp-v3-5"))
+        tasks = await api.fetch([TaskRef(task.task_id, "clip", clip_ids=tuple(c.id for c in task.clips))])
+
+    assert task.task_id == "batch:1"
+    assert script.requests[1].url.params["ids"] == "m_2e584f32:1,a/b,c+d"
+    assert b"c%2Bd" in script.requests[1].url.raw_path  # a '+' is not read back as a space
+    assert [c.id for c in tasks["batch:1"].clips] == odd
 
 
 async def test_feed_asks_for_the_clips_of_several_tasks_in_one_request() -> None:
@@ -741,17 +1019,20 @@ async def test_the_key_does_not_appear_in_the_upstream_repr() -> None:
 # ---------------------------------------------------------------- ids
 
 
-BAD_IDS = ["a/b", "..", "../etc", "a?b=1", "a#frag", "a%2Fb", "a b", " a", "", "x" * 129, "abc\n", "é"]
+# What can never be an id: empty, overlong, whitespace, control or invisible characters.
+BAD_IDS = ["a b", " a", "", "x" * 129, "abc\n", "a\tb", "a\x00b", "a\x7fb", "a\u200bb"]
+# Odd but possible upstream ids: they are followed, percent-encoded in URLs.
+ODD_IDS = ["a/b", "..", ".", "../etc", "a?b=1", "a#frag", "a%2Fb", "m_1:2.3+4", "é"]
 
 
 @pytest.mark.parametrize("bad", BAD_IDS, ids=repr)
-def test_check_id_refuses_ids_that_could_escape_the_url(bad: str) -> None:
-    with pytest.raises(ValueError, match="letters, digits"):
+def test_check_id_refuses_what_can_never_be_an_id(bad: str) -> None:
+    with pytest.raises(ValueError, match="printable characters without spaces"):
         check_id(bad)
 
 
-@pytest.mark.parametrize("good", ["a", "x" * 128, TASK_ID, "clip_1-B"])
-def test_check_id_accepts_well_formed_ids(good: str) -> None:
+@pytest.mark.parametrize("good", ["a", "x" * 128, TASK_ID, "clip_1-B", *ODD_IDS])
+def test_check_id_accepts_any_printable_id_without_spaces(good: str) -> None:
     assert check_id(good) == good
 
 
@@ -767,6 +1048,29 @@ async def test_bad_ids_are_refused_before_any_request(bad: str) -> None:
             await ClipApi(up).concat(bad)
 
     assert script.requests == []
+
+
+@pytest.mark.parametrize(
+    ("odd", "path"),
+    [
+        ("a/b", "/v1/suno/fetch/a%2Fb"),
+        ("..", "/v1/suno/fetch/%2E%2E"),
+        (".", "/v1/suno/fetch/%2E"),
+        ("../etc", "/v1/suno/fetch/..%2Fetc"),
+        ("a?b=1", "/v1/suno/fetch/a%3Fb%3D1"),
+        ("a#frag", "/v1/suno/fetch/a%23frag"),
+        ("a%2Fb", "/v1/suno/fetch/a%252Fb"),
+        ("m_1:2.3+4", "/v1/suno/fetch/m_1%3A2.3%2B4"),
+        ("é", "/v1/suno/fetch/%C3%A9"),
+    ],
+)
+async def test_an_odd_task_id_is_fetched_as_one_percent_encoded_path_segment(odd: str, path: str) -> None:
+    script = Script(reply_json(fetch_answer(fetch_item(id=odd, status="queued"))))
+    async with upstream(script) as up:
+        task = await TaskApi(up).fetch_one(odd)
+
+    assert script.requests[0].url.raw_path.decode() == path
+    assert (task.task_id, task.clips[0].id) == (odd, odd)
 
 
 # ---------------------------------------------------------------- downloads

@@ -71,11 +71,11 @@ async def test_an_identical_request_during_a_submit_waits_for_it_and_reuses_its_
     assert sorted(o.deduplicated for o in outcomes) == [False, True]
 
 
-async def test_a_clip_id_with_characters_no_url_may_carry_makes_the_submit_unknown_not_lost(
+async def test_a_clip_id_that_can_never_be_an_id_makes_the_submit_unknown_not_lost(
     tmp_path: Path,
 ) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        clips = [{"id": "clip.1", "status": "submitted"}, {"id": "clip-2", "status": "submitted"}]
+        clips = [{"id": "clip 1", "status": "submitted"}, {"id": "clip-2", "status": "submitted"}]
         return httpx.Response(200, json={"id": "batch-1", "clips": clips})
 
     settings = _settings(tmp_path, api="clip")
@@ -84,6 +84,22 @@ async def test_a_clip_id_with_characters_no_url_may_carry_makes_the_submit_unkno
             await service.submit_music(REQUEST, wait_s=0)
         rows = await service.list_tasks()
     assert [r.status for r in rows] == [Status.UNKNOWN]
+
+
+async def test_a_clip_id_with_url_characters_is_recorded_and_followed(tmp_path: Path) -> None:
+    clips = [{"id": "clip.1/a", "status": "submitted"}, {"id": "clip:2", "status": "submitted"}]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/suno/generate":
+            return httpx.Response(200, json={"id": "batch-1", "clips": clips})
+        return httpx.Response(200, json=[{**c, "status": "queued"} for c in clips])
+
+    settings = _settings(tmp_path, api="clip")
+    async with open_service(settings, transport=httpx.MockTransport(handler), timing=FAST) as service:
+        outcome = await service.submit_music(REQUEST, wait_s=0)
+        rows = service.list_tasks()
+    assert outcome.record.task_id == "batch-1"
+    assert [(r.task_id, list(r.clip_ids)) for r in rows] == [("batch-1", ["clip.1/a", "clip:2"])]
 
 
 async def test_two_status_reads_of_a_task_made_elsewhere_adopt_it_once(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
+from suno_mcp.ids import ID_PATTERN
 from tests.support.helpers_upstream import AUDIO_BYTES, CLIP_DURATION, FakeUpstream, connect
 
 # Marked here as well as by conftest: parametrized async tests need the mark at collection time.
@@ -155,7 +156,7 @@ async def test_tool_input_schemas_are_flat_with_descriptions_and_bounds(tmp_path
         ("download_audio", "task_id"),
         ("download_audio", "clip_id"),
     ]:
-        assert branch(prop(tool, name))["pattern"] == "^[A-Za-z0-9_-]{1,128}$", (tool, name)
+        assert branch(prop(tool, name))["pattern"] == ID_PATTERN, (tool, name)
     assert tools["get_task_status"].input_schema["required"] == ["task_id"]
     assert prop("list_tasks", "limit")["minimum"] == 1
     assert prop("list_tasks", "limit")["maximum"] == 200

@@ -19,6 +19,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -151,14 +152,16 @@ async def run_soak(
         records = ledger.recent(limit=100_000)
     finally:
         ledger.close()
-    in_ledger = {
-        json.dumps(r.request, sort_keys=True) for r in records if r.task_id or r.status is Status.UNKNOWN
-    }
+
+    # The ledger keeps the family-independent request; each family's client leaves out or
+    # sends an empty prompt as its examples do, so unset and empty fields are compared alike.
+    def canonical(body: dict[str, Any]) -> str:
+        return json.dumps({k: v for k, v in body.items() if v not in (None, "")}, sort_keys=True)
+
+    in_ledger = {canonical(r.request) for r in records if r.task_id or r.status is Status.UNKNOWN}
     lost = 0
     for key, count in accepted.items():
-        body = json.loads(key)["body"]
-        wanted = {k: v for k, v in body.items() if v not in (None,)}
-        if json.dumps(wanted, sort_keys=True) not in in_ledger:
+        if canonical(json.loads(key)["body"]) not in in_ledger:
             lost += count
     return SoakReport(
         tasks=tasks,
