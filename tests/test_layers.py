@@ -54,10 +54,11 @@ def our_imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names if a.name in known)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module in known:
+            # `from suno_mcp.sandbox import answers` names the module answers, not the package.
+            submodules = {f"{node.module}.{a.name}" for a in node.names} & known
+            names.update(submodules)
+            if node.module in known and len(submodules) < len(node.names):
                 names.add(node.module)
-            # `from suno_mcp import x` may name a module x.
-            names.update(f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in known)
     names.discard(_module_name(path))
     names.discard("suno_mcp")  # the package itself only holds the version
     return names
