@@ -70,6 +70,7 @@ class Timing:
     complete_s: float = 120.0
     lyrics_s: float = 10.0
     first_poll_s: float = 3.0
+    fresh_s: float = FRESH_S
     min_gap_s: float = 1.0
     max_gap_s: float = 15.0
     idle_max_gap_s: float = 60.0
@@ -89,6 +90,7 @@ class Timing:
             complete_s=self.complete_s / factor,
             lyrics_s=self.lyrics_s / factor,
             first_poll_s=self.first_poll_s / factor,
+            fresh_s=self.fresh_s / factor,
             min_gap_s=self.min_gap_s / factor,
             max_gap_s=self.max_gap_s / factor,
             idle_max_gap_s=self.idle_max_gap_s / factor,
@@ -311,6 +313,8 @@ class Poller:
             watch.task = current
         if not self._fresh(watch):
             await self._refresh(watch, READ_BUDGET_S if wait_s <= 0 else min(wait_s, REFRESH_LIMIT_S))
+        if wait_s > 0 and progress is not None:
+            await self._report(watch, progress)  # what the first read found, at once
         if wait_s <= 0 or reached(watch.task, goal):
             return watch.task
         watch.waiters += 1
@@ -322,15 +326,18 @@ class Poller:
                     with anyio.move_on_after(self.timing.progress_every_s):
                         await event.wait()
                     if progress is not None:
-                        await progress(
-                            watch.task,
-                            self._clock() - watch.started,
-                            self._describe_error(watch),
-                            self.typical_s(watch.ref, "complete"),
-                        )
+                        await self._report(watch, progress)
         finally:
             watch.waiters -= 1
         return watch.task
+
+    async def _report(self, watch: _Watch, progress: ProgressFn) -> None:
+        await progress(
+            watch.task,
+            self._clock() - watch.started,
+            self._describe_error(watch),
+            self.typical_s(watch.ref, "complete"),
+        )
 
     def forget(self, task_id: str) -> None:
         """Stop watching a task (one reported stalled is looked at only when asked)."""
@@ -342,7 +349,7 @@ class Poller:
         return None if watch is None else watch.seen_at
 
     def _fresh(self, watch: _Watch) -> bool:
-        return watch.fetched_at is not None and self._clock() - watch.fetched_at < FRESH_S
+        return watch.fetched_at is not None and self._clock() - watch.fetched_at < self.timing.fresh_s
 
     def _reschedule_now_if_idle(self, watch: _Watch) -> None:
         # A task nobody waited for was scheduled sparsely; a new waiter brings it back in.

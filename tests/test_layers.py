@@ -50,7 +50,16 @@ def our_imports(path: Path) -> set[str]:
     """The suno_mcp modules a module imports, at the top or inside a function (both make a cycle)."""
     names: set[str] = set()
     known = {_module_name(p) for p in MODULES}
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for block in ast.walk(tree):
+        # Imports for the type checker alone never run.
+        if (
+            isinstance(block, ast.If)
+            and isinstance(block.test, ast.Name)
+            and block.test.id == "TYPE_CHECKING"
+        ):
+            block.body = []
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names if a.name in known)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

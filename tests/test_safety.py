@@ -97,7 +97,7 @@ async def test_a_clip_id_with_url_characters_is_recorded_and_followed(tmp_path: 
     settings = _settings(tmp_path, api="clip")
     async with open_service(settings, transport=httpx.MockTransport(handler), timing=FAST) as service:
         outcome = await service.submit_music(REQUEST, wait_s=0)
-        rows = service.list_tasks()
+        rows = await service.list_tasks()
     assert outcome.record.task_id == "batch-1"
     assert [(r.task_id, list(r.clip_ids)) for r in rows] == [("batch-1", ["clip.1/a", "clip:2"])]
 
@@ -164,7 +164,7 @@ async def test_one_hanging_fetch_and_one_crashing_fetch_do_not_stop_other_tasks_
     api = _Api()
     poller = Poller(
         {"task": api, "clip": api},
-        timing=Timing(preview_s=0.05, min_gap_s=0.01, max_gap_s=0.02),
+        timing=Timing(first_poll_s=0.01, min_gap_s=0.01, max_gap_s=0.02, idle_max_gap_s=0.02),
         max_requests_per_second=1000,  # the rate limit is not what this test is about
     )
     with anyio.fail_after(10):

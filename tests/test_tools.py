@@ -167,6 +167,7 @@ async def test_tool_input_schemas_are_flat_with_descriptions_and_bounds(tmp_path
         "complete",
         "failed",
         "unknown",
+        "stalled",
     }
     assert branch(prop("generate_lyrics", "description"))["maxLength"] == 3000
 
