@@ -48,6 +48,7 @@ from suno_mcp.inputs import (
     wait_field,
 )
 from suno_mcp.models import MusicRequest, Status, Task
+from suno_mcp.player import player_extension, player_meta
 from suno_mcp.results import (
     DownloadResult,
     TaskList,
@@ -307,6 +308,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level,
+        extensions=[player_extension(settings, holder)],
     )
 
     generate_wait = wait_field(settings.default_wait, settings.max_wait)
@@ -319,6 +321,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
 
     @server.tool(
         title="Generate music",
+        meta=player_meta("generate_music"),
         annotations=writes,
         description=(
             "Start a new song with Suno (two clips per request; costs credits). Use EITHER description "
@@ -366,6 +369,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
 
     @server.tool(
         title="Extend music",
+        meta=player_meta("extend_music"),
         annotations=writes,
         description=(
             "Continue an existing clip from continue_at seconds (costs credits; two new clips). Optional "
@@ -411,6 +415,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
 
     @server.tool(
         title="Get task status",
+        meta=player_meta("get_task_status"),
         annotations=reads,
         description=(
             "The state of a task (from generate_music, extend_music, generate_lyrics or get_complete_song), "
@@ -479,6 +484,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
 
     @server.tool(
         title="Get the complete song",
+        meta=player_meta("get_complete_song"),
         annotations=writes,
         description=(
             "After extend_music, join the whole chain (original clip + extensions) into one song. Pass the "
