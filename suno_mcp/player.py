@@ -87,6 +87,7 @@ class PlayerResource(Resource):
     """
 
     settings: Settings
+    html: str
     # Held by reference, not validated (that would copy it): the lifespan fills it later.
     _services: Sequence[ServiceSource] = PrivateAttr(default=())
 
@@ -100,7 +101,7 @@ class PlayerResource(Resource):
         csp = player_csp(media_origins(self.settings, sandbox_url))
         # The server reads `meta` right after `read()` returns, for the same resources/read answer.
         self.meta = {"ui": {"csp": csp.model_dump(by_alias=True, exclude_none=True), "prefersBorder": True}}
-        return player_html()
+        return self.html
 
     async def _sandbox_url(self) -> str | None:
         if self.settings.sandbox:
@@ -132,6 +133,7 @@ def player_extension(settings: Settings, services: Sequence[ServiceSource] = ())
             mime_type=APP_MIME_TYPE,
             meta={"ui": {"csp": csp.model_dump(by_alias=True, exclude_none=True), "prefersBorder": True}},
             settings=settings,
+            html=player_html(),  # read once here, not on the event loop at every resources/read
         ).bind(services)
     )
     return apps

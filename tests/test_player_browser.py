@@ -255,3 +255,21 @@ def test_the_view_follows_the_host_theme_and_fits_a_narrow_column(seen: dict[str
     for shot in ("light-wide", "dark-wide", "dark-narrow", "light-narrow"):
         assert f"player-extended-{shot}.png" in names
     assert all(Path(p).stat().st_size > 0 for p in seen["screenshots"])
+
+
+def test_download_and_open_are_asked_of_the_host_with_the_final_file(seen: dict[str, Any]) -> None:
+    final = seen["complete"][1]["audioSrc"]
+    (download,) = [e["params"] for e in seen["hostLog"] if e["kind"] == "download-file"]
+    (link,) = download["contents"]
+    assert link["type"] == "resource_link"
+    assert link["uri"] == final
+    assert link["mimeType"] == "audio/wav"
+    assert link["name"].endswith(".wav")
+    (opened,) = [e["params"] for e in seen["hostLog"] if e["kind"] == "open-link"]
+    assert opened["url"] == final
+
+
+def test_every_control_has_a_name_and_the_keyboard_reaches_them(seen: dict[str, Any]) -> None:
+    assert seen["unnamed"] == []
+    assert seen["firstTabStop"] == "button.play"
+    assert seen["spaceToggles"] is True

@@ -170,6 +170,29 @@ async function main() {
       null, { timeout: STEP_LIMIT_MS });
     await shot(page, "playing-light-wide");
 
+    // Download and open go to the host, which decides (the frame itself may not download).
+    await clips.nth(1).locator("button.download").click();
+    await clips.nth(1).locator("button.open").click();
+    await page.waitForFunction(() => window.hostLog.some((e) => e.kind === "open-link"), null,
+      { timeout: STEP_LIMIT_MS });
+
+    // Every control has a name a screen reader can read out.
+    observed.unnamed = await frame.evaluate(() => [...document.querySelectorAll("button, input, audio, img")]
+      .filter((node) => !(node.getAttribute("aria-label") || node.getAttribute("alt") || node.textContent.trim()))
+      .map((node) => node.outerHTML.slice(0, 80)));
+    // Keyboard: Tab reaches the first play button, and Space toggles it.
+    await frame.locator("#heading").click(); // focus is in the frame, on nothing in particular
+    await page.keyboard.press("Tab");
+    observed.firstTabStop = await frame.evaluate(() => {
+      const node = document.activeElement;
+      return node ? `${node.tagName.toLowerCase()}.${node.className}` : null;
+    });
+    const playingBefore = await frame.evaluate(() => !document.querySelector("article.clip audio").paused);
+    await page.keyboard.press("Space");
+    const playingAfter = await frame.evaluate(() => !document.querySelector("article.clip audio").paused);
+    observed.spaceToggles = playingBefore !== playingAfter;
+    await page.keyboard.press("Space"); // back as it was
+
     // Extend the first clip from a set playhead.
     await firstClip.locator("button.play").click(); // pause
     await firstClip.locator("input[type=range]").fill(String(EXTEND_AT));
