@@ -54,6 +54,7 @@ from suno_mcp.inputs import (
 )
 from suno_mcp.media import mime_for_url
 from suno_mcp.models import MusicRequest, SavedFile, Status, Task, TaskRecord
+from suno_mcp.player import player_extension, player_meta
 from suno_mcp.results import (
     ClipResult,
     DownloadResult,
@@ -376,6 +377,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level,
+        extensions=[player_extension(settings, holder)],
     )
     kit = ToolKit.for_settings(settings)
     for register in (
@@ -398,6 +400,7 @@ def _register_generate(server: SunoServer, kit: ToolKit) -> None:
 
     @server.tool(
         title="Generate music",
+        meta=player_meta("generate_music"),
         annotations=WRITES,
         description=(
             "Start a new song with Suno (two clips per request; costs credits). Use EITHER description "
@@ -448,6 +451,7 @@ def _register_extend(server: SunoServer, kit: ToolKit) -> None:
 
     @server.tool(
         title="Extend music",
+        meta=player_meta("extend_music"),
         annotations=WRITES,
         description=(
             "Continue an existing clip from continue_at seconds (costs credits; two new clips). Optional "
@@ -495,6 +499,7 @@ def _register_extend(server: SunoServer, kit: ToolKit) -> None:
 def _register_status(server: SunoServer, kit: ToolKit) -> None:
     @server.tool(
         title="Get task status",
+        meta=player_meta("get_task_status"),
         annotations=READS,
         description=(
             "The state of a task (from generate_music, extend_music, generate_lyrics or get_complete_song), "
@@ -563,6 +568,7 @@ def _register_lyrics(server: SunoServer, kit: ToolKit) -> None:
 def _register_complete_song(server: SunoServer, kit: ToolKit) -> None:
     @server.tool(
         title="Get the complete song",
+        meta=player_meta("get_complete_song"),
         annotations=WRITES,
         description=(
             "After extend_music, join the whole chain (original clip + extensions) into one song. Pass the "

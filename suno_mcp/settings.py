@@ -7,6 +7,7 @@ our own starts with ``SUNO_MCP_``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,14 @@ DUPLICATE_WINDOW_S = 600.0
 STALL_AFTER_S = 30 * 60.0
 DOWNLOAD_MAX_BYTES = 200 * 1024 * 1024
 EMBED_MAX_BYTES = 2 * 1024 * 1024
+
+# Where a vendor's audio and cover images are served from: the in-chat player's content-security
+# policy allows exactly these (plus the sandbox's own address when sandboxed). cdn1 is the host the
+# vendor's examples show; cdn2 serves Suno's images and audiopipe its streaming previews.
+DEFAULT_MEDIA_ORIGINS = ("https://cdn1.suno.ai", "https://cdn2.suno.ai", "https://audiopipe.suno.ai")
+_ORIGIN = re.compile(
+    r"^https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^http://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$"
+)
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -67,6 +76,7 @@ class Settings(BaseModel):
     sandbox: bool = False
     expected_preview_s: float = Field(default=30.0, gt=0, le=3600)
     expected_complete_s: float = Field(default=120.0, gt=0, le=7200)
+    media_origins: tuple[str, ...] = DEFAULT_MEDIA_ORIGINS
 
     @field_validator("base_url")
     @classmethod
@@ -75,6 +85,18 @@ class Settings(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("GPTPROTO_BASE_URL must start with http:// or https://")
         return value
+
+    @field_validator("media_origins")
+    @classmethod
+    def _check_media_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(origin.strip().rstrip("/") for origin in value if origin.strip())
+        for origin in cleaned:
+            if not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: give scheme and host only, e.g. https://cdn1.suno.ai "
+                    "(a port is allowed, a path is not)"
+                )
+        return cleaned
 
     @field_validator("api_key", "http_token", mode="before")
     @classmethod
@@ -118,6 +140,7 @@ _ENV: dict[str, str] = {
     "SUNO_MCP_EXPECTED_PREVIEW_S": "expected_preview_s",
     "SUNO_MCP_EXPECTED_COMPLETE_S": "expected_complete_s",
     "SUNO_MCP_STALL_AFTER_S": "stall_after_s",
+    "SUNO_MCP_MEDIA_ORIGINS": "media_origins",
 }
 ENV_FOR_FIELD = {field: env for env, field in _ENV.items()}
 
@@ -133,7 +156,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         raw = env.get(name)
         if raw is None or raw == "":
             continue
-        if field == "extra_models":
+        if field in ("extra_models", "media_origins"):
             values[field] = tuple(part.strip() for part in raw.split(",") if part.strip())
         elif field == "api":
             values[field] = raw.strip().lower()

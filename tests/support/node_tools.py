@@ -7,6 +7,7 @@ Tests that need one skip with a reason when node or npm is missing; a failed ins
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -60,3 +61,43 @@ def node_tool(tool: tuple[str, str, str]) -> Path:
         )
         assert done.returncode == 0, f"npm install {package}@{version} failed:\n{done.stderr[-3000:]}"
     return executable
+
+
+def node_packages(name: str, packages: dict[str, str]) -> Path:
+    """The ``node_modules`` directory of a cached install of ``packages`` (name -> exact version),
+    kept under ``name`` in the cache and installed once; for test-only libraries rather than tools."""
+    for program in ("node", "npm"):
+        if shutil.which(program) is None:
+            pytest.skip(f"{program} is not installed: {name} needs Node.js (20 or newer) and npm")
+    pins = "+".join(f"{package.replace('/', '+')}@{version}" for package, version in sorted(packages.items()))
+    prefix = CACHE / f"{name}-{hashlib.sha256(pins.encode()).hexdigest()[:12]}"
+    modules = prefix / "node_modules"
+
+    def installed(package: str, version: str) -> bool:
+        manifest = modules / package / "package.json"
+        return manifest.exists() and json.loads(manifest.read_text())["version"] == version
+
+    if not all(installed(p, v) for p, v in packages.items()):
+        prefix.mkdir(parents=True, exist_ok=True)
+        npm = shutil.which("npm")
+        assert npm is not None
+        specs = [f"{package}@{version}" for package, version in packages.items()]
+        done = subprocess.run(
+            [
+                npm,
+                "install",
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                "--prefix",
+                str(prefix),
+                *specs,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_LIMIT_S,
+            check=False,
+        )
+        assert done.returncode == 0, f"npm install {' '.join(specs)} failed:\n{done.stderr[-3000:]}"
+    return modules
