@@ -1,7 +1,8 @@
 """``suno-mcp demo``: the whole job through a real MCP client session.
 
 It starts our own server over stdio (with the sandbox unless GPTPROTO_API_KEY is set),
-calls generate_music, follows the task with a progress bar on stderr, downloads the
+calls generate_music, follows the task with a progress line on stderr (a bar towards the usual
+time to final audio, counted from the submit), downloads the
 audio and copies it into the output folder.
 """
 
@@ -22,9 +23,15 @@ MAX_STATUS_CALLS = 12
 DEMO_SANDBOX_SPEED = 10
 
 
-def _bar(elapsed: float, message: str | None) -> None:
+def _bar(elapsed: float, total: float | None, message: str | None) -> None:
+    """One progress line: the bar fills towards the usual time to final audio.
+
+    The server counts ``elapsed`` from the submit, so the line carries on (never restarts)
+    from one tool call to the next.
+    """
     width = 24
-    filled = int(elapsed) % (width + 1)
+    share = min(1.0, elapsed / total) if total else 0.0
+    filled = round(share * width)
     sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {message or ''}"[:110].ljust(110))
     sys.stderr.flush()
 
@@ -61,7 +68,7 @@ async def _demo(prompt: str, out: Path, instrumental: bool, sandbox: bool) -> in
     params = StdioServerParameters(command=sys.executable, args=args, env=env)
 
     async def progress(progress: float, total: float | None, message: str | None) -> None:
-        _bar(progress, message)
+        _bar(progress, total, message)
 
     try:
         async with Client(params) as client:

@@ -299,9 +299,13 @@ class SunoService:
             )
         else:
             self.poller.watch(self._ref(record), started=started, current=record.as_task())
+        fresh = await self.ledger.get(record.task_id) or record
         if record.status is Status.STALLED:
             self.poller.forget(record.task_id)
-        fresh = await self.ledger.get(record.task_id) or record
+            if not fresh.status.finished and fresh.raw_status == record.raw_status:
+                # Looked at again and still no progress: it stays stalled.
+                await self.on_stalled(fresh.as_task())
+                fresh = await self.ledger.get(record.task_id) or fresh
         error = self.poller.last_error(record.task_id)
         checked = self.poller.checked_at(record.task_id)
         return Outcome(

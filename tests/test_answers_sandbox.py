@@ -1,0 +1,157 @@
+"""The vendor's documented answers and odd statuses, end to end: service -> real HTTP -> sandbox.
+
+And waiting that does not depend on being told the upstream's latency: the service's
+configured expectation is 10x too slow or 5x too fast for the sandbox here.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+
+from suno_mcp.errors import AuthenticationError, ContentPolicyError
+from suno_mcp.models import MusicRequest, Status
+from suno_mcp.poller import Timing
+from suno_mcp.retry import RetryPolicy
+from suno_mcp.sandbox import SandboxConfig, SandboxHandle, run_sandbox
+from suno_mcp.service import SunoService, open_service
+from suno_mcp.settings import load_settings
+
+SPEED = 100.0  # sandbox seconds per real second
+BOUND_S = 20.0
+RETRY = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02, rng=random.Random(1))
+
+
+def request(n: int = 0) -> MusicRequest:
+    return MusicRequest(gpt_description_prompt=f"a song about the sea {n}", mv="chirp-v3-5")
+
+
+@asynccontextmanager
+async def service_on(
+    tmp_path: Path,
+    *,
+    expect_preview_s: float = 30.0,
+    stall_s: float = 1800.0,
+    speed: float = SPEED,
+    **config: object,
+) -> AsyncIterator[tuple[SunoService, SandboxHandle]]:
+    """A service against a sandbox at ``speed``; its timing is told the speed, never the latency."""
+    sandbox_config = SandboxConfig(speed=speed, clip_seconds=2.0, **config)  # type: ignore[arg-type]
+    async with run_sandbox(sandbox_config) as sandbox:
+        settings = load_settings(
+            environ={}, api_key="k", base_url=sandbox.url, data_dir=tmp_path, max_requests_per_second=1000.0
+        )
+        timing = Timing.expecting(expect_preview_s, expect_preview_s * 4, stall_s=stall_s).scaled(speed)
+        async with open_service(settings, timing=timing, retry=RETRY, sandbox=True) as service:
+            yield service, sandbox
+
+
+async def until_finished(service: SunoService, task_id: str) -> Status:
+    with anyio.fail_after(BOUND_S):
+        while True:
+            outcome = await service.status(task_id, wait_s=0.5)
+            if outcome.record.status.finished or outcome.record.status is Status.STALLED:
+                return outcome.record.status
+
+
+async def test_a_documented_policy_refusal_leaves_the_row_refused_and_the_same_request_is_sent_again(
+    tmp_path: Path,
+) -> None:
+    async with service_on(tmp_path) as (service, sandbox):
+        sandbox.state.inject("policy_503", "submit_music")
+        with pytest.raises(ContentPolicyError):
+            await service.submit_music(request())
+        (row,) = await service.list_tasks()
+        assert row.status is Status.FAILED  # refused: nothing was made
+        again = await service.submit_music(request())
+        assert not again.deduplicated
+        assert sandbox.state.stats.tasks_created == 1
+
+
+async def test_an_invalid_token_403_is_an_authentication_error_not_a_balance_one(tmp_path: Path) -> None:
+    async with service_on(tmp_path) as (service, sandbox):
+        sandbox.state.inject("invalid_token", "submit_music")
+        with pytest.raises(AuthenticationError):
+            await service.submit_music(request())
+
+
+@pytest.mark.parametrize("shape", ["wrapped_id", "wrapped_id_plain", "odd_id"])
+async def test_a_wrapped_or_odd_id_answer_keeps_the_task_followable_to_complete(
+    tmp_path: Path, shape: str
+) -> None:
+    async with service_on(tmp_path) as (service, sandbox):
+        sandbox.state.inject(shape, "submit_music")
+        outcome = await service.submit_music(request())
+        assert outcome.record.task_id is not None
+        assert await until_finished(service, outcome.record.task_id) is Status.COMPLETE
+
+
+async def test_a_task_the_upstream_reports_cancelled_ends_as_failed_with_the_vendors_word(
+    tmp_path: Path,
+) -> None:
+    async with service_on(tmp_path) as (service, sandbox):
+        sandbox.state.inject("status:cancelled", "submit_music")
+        outcome = await service.submit_music(request())
+        assert outcome.record.task_id is not None
+        assert await until_finished(service, outcome.record.task_id) is Status.FAILED
+        record = await service.record(outcome.record.task_id)
+        assert record is not None
+        assert "cancel" in (record.error or "").lower()
+
+
+async def test_a_task_stuck_in_an_unknown_word_is_stalled_after_the_limit_and_no_longer_polled(
+    tmp_path: Path,
+) -> None:
+    async with service_on(tmp_path, stall_s=60.0) as (service, sandbox):  # 0.6 s of real time
+        sandbox.state.inject("stuck", "submit_music")
+        outcome = await service.submit_music(request())
+        task_id = outcome.record.task_id
+        assert task_id is not None
+        assert await until_finished(service, task_id) is Status.STALLED
+        assert service.poller.watching == 0
+        before = sandbox.state.stats.requests["fetch"]
+        await anyio.sleep(0.3)  # a stalled task is not polled in the background any more
+        assert sandbox.state.stats.requests["fetch"] == before
+        again = await service.status(task_id)  # but a person can still look
+        assert sandbox.state.stats.requests["fetch"] == before + 1
+        assert again.record.status is Status.STALLED
+
+
+@pytest.mark.parametrize("told_preview_s", [300.0, 6.0], ids=["told-10x-too-slow", "told-5x-too-fast"])
+async def test_a_waited_generate_returns_the_preview_soon_after_it_plays_whatever_the_server_was_told(
+    tmp_path: Path, told_preview_s: float
+) -> None:
+    speed = 10.0  # slow enough that a busy machine's scheduling delays stay well under a model second
+    async with service_on(tmp_path, expect_preview_s=told_preview_s, speed=speed) as (service, sandbox):
+        outcome = await service.submit_music(request(), wait_s=BOUND_S)
+        assert outcome.record.status.playable
+        assert outcome.record.task_id is not None
+        timeline = sandbox.state.timeline(outcome.record.task_id).as_json()
+        playable_model_s = timeline["first_playable"]["model_s"]
+        seen_model_s = outcome.waited_s * speed
+        # The goal: 1.15x the upstream's own time plus a second (of model time here).
+        assert seen_model_s <= 1.15 * playable_model_s + 1.0
+
+
+async def test_a_status_read_with_a_wait_of_a_task_already_complete_upstream_says_complete_at_once(
+    tmp_path: Path,
+) -> None:
+    async with service_on(tmp_path, expect_preview_s=300.0) as (service, sandbox):
+        outcome = await service.submit_music(request(), wait_s=0)
+        task_id = outcome.record.task_id
+        assert task_id is not None
+
+        def complete_upstream() -> bool:
+            completed = sandbox.state.timeline(task_id).as_json()["completed"]
+            return completed is not None and bool(completed["reached"])
+
+        with anyio.fail_after(BOUND_S):
+            while not complete_upstream():  # noqa: ASYNC110
+                await anyio.sleep(0.02)  # a polling interval inside a bounded wait
+        first = await service.status(task_id, wait_s=5)
+        assert first.record.status is Status.COMPLETE
