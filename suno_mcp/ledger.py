@@ -71,7 +71,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE tasks ADD COLUMN model TEXT;
     ALTER TABLE tasks ADD COLUMN playable_s REAL;
     ALTER TABLE tasks ADD COLUMN complete_s REAL;
-    CREATE INDEX tasks_milestones ON tasks (api, kind, model, created_at)
+    CREATE INDEX tasks_milestones ON tasks (api, kind, model, created_at);
+    ALTER TABLE tasks ADD COLUMN raw_answer TEXT
     """,
 )
 
@@ -215,12 +216,13 @@ class Ledger:
                 (Status.FAILED.value, error, self._clock(), local_id),
             )
 
-    def record_unknown(self, local_id: str, error: str) -> None:
-        """The submit may or may not have reached the upstream."""
+    def record_unknown(self, local_id: str, error: str, raw_answer: str | None = None) -> None:
+        """The submit may or may not have reached the upstream; ``raw_answer`` is what came back, if anything."""
         with self._tx() as db:
             db.execute(
-                "UPDATE tasks SET status = ?, error = ?, updated_at = ? WHERE local_id = ?",
-                (Status.UNKNOWN.value, error, self._clock(), local_id),
+                "UPDATE tasks SET status = ?, error = ?, raw_answer = COALESCE(?, raw_answer), updated_at = ?"
+                " WHERE local_id = ?",
+                (Status.UNKNOWN.value, error, raw_answer, self._clock(), local_id),
             )
 
     def update(self, task: Task) -> None:
@@ -240,7 +242,12 @@ class Ledger:
     def _write_state(self, local_id: str, task: Task, *, set_task_id: bool) -> None:
         with self._tx() as db:
             if set_task_id:
-                db.execute("UPDATE tasks SET task_id = ? WHERE local_id = ?", (task.task_id, local_id))
+                # The submit's answer as received (bounded, key removed by the client) stays with
+                # the row: whatever we could not read in it, a person still can.
+                db.execute(
+                    "UPDATE tasks SET task_id = ?, raw_answer = COALESCE(?, raw_answer) WHERE local_id = ?",
+                    (task.task_id, task.raw_answer, local_id),
+                )
             old = db.execute("SELECT clips_json FROM tasks WHERE local_id = ?", (local_id,)).fetchone()
             # Merge by clip id: an answer that leaves a clip out (or has none yet) must not
             # erase what we knew of it, or the clip's id is lost.
@@ -402,6 +409,7 @@ class Ledger:
             lyrics_title=row["lyrics_title"],
             lyrics_text=row["lyrics_text"],
             sandbox=bool(row["sandbox"]),
+            raw_answer=row["raw_answer"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
@@ -484,9 +492,9 @@ class AsyncLedger:
         """See :meth:`Ledger.record_rejected`."""
         await self._run(self._ledger.record_rejected, local_id, error)
 
-    async def record_unknown(self, local_id: str, error: str) -> None:
+    async def record_unknown(self, local_id: str, error: str, raw_answer: str | None = None) -> None:
         """See :meth:`Ledger.record_unknown`."""
-        await self._run(self._ledger.record_unknown, local_id, error)
+        await self._run(self._ledger.record_unknown, local_id, error, raw_answer)
 
     async def update(self, task: Task) -> None:
         """See :meth:`Ledger.update`."""

@@ -258,6 +258,7 @@ class TaskRecord(BaseModel):
     lyrics_title: str | None = None
     lyrics_text: str | None = None
     sandbox: bool = False
+    raw_answer: str | None = None  # the submit's answer as received (bounded, no key)
     created_at: float
     updated_at: float
     files: list[SavedFile] = Field(default_factory=list)

@@ -5,7 +5,7 @@ call fetches at once unless a fetch of that task finished within :data:`FRESH_S`
 
 The schedule assumes nothing about the upstream's latency until it has learned it
 (:mod:`suno_mcp.latency`): from the submit, the gap between polls grows with the time
-elapsed (:data:`GROWTH` of it), so the overshoot past the moment audio became playable
+elapsed (a share, :data:`GROWTH`, of it), so the overshoot past the moment audio became playable
 stays a bounded share of the real latency, whatever it is. Once this upstream's
 milestones for a (family, kind, model) are known, polls are sparse before the usual
 window, dense inside it and growing again past it.
@@ -47,9 +47,15 @@ FRESH_S = 2.0
 # A read that waits for nothing answers within this, from what is known if no fetch fits.
 READ_BUDGET_S = 0.8
 # With no learned window, the next poll comes after this share of the time since the submit.
-GROWTH = 0.2
+# The first playable audio is what a person waits for; final audio follows a preview they can
+# already hear, so its polls are spaced wider (fewer requests, a later "complete").
+GROWTH = {"playable": 0.2, "complete": 0.3}
+# Just past a learned window (up to LATE_SPAN times its far edge) the gap grows more slowly:
+# a task only a little slower than usual is still found soon.
+LATE_GROWTH = 0.12
+LATE_SPAN = 1.5
 # Inside a learned window, the gap is this share of the window's median.
-DENSE = {"playable": 0.08, "complete": 0.15}
+DENSE = {"playable": 0.08, "complete": 0.3}
 # A task nobody waits for is polled at most this often, as a share of its age.
 IDLE_GROWTH = 0.5
 # A task the upstream has not heard of this long after its submit really is unknown.
@@ -246,7 +252,10 @@ class Poller:
         elapsed = max(0.0, now - watch.started)
         milestone = watch.milestone
         window = self.latency.window(latency_key(watch.ref), milestone)
-        growing = min(t.max_gap_s, max(t.min_gap_s, GROWTH * elapsed))
+        growth = GROWTH[milestone]
+        if window is not None and window.high < elapsed <= LATE_SPAN * window.high:
+            growth = min(growth, LATE_GROWTH)
+        growing = min(t.max_gap_s, max(t.min_gap_s, growth * elapsed))
         if window is None or elapsed > window.high:
             gap = growing
         elif elapsed < window.low:
@@ -352,9 +361,12 @@ class Poller:
         return watch.fetched_at is not None and self._clock() - watch.fetched_at < self.timing.fresh_s
 
     def _reschedule_now_if_idle(self, watch: _Watch) -> None:
-        # A task nobody waited for was scheduled sparsely; a new waiter brings it back in.
+        # A task nobody waited for was scheduled sparsely; a new waiter brings it back in
+        # (never later than the poll already due).
         if not watch.in_flight:
+            due = watch.next_at
             self._schedule(watch, self._clock())
+            watch.next_at = min(due, watch.next_at)
             self._wake.set()
 
     async def _refresh(self, watch: _Watch, limit_s: float) -> None:

@@ -27,6 +27,7 @@ from suno_mcp.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi, TaskRef,
 from suno_mcp.downloads import download_to
 from suno_mcp.errors import (
     ConfigurationError,
+    MalformedResponseError,
     NotFoundError,
     SubmitOutcomeUnknownError,
     SunoError,
@@ -219,7 +220,8 @@ class SunoService:
             # errors.submit_outcome decides: a body we cannot read, a failing gateway or a
             # request lost after it left may have been taken (and charged) upstream.
             if submit_outcome(err) == "unknown":
-                await self.ledger.record_unknown(local_id, err.message)
+                raw = err.raw_answer if isinstance(err, MalformedResponseError) else None
+                await self.ledger.record_unknown(local_id, err.message, raw)
                 raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
             await self.ledger.record_rejected(local_id, err.message)
             raise
