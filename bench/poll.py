@@ -21,7 +21,7 @@ over the upstream's own first-playable time. Per profile, one fresh data directo
 plus upstream fetch requests (``fetch``/``feed`` in the sandbox's stats) per completed task,
 and the sharing check: 20 waiters following one task cost the fetches of 1.
 
-Usage: python bench/poll.py [--speed 30] [--profiles steady,fast,...] [--scale-fresh] [--in-flight 0]
+Usage: python bench/poll.py [--speed 30] [--profiles steady,fast,...] [--in-flight 0]
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from pathlib import Path
 import anyio
 import httpx
 
-import suno_mcp.poller
 from suno_mcp.models import MusicRequest, Status
 from suno_mcp.poller import Timing
 from suno_mcp.sandbox.runner import SandboxHandle, run_sandbox
@@ -445,16 +444,7 @@ def main() -> None:
     parser.add_argument("--profiles", default=",".join(PROFILES))
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--in-flight", type=int, default=0, help="also measure RSS with this many tasks")
-    parser.add_argument(
-        "--scale-fresh",
-        action="store_true",
-        help="divide the poller's FRESH_S by the speed too (what a status read does in real time)",
-    )
     args = parser.parse_args()
-    if args.scale_fresh:
-        # Timing.scaled leaves FRESH_S (2 s) alone, so at speed 30 a status read counts a fetch
-        # made 60 model seconds ago as fresh and makes none of its own; real time would.
-        suno_mcp.poller.FRESH_S /= args.speed
 
     started = time.monotonic()
     results = []
@@ -464,10 +454,6 @@ def main() -> None:
         results.append(result)
     shared = anyio.run(bench_shared_waiters, args.speed)
     print_table(results, shared, args.speed)
-    if args.scale_fresh:
-        print(
-            f"(--scale-fresh: the poller's FRESH_S was {suno_mcp.poller.FRESH_S * args.speed:g} s of model time)"
-        )
     if args.in_flight:
         baseline, loaded = anyio.run(bench_memory, args.in_flight)
         print(
