@@ -687,7 +687,10 @@ def _register_resources(server: SunoServer, settings: Settings, holder: list[Laz
         record = await (await service()).record(task_id)
         if record is None:
             raise ResourceNotFoundError(f"no task {task_id} in the ledger")
-        return task_result(record).model_dump_json(indent=1)
+        # The submit's answer as received goes with it: what we could not read, a person can.
+        return json.dumps(
+            {**task_result(record).model_dump(mode="json"), "raw_answer": record.raw_answer}, indent=1
+        )
 
 
 def _register_prompts(server: SunoServer) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from suno_mcp.errors import AuthenticationError, ContentPolicyError
+from suno_mcp.errors import AuthenticationError, ContentPolicyError, SubmitOutcomeUnknownError
 from suno_mcp.models import MusicRequest, Status
 from suno_mcp.poller import Timing
 from suno_mcp.retry import RetryPolicy
@@ -24,6 +24,7 @@ from suno_mcp.settings import load_settings
 
 SPEED = 100.0  # sandbox seconds per real second
 BOUND_S = 20.0
+KEY = "canary-key-6c1f"
 RETRY = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02, rng=random.Random(1))
 
 
@@ -44,7 +45,7 @@ async def service_on(
     sandbox_config = SandboxConfig(speed=speed, clip_seconds=2.0, **config)  # type: ignore[arg-type]
     async with run_sandbox(sandbox_config) as sandbox:
         settings = load_settings(
-            environ={}, api_key="k", base_url=sandbox.url, data_dir=tmp_path, max_requests_per_second=1000.0
+            environ={}, api_key=KEY, base_url=sandbox.url, data_dir=tmp_path, max_requests_per_second=1000.0
         )
         timing = Timing.expecting(expect_preview_s, expect_preview_s * 4, stall_s=stall_s).scaled(speed)
         async with open_service(settings, timing=timing, retry=RETRY, sandbox=True) as service:
@@ -78,6 +79,23 @@ async def test_an_invalid_token_403_is_an_authentication_error_not_a_balance_one
         sandbox.state.inject("invalid_token", "submit_music")
         with pytest.raises(AuthenticationError):
             await service.submit_music(request())
+
+
+async def test_the_submits_answer_as_received_is_kept_on_the_row_accepted_or_unknown(tmp_path: Path) -> None:
+    async with service_on(tmp_path) as (service, sandbox):
+        sandbox.state.inject("wrapped_id", "submit_music")
+        accepted = await service.submit_music(request(1))
+        assert accepted.record.task_id is not None
+        kept = await service.record(accepted.record.task_id)
+        assert kept is not None
+        assert kept.raw_answer is not None
+        assert accepted.record.task_id in kept.raw_answer
+        sandbox.state.inject("malformed", "submit_music")
+        with pytest.raises(SubmitOutcomeUnknownError):
+            await service.submit_music(request(2))
+        (unknown,) = await service.list_tasks(status=Status.UNKNOWN)
+        assert unknown.raw_answer
+        assert KEY not in unknown.raw_answer
 
 
 @pytest.mark.parametrize("shape", ["wrapped_id", "wrapped_id_plain", "odd_id"])
