@@ -26,9 +26,10 @@ LatencyKey = tuple[ApiFamily, TaskKind, str | None]
 # Samples kept per key and milestone, and how many make a window worth trusting.
 KEEP = 12
 MIN_SAMPLES = 4
-# The window's edges, as quantiles of the samples, widened a little each way.
+# The window's edges, as quantiles of the samples, widened a little each way (more below: a
+# milestone earlier than the window opens is found only when it does).
 LOW_Q, HIGH_Q = 0.1, 0.9
-MARGIN = 0.1
+LOW_MARGIN, HIGH_MARGIN = 0.2, 0.1
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,9 @@ class LatencyModel:
         cuts = statistics.quantiles(ordered, n=10, method="inclusive")
         low, high = cuts[int(LOW_Q * 10) - 1], cuts[int(HIGH_Q * 10) - 1]
         return Window(
-            low=low * (1 - MARGIN),
+            low=low * (1 - LOW_MARGIN),
             median=statistics.median(ordered),
-            high=high * (1 + MARGIN),
+            high=high * (1 + HIGH_MARGIN),
             samples=len(ordered),
         )
 

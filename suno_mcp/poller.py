@@ -56,6 +56,9 @@ LATE_GROWTH = 0.12
 LATE_SPAN = 1.5
 # Inside a learned window, the gap is this share of the window's median.
 DENSE = {"playable": 0.08, "complete": 0.3}
+# A milestone time is learned only when the polls around it bracket it this tightly (a share
+# of the time): the schedule's own gaps stay inside it, a task first seen after a restart does not.
+BRACKET = 0.35
 # A task nobody waits for is polled at most this often, as a share of its age.
 IDLE_GROWTH = 0.5
 # A task the upstream has not heard of this long after its submit really is unknown.
@@ -267,8 +270,15 @@ class Poller:
         return max(gap, t.min_gap_s)
 
     def _schedule(self, watch: _Watch, now: float) -> None:
-        if watch.fetched_at is None and now < watch.started + self.timing.first_poll_s:
-            due = watch.started + self.timing.first_poll_s
+        first = watch.started + self.timing.first_poll_s
+        window = self.latency.window(latency_key(watch.ref), watch.milestone)
+        if (
+            watch.fetched_at is None
+            and now < first
+            and (window is None or window.low < 2 * self.timing.first_poll_s)
+        ):
+            # With nothing learned (or a window opening within seconds), look soon after the submit.
+            due = first
         else:
             due = now + self._gap(watch, now)
         watch.next_at = max(due, self._family_paused_until[watch.ref.api])
@@ -562,7 +572,7 @@ class Poller:
             # A well-bracketed time teaches us about this upstream; so does a milestone already
             # reached by the poll that opened the window (the upstream got faster: learn it).
             opened = window is not None and high <= window.low + self.timing.min_gap_s
-            if high > 0 and (high - low <= 0.25 * high or opened):
+            if high > 0 and (high - low <= BRACKET * high or opened):
                 seconds = (low + high) / 2
                 self.latency.observe(latency_key(watch.ref), milestone, seconds)
                 if self._on_milestone is not None:
