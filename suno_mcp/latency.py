@@ -26,10 +26,9 @@ LatencyKey = tuple[ApiFamily, TaskKind, str | None]
 # Samples kept per key and milestone, and how many make a window worth trusting.
 KEEP = 12
 MIN_SAMPLES = 4
-# The window's edges, as quantiles of the samples, widened a little each way (more below: a
-# milestone earlier than the window opens is found only when it does).
+# The window's edges, as quantiles of the samples, widened a little each way.
 LOW_Q, HIGH_Q = 0.1, 0.9
-LOW_MARGIN, HIGH_MARGIN = 0.2, 0.1
+LOW_MARGIN, HIGH_MARGIN = 0.1, 0.1
 
 
 @dataclass(frozen=True)

@@ -391,6 +391,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
     ):
         register(server, kit)
     _register_resources(server, settings, holder)
+    _register_latency_resource(server, holder)
     _register_prompts(server)
     return server
 
@@ -690,6 +691,29 @@ def _register_resources(server: SunoServer, settings: Settings, holder: list[Laz
         # The submit's answer as received goes with it: what we could not read, a person can.
         return json.dumps(
             {**task_result(record).model_dump(mode="json"), "raw_answer": record.raw_answer}, indent=1
+        )
+
+
+def _register_latency_resource(server: SunoServer, holder: list[LazyService]) -> None:
+    @server.resource(
+        "suno://latency",
+        name="latency",
+        title="How long this upstream takes",
+        description=(
+            "Learned from finished tasks, per API, kind and model: the usual seconds from submit to the first "
+            "playable audio and to the final file, and the window the poller watches most closely (JSON)."
+        ),
+        mime_type="application/json",
+    )
+    async def latency_resource() -> str:
+        if not holder:
+            raise ResourceError("the server is still starting; try again")
+        try:
+            service = await holder[0].get()
+        except ConfigurationError as err:
+            raise ResourceError(err.message) from err
+        return json.dumps(
+            {"learned": service.latency(), "usual_final_s": round(service.typical_final_s(), 1)}, indent=1
         )
 
 

@@ -173,3 +173,32 @@ async def test_a_status_read_with_a_wait_of_a_task_already_complete_upstream_say
                 await anyio.sleep(0.02)  # a polling interval inside a bounded wait
         first = await service.status(task_id, wait_s=5)
         assert first.record.status is Status.COMPLETE
+
+
+async def test_the_latency_resource_shows_what_was_learned_from_finished_tasks(tmp_path: Path) -> None:
+    from mcp import Client
+
+    from suno_mcp.backends import SandboxOptions, sandbox_backend
+    from suno_mcp.server import build_server
+
+    server = build_server(
+        load_settings(environ={}, data_dir=tmp_path),
+        sandbox_backend(SandboxOptions(speed=200.0, clip_seconds=2.0)),
+    )
+    async with Client(server) as client:
+        for n in range(5):
+            task = await client.call_tool(
+                "generate_music", {"description": f"latency {n}", "wait_seconds": 5}
+            )
+            task_id = (task.structured_content or {})["task_id"]
+            with anyio.fail_after(BOUND_S):
+                while (task.structured_content or {}).get("status") != "complete":
+                    task = await client.call_tool("get_task_status", {"task_id": task_id, "wait_seconds": 5})
+        learned = (await client.read_resource("suno://latency")).contents[0]
+    import json
+
+    rows = json.loads(learned.text)["learned"]  # type: ignore[union-attr]
+    # At this speed a poll's jitter can blur the short preview bracket; final audio is always learned.
+    (final,) = [r for r in rows if r["milestone"] == "complete" and r["model"] == "chirp-v3-5"]
+    assert final["samples"] == 5
+    assert 0.5 <= final["median_s"] <= 0.9  # the sandbox's ~120 s of model time at x200
