@@ -22,9 +22,10 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -89,52 +90,101 @@ while time.monotonic() < deadline:
 """
 
 
-async def status_scenario(*, hold_lock: bool, calls: int = 200, tasks: int = 20) -> LagReport:
-    from mcp import Client
+@asynccontextmanager
+async def external_sandbox() -> AsyncIterator[str]:
+    """The sandbox in a process of its own, so its work is not counted as ours; yields its URL."""
+    import socket
 
-    from suno_mcp.backends import SandboxOptions, sandbox_backend
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = await anyio.open_process(
+        [sys.executable, "-m", "suno_mcp", "sandbox", "--port", str(port), "--speed", "1"]
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+
+        async with httpx.AsyncClient() as http:
+            with anyio.fail_after(30):
+                while True:
+                    try:
+                        await http.get(url + "/_sandbox/stats")
+                        break
+                    except httpx.TransportError:
+                        await anyio.sleep(0.1)
+        yield url
+    finally:
+        process.kill()
+        await process.wait()
+
+
+async def status_scenario(
+    *, hold_lock: bool, calls: int = 200, tasks: int = 20, external: bool = False
+) -> LagReport:
+
+    from suno_mcp.backends import SandboxOptions, sandbox_backend, upstream_backend
     from suno_mcp.server import build_server
     from suno_mcp.settings import load_settings
 
     with tempfile.TemporaryDirectory(dir=Path.home()) as tmp:
-        settings = load_settings({}, data_dir=Path(tmp), max_requests_per_second=1000.0)
-        # Slow enough that every task is still in flight (so every read fetches and writes).
-        server = build_server(settings, sandbox_backend(SandboxOptions(speed=1.0, clip_seconds=2.0)))
-        async with Client(server) as client:
-            ids = []
-            for i in range(tasks):
-                result = await client.call_tool(
-                    "generate_music", {"description": f"lag test song {i}", "wait_seconds": 0}
+        async with AsyncExitStack() as stack:
+            if external:
+                url = await stack.enter_async_context(external_sandbox())
+                settings = load_settings(
+                    {}, data_dir=Path(tmp), max_requests_per_second=1000.0, base_url=url, api_key="lag-key"
                 )
-                ids.append((result.structured_content or {})["task_id"])
-            holder = None
-            if hold_lock:
-                holder = await anyio.open_process(
-                    [sys.executable, "-c", _LOCK_HOLDER, str(settings.ledger_path), "30"]
-                )
-                await anyio.sleep(0.5)  # let it take the lock for the first time
-            try:
-                async with lag_monitor() as report:
-                    limiter = anyio.CapacityLimiter(calls)
+                server = build_server(settings, upstream_backend)
+            else:
+                settings = load_settings({}, data_dir=Path(tmp), max_requests_per_second=1000.0)
+                # Slow enough that every task is still in flight (so every read fetches and writes).
+                server = build_server(settings, sandbox_backend(SandboxOptions(speed=1.0, clip_seconds=2.0)))
+            return await _status_calls(server, settings, hold_lock=hold_lock, calls=calls, tasks=tasks)
 
-                    async def one(n: int) -> None:
-                        async with limiter:
-                            await client.call_tool("get_task_status", {"task_id": ids[n % len(ids)]})
 
-                    with anyio.fail_after(120):
-                        async with anyio.create_task_group() as tg:
-                            for n in range(calls):
-                                tg.start_soon(one, n)
-            finally:
-                if holder is not None:
-                    holder.kill()
-                    await holder.wait()
+async def _status_calls(server: Any, settings: Any, *, hold_lock: bool, calls: int, tasks: int) -> LagReport:
+    from mcp import Client
+
+    async with Client(server) as client:
+        ids = []
+        for i in range(tasks):
+            result = await client.call_tool(
+                "generate_music", {"description": f"lag test song {i}", "wait_seconds": 0}
+            )
+            ids.append((result.structured_content or {})["task_id"])
+        holder = None
+        if hold_lock:
+            holder = await anyio.open_process(
+                [sys.executable, "-c", _LOCK_HOLDER, str(settings.ledger_path), "30"]
+            )
+            await anyio.sleep(0.5)  # let it take the lock for the first time
+        try:
+            async with lag_monitor() as report:
+                limiter = anyio.CapacityLimiter(calls)
+
+                async def one(n: int) -> None:
+                    async with limiter:
+                        await client.call_tool("get_task_status", {"task_id": ids[n % len(ids)]})
+
+                with anyio.fail_after(120):
+                    async with anyio.create_task_group() as tg:
+                        for n in range(calls):
+                            tg.start_soon(one, n)
+        finally:
+            if holder is not None:
+                holder.kill()
+                await holder.wait()
     return report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", choices=["soak", "status", "status+lock", "all"], default="all")
+    parser.add_argument(
+        "--external-sandbox",
+        action="store_true",
+        help="run the sandbox in its own process for the status scenarios (its work is then not ours)",
+    )
     parser.add_argument("--tasks", type=int, default=500)
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -144,7 +194,11 @@ def main() -> None:
         if name == "soak":
             report = anyio.run(soak_scenario, args.tasks)
         else:
-            report = anyio.run(lambda hold=(name == "status+lock"): status_scenario(hold_lock=hold))
+            report = anyio.run(
+                lambda hold=(name == "status+lock"): status_scenario(
+                    hold_lock=hold, external=args.external_sandbox
+                )
+            )
         rows.append((name, report))
     print(f"{'scenario':<12} {'samples':>8} {'p99 ms':>8} {'worst ms':>9}  goal <= 20 ms")
     for name, report in rows:
