@@ -33,7 +33,7 @@ import anyio
 from suno_mcp.client import MusicApi, TaskRef
 from suno_mcp.errors import NotFoundError, RateLimitedError, SunoError
 from suno_mcp.latency import LatencyKey, LatencyModel, Milestone
-from suno_mcp.models import ApiFamily, Task
+from suno_mcp.models import ApiFamily, Status, Task
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def reached(task: Task | None, goal: Goal) -> bool:
     """True when a waiter with this goal can stop waiting."""
     if task is None:
         return False
-    if task.status.finished:
+    if not task.status.followed:  # finished, or stalled: nothing more will come by waiting
         return True
     return goal == "playable" and task.kind != "lyrics" and task.status.playable
 
@@ -166,7 +166,7 @@ class AdaptiveLimiter:
         self.rate = min(ceiling, start if start is not None else ceiling / 2)
         self._clock = clock
         self._next = 0.0
-        self._queue: list[tuple[int, float, int, anyio.Event]] = []
+        self._queue: list[tuple[int, float, int]] = []  # (priority, due, arrival): smallest goes next
         self._seq = itertools.count()
         self._changed = anyio.Event()
 
@@ -178,7 +178,7 @@ class AdaptiveLimiter:
         self, priority: int = WAITED, *, due: float = 0.0, deadline: float | None = None
     ) -> bool:
         """Wait for this request's turn; False if ``deadline`` (a clock value) passes first."""
-        entry = (priority, due, next(self._seq), anyio.Event())
+        entry = (priority, due, next(self._seq))
         heapq.heappush(self._queue, entry)
         try:
             while True:
@@ -541,8 +541,11 @@ class Poller:
         finished = task is not None and task.status.finished
         stale = now - watch.started > self.timing.horizon_s and watch.waiters == 0
         stalled = task is not None and not finished and now - watch.moved_at > self.timing.stall_s
-        if stalled and task is not None and self._on_stalled is not None:
-            await self._on_stalled(task)
+        if stalled and task is not None:
+            # Its waiters stop waiting (nothing more will come), and the ledger says so.
+            watch.task = task.model_copy(update={"status": Status.STALLED})
+            if self._on_stalled is not None:
+                await self._on_stalled(task)
         if finished or stale or stalled:
             self._watches.pop(watch.ref.task_id, None)
 

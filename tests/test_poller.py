@@ -224,6 +224,7 @@ async def test_a_task_whose_status_never_moves_is_reported_stalled_and_no_longer
         await poller._poll_batch("task", [watch])
     assert stalled == ["t1"]
     assert poller.watching == 0
+    assert reached(watch.task, "complete")  # its waiters stop waiting: nothing more will come
     assert TIMING.stall_s <= clock.now <= TIMING.stall_s + TIMING.first_poll_s + TIMING.max_gap_s
 
 
