@@ -73,6 +73,8 @@ class Settings(BaseModel):
     max_requests_per_second: float = Field(default=10.0, gt=0)  # a ceiling: the poller adapts below it
     stall_after_s: float = Field(default=STALL_AFTER_S, gt=0)
     http_token: SecretStr | None = None
+    # A libpq URL for a PostgreSQL ledger shared by replicas; it may hold a password, so it is secret.
+    database_url: SecretStr | None = None
     sandbox: bool = False
     expected_preview_s: float = Field(default=30.0, gt=0, le=3600)
     expected_complete_s: float = Field(default=120.0, gt=0, le=7200)
@@ -98,7 +100,7 @@ class Settings(BaseModel):
                 )
         return cleaned
 
-    @field_validator("api_key", "http_token", mode="before")
+    @field_validator("api_key", "http_token", "database_url", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -137,6 +139,7 @@ _ENV: dict[str, str] = {
     "SUNO_MCP_DOWNLOAD_MAX_BYTES": "download_max_bytes",
     "SUNO_MCP_MAX_RPS": "max_requests_per_second",
     "SUNO_MCP_HTTP_TOKEN": "http_token",
+    "SUNO_MCP_DATABASE_URL": "database_url",
     "SUNO_MCP_EXPECTED_PREVIEW_S": "expected_preview_s",
     "SUNO_MCP_EXPECTED_COMPLETE_S": "expected_complete_s",
     "SUNO_MCP_STALL_AFTER_S": "stall_after_s",
