@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import anyio
 
@@ -241,33 +241,54 @@ class Ledger:
 
     def _write_state(self, local_id: str, task: Task, *, set_task_id: bool) -> None:
         with self._tx() as db:
-            if set_task_id:
-                # The submit's answer as received (bounded, key removed by the client) stays with
-                # the row: whatever we could not read in it, a person still can.
-                db.execute(
-                    "UPDATE tasks SET task_id = ?, raw_answer = COALESCE(?, raw_answer) WHERE local_id = ?",
-                    (task.task_id, task.raw_answer, local_id),
+            self._write_state_in(db, local_id, task, set_task_id=set_task_id)
+
+    def adopt(self, api: ApiFamily, task: Task, *, sandbox: bool = False) -> TaskRecord:
+        """Keep a task made elsewhere, once: the check and the writes are one transaction, so two
+        processes adopting the same task at once leave one row (not a unique-id error and an orphan)."""
+        with self._tx() as db:
+            known = db.execute(
+                "SELECT local_id FROM tasks WHERE task_id = ? OR local_id = ?", (task.task_id, task.task_id)
+            ).fetchone()
+            if known is None:
+                local_id = self._insert_intent(
+                    db, api, task.kind, {"adopted": True}, None, sandbox, self._clock()
                 )
-            old = db.execute("SELECT clips_json FROM tasks WHERE local_id = ?", (local_id,)).fetchone()
-            # Merge by clip id: an answer that leaves a clip out (or has none yet) must not
-            # erase what we knew of it, or the clip's id is lost.
-            merged: dict[str, Any] = {c["id"]: c for c in json.loads(old[0] if old and old[0] else "[]")}
-            merged.update((c.id, c.model_dump(mode="json")) for c in task.clips)
+                self._write_state_in(db, local_id, task, set_task_id=True)
+        record = self.get(task.task_id)
+        assert record is not None  # found or just written
+        return record
+
+    def _write_state_in(
+        self, db: sqlite3.Connection, local_id: str, task: Task, *, set_task_id: bool
+    ) -> None:
+        if set_task_id:
+            # The submit's answer as received (bounded, key removed by the client) stays with
+            # the row: whatever we could not read in it, a person still can.
             db.execute(
-                "UPDATE tasks SET status = ?, raw_status = ?, error = ?, clips_json = ?,"
-                " lyrics_title = COALESCE(?, lyrics_title), lyrics_text = COALESCE(?, lyrics_text),"
-                " updated_at = ? WHERE local_id = ?",
-                (
-                    task.status.value,
-                    task.raw_status,
-                    task.error,
-                    json.dumps(list(merged.values())),
-                    task.lyrics_title,
-                    task.lyrics_text,
-                    self._clock(),
-                    local_id,
-                ),
+                "UPDATE tasks SET task_id = ?, raw_answer = COALESCE(?, raw_answer) WHERE local_id = ?",
+                (task.task_id, task.raw_answer, local_id),
             )
+        old = db.execute("SELECT clips_json FROM tasks WHERE local_id = ?", (local_id,)).fetchone()
+        # Merge by clip id: an answer that leaves a clip out (or has none yet) must not
+        # erase what we knew of it, or the clip's id is lost.
+        merged: dict[str, Any] = {c["id"]: c for c in json.loads(old[0] if old and old[0] else "[]")}
+        merged.update((c.id, c.model_dump(mode="json")) for c in task.clips)
+        db.execute(
+            "UPDATE tasks SET status = ?, raw_status = ?, error = ?, clips_json = ?,"
+            " lyrics_title = COALESCE(?, lyrics_title), lyrics_text = COALESCE(?, lyrics_text),"
+            " updated_at = ? WHERE local_id = ?",
+            (
+                task.status.value,
+                task.raw_status,
+                task.error,
+                json.dumps(list(merged.values())),
+                task.lyrics_title,
+                task.lyrics_text,
+                self._clock(),
+                local_id,
+            ),
+        )
 
     def record_milestone(self, task_id: str, milestone: str, seconds: float) -> None:
         """The task was first seen playable (or complete) ``seconds`` after its submit."""
@@ -417,6 +438,98 @@ class Ledger:
         return record
 
 
+class LedgerStore(Protocol):
+    """What the service needs of a ledger, whichever database holds it.
+
+    :class:`AsyncLedger` (SQLite, one machine) and ``ledger_pg.PostgresLedger`` (PostgreSQL, shared
+    by replicas) both provide it. Every implementation keeps two rules: the intent row is durable
+    before ``claim``/``record_intent`` return (a submit is only sent after), and ``claim`` is atomic
+    against every other writer of the same database, not only against this process.
+    """
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, or None when the ledger lives in a database server."""
+        ...
+
+    async def close(self) -> None:
+        """Finish queued work and close the database."""
+        ...
+
+    async def record_intent(
+        self,
+        *,
+        api: ApiFamily,
+        kind: TaskKind,
+        request: dict[str, Any],
+        fingerprint: str | None,
+        sandbox: bool = False,
+    ) -> str:
+        """Write the row for a submit about to be sent; returns its local id."""
+        ...
+
+    async def claim(
+        self,
+        *,
+        api: ApiFamily,
+        kind: TaskKind,
+        request: dict[str, Any],
+        fingerprint: str,
+        window_s: float,
+        sandbox: bool = False,
+    ) -> tuple[str, TaskRecord | None]:
+        """``(local_id, None)`` for a new intent, or ``("", record)`` for a live duplicate."""
+        ...
+
+    async def record_submitted(self, local_id: str, task: Task) -> None:
+        """The upstream accepted the submit: store its task id and first state."""
+        ...
+
+    async def record_rejected(self, local_id: str, error: str) -> None:
+        """The upstream refused the submit (nothing was charged)."""
+        ...
+
+    async def record_unknown(self, local_id: str, error: str, raw_answer: str | None = None) -> None:
+        """The submit may or may not have reached the upstream; ``raw_answer`` is what came back."""
+        ...
+
+    async def update(self, task: Task) -> None:
+        """Store a newer state of a known task (by upstream task id)."""
+        ...
+
+    async def record_milestone(self, task_id: str, milestone: str, seconds: float) -> None:
+        """The task was first seen playable (or complete) ``seconds`` after its submit."""
+        ...
+
+    async def milestones(self) -> list[tuple[ApiFamily, TaskKind, str | None, str, float]]:
+        """The newest milestone times: (api, kind, model, milestone, seconds), oldest first."""
+        ...
+
+    async def record_file(self, saved: SavedFile) -> None:
+        """Remember a downloaded file."""
+        ...
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        """The record with this upstream task id (or local id), if any."""
+        ...
+
+    async def find(self, task_or_clip_id: str) -> TaskRecord | None:
+        """The record of a task id, else the newest record holding a clip of that id."""
+        ...
+
+    async def find_by_clip(self, clip_id: str) -> TaskRecord | None:
+        """The newest record one of whose clips has this id."""
+        ...
+
+    async def adopt(self, api: ApiFamily, task: Task, *, sandbox: bool = False) -> TaskRecord:
+        """Keep a task made elsewhere (found upstream by its id), once however many callers ask."""
+        ...
+
+    async def recent(self, *, statuses: Sequence[Status] | None = None, limit: int = 20) -> list[TaskRecord]:
+        """The newest records first, optionally only those in some statuses."""
+        ...
+
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -525,20 +638,7 @@ class AsyncLedger:
 
     async def adopt(self, api: ApiFamily, task: Task, *, sandbox: bool = False) -> TaskRecord:
         """Keep a task made elsewhere (found upstream by its id), once however many callers ask."""
-        return await self._run(self._adopt, api, task, sandbox)
-
-    def _adopt(self, api: ApiFamily, task: Task, sandbox: bool) -> TaskRecord:
-        # One worker call: no other call of this process runs between the check and the writes.
-        known = self._ledger.get(task.task_id)
-        if known is not None:
-            return known
-        local_id = self._ledger.record_intent(
-            api=api, kind=task.kind, request={"adopted": True}, fingerprint=None, sandbox=sandbox
-        )
-        self._ledger.record_submitted(local_id, task)
-        record = self._ledger.get(task.task_id)
-        assert record is not None  # just written
-        return record
+        return await self._run(self._ledger.adopt, api, task, sandbox=sandbox)
 
     async def find_by_clip(self, clip_id: str) -> TaskRecord | None:
         """See :meth:`Ledger.find_by_clip`."""

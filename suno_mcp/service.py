@@ -33,7 +33,7 @@ from suno_mcp.errors import (
     SunoError,
     submit_outcome,
 )
-from suno_mcp.ledger import AsyncLedger, Ledger
+from suno_mcp.ledger import AsyncLedger, Ledger, LedgerStore
 from suno_mcp.models import ApiFamily, MusicRequest, SavedFile, Status, Task, TaskKind, TaskRecord
 from suno_mcp.poller import Goal, Poller, ProgressFn, Timing
 from suno_mcp.retry import RetryPolicy
@@ -97,7 +97,7 @@ class SunoService:
     settings: Settings
     task_api: TaskApi
     clip_api: ClipApi
-    ledger: AsyncLedger
+    ledger: LedgerStore
     poller: Poller
     http: httpx.AsyncClient
     catalog: Catalog
@@ -468,6 +468,16 @@ def build_http_client(
     )
 
 
+async def _open_ledger(settings: Settings) -> LedgerStore:
+    """PostgreSQL when SUNO_MCP_DATABASE_URL is set (replicas share it), else the SQLite file."""
+    if settings.database_url is not None:
+        from suno_mcp.ledger_pg import PostgresLedger  # the optional 'postgres' extra
+
+        return await PostgresLedger.open(settings.database_url.get_secret_value())
+    # Opening runs the migrations: off the event loop like every other ledger call.
+    return AsyncLedger(await anyio.to_thread.run_sync(Ledger, settings.ledger_path))
+
+
 @asynccontextmanager
 async def open_service(
     settings: Settings,
@@ -479,8 +489,7 @@ async def open_service(
 ) -> AsyncIterator[SunoService]:
     """Open the HTTP client, ledger and poller; close them all on exit."""
     key = settings.api_key.get_secret_value() if settings.api_key else None
-    # Opening runs the migrations: off the event loop like every other ledger call.
-    ledger = AsyncLedger(await anyio.to_thread.run_sync(Ledger, settings.ledger_path))
+    ledger = await _open_ledger(settings)
     try:
         async with build_http_client(settings, transport) as http, anyio.create_task_group() as tg:
             upstream = Upstream(http, base_url=settings.base_url, api_key=key, retry=retry)

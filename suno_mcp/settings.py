@@ -73,6 +73,13 @@ class Settings(BaseModel):
     max_requests_per_second: float = Field(default=10.0, gt=0)  # a ceiling: the poller adapts below it
     stall_after_s: float = Field(default=STALL_AFTER_S, gt=0)
     http_token: SecretStr | None = None
+    # The HTTP door under load: open connections (the oldest still sending its request head is closed
+    # to make room), seconds a request head may take, tool calls at once (past it: 503 + Retry-After).
+    http_max_connections: int = Field(default=256, ge=1, le=100_000)
+    http_header_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    http_max_calls: int = Field(default=32, ge=1, le=10_000)
+    # A libpq URL for a PostgreSQL ledger shared by replicas; it may hold a password, so it is secret.
+    database_url: SecretStr | None = None
     sandbox: bool = False
     expected_preview_s: float = Field(default=30.0, gt=0, le=3600)
     expected_complete_s: float = Field(default=120.0, gt=0, le=7200)
@@ -98,7 +105,7 @@ class Settings(BaseModel):
                 )
         return cleaned
 
-    @field_validator("api_key", "http_token", mode="before")
+    @field_validator("api_key", "http_token", "database_url", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -137,6 +144,10 @@ _ENV: dict[str, str] = {
     "SUNO_MCP_DOWNLOAD_MAX_BYTES": "download_max_bytes",
     "SUNO_MCP_MAX_RPS": "max_requests_per_second",
     "SUNO_MCP_HTTP_TOKEN": "http_token",
+    "SUNO_MCP_DATABASE_URL": "database_url",
+    "SUNO_MCP_HTTP_MAX_CONNECTIONS": "http_max_connections",
+    "SUNO_MCP_HTTP_HEADER_TIMEOUT_S": "http_header_timeout_s",
+    "SUNO_MCP_HTTP_MAX_CALLS": "http_max_calls",
     "SUNO_MCP_EXPECTED_PREVIEW_S": "expected_preview_s",
     "SUNO_MCP_EXPECTED_COMPLETE_S": "expected_complete_s",
     "SUNO_MCP_STALL_AFTER_S": "stall_after_s",

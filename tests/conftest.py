@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.postgres import postgres_server
+
+__all__ = ["postgres_server"]  # a session fixture: a throwaway PostgreSQL server, started on first use
+
 
 @pytest.fixture
 def anyio_backend() -> str:

@@ -1,15 +1,84 @@
-"""The task ledger: intent before submit, schema versions, two processes on one file."""
+"""The task ledger, one suite over both backends (SQLite and PostgreSQL): intent before submit,
+schema versions, several writers on one store, one intent for a request claimed at once."""
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
+import psycopg
 import pytest
 
-from suno_mcp.ledger import MIGRATIONS, Ledger
-from suno_mcp.models import Clip, SavedFile, Status, Task
+from suno_mcp.ledger import MIGRATIONS, AsyncLedger, Ledger, LedgerStore
+from suno_mcp.ledger_pg import MIGRATIONS as PG_MIGRATIONS
+from suno_mcp.ledger_pg import PostgresLedger
+from suno_mcp.models import Clip, SavedFile, Status, Task, TaskRecord
+from tests.support.postgres import PostgresServer, fresh_database
+
+
+@dataclass
+class SqliteStore:
+    """One SQLite file; every ledger opened on it shares it, as two server processes would."""
+
+    path: Path
+    migrations: int = len(MIGRATIONS)
+
+    async def open(self, clock: Callable[[], float] = time.time) -> LedgerStore:
+        return AsyncLedger(await anyio.to_thread.run_sync(functools.partial(Ledger, self.path, clock=clock)))
+
+    def schema_version(self) -> int:
+        with sqlite3.connect(self.path) as db:
+            return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+    def pretend_a_newer_schema(self) -> None:
+        with sqlite3.connect(self.path) as db:
+            db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+
+
+@dataclass
+class PostgresStore:
+    """One PostgreSQL database; every ledger opened on it is a replica's connection."""
+
+    url: str
+    migrations: int = len(PG_MIGRATIONS)
+
+    async def open(self, clock: Callable[[], float] = time.time) -> LedgerStore:
+        return await PostgresLedger.open(self.url, clock=clock)
+
+    def schema_version(self) -> int:
+        with psycopg.connect(self.url) as db:
+            row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+            assert row is not None
+            return int(row[0])
+
+    def pretend_a_newer_schema(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as db:
+            db.execute("INSERT INTO schema_version (version) VALUES (%s)", (len(PG_MIGRATIONS) + 1,))
+
+
+Store = SqliteStore | PostgresStore
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        yield SqliteStore(tmp_path / "l.sqlite3")
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    with fresh_database(server) as url:
+        yield PostgresStore(url)
+
+
+@pytest.fixture
+async def ledger(store: Store) -> AsyncIterator[LedgerStore]:
+    opened = await store.open()
+    yield opened
+    await opened.close()
 
 
 def _task(task_id: str, status: Status = Status.RUNNING, clips: int = 2) -> Task:
@@ -21,172 +90,220 @@ def _task(task_id: str, status: Status = Status.RUNNING, clips: int = 2) -> Task
     )
 
 
-def test_an_intent_is_recorded_as_unknown_before_any_task_id_exists(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "l.sqlite3")
-    local = ledger.record_intent(api="task", kind="music", request={"prompt": "x"}, fingerprint="f")
-    record = ledger.get(local)
+async def test_an_intent_is_recorded_as_unknown_before_any_task_id_exists(ledger: LedgerStore) -> None:
+    local = await ledger.record_intent(api="task", kind="music", request={"prompt": "x"}, fingerprint="f")
+    record = await ledger.get(local)
     assert record is not None
     assert record.status is Status.UNKNOWN
     assert record.task_id is None
-    assert [r.local_id for r in ledger.recent(statuses=[Status.UNKNOWN])] == [local]
-    ledger.close()
+    assert record.request == {"prompt": "x"}
+    assert [r.local_id for r in await ledger.recent(statuses=[Status.UNKNOWN])] == [local]
 
 
-def test_a_submitted_task_is_found_by_task_id_and_by_any_clip_id(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "l.sqlite3")
-    local = ledger.record_intent(api="task", kind="music", request={"prompt": "x"}, fingerprint="f")
-    ledger.record_submitted(local, _task("t1"))
-    assert ledger.get("t1") is not None
-    by_clip = ledger.find_by_clip("t1-c1")
+async def test_a_submitted_task_is_found_by_task_id_and_by_any_clip_id(ledger: LedgerStore) -> None:
+    local = await ledger.record_intent(api="task", kind="music", request={"prompt": "x"}, fingerprint="f")
+    await ledger.record_submitted(local, _task("t1"))
+    assert await ledger.get("t1") is not None
+    by_clip = await ledger.find_by_clip("t1-c1")
     assert by_clip is not None
     assert by_clip.task_id == "t1"
-    assert ledger.find_by_clip("t1-c9") is None
-    ledger.close()
+    assert await ledger.find_by_clip("t1-c9") is None
+    found = await ledger.find("t1-c0")
+    assert found is not None
+    assert found.local_id == local
 
 
-def test_a_thinner_later_answer_keeps_the_clips_already_known(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "l.sqlite3")
-    local = ledger.record_intent(api="task", kind="music", request={}, fingerprint=None)
-    ledger.record_submitted(local, _task("t1"))
-    ledger.update(_task("t1", Status.RUNNING, clips=0))
-    record = ledger.get("t1")
+async def test_a_thinner_later_answer_keeps_the_clips_already_known(ledger: LedgerStore) -> None:
+    local = await ledger.record_intent(api="task", kind="music", request={}, fingerprint=None)
+    await ledger.record_submitted(local, _task("t1"))
+    await ledger.update(_task("t1", Status.RUNNING, clips=0))
+    record = await ledger.get("t1")
     assert record is not None
     assert len(record.clips) == 2
-    ledger.close()
 
 
-def test_duplicates_are_found_within_the_window_and_never_among_refused_requests(tmp_path: Path) -> None:
+async def test_duplicates_are_found_within_the_window_and_never_among_refused_requests(store: Store) -> None:
     now = [1000.0]
-    ledger = Ledger(tmp_path / "l.sqlite3", clock=lambda: now[0])
-    refused = ledger.record_intent(api="task", kind="music", request={}, fingerprint="same")
-    ledger.record_rejected(refused, "429")
-    assert ledger.find_duplicate("same", 600) is None
-    kept = ledger.record_intent(api="task", kind="music", request={}, fingerprint="same")
-    ledger.record_submitted(kept, _task("t1"))
-    found = ledger.find_duplicate("same", 600)
+    ledger = await store.open(clock=lambda: now[0])
+
+    async def claim() -> tuple[str, TaskRecord | None]:
+        return await ledger.claim(api="task", kind="music", request={}, fingerprint="same", window_s=600)
+
+    refused, _ = await claim()
+    await ledger.record_rejected(refused, "429")
+    kept, none = await claim()
+    assert kept
+    assert none is None
+    await ledger.record_submitted(kept, _task("t1"))
+    again, found = await claim()
+    assert again == ""
     assert found is not None
     assert found.task_id == "t1"
     now[0] += 601
-    assert ledger.find_duplicate("same", 600) is None
-    ledger.close()
+    later, none = await claim()
+    assert later
+    assert none is None
+    await ledger.close()
 
 
-def test_files_are_remembered_with_their_clip(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "l.sqlite3")
-    local = ledger.record_intent(api="task", kind="music", request={}, fingerprint=None)
-    ledger.record_submitted(local, _task("t1", Status.COMPLETE))
-    ledger.record_file(
-        SavedFile(
-            clip_id="t1-c0",
-            task_id="t1",
-            path="/x/a.wav",
-            url="http://u/a.wav",
-            bytes=10,
-            mime_type="audio/wav",
-        )
+async def test_files_are_remembered_with_their_clip(ledger: LedgerStore) -> None:
+    local = await ledger.record_intent(api="task", kind="music", request={}, fingerprint=None)
+    await ledger.record_submitted(local, _task("t1", Status.COMPLETE))
+    saved = SavedFile(
+        clip_id="t1-c0", task_id="t1", path="/x/a.wav", url="http://u/a.wav", bytes=10, mime_type="audio/wav"
     )
-    record = ledger.get("t1")
+    await ledger.record_file(saved)
+    await ledger.record_file(saved.model_copy(update={"path": "/x/b.wav"}))
+    record = await ledger.get("t1")
     assert record is not None
-    assert [f.path for f in record.files] == ["/x/a.wav"]
-    ledger.close()
+    assert [f.path for f in record.files] == ["/x/b.wav"]
 
 
-def test_the_schema_is_versioned_and_a_newer_one_is_refused_with_advice(tmp_path: Path) -> None:
-    path = tmp_path / "l.sqlite3"
-    ledger = Ledger(path)
-    assert ledger.schema_version == len(MIGRATIONS)
-    ledger.close()
-    with sqlite3.connect(path) as db:
-        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+async def test_the_schema_is_versioned_and_a_newer_one_is_refused_with_advice(store: Store) -> None:
+    await (await store.open()).close()
+    assert store.schema_version() == store.migrations
+    store.pretend_a_newer_schema()
     with pytest.raises(RuntimeError, match="upgrade suno-mcp"):
-        Ledger(path)
+        await store.open()
 
 
-def test_the_ledger_uses_write_ahead_logging(tmp_path: Path) -> None:
+async def test_reopening_the_ledger_keeps_its_rows_and_runs_no_migration_twice(store: Store) -> None:
+    first = await store.open()
+    local = await first.record_intent(api="task", kind="music", request={}, fingerprint=None)
+    await first.close()
+    second = await store.open()
+    assert await second.get(local) is not None
+    await second.close()
+    assert store.schema_version() == store.migrations
+
+
+async def test_milestones_are_kept_once_and_read_back_oldest_first(ledger: LedgerStore) -> None:
+    local = await ledger.record_intent(api="task", kind="music", request={"mv": "chirp-v4"}, fingerprint=None)
+    await ledger.record_submitted(local, _task("t1"))
+    await ledger.record_milestone("t1", "playable", 20.0)
+    await ledger.record_milestone("t1", "playable", 99.0)  # only the first sighting counts
+    await ledger.record_milestone("t1", "complete", 80.0)
+    assert await ledger.milestones() == [
+        ("task", "music", "chirp-v4", "playable", 20.0),
+        ("task", "music", "chirp-v4", "complete", 80.0),
+    ]
+
+
+async def test_adopting_a_task_made_elsewhere_keeps_one_row_however_many_ask(store: Store) -> None:
+    ledgers = [await store.open() for _ in range(3)]
+    adopted: list[TaskRecord] = []
+
+    async def adopt(ledger: LedgerStore) -> None:
+        adopted.append(await ledger.adopt("task", _task("elsewhere")))
+
+    async with anyio.create_task_group() as tg:
+        for ledger in ledgers * 2:
+            tg.start_soon(adopt, ledger)
+    assert len({record.local_id for record in adopted}) == 1
+    assert len(await ledgers[0].recent(limit=100)) == 1
+    for ledger in ledgers:
+        await ledger.close()
+
+
+def test_the_sqlite_ledger_uses_write_ahead_logging(tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite3"
     Ledger(path).close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_two_ledgers_on_one_file_write_at_once_without_losing_a_row(tmp_path: Path) -> None:
-    path = tmp_path / "shared.sqlite3"
-    first, second = Ledger(path), Ledger(path)
-    per_writer = 200
+async def test_two_ledgers_on_one_store_write_at_once_without_losing_a_row(store: Store) -> None:
+    first, second = await store.open(), await store.open()
+    per_writer = 100
 
-    def write(ledger: Ledger, name: str) -> None:
+    async def write(ledger: LedgerStore, name: str) -> None:
         for i in range(per_writer):
-            local = ledger.record_intent(api="task", kind="music", request={"i": i}, fingerprint=None)
-            ledger.record_submitted(local, _task(f"{name}-{i}", clips=1))
+            local = await ledger.record_intent(api="task", kind="music", request={"i": i}, fingerprint=None)
+            await ledger.record_submitted(local, _task(f"{name}-{i}", clips=1))
 
-    threads = [
-        threading.Thread(target=write, args=(first, "a")),
-        threading.Thread(target=write, args=(second, "b")),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert len(first.recent(limit=10_000)) == 2 * per_writer
-    assert second.get("a-199") is not None
-    assert first.get("b-199") is not None
-    first.close()
-    second.close()
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write, first, "a")
+            tg.start_soon(write, second, "b")
+    assert len(await first.recent(limit=10_000)) == 2 * per_writer
+    assert await second.get(f"a-{per_writer - 1}") is not None
+    assert await first.get(f"b-{per_writer - 1}") is not None
+    await first.close()
+    await second.close()
 
 
-def test_an_answer_that_leaves_a_clip_out_keeps_that_clip_in_the_ledger(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "l.sqlite3")
-    local = ledger.record_intent(api="clip", kind="music", request={}, fingerprint=None)
-    ledger.record_submitted(local, _task("t1"))
-    ledger.update(
+async def test_an_answer_that_leaves_a_clip_out_keeps_that_clip_in_the_ledger(ledger: LedgerStore) -> None:
+    local = await ledger.record_intent(api="clip", kind="music", request={}, fingerprint=None)
+    await ledger.record_submitted(local, _task("t1"))
+    await ledger.update(
         Task(
             task_id="t1", api="clip", status=Status.COMPLETE, clips=[Clip(id="t1-c0", status=Status.COMPLETE)]
         )
     )
-    record = ledger.get("t1")
+    record = await ledger.get("t1")
     assert record is not None
     assert record.clip_ids == ("t1-c0", "t1-c1")
     assert record.clips[0].status is Status.COMPLETE
-    assert ledger.find_by_clip("t1-c1") is not None
-    ledger.close()
+    assert await ledger.find_by_clip("t1-c1") is not None
 
 
-def test_a_claim_finds_a_live_duplicate_or_writes_the_intent_and_never_mixes_sandbox_and_real(
-    tmp_path: Path,
+async def test_a_claim_finds_a_live_duplicate_or_writes_the_intent_and_never_mixes_sandbox_and_real(
+    ledger: LedgerStore,
 ) -> None:
-    ledger = Ledger(tmp_path / "l.sqlite3")
-    first, none = ledger.claim(api="task", kind="music", request={}, fingerprint="fp", window_s=600)
+    first, none = await ledger.claim(api="task", kind="music", request={}, fingerprint="fp", window_s=600)
     assert first
     assert none is None
-    again, found = ledger.claim(api="task", kind="music", request={}, fingerprint="fp", window_s=600)
+    again, found = await ledger.claim(api="task", kind="music", request={}, fingerprint="fp", window_s=600)
     assert again == ""
     assert found is not None
     assert found.local_id == first
-    real, other = ledger.claim(
+    real, other = await ledger.claim(
         api="task", kind="music", request={}, fingerprint="fp", window_s=600, sandbox=True
     )
     assert real
     assert other is None
-    ledger.close()
 
 
-def test_two_processes_claiming_the_same_request_at_once_write_one_intent(tmp_path: Path) -> None:
-    path = tmp_path / "shared.sqlite3"
-    ledgers = [Ledger(path) for _ in range(4)]
-    results: list[tuple[str, object]] = []
-    barrier = threading.Barrier(len(ledgers))
+async def test_several_writers_claiming_the_same_request_at_once_write_one_intent(store: Store) -> None:
+    # Four connections (processes on one SQLite file, or replicas on one PostgreSQL database), each
+    # claiming the same requests at the same moment; many rounds, so an unguarded check-then-insert
+    # would be caught between its check and its insert at least once.
+    ledgers = [await store.open() for _ in range(4)]
+    rounds = 25
+    winners: dict[str, int] = {}
 
-    def claim(ledger: Ledger) -> None:
-        barrier.wait(timeout=10)
-        results.append(ledger.claim(api="task", kind="music", request={}, fingerprint="same", window_s=600))
+    async def claim(ledger: LedgerStore, fingerprint: str, start: anyio.Event) -> None:
+        await start.wait()
+        local_id, _ = await ledger.claim(
+            api="task", kind="music", request={}, fingerprint=fingerprint, window_s=600
+        )
+        if local_id:
+            winners[fingerprint] = winners.get(fingerprint, 0) + 1
 
-    threads = [threading.Thread(target=claim, args=(ledger,)) for ledger in ledgers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert len(results) == len(ledgers)
-    assert sum(1 for local_id, _ in results if local_id) == 1
-    assert len(ledgers[0].recent(limit=100)) == 1
+    with anyio.fail_after(60):
+        for n in range(rounds):
+            start = anyio.Event()
+            async with anyio.create_task_group() as tg:
+                for ledger in ledgers:
+                    tg.start_soon(claim, ledger, f"same-{n}", start)
+                await anyio.wait_all_tasks_blocked()
+                start.set()
+    assert winners == {f"same-{n}": 1 for n in range(rounds)}
+    assert len(await ledgers[0].recent(limit=1000)) == rounds
     for ledger in ledgers:
-        ledger.close()
+        await ledger.close()
+
+
+async def test_the_submits_answer_as_received_stays_with_its_row(ledger: LedgerStore) -> None:
+    kept = await ledger.record_intent(api="task", kind="music", request={"prompt": "x"}, fingerprint="a")
+    await ledger.record_submitted(
+        kept, _task("t1").model_copy(update={"raw_answer": '{"data": {"task_id": "t1"}}'})
+    )
+    unread = await ledger.record_intent(api="task", kind="music", request={"prompt": "y"}, fingerprint="b")
+    await ledger.record_unknown(unread, "unreadable", "<html>bad gateway</html>")
+    accepted = await ledger.get("t1")
+    unknown = await ledger.get(unread)
+    assert accepted is not None
+    assert accepted.raw_answer == '{"data": {"task_id": "t1"}}'
+    assert unknown is not None
+    assert unknown.raw_answer == "<html>bad gateway</html>"

@@ -1,0 +1,129 @@
+"""A throwaway PostgreSQL server for the tests, started from the binaries on this machine.
+
+The server listens on a free loopback port with its data and socket in a temporary directory, and is
+stopped (immediate mode: nothing in it is worth keeping) when the session ends. PostgreSQL refuses
+to run as root, so as root the server runs as the ``postgres`` user (or ``nobody``) and the
+directory is handed to that user. Each test gets a database of its own (:func:`fresh_database`).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+START_TIMEOUT_S = 60
+ADMIN_USER = "suno"
+
+
+def find_binaries() -> Path | None:
+    """The directory holding ``initdb``, ``pg_ctl`` and ``postgres``, or None when they are missing."""
+    candidates: list[str] = []
+    on_path = shutil.which("initdb")
+    if on_path:
+        candidates.append(str(Path(on_path).resolve().parent))
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    for directory in candidates:
+        if all((Path(directory) / name).exists() for name in ("initdb", "pg_ctl", "postgres")):
+            return Path(directory)
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _run_as() -> str | None:
+    """The user to run the server as: None (ourselves) unless we are root."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name
+    raise RuntimeError(
+        "running as root and neither a 'postgres' nor a 'nobody' user exists to run PostgreSQL"
+    )
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A running server: its address and the admin URL (trust authentication, loopback only)."""
+
+    port: int
+    admin_url: str
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql://{ADMIN_USER}@127.0.0.1:{self.port}/{database}"
+
+
+@contextmanager
+def running_postgres(binaries: Path) -> Iterator[PostgresServer]:
+    """Start a server in a temporary directory; stop it and remove the directory on exit."""
+    user = _run_as()
+    root = Path(tempfile.mkdtemp(prefix="suno-pg-"))
+    data, sockets, log = root / "data", root / "sock", root / "server.log"
+    sockets.mkdir()
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        for path in (root, sockets):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    port = _free_port()
+
+    def run(*args: str) -> None:
+        subprocess.run(args, check=True, cwd=root, user=user, capture_output=True, timeout=START_TIMEOUT_S)
+
+    try:
+        run(str(binaries / "initdb"), "-D", str(data), "-U", ADMIN_USER, "--auth=trust", "-E", "UTF8")
+        # fsync off: a test database is thrown away, and the disk is shared with other work.
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off -c max_connections=200"
+        run(str(binaries / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
+        try:
+            yield PostgresServer(port=port, admin_url=f"postgresql://{ADMIN_USER}@127.0.0.1:{port}/postgres")
+        finally:
+            run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def fresh_database(server: PostgresServer) -> Iterator[str]:
+    """A new empty database for one test (its URL), dropped afterwards."""
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:16]
+    with psycopg.connect(server.admin_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}".encode())
+    try:
+        yield server.url_for(name)
+    finally:
+        with psycopg.connect(server.admin_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)".encode())
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole session; skips when the binaries are not installed."""
+    binaries = find_binaries()
+    if binaries is None:
+        pytest.skip(
+            "PostgreSQL binaries (initdb, pg_ctl) not found on PATH or under /usr/lib/postgresql/*/bin"
+        )
+    with running_postgres(binaries) as server:
+        yield server

@@ -1,0 +1,40 @@
+"""SUNO_MCP_DATABASE_URL puts the ledger in PostgreSQL: what the tools record lands there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import psycopg
+from mcp import Client
+
+from suno_mcp.backends import SandboxOptions, sandbox_backend
+from suno_mcp.server import build_server
+from suno_mcp.settings import load_settings
+from tests.support.postgres import PostgresServer, fresh_database
+
+
+async def test_with_a_database_url_a_generated_task_is_kept_in_postgres_and_no_sqlite_file_is_made(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    with fresh_database(postgres_server) as url:
+        settings = load_settings(environ={"SUNO_MCP_DATABASE_URL": url}, data_dir=tmp_path)
+        server = build_server(settings, sandbox_backend(SandboxOptions(speed=100)))
+        with anyio.fail_after(30):
+            async with Client(server) as client:
+                result = await client.call_tool(
+                    "generate_music", {"description": "a waltz", "wait_seconds": 5}
+                )
+        assert not result.is_error, result.content
+        assert result.structured_content is not None
+        with psycopg.connect(url) as db:
+            rows = db.execute("SELECT task_id, sandbox FROM tasks").fetchall()
+        assert rows == [(result.structured_content["task_id"], True)]
+        assert not settings.ledger_path.exists()
+
+
+def test_the_database_url_never_shows_in_the_settings_repr() -> None:
+    settings = load_settings(environ={"SUNO_MCP_DATABASE_URL": "postgresql://u:hunter2-pw@db.example/suno"})
+    assert settings.database_url is not None
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings.model_dump())
