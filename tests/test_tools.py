@@ -30,6 +30,8 @@ TOOLS = {
     "generate_lyrics",
     "get_complete_song",
     "download_audio",
+    "cover_music",
+    "upload_audio",
 }
 UPSTREAM_TOOLS = TOOLS - {"list_tasks"}
 SUBMIT = "/v1/suno/submit/music"
