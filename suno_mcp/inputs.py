@@ -229,7 +229,7 @@ def variant_model(
         return spec.cover_variant if variant == "cover" else spec.upload_variant
 
     having = [m.name for m in catalog.models if of(m.name)]
-    what = "cover" if variant == "cover" else "continuation of uploaded audio"
+    what = "cover model (-tau)" if variant == "cover" else "model for continuing uploaded audio (-upload)"
     if model is None:
         name = default if of(default) else next(iter(having), default)
     else:
@@ -237,7 +237,7 @@ def variant_model(
     mv = of(name)
     if mv is None:
         fix = f"use {' or '.join(having)}, or omit model" if having else "no model has one"
-        raise ArgumentError(f"model: {name} has no documented {what} model; {fix}.")
+        raise ArgumentError(f"model: {name} has no documented {what}; {fix}.")
     return name, mv
 
 

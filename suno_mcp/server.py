@@ -679,7 +679,10 @@ async def _cover_request(
             f"get_task_status(task_id='{record.task_id or record.local_id}', wait_seconds=45) says "
             "complete, then cover it."
         )
-    words = lyrics if lyrics is not None else clip.lyrics
+    asked = record.request.get("prompt")
+    if record.kind != "music" or record.request.get("continue_clip_id") or not isinstance(asked, str):
+        asked = None  # only a fresh generation's prompt is the whole song's lyrics
+    words = lyrics or clip.lyrics or asked or None
     if words is None:
         if not record.request.get("make_instrumental"):
             raise ArgumentError(
