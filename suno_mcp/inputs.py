@@ -253,7 +253,9 @@ def _private_host(host: str) -> bool:
         # A bare number is an IPv4 address to most resolvers (http://2130706433/ is 127.0.0.1).
         ip = ipaddress.ip_address(int(name) if name.isdigit() else name)
     except ValueError:
-        return False  # a public-looking name; it is not resolved here (no network before sending)
+        # Octal or hex spellings (0177.0.0.1, 0x7f.1) are addresses to some resolvers: not a
+        # name we can vouch for. Any other name is not resolved here (no network before sending).
+        return all(part.isdigit() or part.startswith("0x") for part in name.split("."))
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return not ip.is_global or ip.is_multicast

@@ -435,13 +435,6 @@ class SunoService:
         )
         await self.ledger.update(stalled)
 
-    async def clip_duration(self, clip_id: str) -> float | None:
-        """The known duration of a clip, from the ledger."""
-        record = await self.ledger.find_by_clip(clip_id)
-        if record is None:
-            return None
-        return next((c.duration for c in record.clips if c.id == clip_id), None)
-
     async def on_task_update(self, task: Task) -> None:
         """Poller hook: store every new state; start the opt-in download when final."""
         await self.ledger.update(task)

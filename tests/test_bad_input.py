@@ -199,6 +199,8 @@ ROWS: list[tuple[str, dict[str, Any], str | tuple[str, ...]]] = [
     (UPLOAD, up("http://[fe80::1]/song.aac"), PRIVATE),
     (UPLOAD, up("http://2130706433/song.mp3"), PRIVATE),  # 127.0.0.1 as one number
     (UPLOAD, up("http://nas.local/song.mp3"), PRIVATE),
+    (UPLOAD, up("http://0177.0.0.1/song.mp3"), PRIVATE),  # 127.0.0.1 in octal
+    (UPLOAD, up("http://0x7f.1/song.mp3"), PRIVATE),
     (UPLOAD, {"url": "https://example.com/a.mp3", "force_new": "again"}, "force_new"),
 ]
 
