@@ -15,9 +15,9 @@ Each family builds its own submit body from a :class:`~suno_mcp.models.MusicRequ
 paths only through :func:`suno_mcp.ids.url_segment`. A submit keeps the start of its
 answer as received on ``Task.raw_answer`` (or ``MalformedResponseError.raw_answer``).
 
-Adding an endpoint whose wire format becomes known (upload a song, cover a clip) is one
-method on the right class: build the body, call ``self._up.post_answer(...)`` and parse
-the answer with :func:`parse_clip` / :func:`parse_generate_response`.
+Adding an endpoint whose wire format becomes known is one method on the right class: build
+the body, call ``self._up.post_answer(...)`` and parse the answer with :func:`parse_clip` /
+:func:`parse_generate_response`, as :meth:`ClipApi.cover` and :meth:`ClipApi.upload_audio` do.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -37,6 +39,7 @@ from suno_mcp.errors import (
     MalformedResponseError,
     NotFoundError,
     SunoError,
+    UploadAnswerError,
     UpstreamConnectionError,
     UpstreamTimeoutError,
     decode_json,
@@ -47,6 +50,7 @@ from suno_mcp.ids import check_id, is_id, url_segment
 from suno_mcp.models import (
     ApiFamily,
     Clip,
+    CoverRequest,
     MusicRequest,
     Status,
     Task,
@@ -486,6 +490,49 @@ def clip_api_body(request: MusicRequest) -> dict[str, Any]:
     return body
 
 
+# Where an upload's answer may carry the new clip's id: the vendor's example answer is only
+# {"status": "success"}, so every place a gateway of this kind uses is looked at, in order.
+_UPLOAD_ID_PLACES = (("id",), ("clip_id",), ("data", "id"), ("data", "clip_id"))
+_KEYS_SHOWN = 12
+
+
+def _keys_of(body: Mapping[str, Any]) -> str:
+    keys = [str(k)[:40] for k in body]
+    data = body.get("data")
+    if isinstance(data, Mapping):
+        keys += [f"data.{str(k)[:40]}" for k in data]
+    shown = ", ".join(keys[:_KEYS_SHOWN]) + (", …" if len(keys) > _KEYS_SHOWN else "")
+    return shown or "none"
+
+
+def uploaded_clip_id(body: Any) -> str:
+    """The id of the clip an upload made: ``id``, ``clip_id``, or either under ``data``.
+
+    Raises :class:`UploadAnswerError` naming the keys received when none holds an id.
+    """
+    if not isinstance(body, Mapping):
+        raise UploadAnswerError(f"the upload's answer is not a JSON object (got {type(body).__name__})")
+    for place in _UPLOAD_ID_PLACES:
+        value: Any = body
+        for key in place:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            continue
+        text = _text(value)
+        if text is not None and is_id(text):
+            return text
+    raise UploadAnswerError(
+        "the upload's answer carries no clip id (looked in 'id', 'clip_id', 'data.id' and "
+        f"'data.clip_id'; the keys received: {_keys_of(body)})"
+    )
+
+
+def upload_title(url: str) -> str:
+    """A title for uploaded audio: its file name without the extension."""
+    stem = PurePosixPath(unquote(urlsplit(url).path)).stem.strip()
+    return stem[:80] or "Uploaded audio"
+
+
 def parse_feed(body: Any) -> list[Clip]:
     """A clip-API feed answer: a list of clips (bare, or under ``clips``/``data``)."""
     return [parse_clip(item) for item in _items(body)]
@@ -597,6 +644,29 @@ class ClipApi:
         check_id(clip_id, "clip_id")
         return await self._generate(
             "/suno/generate/concat/v2", {"clip_id": clip_id, "is_infill": False}, "concat"
+        )
+
+    async def cover(self, request: CoverRequest) -> Task:
+        """A new version of ``request.cover_clip_id`` in another style (costs credits; two clips)."""
+        check_id(request.cover_clip_id, "cover_clip_id")
+        return await self._generate("/suno/generate", request.wire_body(), "cover")
+
+    async def upload_audio(self, url: str) -> Task:
+        """Bring the song at ``url`` in as a clip, complete at once, that an upload model continues."""
+        answer = await self._up.post_answer("/v1/suno/uploads/audio-url", {"url": url})
+        try:
+            clip_id = uploaded_clip_id(answer.body)
+        except UploadAnswerError as err:
+            err.raw_answer = answer.raw
+            raise
+        clip = Clip(id=clip_id, status=Status.COMPLETE, title=upload_title(url))
+        return Task(
+            task_id=clip_id,
+            api="clip",
+            kind="upload",
+            status=Status.COMPLETE,
+            clips=[clip],
+            raw_answer=answer.raw,
         )
 
     async def _generate(self, path: str, body: Mapping[str, Any], kind: TaskKind) -> Task:

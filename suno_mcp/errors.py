@@ -16,6 +16,7 @@ The tree (right: what a submit refused with that error left behind, see :func:`s
     │   │                             another policy message: nothing was made
     │   ├── ServerError               5xx without a policy message: failing upstream    unknown
     │   └── MalformedResponseError    the body was not what the wire format promises    unknown
+    │       └── UploadAnswerError     an upload's answer names no clip id               refused
     └── TransportError                no usable answer at all              unknown if request_sent
         ├── UpstreamTimeoutError      the upstream took too long
         ├── UpstreamConnectionError   the connection failed or was dropped
@@ -116,6 +117,15 @@ class MalformedResponseError(UpstreamError):
     ) -> None:
         super().__init__(message, status_code=status_code)
         self.raw_answer = raw_answer
+
+
+class UploadAnswerError(MalformedResponseError):
+    """An upload's answer carried no clip id where we looked (the vendor documents no field).
+
+    An upload is not a paid generation, so nothing is lost by asking again: refused, not unknown.
+    """
+
+    charged: Charged = "no"
 
 
 class TransportError(SunoError):

@@ -8,7 +8,10 @@ schemas). Rules that involve several fields, or the chosen model, are checked by
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated, Any
+import ipaddress
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AfterValidator, Field, StringConstraints, ValidationError
 
@@ -18,6 +21,8 @@ from suno_mcp.ids import ID_PATTERN, ID_RULE, is_id
 LONGEST_LYRICS = 5000
 LONGEST_TAGS = 1000
 MAX_CONTINUE_AT = 60 * 60.0
+URL_MAX = 2048
+AUDIO_SUFFIXES = (".mp3", ".wav", ".m4a", ".ogg", ".flac", ".aac")
 
 
 class ArgumentError(ValueError):
@@ -49,6 +54,26 @@ Tags = Annotated[
         "Max 200 chars (1000 on v4.5+).",
         examples=["lo-fi, chill, piano"],
     ),
+]
+CoverTags = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=LONGEST_TAGS),
+    Field(description="The new style, comma-separated (max 200 chars)."),
+]
+CoverLyrics = Annotated[
+    str | None,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=LONGEST_LYRICS),
+    Field(description="Words to sing; default: the clip's own."),
+]
+NegativeTags = Annotated[
+    str | None,
+    StringConstraints(strip_whitespace=True, max_length=LONGEST_TAGS),
+    Field(description="Styles to avoid."),
+]
+AudioUrl = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=URL_MAX),
+    Field(description="Public http(s) URL of an audio file (.mp3, .wav, .m4a, .ogg, .flac, .aac)."),
 ]
 Title = Annotated[
     str | None,
@@ -176,6 +201,103 @@ def check_limits(*, lyrics: str | None, tags: str | None, model: str, catalog: C
             f"tags: {len(tags)} characters is over {model}'s limit of {spec.tags_max}. "
             "Use fewer styles or a v4.5+ model (1000)."
         )
+
+
+def check_negative_tags(negative_tags: str | None, *, model: str, catalog: Catalog) -> None:
+    """Styles to avoid are bounded like the styles themselves."""
+    spec = catalog.get(model)
+    if spec is not None and negative_tags and len(negative_tags) > spec.tags_max:
+        raise ArgumentError(
+            f"negative_tags: {len(negative_tags)} characters is over {model}'s limit of {spec.tags_max}. "
+            "Name fewer styles to avoid."
+        )
+
+
+def variant_model(
+    model: str | None, catalog: Catalog, default: str, variant: Literal["cover", "upload"]
+) -> tuple[str, str]:
+    """The base model and the mv that covers (``-tau``) or continues an upload (``-upload``) with it.
+
+    An omitted model is the default when it has that variant, else the first model that has one;
+    a named model without one is refused with the models that have it.
+    """
+
+    def of(name: str) -> str | None:
+        spec = catalog.get(name)
+        if spec is None:
+            return None
+        return spec.cover_variant if variant == "cover" else spec.upload_variant
+
+    having = [m.name for m in catalog.models if of(m.name)]
+    what = "cover model (-tau)" if variant == "cover" else "model for continuing uploaded audio (-upload)"
+    if model is None:
+        name = default if of(default) else next(iter(having), default)
+    else:
+        name = check_model(model, catalog, default)
+    mv = of(name)
+    if mv is None:
+        fix = f"use {' or '.join(having)}, or omit model" if having else "no model has one"
+        raise ArgumentError(f"model: {name} has no documented {what}; {fix}.")
+    return name, mv
+
+
+_PRIVATE_HOSTS = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+
+
+def _private_host(host: str) -> bool:
+    """A host that names this machine or a private network: loopback, private, link-local IPs."""
+    name = host.lower().rstrip(".")
+    if name in _PRIVATE_HOSTS or name.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        # A bare number is an IPv4 address to most resolvers (http://2130706433/ is 127.0.0.1).
+        ip = ipaddress.ip_address(int(name) if name.isdigit() else name)
+    except ValueError:
+        # Octal or hex spellings (0177.0.0.1, 0x7f.1) are addresses to some resolvers: not a
+        # name we can vouch for. Any other name is not resolved here (no network before sending).
+        return all(part.isdigit() or part.startswith("0x") for part in name.split("."))
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def check_upload_url(url: str, *, allow_private: bool) -> str:
+    """The URL to upload, or an ArgumentError saying what is wrong with it and how to fix it.
+
+    http(s) only, no credentials in it, a path that looks like audio, and (unless
+    ``allow_private``: the sandbox fetches only loopback URLs) a public host.
+    """
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise ArgumentError("url: contains spaces or control characters; percent-encode them (%20).")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - reading it checks the port is a number
+    except ValueError:
+        raise ArgumentError(f"url: {url[:80]!r} is not a valid URL; pass a public http(s) link.") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ArgumentError(
+            "url: must be an http:// or https:// link to an audio file "
+            f"(got {parts.scheme + '://' if parts.scheme else 'no scheme'})."
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ArgumentError(
+            "url: must not hold a user name or password (user:pass@host); use a public link that needs none."
+        )
+    if not host:
+        raise ArgumentError("url: has no host name; pass a full link such as https://example.com/song.mp3.")
+    suffix = PurePosixPath(unquote(parts.path)).suffix.lower()
+    if suffix not in AUDIO_SUFFIXES:
+        raise ArgumentError(
+            f"url: the path does not look like audio (it should end in {', '.join(AUDIO_SUFFIXES)}); "
+            "pass a direct link to the audio file, not a web page."
+        )
+    if not allow_private and _private_host(host):
+        raise ArgumentError(
+            f"url: {host} is a loopback or private-network address the upstream cannot reach; "
+            "upload from a public URL (the sandbox alone fetches local ones)."
+        )
+    return url
 
 
 _FIXES = {

@@ -13,7 +13,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 ApiFamily = Literal["task", "clip"]
-TaskKind = Literal["music", "lyrics", "concat"]
+# "cover": a new version of a clip in another style; "upload": a song brought in from a URL
+# (complete at once, nothing generated), which extend_music continues with an upload model.
+TaskKind = Literal["music", "lyrics", "concat", "cover", "upload"]
 
 
 class Status(str, Enum):
@@ -163,6 +165,31 @@ class MusicRequest(BaseModel):
         if body.get("continue_at") is not None and float(body["continue_at"]).is_integer():
             body["continue_at"] = int(body["continue_at"])
         return body
+
+
+class CoverRequest(BaseModel):
+    """A cover of an existing clip, in the clip API's terms (``task: "cover"`` on ``/suno/generate``)."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    cover_clip_id: str
+    mv: str  # the cover model (the catalog's cover_variant, ending in -tau)
+    prompt: str  # the lyrics to sing; "" for an instrumental source
+    tags: str
+    negative_tags: str = ""
+    title: str = ""
+
+    def wire_body(self) -> dict[str, Any]:
+        """The body the vendor documents: the continuation and infill fields sent as null."""
+        return {
+            "task": "cover",
+            "generation_type": "TEXT",
+            **self.model_dump(),
+            "continue_clip_id": None,
+            "continue_at": None,
+            "infill_start_s": None,
+            "infill_end_s": None,
+        }
 
 
 class Clip(BaseModel):

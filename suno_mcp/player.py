@@ -31,9 +31,15 @@ if TYPE_CHECKING:
 
 PLAYER_URI = "ui://suno-mcp/player.html"
 
-# The tools whose results the player renders. cover_music joins this list when it exists; the
-# server stamps player_meta(name) on each of them (a test checks the two agree).
-PLAYER_TOOLS: tuple[str, ...] = ("generate_music", "extend_music", "get_task_status", "get_complete_song")
+# The tools whose results the player renders; the server stamps player_meta(name) on each of
+# them (a test checks the two agree).
+PLAYER_TOOLS: tuple[str, ...] = (
+    "generate_music",
+    "extend_music",
+    "get_task_status",
+    "get_complete_song",
+    "cover_music",
+)
 
 
 class ServiceSource(Protocol):

@@ -26,6 +26,7 @@ from suno_mcp.errors import (
     ServerError,
     SubmitOutcomeUnknownError,
     SunoError,
+    UploadAnswerError,
     UpstreamConnectionError,
     UpstreamTimeoutError,
 )
@@ -227,13 +228,20 @@ def next_step(record: TaskRecord) -> str:
         if record.status is Status.FAILED:
             return "Lyrics generation failed; try generate_lyrics again with a different description."
         return f"Still writing: call get_task_status(task_id='{task}', wait_seconds=20)."
+    if record.kind == "upload" and record.status is Status.COMPLETE:
+        clip = record.clip_ids[0] if record.clip_ids else task
+        return (
+            f"Uploaded as clip {clip}: extend_music(clip_id='{clip}', continue_at=<a second within it>) "
+            "continues it; get_complete_song then joins the upload and the continuation."
+        )
     if record.status is Status.COMPLETE:
         return (
             "Final audio is ready. Offer the audio_url links; download_audio saves the files; "
             "extend_music continues a clip; get_complete_song joins an extended chain."
         )
     if record.status is Status.FAILED:
-        return "Generation failed; adjust the prompt (see error) and call generate_music again."
+        again = {"cover": "cover_music", "upload": "upload_audio"}.get(record.kind, "generate_music")
+        return f"Generation failed; adjust the request (see error) and call {again} again."
     if record.status is Status.STALLED:
         return (
             f"The upstream has shown no progress for a long time, so it is no longer followed. "
@@ -421,6 +429,11 @@ def error_text(err: SunoError) -> str:
         )
     if isinstance(err, UpstreamConnectionError):
         return f"Could not reach the upstream ({m}). Check the network and GPTPROTO_BASE_URL, then try again."
+    if isinstance(err, UploadAnswerError):
+        return (
+            f"The upload's answer did not say which clip it made ({m}). Nothing was paid. Try upload_audio "
+            "again; if it persists, report it with the keys above."
+        )
     if isinstance(err, MalformedResponseError):
         return f"The upstream sent an answer we could not read ({m}). Try again; if it persists, report it."
     return f"{type(err).__name__}: {m}"
@@ -429,7 +442,8 @@ def error_text(err: SunoError) -> str:
 def request_summary(request: dict[str, Any], limit: int = 80) -> str | None:
     """A short line saying what a ledger row asked for, so an unconfirmed row can be recognised."""
     parts = []
-    for key in ("gpt_description_prompt", "title", "tags", "prompt", "continue_clip_id", "clip_id"):
+    keys = ("url", "cover_clip_id", "gpt_description_prompt", "title", "tags", "prompt", "continue_clip_id")
+    for key in (*keys, "clip_id"):
         value = request.get(key)
         if isinstance(value, str) and value.strip():
             parts.append(f"{key}={' '.join(value.split())}")

@@ -33,13 +33,17 @@ from suno_mcp.catalog import DESCRIPTION_MAX, Catalog
 from suno_mcp.errors import ConfigurationError, SunoError
 from suno_mcp.inputs import (
     ArgumentError,
+    AudioUrl,
     ClipId,
     ContinueAt,
+    CoverLyrics,
+    CoverTags,
     Description,
     ForceNew,
     Lyrics,
     LyricsPrompt,
     Model,
+    NegativeTags,
     OptionalClipId,
     OptionalTaskId,
     Tags,
@@ -48,12 +52,15 @@ from suno_mcp.inputs import (
     check_limits,
     check_model,
     check_music,
+    check_negative_tags,
     check_text,
+    check_upload_url,
     explain,
+    variant_model,
     wait_field,
 )
 from suno_mcp.media import mime_for_url
-from suno_mcp.models import MusicRequest, SavedFile, Status, Task, TaskRecord
+from suno_mcp.models import CoverRequest, MusicRequest, SavedFile, Status, Task, TaskRecord
 from suno_mcp.player import player_extension, player_meta
 from suno_mcp.results import (
     ClipResult,
@@ -388,6 +395,8 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         _register_lyrics,
         _register_complete_song,
         _register_download,
+        _register_cover,
+        _register_upload,
     ):
         register(server, kit)
     _register_resources(server, settings, holder)
@@ -475,9 +484,22 @@ def _register_extend(server: SunoServer, kit: ToolKit) -> None:
     ) -> Annotated[types.CallToolResult, TaskResult]:
         async def build(service: "SunoService") -> MusicRequest:
             check_text(lyrics=lyrics, tags=tags, title=title)
-            mv = check_model(model, service.catalog, settings.default_model)
-            check_limits(lyrics=lyrics, tags=tags, model=mv, catalog=service.catalog)
-            duration = await service.clip_duration(clip_id)
+            source = await service.clip_source(clip_id)
+            if source is not None and source[0].kind == "upload":
+                # Uploaded audio is continued by the model's -upload variant, whatever was named.
+                base, mv = variant_model(model, service.catalog, settings.default_model, "upload")
+            else:
+                base = mv = check_model(model, service.catalog, settings.default_model)
+            check_limits(lyrics=lyrics, tags=tags, model=base, catalog=service.catalog)
+            follow_up = task_id
+            if (
+                follow_up is None
+                and source is not None
+                and source[0].api == "task"
+                and settings.api == "task"
+            ):
+                follow_up = source[0].task_id  # the task API takes the source task as a follow-up
+            duration = None if source is None else source[1].duration
             if duration is not None and continue_at > duration:
                 raise ArgumentError(
                     f"continue_at: {continue_at:g} s is past the end of clip {clip_id} ({duration:g} s long). "
@@ -491,7 +513,7 @@ def _register_extend(server: SunoServer, kit: ToolKit) -> None:
                 mv=mv,
                 continue_clip_id=clip_id,
                 continue_at=continue_at,
-                task_id=task_id,
+                task_id=follow_up,
             )
 
         return await _submit_music(ctx, build, force_new=force_new, wait_s=wait_seconds)
@@ -628,6 +650,115 @@ def _register_download(server: SunoServer, kit: ToolKit) -> None:
         return types.CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
 
 
+async def _cover_request(
+    service: "SunoService",
+    *,
+    clip_id: str,
+    tags: str,
+    lyrics: str | None,
+    title: str | None,
+    negative_tags: str | None,
+    model: str | None,
+) -> CoverRequest:
+    """The cover to send, or an ArgumentError: every check the ledger can answer, before sending."""
+    check_text(tags=tags, lyrics=lyrics, title=title, negative_tags=negative_tags)
+    base, mv = variant_model(model, service.catalog, service.settings.default_model, "cover")
+    check_limits(lyrics=lyrics, tags=tags, model=base, catalog=service.catalog)
+    check_negative_tags(negative_tags, model=base, catalog=service.catalog)
+    source = await service.clip_source(clip_id)
+    if source is None:
+        raise ArgumentError(
+            f"clip_id: no clip {clip_id} is known here. Pass a clip id from an earlier result (list_tasks "
+            f"shows them), or call get_task_status(task_id='{clip_id}') first to look it up upstream."
+        )
+    record, clip = source
+    if clip.status is Status.FAILED:
+        raise ArgumentError(f"clip_id: clip {clip_id} failed and has no audio to cover; cover another clip.")
+    if clip.status is not Status.COMPLETE:
+        raise ArgumentError(
+            f"clip_id: clip {clip_id} is not complete yet ({clip.status.value}); wait until "
+            f"get_task_status(task_id='{record.task_id or record.local_id}', wait_seconds=45) says "
+            "complete, then cover it."
+        )
+    asked = record.request.get("prompt")
+    if record.kind != "music" or record.request.get("continue_clip_id") or not isinstance(asked, str):
+        asked = None  # only a fresh generation's prompt is the whole song's lyrics
+    words = lyrics or clip.lyrics or asked or None
+    if words is None:
+        if not record.request.get("make_instrumental"):
+            raise ArgumentError(
+                f"lyrics: the lyrics of clip {clip_id} are not known here; pass lyrics (the words the cover sings)."
+            )
+        words = ""  # an instrumental stays one
+    return CoverRequest(
+        cover_clip_id=clip_id,
+        mv=mv,
+        prompt=words,
+        tags=tags,
+        negative_tags=negative_tags or "",
+        title=title or clip.title or "",
+    )
+
+
+def _register_cover(server: SunoServer, kit: ToolKit) -> None:
+    @server.tool(
+        title="Cover music",
+        meta=player_meta("cover_music"),
+        annotations=WRITES,
+        description=(
+            "Restyle a complete clip: a new version in the style of tags (costs credits; two clips). "
+            "Waits like generate_music."
+        ),
+    )
+    async def cover_music(
+        ctx: ToolContext,
+        clip_id: ClipId,
+        tags: CoverTags,
+        lyrics: CoverLyrics = None,
+        title: Title = None,
+        negative_tags: NegativeTags = None,
+        model: Model = None,
+        wait_seconds: kit.generate_wait = kit.settings.default_wait,  # type: ignore[name-defined]
+        force_new: ForceNew = False,
+    ) -> Annotated[types.CallToolResult, TaskResult]:
+        async def call(service: "SunoService", progress: ProgressReport) -> "Outcome":
+            request = await _cover_request(
+                service,
+                clip_id=clip_id,
+                tags=tags,
+                lyrics=lyrics,
+                title=title,
+                negative_tags=negative_tags,
+                model=model,
+            )
+            return await service.cover_music(
+                request, force_new=force_new, wait_s=wait_seconds, progress=progress
+            )
+
+        return await _answer(ctx, call)
+
+
+def _register_upload(server: SunoServer, kit: ToolKit) -> None:
+    @server.tool(
+        title="Upload audio",
+        annotations=WRITES,
+        description=(
+            "Bring in a song from a public audio URL as a clip (no generation); extend_music continues it."
+        ),
+    )
+    async def upload_audio(
+        ctx: ToolContext,
+        url: AudioUrl,
+        force_new: ForceNew = False,
+    ) -> Annotated[types.CallToolResult, TaskResult]:
+        async def call(service: "SunoService", progress: ProgressReport) -> "Outcome":
+            # The sandbox fetches only loopback URLs; the real upstream can reach only public ones.
+            checked = check_upload_url(url, allow_private=service.sandbox)
+            return await service.upload_audio(checked, force_new=force_new)
+
+        return await _answer(ctx, call)
+
+
 def _register_resources(server: SunoServer, settings: Settings, holder: list[LazyService]) -> None:
     """Resources read the service from ``holder``, which the lifespan fills."""
     catalog = Catalog.with_extra(settings.extra_models)
@@ -644,7 +775,10 @@ def _register_resources(server: SunoServer, settings: Settings, holder: list[Laz
         "suno://models",
         name="models",
         title="Suno models",
-        description="The models the `model` argument accepts, their text limits and what each is good for.",
+        description=(
+            "The models the `model` argument accepts, their text limits, what each is good for, and "
+            "which can cover (cover_music) or continue uploaded audio (extend_music after upload_audio)."
+        ),
         mime_type="application/json",
     )
     def models_resource() -> str:
@@ -659,6 +793,8 @@ def _register_resources(server: SunoServer, settings: Settings, holder: list[Laz
                         "tags_max_chars": m.tags_max,
                         "good_for": m.good_for,
                         "documented_by_vendor": m.documented,
+                        **({"cover_model": m.cover_variant} if m.cover_variant else {}),
+                        **({"upload_model": m.upload_variant} if m.upload_variant else {}),
                     }
                     for m in catalog.models
                 ],
@@ -740,6 +876,9 @@ def _register_prompts(server: SunoServer) -> None:
             "4. get_complete_song(clip_id=<last extension>) to join the chain into one track.\n"
             "5. get_task_status(task_id, wait_seconds=45) until complete, then download_audio(task_id=...) "
             "and give the user the file path and the audio link.\n"
+            "Other routes: to start from a song the user already has, upload_audio(url=<public audio link>) "
+            "and extend_music on the clip it returns; to hear a finished clip in another style, "
+            "cover_music(clip_id=<clip>, tags=<new style>).\n"
             "Each generation costs credits: confirm with the user before extra rounds."
         )
 
@@ -763,5 +902,8 @@ def _register_prompts(server: SunoServer) -> None:
             "- game loop or sound bed: tags naming genre and energy, model chirp-v3-5\n"
             "- open-ended video content: use description instead of tags to give Suno creative freedom\n"
             "Pick the tags from the use case and mood, name the title after the use, and keep tags under "
-            "200 characters. Then follow the task with get_task_status and save it with download_audio."
+            "200 characters. Then follow the task with get_task_status and save it with download_audio.\n"
+            "A track the user already has: upload_audio(url=<public audio link>), then "
+            "extend_music(clip_id=<its clip>, continue_at=<a second>, instrumental=true); a finished clip in "
+            "another style: cover_music(clip_id=<clip>, tags=<new style>)."
         )

@@ -34,7 +34,17 @@ from suno_mcp.errors import (
     submit_outcome,
 )
 from suno_mcp.ledger import AsyncLedger, Ledger, LedgerStore
-from suno_mcp.models import ApiFamily, MusicRequest, SavedFile, Status, Task, TaskKind, TaskRecord
+from suno_mcp.models import (
+    ApiFamily,
+    Clip,
+    CoverRequest,
+    MusicRequest,
+    SavedFile,
+    Status,
+    Task,
+    TaskKind,
+    TaskRecord,
+)
 from suno_mcp.poller import Goal, Poller, ProgressFn, Timing
 from suno_mcp.retry import RetryPolicy
 from suno_mcp.settings import Settings
@@ -63,6 +73,8 @@ def fingerprint(api: ApiFamily, kind: TaskKind, fields: dict[str, Any]) -> str:
     def norm(key: str, value: Any) -> Any:
         if not isinstance(value, str):
             return value
+        if key == "url":
+            return value.strip()  # a URL's path is case-sensitive: two spellings, two files
         if key == "prompt" and kind == "music":
             # Lyrics: line breaks and capitals are phrasing, so only the ends are trimmed.
             return value.strip()
@@ -177,6 +189,51 @@ class SunoService:
             wait_s,
             progress,
         )
+
+    async def cover_music(
+        self,
+        request: CoverRequest,
+        *,
+        force_new: bool = False,
+        wait_s: float = 0.0,
+        progress: ProgressFn | None = None,
+    ) -> Outcome:
+        """A new version of a clip in another style (clip API in both modes: one key serves both)."""
+        self.require_key()
+        return await self._submit(
+            "clip",
+            "cover",
+            request.wire_body(),
+            lambda: self.clip_api.cover(request),
+            force_new,
+            wait_s,
+            progress,
+        )
+
+    async def upload_audio(self, url: str, *, force_new: bool = False) -> Outcome:
+        """Bring a song at a URL in as a clip (clip API in both modes), recorded as an upload row.
+
+        Not a paid generation, but it goes through the duplicate guard all the same: the same URL
+        uploaded again within the window answers with the clip it already made.
+        """
+        self.require_key()
+        return await self._submit(
+            "clip",
+            "upload",
+            {"url": url},
+            lambda: self.clip_api.upload_audio(url),
+            force_new,
+            0.0,
+            None,
+        )
+
+    async def clip_source(self, clip_id: str) -> tuple[TaskRecord, Clip] | None:
+        """The ledger's row holding ``clip_id`` and the clip itself, or None when it is not known here."""
+        record = await self.ledger.find_by_clip(clip_id)
+        if record is None:
+            return None
+        clip = next(c for c in record.clips if c.id == clip_id)
+        return record, clip
 
     async def _submit(
         self,
@@ -379,13 +436,6 @@ class SunoService:
             }
         )
         await self.ledger.update(stalled)
-
-    async def clip_duration(self, clip_id: str) -> float | None:
-        """The known duration of a clip, from the ledger."""
-        record = await self.ledger.find_by_clip(clip_id)
-        if record is None:
-            return None
-        return next((c.duration for c in record.clips if c.id == clip_id), None)
 
     async def on_task_update(self, task: Task) -> None:
         """Poller hook: store every new state; start the opt-in download when final."""

@@ -28,11 +28,24 @@ LIST = "list_tasks"
 LYRICS = "generate_lyrics"
 JOIN = "get_complete_song"
 DOWNLOAD = "download_audio"
+COVER = "cover_music"
+UPLOAD = "upload_audio"
+PRIVATE = ("url", "private-network")
+NOT_AUDIO = ("url", "does not look like audio")
 
 
 def ext(**arguments: Any) -> dict[str, Any]:
     """extend_music arguments that are fine except for what is given."""
     return {"clip_id": "clip-1", "continue_at": 10, **arguments}
+
+
+def cov(**arguments: Any) -> dict[str, Any]:
+    """cover_music arguments that are fine except for what is given (clip-1 is not in the ledger)."""
+    return {"clip_id": "clip-1", "tags": "jazz, brass", **arguments}
+
+
+def up(url: Any) -> dict[str, Any]:
+    return {"url": url}
 
 
 # (tool, arguments, what the error text must name: the field first, then anything else it must say)
@@ -135,6 +148,60 @@ ROWS: list[tuple[str, dict[str, Any], str | tuple[str, ...]]] = [
     (DOWNLOAD, {"task_id": "task-1", "clip_id": "clip-1"}, ("task_id", "clip_id", "exactly one")),
     (DOWNLOAD, {"clip_id": "clip\x00"}, "clip_id"),
     (DOWNLOAD, {"task_id": "task\x85"}, "task_id"),  # a C1 control (next line)
+    # cover_music
+    (COVER, {"tags": "jazz"}, ("clip_id", "required")),
+    (COVER, {"clip_id": "clip-1"}, ("tags", "required")),
+    (COVER, cov(tags=" "), "tags"),
+    (COVER, cov(tags="t" * 201), ("tags", "200")),
+    (COVER, cov(tags="t" * 1001), ("tags", "1000")),
+    (COVER, cov(negative_tags="n" * 201), ("negative_tags", "200")),
+    (COVER, cov(negative_tags="n" * 1001), ("negative_tags", "1000")),
+    (COVER, cov(negative_tags="rock\x00"), ("negative_tags", "control characters")),
+    (COVER, cov(lyrics="l" * 3001), ("lyrics", "3000")),
+    (COVER, cov(model="chirp-v4"), ("model", "no documented cover model", "chirp-v3-5")),
+    (COVER, cov(model="chirp-v9"), UNKNOWN_MODEL),
+    (COVER, cov(clip_id="clip 1"), "clip_id"),
+    (COVER, cov(), ("clip_id", "no clip clip-1 is known", "get_task_status")),  # not in the ledger
+    (COVER, cov(wait_seconds=51), "wait_seconds"),
+    # upload_audio: what the upstream could not fetch, or should not be asked to
+    (UPLOAD, {}, ("url", "required")),
+    (UPLOAD, up(""), "url"),
+    (UPLOAD, up(5), "url"),
+    (UPLOAD, up("ftp://example.com/song.mp3"), ("url", "http://", "ftp")),
+    (UPLOAD, up("file:///home/me/song.mp3"), ("url", "http://")),
+    (UPLOAD, up("example.com/song.mp3"), ("url", "no scheme")),
+    (UPLOAD, up("//example.com/song.mp3"), ("url", "no scheme")),
+    (UPLOAD, up("https://user:secret@example.com/song.mp3"), ("url", "user name or password")),
+    (UPLOAD, up("https://token@example.com/song.mp3"), ("url", "user name or password")),
+    (UPLOAD, up("https:///song.mp3"), "url"),
+    (UPLOAD, up("https://example.com:99999/song.mp3"), "url"),
+    (UPLOAD, up("https://example.com/my song.mp3"), ("url", "spaces")),
+    (UPLOAD, up("https://example.com/so\tng.mp3"), ("url", "control characters")),
+    (UPLOAD, up("https://example.com/" + "a" * 2048 + ".mp3"), ("url", "2048")),
+    (UPLOAD, up("https://example.com/watch?v=song.mp3"), NOT_AUDIO),
+    (UPLOAD, up("https://example.com/song.html"), NOT_AUDIO),
+    (UPLOAD, up("https://example.com/"), NOT_AUDIO),
+    (UPLOAD, up("https://example.com/song.mp3.exe"), NOT_AUDIO),
+    (UPLOAD, up("http://127.0.0.1/song.mp3"), PRIVATE),
+    (UPLOAD, up("http://127.1.2.3:8000/song.wav"), PRIVATE),
+    (UPLOAD, up("http://localhost:8080/song.wav"), PRIVATE),
+    (UPLOAD, up("http://LOCALHOST./song.wav"), PRIVATE),
+    (UPLOAD, up("http://media.localhost/song.wav"), PRIVATE),
+    (UPLOAD, up("http://[::1]/song.ogg"), PRIVATE),
+    (UPLOAD, up("http://[::ffff:127.0.0.1]/song.ogg"), PRIVATE),
+    (UPLOAD, up("http://0.0.0.0/song.flac"), PRIVATE),
+    (UPLOAD, up("http://10.1.2.3/song.mp3"), PRIVATE),
+    (UPLOAD, up("http://172.16.0.9/song.mp3"), PRIVATE),
+    (UPLOAD, up("http://192.168.1.20/song.m4a"), PRIVATE),
+    (UPLOAD, up("http://100.64.0.1/song.m4a"), PRIVATE),  # carrier-grade NAT
+    (UPLOAD, up("http://169.254.169.254/song.aac"), PRIVATE),  # a cloud metadata address
+    (UPLOAD, up("http://[fd00::5]/song.aac"), PRIVATE),
+    (UPLOAD, up("http://[fe80::1]/song.aac"), PRIVATE),
+    (UPLOAD, up("http://2130706433/song.mp3"), PRIVATE),  # 127.0.0.1 as one number
+    (UPLOAD, up("http://nas.local/song.mp3"), PRIVATE),
+    (UPLOAD, up("http://0177.0.0.1/song.mp3"), PRIVATE),  # 127.0.0.1 in octal
+    (UPLOAD, up("http://0x7f.1/song.mp3"), PRIVATE),
+    (UPLOAD, {"url": "https://example.com/a.mp3", "force_new": "again"}, "force_new"),
 ]
 
 

@@ -26,10 +26,11 @@ from suno_mcp.errors import (
     RateLimitedError,
     ServerError,
     SunoError,
+    UploadAnswerError,
     UpstreamConnectionError,
     UpstreamTimeoutError,
 )
-from suno_mcp.models import MusicRequest, Status, Task
+from suno_mcp.models import CoverRequest, MusicRequest, Status, Task
 from suno_mcp.retry import RetryPolicy
 from suno_mcp.sandbox import CONTENT_POLICY_TRIGGER, SandboxConfig, SandboxHandle, run_sandbox
 
@@ -220,3 +221,54 @@ async def test_downloads_survive_or_explain_media_faults(kind: str, tmp_path: Pa
         )
     assert got.extension == "wav"
     assert got.bytes == (tmp_path / "song.wav").stat().st_size
+
+
+@pytest.mark.parametrize("shape", [None, "upload_clip_id", "upload_data_id"])
+async def test_an_upload_is_read_in_every_shape_the_sandbox_answers_and_continued_with_the_upload_model(
+    shape: str | None,
+) -> None:
+    async with apis() as (sandbox, _, clip_api, _):
+        song = await follow(clip_api, await clip_api.submit_music(REQUEST))
+        assert song.clips[0].audio_url is not None
+        if shape is not None:
+            sandbox.state.inject(shape, "upload")
+        uploaded = await clip_api.upload_audio(song.clips[0].audio_url)
+        (clip,) = uploaded.clips
+        assert (uploaded.kind, uploaded.status, clip.status) == ("upload", Status.COMPLETE, Status.COMPLETE)
+        assert sandbox.state.clips[clip.id].kind == "upload"
+        continued = await follow(
+            clip_api,
+            await clip_api.submit_music(
+                MusicRequest(prompt="", mv="chirp-v3-5-upload", continue_clip_id=clip.id, continue_at=1.5)
+            ),
+        )
+    assert continued.status is Status.COMPLETE
+
+
+async def test_an_upload_answer_without_an_id_raises_an_error_naming_the_keys_and_keeping_the_answer() -> (
+    None
+):
+    async with apis() as (sandbox, _, clip_api, _):
+        song = await follow(clip_api, await clip_api.submit_music(REQUEST))
+        assert song.clips[0].audio_url is not None
+        sandbox.state.inject("upload_no_id", "upload")
+        with pytest.raises(UploadAnswerError, match="the keys received: status") as caught:
+            await clip_api.upload_audio(song.clips[0].audio_url)
+    assert caught.value.raw_answer == '{"status":"success"}'
+    assert caught.value.charged == "no"
+
+
+async def test_a_cover_of_a_complete_clip_is_two_new_clips_in_the_new_style() -> None:
+    async with apis() as (sandbox, _, clip_api, _):
+        song = await follow(clip_api, await clip_api.submit_music(REQUEST))
+        source = song.clips[0]
+        request = CoverRequest(
+            cover_clip_id=source.id, mv="chirp-v3-5-tau", prompt="", tags="fast jazz", negative_tags="piano"
+        )
+        cover = await follow(clip_api, await clip_api.cover(request))
+    assert cover.kind == "cover"
+    assert cover.status is Status.COMPLETE
+    assert len(cover.clips) == 2
+    assert {c.tags for c in cover.clips} == {"fast jazz"}
+    assert all(sandbox.state.clips[c.id].cover_of == source.id for c in cover.clips)
+    assert sandbox.state.stats.created_by_endpoint == {"generate": 1, "cover": 1}

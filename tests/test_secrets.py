@@ -29,12 +29,15 @@ def _calls(task_id: str | None, clip_id: str | None) -> list[tuple[str, dict[str
         ("get_task_status", {"task_id": "../../etc/passwd"}),
         ("list_tasks", {}),
         ("download_audio", {}),
+        ("upload_audio", {"url": "https://user:pw@example.com/a.mp3"}),
+        ("cover_music", {"clip_id": "no-such-clip", "tags": "jazz"}),
     ]
     if task_id and clip_id:
         calls += [
             ("get_task_status", {"task_id": task_id, "wait_seconds": 10}),
             ("extend_music", {"clip_id": clip_id, "continue_at": 1, "wait_seconds": 10}),
             ("get_complete_song", {"clip_id": clip_id, "wait_seconds": 10}),
+            ("cover_music", {"clip_id": clip_id, "tags": "jazz", "wait_seconds": 10}),
             ("download_audio", {"task_id": task_id}),
         ]
     return calls

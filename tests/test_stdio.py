@@ -25,6 +25,8 @@ TOOLS = {
     "generate_lyrics",
     "get_complete_song",
     "download_audio",
+    "cover_music",
+    "upload_audio",
 }
 
 

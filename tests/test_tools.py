@@ -30,6 +30,8 @@ TOOLS = {
     "generate_lyrics",
     "get_complete_song",
     "download_audio",
+    "cover_music",
+    "upload_audio",
 }
 UPSTREAM_TOOLS = TOOLS - {"list_tasks"}
 SUBMIT = "/v1/suno/submit/music"
@@ -180,7 +182,8 @@ async def test_tool_annotations_mark_reads_and_the_open_world(tmp_path: Path) ->
         assert tool.annotations is not None, name
     assert tools["get_task_status"].annotations.read_only_hint is True
     assert tools["list_tasks"].annotations.read_only_hint is True
-    for name in ("generate_music", "extend_music", "generate_lyrics", "get_complete_song", "download_audio"):
+    writers = ("generate_music", "extend_music", "generate_lyrics", "get_complete_song", "download_audio")
+    for name in (*writers, "cover_music", "upload_audio"):
         assert tools[name].annotations.read_only_hint is False, name
         assert tools[name].annotations.destructive_hint is False, name
     for name in UPSTREAM_TOOLS:

@@ -62,6 +62,8 @@ class FakeUpstream:
     title: str | None = "Rain on the Window"
     # While set, clips go no further than this stage (a name from the stages above).
     hold_at: str | None = None
+    # What an upload answers (the vendor documents only {"status": "success"}); "{id}" is filled in.
+    upload_answer: dict[str, Any] = field(default_factory=lambda: {"status": "success", "id": "{id}"})
     requests: list[httpx.Request] = field(default_factory=list)
     bodies: list[dict[str, Any]] = field(default_factory=list)
     _batches: dict[str, _Batch] = field(default_factory=dict)
@@ -134,6 +136,11 @@ class FakeUpstream:
             batch = self._start(self.title, prefix="concat", clips=1, kind="concat")
             clip = self._clip_object(batch.clip_ids[0], "submitted", batch.title)
             return httpx.Response(200, json=clip)
+        if path == "/v1/suno/uploads/audio-url":
+            self._next += 1
+            clip_id = f"m_upload-{self._next}"
+            answer = json.loads(json.dumps(self.upload_answer).replace("{id}", clip_id))
+            return httpx.Response(200, json=answer)
         if path == "/v1/suno/feed":
             return self._feed(request.url.params.get("ids", "").split(","))
         return httpx.Response(404, json={"error": {"message": f"no route {path}", "code": "not_found"}})
