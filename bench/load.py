@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import os
 import re
+import resource
 import statistics
 import sys
 import tempfile
@@ -59,6 +61,7 @@ class Results:
     final_status: Counter[str] = field(default_factory=Counter)
     sessions_done: int = 0
     submit_retries: int = 0
+    cpu: dict[str, float | None] = field(default_factory=dict)  # process -> CPU seconds of the run
     sessions_failed: int = 0
 
 
@@ -118,6 +121,15 @@ async def session(n: int, url: str, args: argparse.Namespace, results: Results) 
     except Exception as err:  # one broken session is a result to report, not the end of the run
         results.sessions_failed += 1
         results.errors[f"session: {type(err).__name__}: {str(err)[:80]}"] += 1
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a live process (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def api_counts(stats: dict[str, Any]) -> tuple[int, int]:
@@ -195,6 +207,9 @@ def report(
         )
         print(row("sandbox admitted requests/s peak", f"{max(admitted):.1f}"))
         print(row("1-s intervals within the limit", f"{within} of {len(per_second)}"))
+    for name, seconds in results.cpu.items():
+        if seconds is not None:
+            print(row(f"CPU of {name} (s; share of wall)", f"{seconds:.1f}; {seconds / wall:.0%}"))
     for tool, text in results.mention_examples.items():
         print(f"\na {tool} result mentioning a rate limit: {text}")
     if results.errors:
@@ -216,13 +231,19 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     with (
         log_file(tmp, "sandbox.log") as sandbox_log,
         log_file(tmp, "server.log") as server_log,
-        sandbox_process(*sandbox_args, env=server_env(tmp / "sandbox"), log=sandbox_log) as (sandbox_url, _),
+        sandbox_process(*sandbox_args, env=server_env(tmp / "sandbox"), log=sandbox_log) as (
+            sandbox_url,
+            sandbox,
+        ),
     ):
         env = server_env(tmp / "data", GPTPROTO_API_KEY="bench-key", GPTPROTO_BASE_URL=sandbox_url, **extra)
-        with http_server_process(env, log=server_log) as (mcp_url, _):
+        with http_server_process(env, log=server_log) as (mcp_url, server):
             results = Results()
             samples: list[tuple[float, int, int]] = []
             began = time.perf_counter()
+            # CPU is counted from here: start-up (imports, first connections) is not load.
+            before = {"our server": cpu_seconds(server.pid), "sandbox": cpu_seconds(sandbox.pid)}
+            start_usage = resource.getrusage(resource.RUSAGE_SELF)
             async with httpx.AsyncClient(base_url=sandbox_url) as admin:
                 with anyio.fail_after(RUN_LIMIT_S):
                     async with anyio.create_task_group() as sampler:
@@ -234,6 +255,13 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
                 stats = (await admin.get("/_sandbox/stats")).json()
                 samples.append((time.perf_counter(), *api_counts(stats)))
             wall = time.perf_counter() - began
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            for name, proc in (("our server", server), ("sandbox", sandbox)):
+                now, then = cpu_seconds(proc.pid), before[name]
+                results.cpu[name] = None if now is None or then is None else now - then
+            results.cpu["the client sessions"] = (
+                usage.ru_utime + usage.ru_stime - start_usage.ru_utime - start_usage.ru_stime
+            )
     report(args, results, samples, wall)
     if results.sessions_failed:
         print(
