@@ -38,6 +38,7 @@ import httpx
 from mcp import Client
 from mcp_types import CallToolResult
 
+from suno_mcp.poller import FRESH_S
 from tests.support.processes import http_server_process, log_file, sandbox_process
 from tests.support.stdio_session import server_env
 
@@ -46,6 +47,7 @@ CALL_LIMIT_S = 60.0  # one tool call
 SAMPLE_EVERY_S = 1.0
 SUBMIT_ATTEMPTS = 5  # a rate-limited submit is sent again, after 1 s, 2 s, ...
 SUBMIT_RETRY_S = 1.0
+PLAYABLE = ("streaming", "complete")
 # "429" standing alone (not inside an id, a number or a URL), or the words.
 RATE_PATTERN = re.compile(r"(?<![\w.\-/])429(?![\w.\-])|rate[ -]limit|too many requests", re.IGNORECASE)
 API_ENDPOINTS = ("submit_music", "submit_lyrics", "fetch", "generate", "feed", "concat", "upload")
@@ -61,6 +63,9 @@ class Results:
     final_status: Counter[str] = field(default_factory=Counter)
     sessions_done: int = 0
     submit_retries: int = 0
+    seen: dict[str, list[tuple[float, str]]] = field(default_factory=dict)  # task -> (wall, status)
+    lag_s: list[float] = field(default_factory=list)  # upstream playable -> first read saying so
+    missed_playable: int = 0  # playable upstream before the last read, never shown playable
     cpu: dict[str, float | None] = field(default_factory=dict)  # process -> CPU seconds of the run
     sessions_failed: int = 0
 
@@ -116,11 +121,28 @@ async def session(n: int, url: str, args: argparse.Namespace, results: Results) 
                 results.read_s.append(time.perf_counter() - began)
                 note(results, "get_task_status", read)
                 status = (read.structured_content or {}).get("status", status)
+                results.seen.setdefault(task_id, []).append((time.time(), str(status)))
             results.final_status[str(status)] += 1
             results.sessions_done += 1
     except Exception as err:  # one broken session is a result to report, not the end of the run
         results.sessions_failed += 1
         results.errors[f"session: {type(err).__name__}: {str(err)[:80]}"] += 1
+
+
+async def playable_lags(admin: httpx.AsyncClient, results: Results) -> None:
+    """How long after the upstream made a task playable a read first said so (the timelines)."""
+    for task_id, reads in results.seen.items():
+        timeline = (await admin.get(f"/_sandbox/tasks/{task_id}/timeline")).json()
+        playable = timeline.get("first_playable")
+        if not playable or playable["wall"] > reads[-1][0] - FRESH_S:
+            # Not playable upstream while this session read, or only within the freshness
+            # window before its last read, which may rightly answer from an earlier fetch.
+            continue
+        shown = [wall for wall, status in reads if status in PLAYABLE]
+        if shown:
+            results.lag_s.append(max(0.0, shown[0] - playable["wall"]))
+        else:
+            results.missed_playable += 1
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -188,6 +210,14 @@ def report(
     print(row("generate_music sent again after a rate limit", str(results.submit_retries)))
     for tool in ("generate_music", "get_task_status"):
         print(row(f"results mentioning 429/rate limit: {tool}", str(results.rate_mentions[tool]), "0"))
+    if results.lag_s:
+        print(
+            row(
+                "playable upstream -> a read says so, p50/max (s)",
+                f"{statistics.median(results.lag_s):.2f} / {max(results.lag_s):.2f}",
+            )
+        )
+    print(row(f"playable upstream > {FRESH_S:g} s, never shown so", str(results.missed_playable), "0"))
     print(row("sessions done / failed", f"{results.sessions_done} / {results.sessions_failed}"))
     print(
         row(
@@ -254,6 +284,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
                         sampler.cancel_scope.cancel()
                 stats = (await admin.get("/_sandbox/stats")).json()
                 samples.append((time.perf_counter(), *api_counts(stats)))
+                await playable_lags(admin, results)
             wall = time.perf_counter() - began
             usage = resource.getrusage(resource.RUSAGE_SELF)
             for name, proc in (("our server", server), ("sandbox", sandbox)):
