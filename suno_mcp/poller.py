@@ -190,6 +190,8 @@ class AdaptiveLimiter:
                     return True
                 if deadline is not None and now >= deadline:
                     return False
+                if deadline is not None and self._turn_after(entry, now) > deadline:
+                    return False  # the requests ahead of this one will not be through in time
                 wait = self._next - now if self._queue[0] is entry else math.inf
                 if deadline is not None:
                     wait = min(wait, deadline - now)
@@ -201,6 +203,11 @@ class AdaptiveLimiter:
                 self._queue.remove(entry)
                 heapq.heapify(self._queue)
                 self._poke()
+
+    def _turn_after(self, entry: tuple[int, float, int], now: float) -> float:
+        """The earliest time this entry could go, if the rate holds."""
+        ahead = sum(1 for other in self._queue if other < entry)
+        return max(now, self._next) + ahead / self.rate
 
     def succeeded(self) -> None:
         """A clean answer: creep the rate up towards the ceiling."""
@@ -390,7 +397,11 @@ class Poller:
             before = watch.fetched_at
             while watch.fetched_at == before:
                 if not watch.in_flight:
-                    await self._poll_batch(watch.ref.api, [watch], priority=READ, deadline=deadline)
+                    # Among reads, the task whose news is oldest goes first.
+                    stalest = watch.fetched_at if watch.fetched_at is not None else watch.started
+                    await self._poll_batch(
+                        watch.ref.api, [watch], priority=READ, due=stalest, deadline=deadline
+                    )
                     return
                 watch.waiters += 1
                 try:

@@ -29,6 +29,7 @@ from suno_mcp.errors import (
     ConfigurationError,
     MalformedResponseError,
     NotFoundError,
+    RateLimitedError,
     SubmitOutcomeUnknownError,
     SunoError,
     submit_outcome,
@@ -45,13 +46,15 @@ from suno_mcp.models import (
     TaskKind,
     TaskRecord,
 )
-from suno_mcp.poller import Goal, Poller, ProgressFn, Timing
+from suno_mcp.poller import READ, Goal, Poller, ProgressFn, Timing
 from suno_mcp.retry import RetryPolicy
 from suno_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
 
 DOWNLOAD_TIMEOUT_S = 120.0
+# How long a submit waits for a request slot when the upstream has asked us to slow down.
+SUBMIT_QUEUE_S = 10.0
 # How long an identical request waits for one already being sent before looking again.
 SUBMIT_JOIN_LIMIT_S = 70.0
 LEDGER_WRITE_ATTEMPTS = 3
@@ -270,10 +273,28 @@ class SunoService:
         return await self.follow(record, wait_s=wait_s, progress=progress)
 
     async def _send(self, local_id: str, send: Callable[[], Any]) -> Task:
-        """Send a submit whose intent row exists, and record what became of it."""
+        """Send a submit whose intent row exists, and record what became of it.
+
+        Submits share the poller's request pacing (ahead of its polls): a burst of them must
+        not run into the upstream's rate limit, nor spend the quota the status reads need.
+        """
+        try:
+            granted = await self.poller.limiter.acquire(READ, deadline=self.clock() + SUBMIT_QUEUE_S)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.ledger.record_rejected(local_id, "cancelled before it was sent")
+            raise
+        if not granted:
+            message = (
+                "the upstream asked us to slow down and no request slot came free in time; nothing was sent"
+            )
+            await self.ledger.record_rejected(local_id, message)
+            raise RateLimitedError(message, retry_after=SUBMIT_QUEUE_S)
         try:
             task: Task = await send()
         except SunoError as err:
+            if isinstance(err, RateLimitedError):
+                self.poller.limiter.rate_limited(err.retry_after)
             # errors.submit_outcome decides: a body we cannot read, a failing gateway or a
             # request lost after it left may have been taken (and charged) upstream.
             if submit_outcome(err) == "unknown":

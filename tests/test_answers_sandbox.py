@@ -202,3 +202,22 @@ async def test_the_latency_resource_shows_what_was_learned_from_finished_tasks(t
     (final,) = [r for r in rows if r["milestone"] == "complete" and r["model"] == "chirp-v3-5"]
     assert final["samples"] == 5
     assert 0.5 <= final["median_s"] <= 0.9  # the sandbox's ~120 s of model time at x200
+
+
+async def test_a_burst_of_submits_is_paced_under_the_upstreams_rate_limit_instead_of_refused(
+    tmp_path: Path,
+) -> None:
+    sandbox_config = SandboxConfig(speed=SPEED, clip_seconds=2.0, rate_limit_rps=10.0, rate_burst=2)
+    async with run_sandbox(sandbox_config) as sandbox:
+        settings = load_settings(
+            environ={}, api_key=KEY, base_url=sandbox.url, data_dir=tmp_path, max_requests_per_second=8.0
+        )
+        async with open_service(
+            settings, timing=Timing().scaled(SPEED), retry=RETRY, sandbox=True
+        ) as service:
+            with anyio.fail_after(BOUND_S):
+                async with anyio.create_task_group() as tg:
+                    for n in range(10):
+                        tg.start_soon(service.submit_music, request(n))
+        assert sandbox.state.stats.tasks_created == 10
+        assert sum(sandbox.state.stats.rate_limited.values()) == 0
