@@ -16,7 +16,6 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,12 +40,7 @@ from suno_mcp.models import ApiFamily, MusicRequest, SavedFile, Status, Task, Ta
 from suno_mcp.poller import Goal, Poller, ProgressFn, Timing
 from suno_mcp.retry import RetryPolicy
 from suno_mcp.settings import Settings
-from suno_mcp.spending import USAGE_WINDOWS, Confirm, Decision, Question
-
-# The confirm callback of the tool call being run. The server sets it around every tool call,
-# so every paid tool, however it reaches _submit, asks through the same path; direct callers
-# of the service pass ``confirm=`` instead.
-CURRENT_CONFIRM: ContextVar[Confirm | None] = ContextVar("suno_mcp_confirm", default=None)
+from suno_mcp.spending import CURRENT_CONFIRM, USAGE_WINDOWS, Confirm, Decision, Question
 
 log = logging.getLogger(__name__)
 
@@ -156,13 +150,14 @@ class SunoService:
         force_new: bool = False,
         wait_s: float = 0.0,
         progress: ProgressFn | None = None,
+        confirm: Confirm | None = None,
     ) -> Outcome:
         """Generate (or extend) music, unless the same request is already in the ledger."""
         self.require_key()
         api = self.music_api
         body = request.wire_body()
         return await self._submit(
-            api.family, "music", body, lambda: api.submit_music(request), force_new, wait_s, progress
+            api.family, "music", body, lambda: api.submit_music(request), force_new, wait_s, progress, confirm
         )
 
     async def submit_lyrics(
@@ -172,6 +167,7 @@ class SunoService:
         force_new: bool = False,
         wait_s: float = 0.0,
         progress: ProgressFn | None = None,
+        confirm: Confirm | None = None,
     ) -> Outcome:
         """Write lyrics from a description (task API in both modes: one key serves both)."""
         self.require_key()
@@ -183,6 +179,7 @@ class SunoService:
             force_new,
             wait_s,
             progress,
+            confirm,
         )
 
     async def complete_song(
@@ -192,6 +189,7 @@ class SunoService:
         force_new: bool = False,
         wait_s: float = 0.0,
         progress: ProgressFn | None = None,
+        confirm: Confirm | None = None,
     ) -> Outcome:
         """The whole song ending with ``clip_id`` as one clip (clip API concat, in both modes)."""
         self.require_key()
@@ -203,6 +201,7 @@ class SunoService:
             force_new,
             wait_s,
             progress,
+            confirm,
         )
 
     async def _submit(
@@ -334,6 +333,13 @@ class SunoService:
             text + " Tell the user; they can raise SUNO_MCP_BUDGET in the server's environment (their MCP "
             "client's config) and restart the server, or wait for the window to move on. get_usage shows usage."
         )
+
+    async def budget_used(self) -> float | None:
+        """How much of SUNO_MCP_BUDGET its current window has used (None without a budget)."""
+        budget = self.settings.budget
+        if budget is None:
+            return None
+        return await self.ledger.used(budget, self.settings.prices, sandbox=self.sandbox)
 
     async def usage(self) -> list[UsageWindow]:
         """Paid requests in the last hour, day and 30 days, from the ledger."""

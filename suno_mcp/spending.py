@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -143,3 +144,8 @@ class Question:
 
 
 Confirm = Callable[[Question], Awaitable[Decision]]
+
+# The confirm callback of the tool call being run. The server sets it around every tool call,
+# so every paid tool, however it reaches the service's submit, asks through the same path;
+# direct callers of the service pass ``confirm=`` instead.
+CURRENT_CONFIRM: ContextVar[Confirm | None] = ContextVar("suno_mcp_confirm", default=None)

@@ -25,6 +25,7 @@ TOOLS = {
     "generate_lyrics",
     "get_complete_song",
     "download_audio",
+    "get_usage",
 }
 
 
