@@ -33,6 +33,8 @@ from suno_mcp.models import ApiFamily, Clip, SavedFile, Status, Task, TaskKind, 
 from suno_mcp.spending import Budget
 
 BUSY_TIMEOUT_MS = 5000
+WAL_ATTEMPTS = 200
+WAL_RETRY_S = 0.01
 
 # Rows that cost (or may have cost) money: not refused before anything was made (failed
 # without a task id), and not adopted from elsewhere (paid for by whoever made it).
@@ -107,10 +109,23 @@ class Ledger:
         self._db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self._db.execute("PRAGMA journal_mode = WAL")
+        self._wal()
         # FULL: the row written before a paid submit must survive a power loss, not only a crash.
         self._db.execute("PRAGMA synchronous = FULL")
         self._migrate()
+
+    def _wal(self) -> None:
+        # Switching a new file to WAL takes a lock SQLite does not wait for with the busy
+        # timeout: a second process opening the same new file at the same moment gets
+        # "database is locked" at once. It is free again within milliseconds.
+        for attempt in range(WAL_ATTEMPTS):
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or attempt + 1 == WAL_ATTEMPTS:
+                    raise
+                time.sleep(WAL_RETRY_S)  # in the opening thread, never on an event loop
 
     def close(self) -> None:
         """Close the database."""

@@ -40,7 +40,7 @@ from suno_mcp.models import ApiFamily, MusicRequest, SavedFile, Status, Task, Ta
 from suno_mcp.poller import Goal, Poller, ProgressFn, Timing
 from suno_mcp.retry import RetryPolicy
 from suno_mcp.settings import Settings
-from suno_mcp.spending import CURRENT_CONFIRM, USAGE_WINDOWS, Confirm, Decision, Question
+from suno_mcp.spending import CURRENT_CONFIRM, DAY_COUNT, USAGE_WINDOWS, Confirm, Decision, Question
 
 log = logging.getLogger(__name__)
 
@@ -283,10 +283,12 @@ class SunoService:
                 used = over.used
                 if mode == "never":
                     raise BudgetReachedError(self._budget_text(used)) from None
-        assert budget is not None or mode == "always"
         over_budget = (
             budget is not None and used is not None and used + budget.weight(kind, prices) > budget.limit
         )
+        if budget is None:
+            # No budget to measure against: the person still sees what was spent today.
+            used = await self.ledger.used(DAY_COUNT, sandbox=self.sandbox)
         question = Question(
             kind=kind,
             api=family,

@@ -62,6 +62,10 @@ class Budget(BaseModel):
         return prices.get(kind, 0.0) if self.cost else 1.0
 
 
+# Counts the paid requests of the last day (no limit is enforced with it).
+DAY_COUNT = Budget(limit=float("inf"), window_s=DAY_S, text="requests/day")
+
+
 def parse_budget(raw: str) -> Budget:
     """``20/day``, ``5/hour``, ``100/30d``, ``cost:5.00/day``; ValueError says the fix."""
     text = raw.strip().lower()
@@ -137,6 +141,8 @@ class Question:
         if self.budget is not None and self.used is not None:
             used = f"{self.used:.2f}" if self.budget.cost else f"{self.used:g}"
             lines.append(f"Used so far: {used} of the budget of {self.budget.describe()} (SUNO_MCP_BUDGET).")
+        elif self.used is not None:
+            lines.append(f"Paid requests in the last day: {self.used:g} (no budget set).")
         if self.over_budget:
             lines.append("This request goes past the budget.")
         lines.append("Accept to send it; decline to send nothing.")

@@ -18,6 +18,7 @@ import pytest
 from mcp import Client
 
 from suno_mcp.errors import BudgetReachedError, ConfigurationError
+from suno_mcp.ledger import Ledger
 from suno_mcp.models import MusicRequest
 from suno_mcp.service import open_service
 from suno_mcp.settings import load_settings
@@ -200,6 +201,7 @@ async def test_always_asks_before_every_paid_call_and_never_for_reads(tmp_path: 
     assert "lyrics" in asker.questions[1]
     assert "joining a song" in asker.questions[2]
     assert "goes past" not in "".join(asker.questions)
+    assert "Paid requests in the last day: 1 (no budget set)" in asker.questions[1]
     assert fake.submits == 3
 
 
@@ -263,7 +265,7 @@ def test_two_processes_on_one_data_directory_share_the_budget(tmp_path: Path) ->
     async def process(name: str) -> None:
         transport = httpx.MockTransport(vendor)
         async with open_service(settings, transport=transport, retry=FAST_RETRY) as service:
-            await anyio.to_thread.run_sync(start.wait)
+            await anyio.to_thread.run_sync(start.wait, 30)
 
             async def one(n: int) -> None:
                 request = MusicRequest(gpt_description_prompt=f"{name} song {n}", prompt="", mv="chirp-v3-5")
@@ -279,14 +281,45 @@ def test_two_processes_on_one_data_directory_share_the_budget(tmp_path: Path) ->
                 for n in range(10):
                     tg.start_soon(one, n)
 
-    threads = [threading.Thread(target=anyio.run, args=(process, name)) for name in ("p1", "p2")]
+    failures: list[BaseException] = []
+
+    def run(name: str) -> None:
+        try:
+            anyio.run(process, name)
+        except BaseException as err:  # reported below, with the other thread's result
+            failures.append(err)
+            start.abort()
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("p1", "p2")]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
     assert not any(t.is_alive() for t in threads)
+    assert failures == []
     assert sorted(outcomes) == ["refused"] * 15 + ["sent"] * 5
     assert fake.counts[MUSIC] == 5
+
+
+def test_two_processes_opening_one_new_ledger_at_the_same_moment_both_open(tmp_path: Path) -> None:
+    failures: list[BaseException] = []
+    for n in range(20):
+        start = threading.Barrier(2)
+        path = tmp_path / f"{n}" / "tasks.sqlite3"
+
+        def open_one(path: Path = path, start: threading.Barrier = start) -> None:
+            start.wait(30)
+            try:
+                Ledger(path).close()
+            except BaseException as err:  # collected: the assertion below names it
+                failures.append(err)
+
+        threads = [threading.Thread(target=open_one) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert failures == []
 
 
 async def test_a_cost_budget_counts_each_kind_at_its_price(tmp_path: Path) -> None:
