@@ -289,21 +289,33 @@ class SunoService:
         if budget is None:
             # No budget to measure against: the person still sees what was spent today.
             used = await self.ledger.used(DAY_COUNT, sandbox=self.sandbox)
-        question = Question(
-            kind=kind,
-            api=family,
-            model=body.get("mv") if isinstance(body.get("mv"), str) else None,
-            what=_request_line(body),
-            fingerprint=fp,
-            over_budget=over_budget,
-            budget=budget,
-            used=used,
-            price=prices.get(kind),
+        await self._ask(
+            confirm,
+            Question(
+                kind=kind,
+                api=family,
+                model=body.get("mv") if isinstance(body.get("mv"), str) else None,
+                what=_request_line(body),
+                fingerprint=fp,
+                over_budget=over_budget,
+                budget=budget,
+                used=used,
+                price=prices.get(kind),
+            ),
         )
+        try:
+            return await claim(allow_over=1 if over_budget else 0)
+        except OverBudget as over:
+            raise BudgetReachedError(
+                self._budget_text(over.used) + " Other requests used the budget while the user was asked."
+            ) from None
+
+    async def _ask(self, confirm: Confirm | None, question: Question) -> None:
+        """Ask the person; return only on an explicit accept (anything else raises, nothing is sent)."""
         decision: Decision = "unsupported" if confirm is None else await confirm(question)
         if decision == "unsupported":
-            if over_budget:
-                raise BudgetReachedError(self._budget_text(used or 0.0, asked=False))
+            if question.over_budget:
+                raise BudgetReachedError(self._budget_text(question.used or 0.0, asked=False))
             raise BudgetReachedError(
                 "SUNO_MCP_CONFIRM=always asks the user before every paid request, but this MCP client cannot "
                 "ask (it does not support elicitation). Nothing was sent. The user can use a client with "
@@ -314,12 +326,6 @@ class SunoService:
                 f"The user {'declined' if decision == 'decline' else 'cancelled'} this paid request when asked; "
                 "nothing was sent or charged. Do not retry: ask the user what they want instead."
             )
-        try:
-            return await claim(allow_over=1 if over_budget else 0)
-        except OverBudget as over:
-            raise BudgetReachedError(
-                self._budget_text(over.used) + " Other requests used the budget while the user was asked."
-            ) from None
 
     def _budget_text(self, used: float, *, asked: bool = True) -> str:
         budget = self.settings.budget
