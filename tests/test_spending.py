@@ -16,10 +16,12 @@ import httpx
 import mcp_types as types
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 
 from suno_mcp.errors import BudgetReachedError, ConfigurationError
 from suno_mcp.ledger import Ledger
 from suno_mcp.models import MusicRequest
+from suno_mcp.server import CONFIRM_KEY
 from suno_mcp.service import open_service
 from suno_mcp.settings import load_settings
 from tests.support.helpers_upstream import FAST_RETRY, FakeUpstream, make_server, make_settings
@@ -398,3 +400,34 @@ async def test_usage_without_prices_shows_counts_only_and_says_so(tmp_path: Path
     assert all("cost" not in p for p in usage.structured_content["periods"])
     assert "Counts only: set SUNO_MCP_PRICES" in text_of(usage)
     assert "Last day: 1 paid requests" in text_of(usage)
+
+
+async def test_an_answer_counts_only_for_the_question_that_was_asked(tmp_path: Path) -> None:
+    """Driving the 2026-07-28 rounds by hand: an accept with a made-up state is not a yes."""
+    fake = FakeUpstream()
+    args = {"description": "rain", "wait_seconds": 0}
+    accept = types.ElicitResult(action="accept", content={"send": True})
+    async with client(tmp_path, fake, Asker("accept"), confirm="always") as c:
+        asked = await c.session.call_tool("generate_music", args, allow_input_required=True)
+        assert isinstance(asked, types.InputRequiredResult)
+        assert asked.input_requests is not None
+        assert set(asked.input_requests) == {CONFIRM_KEY}
+        with pytest.raises(MCPError):
+            await c.session.call_tool(
+                "generate_music",
+                args,
+                input_responses={CONFIRM_KEY: accept},
+                request_state="made-up",
+                allow_input_required=True,
+            )
+        assert fake.submits == 0
+        answered = await c.session.call_tool(
+            "generate_music",
+            args,
+            input_responses={CONFIRM_KEY: accept},
+            request_state=asked.request_state,
+            allow_input_required=True,
+        )
+    assert isinstance(answered, types.CallToolResult)
+    assert not answered.is_error, text_of(answered)
+    assert fake.submits == 1
