@@ -4,6 +4,9 @@ The tree (right: what a submit refused with that error left behind, see :func:`s
 
     SunoError                         anything that went wrong talking to Suno
     ├── ConfigurationError            no API key, bad settings (nothing was sent)       refused
+    ├── SpendingRefusedError          not sent: the user's budget or answer said no     refused
+    │   ├── BudgetReachedError        SUNO_MCP_BUDGET would be passed
+    │   └── DeclinedError             the user declined (or cancelled) when asked
     ├── UpstreamError                 the upstream answered, and not with success
     │   ├── InvalidRequestError       400, or HTTP 200 with {"code": "error"}:          refused
     │   │                             the request was refused as invalid
@@ -61,6 +64,18 @@ class SunoError(Exception):
 
 class ConfigurationError(SunoError):
     """The server is not set up to make this call (for example no API key)."""
+
+
+class SpendingRefusedError(SunoError):
+    """A paid request was not sent because of the user's spending rules; nothing was recorded."""
+
+
+class BudgetReachedError(SpendingRefusedError):
+    """The request would go past SUNO_MCP_BUDGET and was not confirmed."""
+
+
+class DeclinedError(SpendingRefusedError):
+    """The user was asked to confirm a paid request and declined or cancelled."""
 
 
 class UpstreamError(SunoError):

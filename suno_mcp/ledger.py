@@ -22,16 +22,35 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 import anyio
 
-from suno_mcp.models import ApiFamily, Clip, SavedFile, Status, Task, TaskKind, TaskRecord
+from suno_mcp.models import ApiFamily, Clip, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
+from suno_mcp.spending import Budget
 
 BUSY_TIMEOUT_MS = 5000
+WAL_ATTEMPTS = 200
+WAL_RETRY_S = 0.01
+
+# Rows that cost (or may have cost) money: not refused before anything was made (failed
+# without a task id), and not adopted from elsewhere (paid for by whoever made it).
+_PAID = (
+    "NOT (status = 'failed' AND task_id IS NULL) AND request_json != '{\"adopted\": true}'"
+    " AND created_at >= ? AND sandbox = ?"
+)
+
+
+class OverBudget(Exception):
+    """:meth:`Ledger.claim` wrote nothing: the request would go past the budget."""
+
+    def __init__(self, used: float) -> None:
+        super().__init__(f"{used:g} of the budget used")
+        self.used = used
+
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: tasks and downloaded files
@@ -91,10 +110,23 @@ class Ledger:
         self._db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self._db.execute("PRAGMA journal_mode = WAL")
+        self._wal()
         # FULL: the row written before a paid submit must survive a power loss, not only a crash.
         self._db.execute("PRAGMA synchronous = FULL")
         self._migrate()
+
+    def _wal(self) -> None:
+        # Switching a new file to WAL takes a lock SQLite does not wait for with the busy
+        # timeout: a second process opening the same new file at the same moment gets
+        # "database is locked" at once. It is free again within milliseconds.
+        for attempt in range(WAL_ATTEMPTS):
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or attempt + 1 == WAL_ATTEMPTS:
+                    raise
+                time.sleep(WAL_RETRY_S)  # in the opening thread, never on an event loop
 
     def close(self) -> None:
         """Close the database."""
@@ -184,18 +216,30 @@ class Ledger:
         fingerprint: str,
         window_s: float,
         sandbox: bool = False,
+        budget: Budget | None = None,
+        prices: Mapping[str, float] | None = None,
+        allow_over: int = 0,
     ) -> tuple[str, TaskRecord | None]:
         """Find a live duplicate of this request or write the intent for it, in one transaction.
 
         Returns ``(local_id, None)`` for a new intent, or ``("", record)`` for the duplicate.
-        One transaction means two server processes sharing the file cannot both pass the
-        check and both pay.
+        With a ``budget``, raises :class:`OverBudget` (writing nothing) when this request
+        would go past it; ``allow_over`` requests more than the budget are let through (one
+        the person accepted going over). One transaction means two server processes sharing
+        the file can neither both pass the duplicate check and both pay, nor both slip under
+        the budget.
         """
         now = self._clock()
         duplicate: sqlite3.Row | None = None
         with self._tx() as db:
             if window_s > 0:
                 duplicate = self._duplicate_row(db, fingerprint, now - window_s, sandbox)
+            if duplicate is None and budget is not None:
+                prices = prices or {}
+                used = self._used(db, budget, prices, now, sandbox)
+                this = budget.weight(kind, prices)
+                if used + this > budget.limit + allow_over * this + 1e-9:
+                    raise OverBudget(used)
             local_id = (
                 ""
                 if duplicate is not None
@@ -203,6 +247,45 @@ class Ledger:
             )
         # Outside the transaction: building a record reads the files table under the same lock.
         return local_id, None if duplicate is None else self._record(duplicate)
+
+    @staticmethod
+    def _used(
+        db: sqlite3.Connection, budget: Budget, prices: Mapping[str, float], now: float, sandbox: bool
+    ) -> float:
+        rows = db.execute(
+            f"SELECT kind, COUNT(*) FROM tasks WHERE {_PAID} GROUP BY kind",  # noqa: S608 (a fixed fragment)
+            (now - budget.window_s, int(sandbox)),
+        ).fetchall()
+        return float(sum(budget.weight(kind, prices) * count for kind, count in rows))
+
+    def used(
+        self, budget: Budget, prices: Mapping[str, float] | None = None, *, sandbox: bool = False
+    ) -> float:
+        """How much of the budget's current window paid requests have used."""
+        with self._lock:
+            return self._used(self._db, budget, prices or {}, self._clock(), sandbox)
+
+    def usage(self, since: float, *, sandbox: bool = False) -> list[UsageLine]:
+        """Paid requests made at or after ``since`` (a wall-clock time), by kind, family and model."""
+        where = f" FROM tasks WHERE {_PAID} GROUP BY kind, api, model ORDER BY kind, api, model"
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT kind, api, model, COUNT(*) AS requests,"
+                " SUM(CASE WHEN task_id IS NULL THEN 1 ELSE 0 END) AS maybe,"
+                " SUM(json_array_length(clips_json)) AS clips" + where,
+                (since, int(sandbox)),
+            ).fetchall()
+        return [
+            UsageLine(
+                kind=r["kind"],
+                api=r["api"],
+                model=r["model"],
+                requests=r["requests"],
+                maybe_charged=r["maybe"] or 0,
+                clips=r["clips"] or 0,
+            )
+            for r in rows
+        ]
 
     def record_submitted(self, local_id: str, task: Task) -> None:
         """The upstream accepted the submit: store its task id and first state."""
@@ -477,8 +560,27 @@ class LedgerStore(Protocol):
         fingerprint: str,
         window_s: float,
         sandbox: bool = False,
+        budget: Budget | None = None,
+        prices: Mapping[str, float] | None = None,
+        allow_over: int = 0,
     ) -> tuple[str, TaskRecord | None]:
         """``(local_id, None)`` for a new intent, or ``("", record)`` for a live duplicate."""
+        ...
+
+    async def used(
+        self, budget: Budget, prices: Mapping[str, float] | None = None, *, sandbox: bool = False
+    ) -> float:
+        """How much of the budget's current window paid requests have used."""
+        ...
+
+    async def usage(self, since: float, *, sandbox: bool = False) -> list[UsageLine]:
+        """Paid requests made at or after ``since``, by kind, family and model."""
+        ...
+
+    async def find_duplicate(
+        self, fingerprint: str, window_s: float, *, sandbox: bool = False
+    ) -> TaskRecord | None:
+        """The newest live record with this request fingerprint made within the window."""
         ...
 
     async def record_submitted(self, local_id: str, task: Task) -> None:
@@ -585,6 +687,9 @@ class AsyncLedger:
         fingerprint: str,
         window_s: float,
         sandbox: bool = False,
+        budget: Budget | None = None,
+        prices: Mapping[str, float] | None = None,
+        allow_over: int = 0,
     ) -> tuple[str, TaskRecord | None]:
         """See :meth:`Ledger.claim`."""
         return await self._run(
@@ -595,7 +700,26 @@ class AsyncLedger:
             fingerprint=fingerprint,
             window_s=window_s,
             sandbox=sandbox,
+            budget=budget,
+            prices=prices,
+            allow_over=allow_over,
         )
+
+    async def used(
+        self, budget: Budget, prices: Mapping[str, float] | None = None, *, sandbox: bool = False
+    ) -> float:
+        """See :meth:`Ledger.used`."""
+        return await self._run(self._ledger.used, budget, prices, sandbox=sandbox)
+
+    async def usage(self, since: float, *, sandbox: bool = False) -> list[UsageLine]:
+        """See :meth:`Ledger.usage`."""
+        return await self._run(self._ledger.usage, since, sandbox=sandbox)
+
+    async def find_duplicate(
+        self, fingerprint: str, window_s: float, *, sandbox: bool = False
+    ) -> TaskRecord | None:
+        """See :meth:`Ledger.find_duplicate`."""
+        return await self._run(self._ledger.find_duplicate, fingerprint, window_s, sandbox=sandbox)
 
     async def record_submitted(self, local_id: str, task: Task) -> None:
         """See :meth:`Ledger.record_submitted`."""

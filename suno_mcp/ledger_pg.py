@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,7 +29,9 @@ import psycopg
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 
-from suno_mcp.models import ApiFamily, Clip, SavedFile, Status, Task, TaskKind, TaskRecord
+from suno_mcp.ledger import OverBudget
+from suno_mcp.models import ApiFamily, Clip, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
+from suno_mcp.spending import Budget
 
 CONNECT_TIMEOUT_S = 10
 
@@ -38,6 +40,20 @@ CONNECT_TIMEOUT_S = 10
 _LOCK_MIGRATE = 0x53554E4F  # "SUNO"
 _LOCK_CLAIM = 0x53554E31
 _LOCK_ADOPT = 0x53554E32
+_LOCK_BUDGET = 0x53554E33
+
+# Rows that cost (or may have cost) money: not refused before anything was made (failed
+# without a task id), and not adopted from elsewhere (paid for by whoever made it).
+_PAID = (
+    "NOT (status = 'failed' AND task_id IS NULL) AND NOT (request @> '{\"adopted\": true}'::jsonb)"
+    " AND created_at >= %s AND sandbox = %s"
+)
+# Fixed fragments only; the values go as parameters.
+_USAGE_SQL = (
+    "SELECT kind, api, model, COUNT(*) AS requests, SUM(CASE WHEN task_id IS NULL THEN 1 ELSE 0 END) AS maybe,"  # noqa: S608
+    " SUM(jsonb_array_length(clips)) AS clips FROM tasks WHERE " + _PAID + " GROUP BY kind, api, model"
+    " ORDER BY kind, api, model"
+)
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: tasks and downloaded files, as the SQLite ledger's first two steps leave them
@@ -209,13 +225,31 @@ class PostgresLedger:
         fingerprint: str,
         window_s: float,
         sandbox: bool = False,
+        budget: Budget | None = None,
+        prices: Mapping[str, float] | None = None,
+        allow_over: int = 0,
     ) -> tuple[str, TaskRecord | None]:
         """Find a live duplicate of this request or write the intent for it, atomically across replicas.
 
         The advisory lock on the fingerprint lasts until the transaction ends: a second claimer
         waits for it, and its check (a fresh snapshot, READ COMMITTED) then sees the first row.
+        With a ``budget``, one more advisory lock serializes every budgeted claim, so replicas
+        cannot together slip past it; :class:`OverBudget` is raised with nothing written.
         """
-        return await _finish(self._claim(api, kind, request, fingerprint, window_s, sandbox, self._clock()))
+        return await _finish(
+            self._claim(
+                api,
+                kind,
+                request,
+                fingerprint,
+                window_s,
+                sandbox,
+                self._clock(),
+                budget,
+                prices or {},
+                allow_over,
+            )
+        )
 
     async def _claim(
         self,
@@ -226,6 +260,9 @@ class PostgresLedger:
         window_s: float,
         sandbox: bool,
         now: float,
+        budget: Budget | None = None,
+        prices: Mapping[str, float] | None = None,
+        allow_over: int = 0,
     ) -> tuple[str, TaskRecord | None]:
         async with self._lock:
             async with self._conn.transaction():
@@ -241,9 +278,62 @@ class PostgresLedger:
                     )
                     duplicate = await cur.fetchone()
                 if duplicate is None:
+                    if budget is not None:
+                        await self._conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_BUDGET,))
+                        used = await self._used(budget, prices or {}, now, sandbox)
+                        this = budget.weight(kind, prices or {})
+                        if used + this > budget.limit + allow_over * this + 1e-9:
+                            raise OverBudget(used)  # the transaction rolls back: nothing written
                     local_id = await self._insert_intent(api, kind, request, fingerprint, sandbox, now)
                     return local_id, None
             return "", await self._record(duplicate)
+
+    async def _used(self, budget: Budget, prices: Mapping[str, float], now: float, sandbox: bool) -> float:
+        cur = await self._conn.execute(
+            f"SELECT kind, COUNT(*) AS n FROM tasks WHERE {_PAID} GROUP BY kind",  # noqa: S608 (a fixed fragment)
+            (now - budget.window_s, sandbox),
+        )
+        return float(sum(budget.weight(row["kind"], prices) * row["n"] for row in await cur.fetchall()))
+
+    async def used(
+        self, budget: Budget, prices: Mapping[str, float] | None = None, *, sandbox: bool = False
+    ) -> float:
+        """How much of the budget's current window paid requests have used."""
+        async with self._lock:
+            return await self._used(budget, prices or {}, self._clock(), sandbox)
+
+    async def usage(self, since: float, *, sandbox: bool = False) -> list[UsageLine]:
+        """Paid requests made at or after ``since`` (a wall-clock time), by kind, family and model."""
+        async with self._lock:
+            cur = await self._conn.execute(
+                _USAGE_SQL,
+                (since, sandbox),
+            )
+            rows = await cur.fetchall()
+        return [
+            UsageLine(
+                kind=r["kind"],
+                api=r["api"],
+                model=r["model"],
+                requests=r["requests"],
+                maybe_charged=r["maybe"] or 0,
+                clips=r["clips"] or 0,
+            )
+            for r in rows
+        ]
+
+    async def find_duplicate(
+        self, fingerprint: str, window_s: float, *, sandbox: bool = False
+    ) -> TaskRecord | None:
+        """The newest live record with this request fingerprint made within the window."""
+        async with self._lock:
+            cur = await self._conn.execute(
+                "SELECT * FROM tasks WHERE fingerprint = %s AND created_at >= %s AND status != %s"
+                " AND sandbox = %s ORDER BY created_at DESC, seq DESC LIMIT 1",
+                (fingerprint, self._clock() - window_s, Status.FAILED.value, sandbox),
+            )
+            row = await cur.fetchone()
+        return None if row is None else await self._record(row)
 
     async def record_submitted(self, local_id: str, task: Task) -> None:
         """The upstream accepted the submit: store its task id and first state."""

@@ -307,3 +307,16 @@ class TaskRecord(BaseModel):
             lyrics_title=self.lyrics_title,
             lyrics_text=self.lyrics_text,
         )
+
+
+class UsageLine(BaseModel):
+    """Paid requests of one kind, family and model in a time window, from the ledger."""
+
+    kind: TaskKind
+    api: ApiFamily
+    model: str | None = None
+    requests: int = Field(description="Paid requests: accepted upstream, or possibly charged.")
+    maybe_charged: int = Field(
+        default=0, description="Of those, submits whose outcome is unknown (may have been charged)."
+    )
+    clips: int = 0

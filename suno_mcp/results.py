@@ -24,13 +24,15 @@ from suno_mcp.errors import (
     NotFoundError,
     RateLimitedError,
     ServerError,
+    SpendingRefusedError,
     SubmitOutcomeUnknownError,
     SunoError,
     UploadAnswerError,
     UpstreamConnectionError,
     UpstreamTimeoutError,
 )
-from suno_mcp.models import ApiFamily, SavedFile, Status, TaskKind, TaskRecord
+from suno_mcp.models import ApiFamily, SavedFile, Status, TaskKind, TaskRecord, UsageLine
+from suno_mcp.spending import Budget
 
 TEXT_LIMIT = 1800  # the text part stays under 2 KB
 SANDBOX_NOTE = "SANDBOX: synthesized test audio from the local sandbox, not Suno."
@@ -214,6 +216,113 @@ class DownloadResult(CompactSchemaModel):
     directory: str
 
 
+class UsageCount(CompactSchemaModel):
+    """Paid requests of one kind, family and model in a window."""
+
+    kind: TaskKind
+    api: ApiFamily
+    model: str | None = None
+    requests: int
+    maybe_charged: int = 0
+    clips: int = 0
+    cost: float | None = None
+
+
+class UsagePeriod(CompactSchemaModel):
+    """One window's totals and lines."""
+
+    window: str
+    requests: int
+    maybe_charged: int
+    clips: int
+    cost: float | None = None
+    lines: list[UsageCount]
+
+
+class UsageResult(CompactSchemaModel):
+    """get_usage's answer."""
+
+    periods: list[UsagePeriod]
+    budget: str | None = None
+    budget_used: float | None = None
+    confirm: str
+    note: str
+
+
+def usage_result(
+    windows: list[tuple[str, list[UsageLine]]],
+    *,
+    prices: dict[str, float],
+    budget: Budget | None,
+    budget_used: float | None,
+    confirm: str,
+) -> UsageResult:
+    """Usage per window, with an estimated cost when prices are set."""
+    periods = []
+    unpriced: set[str] = set()
+    for name, lines in windows:
+        counts = []
+        for line in lines:
+            price = prices.get(line.kind)
+            if price is None:
+                unpriced.add(line.kind)
+            counts.append(
+                UsageCount(
+                    kind=line.kind,
+                    api=line.api,
+                    model=line.model,
+                    requests=line.requests,
+                    maybe_charged=line.maybe_charged,
+                    clips=line.clips,
+                    cost=None if price is None else round(price * line.requests, 4),
+                )
+            )
+        periods.append(
+            UsagePeriod(
+                window=name,
+                requests=sum(c.requests for c in counts),
+                maybe_charged=sum(c.maybe_charged for c in counts),
+                clips=sum(c.clips for c in counts),
+                cost=round(sum(c.cost or 0.0 for c in counts), 4) if prices else None,
+                lines=counts,
+            )
+        )
+    if not prices:
+        note = "Counts only: set SUNO_MCP_PRICES (e.g. music=0.10,lyrics=0.01,concat=0.10) for an estimated cost."
+    else:
+        note = "cost is an estimate from SUNO_MCP_PRICES, in the user's currency"
+        if unpriced:
+            note += f"; no price for {', '.join(sorted(unpriced))} (counted as 0)"
+        note += "."
+    note += " maybe_charged: submits whose outcome is unknown. Refused requests are not counted."
+    return UsageResult(
+        periods=periods,
+        budget=None if budget is None else f"{budget.describe()} (SUNO_MCP_BUDGET={budget.text})",
+        budget_used=budget_used,
+        confirm=confirm,
+        note=note,
+    )
+
+
+def usage_text(result: UsageResult) -> str:
+    """The short text of get_usage."""
+    lines = []
+    for period in result.periods:
+        cost = f", about {period.cost:.2f}" if period.cost is not None else ""
+        maybe = f" ({period.maybe_charged} may have been charged)" if period.maybe_charged else ""
+        lines.append(
+            f"Last {period.window}: {period.requests} paid requests{maybe}, {period.clips} clips{cost}."
+        )
+    if result.budget is not None:
+        used = "?" if result.budget_used is None else f"{result.budget_used:g}"
+        lines.append(f"Budget: {result.budget}; used {used} in the current window.")
+    else:
+        lines.append("Budget: none (SUNO_MCP_BUDGET is not set).")
+    lines.append(f"Confirmation: {result.confirm} (SUNO_MCP_CONFIRM).")
+    lines.append(result.note)
+    return "\n".join(lines)
+
+
 def next_step(record: TaskRecord) -> str:
     """The sentence telling the model what to do after this result."""
     task = record.task_id
@@ -387,7 +496,7 @@ _MODEL_WORDS = re.compile(r"\bmv\b|model|chirp", re.IGNORECASE)
 def error_text(err: SunoError) -> str:
     """The tool-error text for an error: what went wrong and what to do next."""
     m = err.message
-    if isinstance(err, ConfigurationError):
+    if isinstance(err, ConfigurationError | SpendingRefusedError):
         return m
     if isinstance(err, AuthenticationError):
         return (

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import anyio
 import mcp_types as types
+from mcp.server.elicitation import AcceptedElicitation, render_elicitation_schema
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import (
     ResourceError,
@@ -26,7 +27,8 @@ from mcp.server.mcpserver.exceptions import (
     ToolError,
     UnexpectedToolError,
 )
-from pydantic import Field, ValidationError
+from mcp_types.version import is_version_at_least
+from pydantic import BaseModel, Field, ValidationError
 
 from suno_mcp import __version__
 from suno_mcp.catalog import DESCRIPTION_MAX, Catalog
@@ -68,14 +70,18 @@ from suno_mcp.results import (
     TaskList,
     TaskResult,
     TaskSummary,
+    UsageResult,
     compact_input,
     error_text,
     progress_message,
     request_summary,
     task_result,
     task_text,
+    usage_result,
+    usage_text,
 )
 from suno_mcp.settings import EMBED_MAX_BYTES, Settings
+from suno_mcp.spending import CURRENT_CONFIRM, Confirm, Decision, Question
 
 if TYPE_CHECKING:
     # The service (and httpx behind it) is imported only when the first tool call opens it,
@@ -173,7 +179,11 @@ class SunoServer(MCPServer[AppState]):
     ) -> types.CallToolResult | types.InputRequiredResult:
         try:
             return await super().call_tool(name, arguments, context)
-        except UnexpectedToolError:
+        except UnexpectedToolError as err:
+            # A paid tool that must ask the person first on a 2026-07-28 connection: the
+            # question goes back as the call's result and the client calls again with the answer.
+            if isinstance(err.__cause__, AskFirst):
+                return err.__cause__.result
             raise
         except ToolError as err:
             # The SDK raises a ToolError caused by the pydantic ValidationError when the
@@ -181,6 +191,74 @@ class SunoServer(MCPServer[AppState]):
             if isinstance(err.__cause__, ValidationError):
                 raise ToolError(explain(name, err.__cause__)) from err.__cause__
             raise
+
+
+# The key of the spending question in an InputRequiredResult's input_requests.
+CONFIRM_KEY = "suno_mcp_confirm_spend"
+# From this protocol revision on, a tool asks the client through InputRequiredResult rather than a
+# request sent in the middle of the call.
+INPUT_REQUIRED_VERSION = "2026-07-28"
+
+
+class SpendConfirmation(BaseModel):
+    """The form of the spending question: one box, ticked."""
+
+    send: bool = Field(default=True, description="Send this paid request.")
+
+
+class AskFirst(Exception):
+    """Raised through the service by the confirm callback when the question has not been asked yet
+    (2026-07-28 connections): carries the InputRequiredResult that asks it."""
+
+    def __init__(self, result: types.InputRequiredResult) -> None:
+        super().__init__("the user must be asked first")
+        self.result = result
+
+
+def _can_elicit(ctx: ToolContext) -> bool:
+    caps = ctx.client_capabilities
+    elicitation = caps.elicitation if caps is not None else None
+    # A bare `elicitation: {}` (before modes existed) means form support; url-only does not.
+    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+
+
+def _decision(action: str, content: dict[str, Any] | None) -> Decision:
+    if action == "accept":
+        return "decline" if (content or {}).get("send") is False else "accept"
+    return "decline" if action == "decline" else "cancel"
+
+
+def _confirmer(ctx: ToolContext) -> Confirm:
+    """The service's confirm callback for this tool call: asks the person through elicitation."""
+
+    async def confirm(question: Question) -> Decision:
+        if not _can_elicit(ctx):
+            return "unsupported"
+        version = ctx.protocol_version
+        if version is not None and is_version_at_least(version, INPUT_REQUIRED_VERSION):
+            answer = (ctx.input_responses or {}).get(CONFIRM_KEY)
+            # The answer counts only for the question asked: the same request, the same budget state.
+            if isinstance(answer, types.ElicitResult) and ctx.request_state == question.key:
+                return _decision(answer.action, answer.content)
+            ask = types.ElicitRequest(
+                params=types.ElicitRequestFormParams(
+                    message=question.message(), requested_schema=render_elicitation_schema(SpendConfirmation)
+                )
+            )
+            raise AskFirst(
+                types.InputRequiredResult(input_requests={CONFIRM_KEY: ask}, request_state=question.key)
+            )
+        if not ctx.session.can_send_request:
+            return "unsupported"
+        try:
+            result = await ctx.elicit(question.message(), SpendConfirmation)
+        except ValueError:
+            return "cancel"  # accepted with an answer we cannot read: not an explicit yes
+        if isinstance(result, AcceptedElicitation):
+            return "accept" if result.data.send else "decline"
+        return _decision(result.action, None)
+
+    return confirm
 
 
 def _progress(ctx: ToolContext) -> ProgressReport:
@@ -280,7 +358,13 @@ async def _answer(
     """Open the service, run one of its task calls with progress, and shape the result."""
     service = await _service(ctx)
     progress = _progress(ctx)
-    return await _tool_result(service, await _run(lambda: call(service, progress)))
+    # Every paid submit of this call asks the person through this call's client.
+    token = CURRENT_CONFIRM.set(_confirmer(ctx))
+    try:
+        outcome = await _run(lambda: call(service, progress))
+    finally:
+        CURRENT_CONFIRM.reset(token)
+    return await _tool_result(service, outcome)
 
 
 async def _submit_music(
@@ -397,6 +481,7 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         _register_download,
         _register_cover,
         _register_upload,
+        _register_usage,
     ):
         register(server, kit)
     _register_resources(server, settings, holder)
@@ -759,6 +844,35 @@ def _register_upload(server: SunoServer, kit: ToolKit) -> None:
         return await _answer(ctx, call)
 
 
+async def _usage(service: "SunoService") -> UsageResult:
+    windows = await service.usage()
+    settings = service.settings
+    return usage_result(
+        [(w.window, w.lines) for w in windows],
+        prices=settings.prices,
+        budget=settings.budget,
+        budget_used=await service.budget_used(),
+        confirm=settings.confirm,
+    )
+
+
+def _register_usage(server: SunoServer, kit: ToolKit) -> None:
+    @server.tool(
+        title="Usage and budget",
+        annotations=types.ToolAnnotations(read_only_hint=True, open_world_hint=False, idempotent_hint=True),
+        description=(
+            "Paid requests in the last hour, day and 30 days (by kind and model, with clips and, when "
+            "prices are set, estimated cost), and the budget. Free; nothing is sent upstream."
+        ),
+    )
+    async def get_usage(ctx: ToolContext) -> Annotated[types.CallToolResult, UsageResult]:
+        result = await _usage(await _service(ctx))
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=usage_text(result))],
+            structured_content=result.model_dump(mode="json"),
+        )
+
+
 def _register_resources(server: SunoServer, settings: Settings, holder: list[LazyService]) -> None:
     """Resources read the service from ``holder``, which the lifespan fills."""
     catalog = Catalog.with_extra(settings.extra_models)
@@ -812,6 +926,16 @@ def _register_resources(server: SunoServer, settings: Settings, holder: list[Laz
     async def tasks_resource() -> str:
         records = await (await service()).list_tasks(limit=50)
         return TaskList(tasks=[_summary(r) for r in records], count=len(records)).model_dump_json(indent=1)
+
+    @server.resource(
+        "suno://usage",
+        name="usage",
+        title="Usage and budget",
+        description="Paid requests in the last hour, day and 30 days, and the budget (JSON).",
+        mime_type="application/json",
+    )
+    async def usage_resource() -> str:
+        return (await _usage(await service())).model_dump_json(indent=1)
 
     @server.resource(
         "suno://tasks/{task_id}",

@@ -7,6 +7,7 @@ being paid again, and finished audio can be saved to disk before its URL expires
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -26,7 +27,9 @@ from suno_mcp.catalog import Catalog
 from suno_mcp.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi, TaskRef, Upstream
 from suno_mcp.downloads import download_to
 from suno_mcp.errors import (
+    BudgetReachedError,
     ConfigurationError,
+    DeclinedError,
     MalformedResponseError,
     NotFoundError,
     RateLimitedError,
@@ -34,7 +37,7 @@ from suno_mcp.errors import (
     SunoError,
     submit_outcome,
 )
-from suno_mcp.ledger import AsyncLedger, Ledger, LedgerStore
+from suno_mcp.ledger import AsyncLedger, Ledger, LedgerStore, OverBudget
 from suno_mcp.models import (
     ApiFamily,
     Clip,
@@ -45,10 +48,12 @@ from suno_mcp.models import (
     Task,
     TaskKind,
     TaskRecord,
+    UsageLine,
 )
 from suno_mcp.poller import READ, Goal, Poller, ProgressFn, Timing
 from suno_mcp.retry import RetryPolicy
 from suno_mcp.settings import Settings
+from suno_mcp.spending import CURRENT_CONFIRM, DAY_COUNT, USAGE_WINDOWS, Confirm, Decision, Question
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,13 @@ SUBMIT_QUEUE_S = 10.0
 # How long an identical request waits for one already being sent before looking again.
 SUBMIT_JOIN_LIMIT_S = 70.0
 LEDGER_WRITE_ATTEMPTS = 3
+
+
+class UsageWindow(BaseModel):
+    """Paid requests in one window (the last hour, day or 30 days)."""
+
+    window: str
+    lines: list[UsageLine]
 
 
 class Outcome(BaseModel):
@@ -89,6 +101,17 @@ def fingerprint(api: ApiFamily, kind: TaskKind, fields: dict[str, Any]) -> str:
 
 
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
+
+
+def _request_line(body: dict[str, Any], limit: int = 120) -> str | None:
+    """What a request asks for, in one short line, for the person asked to pay for it."""
+    parts = []
+    for key in ("gpt_description_prompt", "title", "tags", "prompt", "continue_clip_id", "clip_id"):
+        value = body.get(key)
+        if isinstance(value, str) and value.strip():
+            parts.append(f"{key}={' '.join(value.split())}")
+    text = "; ".join(parts)
+    return None if not text else text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 _PLAIN_ID_RE = re.compile(r"[A-Za-z0-9_-]+")
@@ -144,13 +167,14 @@ class SunoService:
         force_new: bool = False,
         wait_s: float = 0.0,
         progress: ProgressFn | None = None,
+        confirm: Confirm | None = None,
     ) -> Outcome:
         """Generate (or extend) music, unless the same request is already in the ledger."""
         self.require_key()
         api = self.music_api
         body = request.wire_body()
         return await self._submit(
-            api.family, "music", body, lambda: api.submit_music(request), force_new, wait_s, progress
+            api.family, "music", body, lambda: api.submit_music(request), force_new, wait_s, progress, confirm
         )
 
     async def submit_lyrics(
@@ -160,6 +184,7 @@ class SunoService:
         force_new: bool = False,
         wait_s: float = 0.0,
         progress: ProgressFn | None = None,
+        confirm: Confirm | None = None,
     ) -> Outcome:
         """Write lyrics from a description (task API in both modes: one key serves both)."""
         self.require_key()
@@ -171,6 +196,7 @@ class SunoService:
             force_new,
             wait_s,
             progress,
+            confirm,
         )
 
     async def complete_song(
@@ -180,6 +206,7 @@ class SunoService:
         force_new: bool = False,
         wait_s: float = 0.0,
         progress: ProgressFn | None = None,
+        confirm: Confirm | None = None,
     ) -> Outcome:
         """The whole song ending with ``clip_id`` as one clip (clip API concat, in both modes)."""
         self.require_key()
@@ -191,6 +218,7 @@ class SunoService:
             force_new,
             wait_s,
             progress,
+            confirm,
         )
 
     async def cover_music(
@@ -247,6 +275,7 @@ class SunoService:
         force_new: bool,
         wait_s: float,
         progress: ProgressFn | None,
+        confirm: Confirm | None = None,
     ) -> Outcome:
         fp = fingerprint(family, kind, body)
         window = 0.0 if force_new else self.settings.duplicate_window
@@ -256,8 +285,8 @@ class SunoService:
             # reporting its not-yet-known outcome (or paying for it a second time).
             with anyio.move_on_after(SUBMIT_JOIN_LIMIT_S):
                 await in_flight.wait()
-        local_id, existing = await self.ledger.claim(
-            api=family, kind=kind, request=body, fingerprint=fp, window_s=window, sandbox=self.sandbox
+        local_id, existing = await self._claim(
+            family, kind, body, fp, window, confirm or CURRENT_CONFIRM.get()
         )
         if existing is not None:
             outcome = await self.follow(existing, wait_s=wait_s, progress=progress)
@@ -271,6 +300,124 @@ class SunoService:
         record = await self.ledger.get(task.task_id)
         assert record is not None  # just written
         return await self.follow(record, wait_s=wait_s, progress=progress)
+
+    async def _claim(
+        self,
+        family: ApiFamily,
+        kind: TaskKind,
+        body: dict[str, Any],
+        fp: str,
+        window: float,
+        confirm: Confirm | None,
+    ) -> tuple[str, TaskRecord | None]:
+        """The duplicate guard, then the budget and the person's answer, then the intent row.
+
+        A reused task costs nothing, so a duplicate is found before anything is counted or
+        asked. The budget check and the intent row are one ledger transaction; when the
+        person is asked, the claim runs again after the answer, since others may have spent
+        meanwhile.
+        """
+        budget, prices, mode = self.settings.budget, self.settings.prices, self.settings.confirm
+        claim = functools.partial(
+            self.ledger.claim,
+            api=family,
+            kind=kind,
+            request=body,
+            fingerprint=fp,
+            window_s=window,
+            sandbox=self.sandbox,
+            budget=budget,
+            prices=prices,
+        )
+        used: float | None = None
+        if mode == "always":
+            existing = (
+                await self.ledger.find_duplicate(fp, window, sandbox=self.sandbox) if window > 0 else None
+            )
+            if existing is not None:
+                return "", existing
+            if budget is not None:
+                used = await self.ledger.used(budget, prices, sandbox=self.sandbox)
+        else:
+            try:
+                return await claim()
+            except OverBudget as over:
+                used = over.used
+                if mode == "never":
+                    raise BudgetReachedError(self._budget_text(used)) from None
+        over_budget = (
+            budget is not None and used is not None and used + budget.weight(kind, prices) > budget.limit
+        )
+        if budget is None:
+            # No budget to measure against: the person still sees what was spent today.
+            used = await self.ledger.used(DAY_COUNT, sandbox=self.sandbox)
+        await self._ask(
+            confirm,
+            Question(
+                kind=kind,
+                api=family,
+                model=body.get("mv") if isinstance(body.get("mv"), str) else None,
+                what=_request_line(body),
+                fingerprint=fp,
+                over_budget=over_budget,
+                budget=budget,
+                used=used,
+                price=prices.get(kind),
+            ),
+        )
+        try:
+            return await claim(allow_over=1 if over_budget else 0)
+        except OverBudget as over:
+            raise BudgetReachedError(
+                self._budget_text(over.used) + " Other requests used the budget while the user was asked."
+            ) from None
+
+    async def _ask(self, confirm: Confirm | None, question: Question) -> None:
+        """Ask the person; return only on an explicit accept (anything else raises, nothing is sent)."""
+        decision: Decision = "unsupported" if confirm is None else await confirm(question)
+        if decision == "unsupported":
+            if question.over_budget:
+                raise BudgetReachedError(self._budget_text(question.used or 0.0, asked=False))
+            raise BudgetReachedError(
+                "SUNO_MCP_CONFIRM=always asks the user before every paid request, but this MCP client cannot "
+                "ask (it does not support elicitation). Nothing was sent. The user can use a client with "
+                "elicitation, or set SUNO_MCP_CONFIRM=over-budget in the server's environment."
+            )
+        if decision != "accept":
+            raise DeclinedError(
+                f"The user {'declined' if decision == 'decline' else 'cancelled'} this paid request when asked; "
+                "nothing was sent or charged. Do not retry: ask the user what they want instead."
+            )
+
+    def _budget_text(self, used: float, *, asked: bool = True) -> str:
+        budget = self.settings.budget
+        assert budget is not None
+        spent = f"{used:.2f}" if budget.cost else f"{used:g} requests"
+        text = (
+            f"The spending budget is reached: {spent} used of {budget.describe()} "
+            f"(SUNO_MCP_BUDGET={budget.text}). Nothing was sent or charged."
+        )
+        if not asked:
+            text += " This MCP client cannot ask the user to go past it (no elicitation support)."
+        return (
+            text + " Tell the user; they can raise SUNO_MCP_BUDGET in the server's environment (their MCP "
+            "client's config) and restart the server, or wait for the window to move on. get_usage shows usage."
+        )
+
+    async def budget_used(self) -> float | None:
+        """How much of SUNO_MCP_BUDGET its current window has used (None without a budget)."""
+        budget = self.settings.budget
+        if budget is None:
+            return None
+        return await self.ledger.used(budget, self.settings.prices, sandbox=self.sandbox)
+
+    async def usage(self) -> list[UsageWindow]:
+        """Paid requests in the last hour, day and 30 days, from the ledger."""
+        now = self.wall()
+        return [
+            UsageWindow(window=name, lines=await self.ledger.usage(now - seconds, sandbox=self.sandbox))
+            for name, seconds in USAGE_WINDOWS
+        ]
 
     async def _send(self, local_id: str, send: Callable[[], Any]) -> Task:
         """Send a submit whose intent row exists, and record what became of it.

@@ -12,10 +12,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from suno_mcp.catalog import DEFAULT_MODEL
 from suno_mcp.errors import ConfigurationError
+from suno_mcp.spending import Budget, ConfirmMode, parse_budget, parse_prices
 
 DEFAULT_BASE_URL = "https://gptproto.com"
 
@@ -84,6 +93,30 @@ class Settings(BaseModel):
     expected_preview_s: float = Field(default=30.0, gt=0, le=3600)
     expected_complete_s: float = Field(default=120.0, gt=0, le=7200)
     media_origins: tuple[str, ...] = DEFAULT_MEDIA_ORIGINS
+    prices: dict[str, float] = Field(default_factory=dict)  # per request kind, in the user's currency
+    budget: Budget | None = None
+    confirm: ConfirmMode = "over-budget"
+
+    @field_validator("prices", mode="before")
+    @classmethod
+    def _parse_prices(cls, value: Any) -> Any:
+        return parse_prices(value) if isinstance(value, str) else value
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _parse_budget(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_budget(value) if value.strip() else None
+        return value
+
+    @model_validator(mode="after")
+    def _cost_needs_prices(self) -> Settings:
+        if self.budget is not None and self.budget.cost and not self.prices:
+            raise ValueError(
+                f"SUNO_MCP_BUDGET={self.budget.text} limits the cost, which needs prices: set "
+                "SUNO_MCP_PRICES (e.g. music=0.10,lyrics=0.01,concat=0.10) or count requests (e.g. 20/day)"
+            )
+        return self
 
     @field_validator("base_url")
     @classmethod
@@ -152,6 +185,9 @@ _ENV: dict[str, str] = {
     "SUNO_MCP_EXPECTED_COMPLETE_S": "expected_complete_s",
     "SUNO_MCP_STALL_AFTER_S": "stall_after_s",
     "SUNO_MCP_MEDIA_ORIGINS": "media_origins",
+    "SUNO_MCP_PRICES": "prices",
+    "SUNO_MCP_BUDGET": "budget",
+    "SUNO_MCP_CONFIRM": "confirm",
 }
 ENV_FOR_FIELD = {field: env for env, field in _ENV.items()}
 
@@ -169,7 +205,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             continue
         if field in ("extra_models", "media_origins"):
             values[field] = tuple(part.strip() for part in raw.split(",") if part.strip())
-        elif field == "api":
+        elif field == "api" or field == "confirm":
             values[field] = raw.strip().lower()
         elif field == "log_level":
             values[field] = raw.strip().upper()
@@ -183,7 +219,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         for item in err.errors():
             field = str(item["loc"][0]) if item["loc"] else "?"
             where = ENV_FOR_FIELD.get(field, field)
-            problems.append(f"{where}: {item['msg']}")
+            message = str(item["msg"]).removeprefix("Value error, ")
+            problems.append(message if field == "?" or message.startswith(where) else f"{where}: {message}")
         raise ConfigurationError("invalid settings: " + "; ".join(problems)) from err
     if settings.default_wait > settings.max_wait:
         settings = settings.model_copy(update={"default_wait": settings.max_wait})

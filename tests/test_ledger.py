@@ -14,10 +14,11 @@ import anyio
 import psycopg
 import pytest
 
-from suno_mcp.ledger import MIGRATIONS, AsyncLedger, Ledger, LedgerStore
+from suno_mcp.ledger import MIGRATIONS, AsyncLedger, Ledger, LedgerStore, OverBudget
 from suno_mcp.ledger_pg import MIGRATIONS as PG_MIGRATIONS
 from suno_mcp.ledger_pg import PostgresLedger
 from suno_mcp.models import Clip, SavedFile, Status, Task, TaskRecord
+from suno_mcp.spending import parse_budget
 from tests.support.postgres import PostgresServer, fresh_database
 
 
@@ -307,3 +308,50 @@ async def test_the_submits_answer_as_received_stays_with_its_row(ledger: LedgerS
     assert accepted.raw_answer == '{"data": {"task_id": "t1"}}'
     assert unknown is not None
     assert unknown.raw_answer == "<html>bad gateway</html>"
+
+
+async def test_a_budget_lets_exactly_its_limit_through_however_many_ledgers_claim_at_once(
+    store: Store,
+) -> None:
+    ledgers = [await store.open() for _ in range(3)]
+    budget = parse_budget("5/day")
+    outcomes: list[str] = []
+
+    async def claim(ledger: LedgerStore, n: int) -> None:
+        try:
+            await ledger.claim(
+                api="task", kind="music", request={"n": n}, fingerprint=f"f{n}", window_s=600, budget=budget
+            )
+            outcomes.append("sent")
+        except OverBudget:
+            outcomes.append("refused")
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            for n in range(20):
+                tg.start_soon(claim, ledgers[n % len(ledgers)], n)
+    assert outcomes.count("sent") == 5
+    assert await ledgers[0].used(budget) == 5
+    usage = await ledgers[1].usage(time.time() - 60)
+    assert [(u.kind, u.requests, u.maybe_charged) for u in usage] == [("music", 5, 5)]
+    for ledger in ledgers:
+        await ledger.close()
+
+
+async def test_a_request_refused_before_anything_was_made_costs_nothing_of_the_budget(
+    ledger: LedgerStore,
+) -> None:
+    budget = parse_budget("1/day")
+    local, _ = await ledger.claim(
+        api="task", kind="music", request={"n": 1}, fingerprint="a", window_s=600, budget=budget
+    )
+    await ledger.record_rejected(local, "400 invalid prompt")
+    assert await ledger.used(budget) == 0
+    again, _ = await ledger.claim(
+        api="task", kind="music", request={"n": 2}, fingerprint="b", window_s=600, budget=budget
+    )
+    assert again
+    with pytest.raises(OverBudget):
+        await ledger.claim(
+            api="task", kind="music", request={"n": 3}, fingerprint="c", window_s=600, budget=budget
+        )

@@ -27,6 +27,7 @@ TOOLS = {
     "download_audio",
     "cover_music",
     "upload_audio",
+    "get_usage",
 }
 
 
@@ -43,7 +44,7 @@ async def test_console_script_answers_initialize_and_lists_tools_with_schemas(tm
             assert tool["description"]
             assert tool["inputSchema"]["type"] == "object"
             assert "outputSchema" in tool
-            assert tool["annotations"]["openWorldHint"] is (tool["name"] != "list_tasks")
+            assert tool["annotations"]["openWorldHint"] is (tool["name"] not in {"list_tasks", "get_usage"})
         generate = tools["generate_music"]["inputSchema"]["properties"]
         assert generate["description"]["maxLength"] == 500
         assert generate["description"]["type"] == ["string", "null"]

@@ -32,8 +32,9 @@ TOOLS = {
     "download_audio",
     "cover_music",
     "upload_audio",
+    "get_usage",
 }
-UPSTREAM_TOOLS = TOOLS - {"list_tasks"}
+UPSTREAM_TOOLS = TOOLS - {"list_tasks", "get_usage"}
 SUBMIT = "/v1/suno/submit/music"
 WAIT = 5  # seconds; the fake upstream reaches every milestone in well under one
 
@@ -94,7 +95,7 @@ def error_response(status: int, message: str, **headers: str) -> httpx.Response:
 # ---------------------------------------------------------------- tools/list
 
 
-async def test_tools_list_offers_exactly_the_seven_tools_with_titles_and_output_schemas(
+async def test_tools_list_offers_exactly_the_eight_tools_with_titles_and_output_schemas(
     tmp_path: Path,
 ) -> None:
     async with connect(tmp_path) as client:
@@ -189,6 +190,8 @@ async def test_tool_annotations_mark_reads_and_the_open_world(tmp_path: Path) ->
     for name in UPSTREAM_TOOLS:
         assert tools[name].annotations.open_world_hint is True, name
     assert tools["list_tasks"].annotations.open_world_hint is False
+    assert tools["get_usage"].annotations.read_only_hint is True
+    assert tools["get_usage"].annotations.open_world_hint is False
 
 
 # ---------------------------------------------------------------- the happy path
