@@ -258,6 +258,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
         args.profile,
     ]
     extra = {"SUNO_MCP_MAX_RPS": str(args.max_rps)} if args.max_rps is not None else {}
+    # Each session keeps a GET stream open and sends its calls as POSTs: the door's caps must
+    # fit the load, or the benchmark measures the door instead of the waiting.
+    calls = args.door if args.door is not None else 2 * args.sessions
+    extra.update({"SUNO_MCP_HTTP_MAX_CALLS": str(calls), "SUNO_MCP_HTTP_MAX_CONNECTIONS": str(4 * calls)})
     with (
         log_file(tmp, "sandbox.log") as sandbox_log,
         log_file(tmp, "server.log") as server_log,
@@ -312,6 +316,13 @@ def main() -> None:
     parser.add_argument("--rate-limit", type=float, default=20.0, help="the sandbox's own limit, req/s")
     parser.add_argument("--profile", default="steady")
     parser.add_argument("--max-rps", type=float, default=None, help="SUNO_MCP_MAX_RPS for our server")
+    parser.add_argument(
+        "--door",
+        type=int,
+        default=None,
+        help="SUNO_MCP_HTTP_MAX_CALLS for our server, and four times it as SUNO_MCP_HTTP_MAX_CONNECTIONS "
+        "(default: sized for --sessions, as a team sizes its server for its users)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         anyio.run(run, args, Path(tmp))

@@ -45,7 +45,7 @@ ProgressFn = Callable[[Task | None, float, str | None, float], Awaitable[None]]
 # A fetch this recent (seconds) answers a read without another request.
 FRESH_S = 2.0
 # A read that waits for nothing answers within this, from what is known if no fetch fits.
-READ_BUDGET_S = 0.8
+READ_BUDGET_S = 0.7
 # With no learned window, the next poll comes after this share of the time since the submit.
 # The first playable audio is what a person waits for; final audio follows a preview they can
 # already hear, so its polls are spaced wider (fewer requests, a later "complete").
@@ -163,7 +163,8 @@ class AdaptiveLimiter:
     ) -> None:
         self.ceiling = ceiling
         self.floor = min(floor, ceiling)
-        self.rate = min(ceiling, start if start is not None else ceiling / 2)
+        # Start at the ceiling (the user's own number); the first 429 halves it.
+        self.rate = min(ceiling, start if start is not None else ceiling)
         self._clock = clock
         self._next = 0.0
         self._queue: list[tuple[int, float, int]] = []  # (priority, due, arrival): smallest goes next

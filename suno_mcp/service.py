@@ -58,8 +58,9 @@ from suno_mcp.spending import CURRENT_CONFIRM, DAY_COUNT, USAGE_WINDOWS, Confirm
 log = logging.getLogger(__name__)
 
 DOWNLOAD_TIMEOUT_S = 120.0
-# How long a submit waits for a request slot when the upstream has asked us to slow down.
-SUBMIT_QUEUE_S = 10.0
+# How long a submit waits for a request slot (a burst of them, or the upstream asking us to
+# slow down); well inside the minute after which clients give up on a tool call.
+SUBMIT_QUEUE_S = 25.0
 # How long an identical request waits for one already being sent before looking again.
 SUBMIT_JOIN_LIMIT_S = 70.0
 LEDGER_WRITE_ATTEMPTS = 3
@@ -433,7 +434,8 @@ class SunoService:
             raise
         if not granted:
             message = (
-                "the upstream asked us to slow down and no request slot came free in time; nothing was sent"
+                "too many requests are waiting for the upstream (or it asked us to slow down); "
+                "no slot came free in time, so nothing was sent"
             )
             await self.ledger.record_rejected(local_id, message)
             raise RateLimitedError(message, retry_after=SUBMIT_QUEUE_S)
