@@ -878,12 +878,7 @@ def _register_resources(server: SunoServer, settings: Settings, holder: list[Laz
     catalog = Catalog.with_extra(settings.extra_models)
 
     async def service() -> "SunoService":
-        if not holder:
-            raise ResourceError("the server is still starting; try again")
-        try:
-            return await holder[0].get()
-        except ConfigurationError as err:
-            raise ResourceError(err.message) from err
+        return await _resource_service(holder)
 
     @server.resource(
         "suno://models",
@@ -954,6 +949,16 @@ def _register_resources(server: SunoServer, settings: Settings, holder: list[Laz
         )
 
 
+async def _resource_service(holder: list[LazyService]) -> "SunoService":
+    """The service for a resource read (resources get no Context: the lifespan fills ``holder``)."""
+    if not holder:
+        raise ResourceError("the server is still starting; try again")
+    try:
+        return await holder[0].get()
+    except ConfigurationError as err:
+        raise ResourceError(err.message) from err
+
+
 def _register_latency_resource(server: SunoServer, holder: list[LazyService]) -> None:
     @server.resource(
         "suno://latency",
@@ -966,12 +971,7 @@ def _register_latency_resource(server: SunoServer, holder: list[LazyService]) ->
         mime_type="application/json",
     )
     async def latency_resource() -> str:
-        if not holder:
-            raise ResourceError("the server is still starting; try again")
-        try:
-            service = await holder[0].get()
-        except ConfigurationError as err:
-            raise ResourceError(err.message) from err
+        service = await _resource_service(holder)
         return json.dumps(
             {"learned": service.latency(), "usual_final_s": round(service.typical_final_s(), 1)}, indent=1
         )
