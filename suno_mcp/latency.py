@@ -80,10 +80,6 @@ class LatencyModel:
             return self._prior_lyrics
         return self._prior[milestone]
 
-    def learned(self) -> bool:
-        """True when this key has a window."""
-        return any(len(s) >= MIN_SAMPLES for s in self._samples.values())
-
     def snapshot(self) -> list[dict[str, Any]]:
         """What has been learned, for people to read (the suno://latency resource)."""
         rows = []

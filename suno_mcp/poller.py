@@ -32,7 +32,7 @@ import anyio
 
 from suno_mcp.client import MusicApi, TaskRef
 from suno_mcp.errors import NotFoundError, RateLimitedError, SunoError
-from suno_mcp.latency import LatencyKey, LatencyModel, Milestone
+from suno_mcp.latency import LatencyKey, LatencyModel, Milestone, Window
 from suno_mcp.models import ApiFamily, Status, Task
 
 log = logging.getLogger(__name__)
@@ -258,11 +258,11 @@ class Poller:
 
     # ------------------------------------------------------------ schedule
 
-    def _gap(self, watch: _Watch, now: float) -> float:
+    def _gap(self, watch: _Watch, now: float, window: Window | None) -> float:
+        """Seconds to the next poll; ``window`` is where this task's next milestone usually lands."""
         t = self.timing
         elapsed = max(0.0, now - watch.started)
         milestone = watch.milestone
-        window = self.latency.window(latency_key(watch.ref), milestone)
         growth = GROWTH[milestone]
         if window is not None and window.high < elapsed <= LATE_SPAN * window.high:
             growth = min(growth, LATE_GROWTH)
@@ -288,7 +288,7 @@ class Poller:
             # With nothing learned (or a window opening within seconds), look soon after the submit.
             due = first
         else:
-            due = now + self._gap(watch, now)
+            due = now + self._gap(watch, now, window)
         watch.next_at = max(due, self._family_paused_until[watch.ref.api])
 
     # ------------------------------------------------------------ public
