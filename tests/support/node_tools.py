@@ -25,50 +25,55 @@ INSTALL_LIMIT_S = 600.0
 CACHE = Path(os.environ.get("SUNO_MCP_NODE_CACHE") or Path.home() / ".cache" / "suno-mcp-tests" / "node")
 
 
+def _require_node(what: str) -> None:
+    for program in ("node", "npm"):
+        if shutil.which(program) is None:
+            pytest.skip(f"{program} is not installed: {what} needs Node.js (20 or newer) and npm")
+
+
+def _npm_install(prefix: Path, specs: list[str]) -> None:
+    """``npm install`` of exact ``specs`` into ``prefix``; a failure fails the test with npm's words."""
+    prefix.mkdir(parents=True, exist_ok=True)
+    npm = shutil.which("npm")
+    assert npm is not None
+    done = subprocess.run(
+        [
+            npm,
+            "install",
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--prefix",
+            str(prefix),
+            *specs,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_LIMIT_S,
+        check=False,
+    )
+    assert done.returncode == 0, f"npm install {' '.join(specs)} failed:\n{done.stderr[-3000:]}"
+
+
 def node_tool(tool: tuple[str, str, str]) -> Path:
     """The executable of ``tool`` (package, version, bin), installing the pinned version if needed."""
     package, version, bin_name = tool
-    for program in ("node", "npm"):
-        if shutil.which(program) is None:
-            pytest.skip(
-                f"{program} is not installed: the {package} checks need Node.js (20 or newer) and npm"
-            )
+    _require_node(f"the {package} checks")
     prefix = CACHE / f"{package.replace('/', '+')}@{version}"
     executable = prefix / "node_modules" / ".bin" / bin_name
     installed = prefix / "node_modules" / package / "package.json"
     if not (
         executable.exists() and installed.exists() and json.loads(installed.read_text())["version"] == version
     ):
-        prefix.mkdir(parents=True, exist_ok=True)
-        npm = shutil.which("npm")
-        assert npm is not None
-        done = subprocess.run(
-            [
-                npm,
-                "install",
-                "--no-save",
-                "--no-audit",
-                "--no-fund",
-                "--loglevel=error",
-                "--prefix",
-                str(prefix),
-                f"{package}@{version}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_LIMIT_S,
-            check=False,
-        )
-        assert done.returncode == 0, f"npm install {package}@{version} failed:\n{done.stderr[-3000:]}"
+        _npm_install(prefix, [f"{package}@{version}"])
     return executable
 
 
 def node_packages(name: str, packages: dict[str, str]) -> Path:
     """The ``node_modules`` directory of a cached install of ``packages`` (name -> exact version),
     kept under ``name`` in the cache and installed once; for test-only libraries rather than tools."""
-    for program in ("node", "npm"):
-        if shutil.which(program) is None:
-            pytest.skip(f"{program} is not installed: {name} needs Node.js (20 or newer) and npm")
+    _require_node(name)
     pins = "+".join(f"{package.replace('/', '+')}@{version}" for package, version in sorted(packages.items()))
     prefix = CACHE / f"{name}-{hashlib.sha256(pins.encode()).hexdigest()[:12]}"
     modules = prefix / "node_modules"
@@ -78,26 +83,5 @@ def node_packages(name: str, packages: dict[str, str]) -> Path:
         return manifest.exists() and json.loads(manifest.read_text())["version"] == version
 
     if not all(installed(p, v) for p, v in packages.items()):
-        prefix.mkdir(parents=True, exist_ok=True)
-        npm = shutil.which("npm")
-        assert npm is not None
-        specs = [f"{package}@{version}" for package, version in packages.items()]
-        done = subprocess.run(
-            [
-                npm,
-                "install",
-                "--no-save",
-                "--no-audit",
-                "--no-fund",
-                "--loglevel=error",
-                "--prefix",
-                str(prefix),
-                *specs,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_LIMIT_S,
-            check=False,
-        )
-        assert done.returncode == 0, f"npm install {' '.join(specs)} failed:\n{done.stderr[-3000:]}"
+        _npm_install(prefix, [f"{package}@{version}" for package, version in packages.items()])
     return modules
