@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from suno_mcp.http import CallLimitMiddleware
+from tests.support.processes import stop_process
 
 INIT = {
     "jsonrpc": "2.0",
@@ -103,12 +104,7 @@ def http_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]
     try:
         yield proc, f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 

@@ -43,7 +43,8 @@ def _wait_until_answering(proc: subprocess.Popen[bytes], url: str, what: str) ->
     raise RuntimeError(f"{what} did not answer {url} within {READY_LIMIT_S} s")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a spawned process, killing it if it will not go, bounded either way."""
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -71,7 +72,7 @@ def sandbox_process(
         _wait_until_answering(proc, f"{url}/_sandbox/stats", "the sandbox")
         yield url, proc
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @contextlib.contextmanager
@@ -93,7 +94,7 @@ def http_server_process(
         _wait_until_answering(proc, url, "the MCP server")
         yield url, proc
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def log_file(directory: Path, name: str) -> IO[bytes]:
