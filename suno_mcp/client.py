@@ -106,6 +106,18 @@ class Upstream:
     def __repr__(self) -> str:
         return f"Upstream(base_url={self._base_url!r}, api_key={'***' if self.__key else None})"
 
+    def with_key(self, api_key: SecretStr | None) -> Upstream:
+        """The same upstream (one HTTP client, one retry policy) speaking with another key:
+        team mode's per-caller keys."""
+        return Upstream(
+            self._http,
+            base_url=self._base_url,
+            api_key=api_key,
+            retry=self._retry,
+            clock=self._clock,
+            submit_read_timeout=self._submit_read_timeout,
+        )
+
     @property
     def base_url(self) -> str:
         return self._base_url
@@ -550,12 +562,17 @@ class TaskRef:
     kind: TaskKind = "music"
     clip_ids: tuple[str, ...] = ()
     model: str | None = None  # the mv it was made with: latency is learned per model
+    tenant: str = ""  # team mode: whose key polls it ("" is the server's own key)
 
 
 class MusicApi(Protocol):
     """What both endpoint families offer for music."""
 
     family: ApiFamily
+
+    def with_key(self, api_key: SecretStr | None) -> MusicApi:
+        """This family speaking with another key (team mode: the caller's own)."""
+        ...
 
     async def submit_music(self, request: MusicRequest) -> Task:
         """Send one generation (or extension) request; costs money."""
@@ -577,6 +594,10 @@ class TaskApi:
 
     def __init__(self, upstream: Upstream) -> None:
         self._up = upstream
+
+    def with_key(self, api_key: SecretStr | None) -> TaskApi:
+        """This family speaking with another key (team mode: the caller's own)."""
+        return TaskApi(self._up.with_key(api_key))
 
     async def submit_music(self, request: MusicRequest) -> Task:
         return await self._submit("/v1/suno/submit/music", task_api_body(request), "music")
@@ -635,6 +656,10 @@ class ClipApi:
 
     def __init__(self, upstream: Upstream) -> None:
         self._up = upstream
+
+    def with_key(self, api_key: SecretStr | None) -> ClipApi:
+        """This family speaking with another key (team mode: the caller's own)."""
+        return ClipApi(self._up.with_key(api_key))
 
     async def submit_music(self, request: MusicRequest) -> Task:
         return await self._generate("/suno/generate", clip_api_body(request), "music")

@@ -7,6 +7,7 @@ being paid again, and finished audio can be saved to disk before its URL expires
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -54,6 +55,7 @@ from suno_mcp.poller import READ, Goal, Poller, ProgressFn, Timing
 from suno_mcp.retry import RetryPolicy
 from suno_mcp.settings import Settings
 from suno_mcp.spending import CURRENT_CONFIRM, DAY_COUNT, USAGE_WINDOWS, Confirm, Decision, Question
+from suno_mcp.tenancy import SERVER_TENANT, Caller, KeyRing
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +146,28 @@ class SunoService:
     clock: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     task_group: anyio.abc.TaskGroup | None = None
-    _in_flight: dict[str, anyio.Event] = field(default_factory=dict)  # fingerprint -> submit being sent
+    # Team mode: the tenant this view of the service acts for ("" is the server's own key), and the
+    # keys callers brought, shared by every view so the poller can follow each tenant's tasks.
+    tenant: str = SERVER_TENANT
+    keys: KeyRing = field(default_factory=KeyRing)
+    _in_flight: dict[str, anyio.Event] = field(
+        default_factory=dict
+    )  # tenant:fingerprint -> submit being sent
+
+    def for_caller(self, caller: Caller) -> SunoService:
+        """The service acting for one team-mode caller: their key upstream, their rows in the ledger.
+
+        Everything long-lived (HTTP client, ledger, poller, in-flight submits) is shared; only the
+        key and the tenant differ. The key stays in memory (the key ring), never in the ledger.
+        """
+        self.keys.remember(caller)
+        return dataclasses.replace(
+            self,
+            settings=self.settings.model_copy(update={"api_key": caller.key}),
+            task_api=self.task_api.with_key(caller.key),
+            clip_api=self.clip_api.with_key(caller.key),
+            tenant=caller.tenant,
+        )
 
     @property
     def music_api(self) -> MusicApi:
@@ -279,8 +302,9 @@ class SunoService:
         confirm: Confirm | None = None,
     ) -> Outcome:
         fp = fingerprint(family, kind, body)
+        flight = f"{self.tenant}:{fp}"
         window = 0.0 if force_new else self.settings.duplicate_window
-        in_flight = self._in_flight.get(fp)
+        in_flight = self._in_flight.get(flight)
         if in_flight is not None and window > 0:
             # The same request is being sent right now: wait for its answer instead of
             # reporting its not-yet-known outcome (or paying for it a second time).
@@ -292,11 +316,11 @@ class SunoService:
         if existing is not None:
             outcome = await self.follow(existing, wait_s=wait_s, progress=progress)
             return outcome.model_copy(update={"deduplicated": True})
-        done = self._in_flight[fp] = anyio.Event()
+        done = self._in_flight[flight] = anyio.Event()
         try:
             task = await self._send(local_id, send)
         finally:
-            del self._in_flight[fp]
+            del self._in_flight[flight]
             done.set()
         record = await self.ledger.get(task.task_id)
         assert record is not None  # just written
@@ -494,6 +518,7 @@ class SunoService:
             kind=record.kind,
             clip_ids=record.clip_ids,
             model=model if isinstance(model, str) else None,
+            tenant=self.tenant,
         )
 
     async def follow(

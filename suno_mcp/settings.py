@@ -40,6 +40,7 @@ DUPLICATE_WINDOW_S = 600.0
 STALL_AFTER_S = 30 * 60.0
 DOWNLOAD_MAX_BYTES = 200 * 1024 * 1024
 EMBED_MAX_BYTES = 2 * 1024 * 1024
+TENANT_SECRET_MIN = 16
 
 # Where a vendor's audio and cover images are served from: the in-chat player's content-security
 # policy allows exactly these (plus the sandbox's own address when sandboxed). cdn1 is the host the
@@ -89,6 +90,14 @@ class Settings(BaseModel):
     http_max_calls: int = Field(default=32, ge=1, le=10_000)
     # A libpq URL for a PostgreSQL ledger shared by replicas; it may hold a password, so it is secret.
     database_url: SecretStr | None = None
+    # Team mode (HTTP only): each request pays with its caller's own key, rows are kept per tenant.
+    keys: Literal["server", "per-request"] = "server"
+    tenant_secret: SecretStr | None = None
+    tenant_max_rps: float = Field(default=2.0, gt=0)  # upstream requests per second per tenant (a ceiling)
+    tenant_max_calls: int = Field(default=8, ge=1, le=10_000)  # tool calls at once per tenant
+    # Stateless streamable HTTP (any replica answers any request); None: on in team mode or with a
+    # shared database, off otherwise.
+    http_stateless: bool | None = None
     sandbox: bool = False
     expected_preview_s: float = Field(default=30.0, gt=0, le=3600)
     expected_complete_s: float = Field(default=120.0, gt=0, le=7200)
@@ -118,6 +127,36 @@ class Settings(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _team_mode_needs_secret(self) -> Settings:
+        if self.keys != "per-request":
+            return self
+        secret = self.tenant_secret.get_secret_value() if self.tenant_secret else ""
+        if len(secret) < TENANT_SECRET_MIN:
+            raise ValueError(
+                "SUNO_MCP_KEYS=per-request needs SUNO_MCP_TENANT_SECRET: a random secret of at least "
+                f"{TENANT_SECRET_MIN} characters (e.g. from `openssl rand -hex 32`), the same on every "
+                "replica; tenant ids are derived from it, so keep it once chosen"
+            )
+        if self.http_token is not None:
+            raise ValueError(
+                "SUNO_MCP_KEYS=per-request and SUNO_MCP_HTTP_TOKEN both claim the Authorization header: "
+                "in team mode each caller's gptproto key is their credential, so unset SUNO_MCP_HTTP_TOKEN"
+            )
+        return self
+
+    @property
+    def team_mode(self) -> bool:
+        """Each request brings its caller's own key (SUNO_MCP_KEYS=per-request)."""
+        return self.keys == "per-request"
+
+    @property
+    def stateless_http(self) -> bool:
+        """Whether the HTTP transport keeps no sessions (so any replica can answer any request)."""
+        if self.http_stateless is not None:
+            return self.http_stateless
+        return self.team_mode or self.database_url is not None
+
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
@@ -138,7 +177,7 @@ class Settings(BaseModel):
                 )
         return cleaned
 
-    @field_validator("api_key", "http_token", "database_url", mode="before")
+    @field_validator("api_key", "http_token", "database_url", "tenant_secret", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -188,6 +227,11 @@ _ENV: dict[str, str] = {
     "SUNO_MCP_PRICES": "prices",
     "SUNO_MCP_BUDGET": "budget",
     "SUNO_MCP_CONFIRM": "confirm",
+    "SUNO_MCP_KEYS": "keys",
+    "SUNO_MCP_TENANT_SECRET": "tenant_secret",
+    "SUNO_MCP_TENANT_MAX_RPS": "tenant_max_rps",
+    "SUNO_MCP_TENANT_MAX_CALLS": "tenant_max_calls",
+    "SUNO_MCP_HTTP_STATELESS": "http_stateless",
 }
 ENV_FOR_FIELD = {field: env for env, field in _ENV.items()}
 
@@ -205,7 +249,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             continue
         if field in ("extra_models", "media_origins"):
             values[field] = tuple(part.strip() for part in raw.split(",") if part.strip())
-        elif field == "api" or field == "confirm":
+        elif field in ("api", "confirm", "keys"):
             values[field] = raw.strip().lower()
         elif field == "log_level":
             values[field] = raw.strip().upper()
