@@ -120,9 +120,14 @@ NO_KEY_AT_DOOR = (
 )
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    # ASGI header names are lower case bytes; HTTP header values are latin-1.
-    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope.get("headers") or []}
+def _bearer_key(scope: Scope) -> str | None:
+    """The request's bearer key, or None without one or with more than one Authorization header:
+    the door must judge the same credential the server acts on, so two are refused, not chosen from."""
+    given = [value for name, value in scope.get("headers") or [] if name == b"authorization"]
+    if len(given) != 1:
+        return None
+    # HTTP header values are latin-1.
+    return bearer_key({"authorization": given[0].decode("latin-1")})
 
 
 class CallerKeyMiddleware:
@@ -148,7 +153,7 @@ class CallerKeyMiddleware:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        key = bearer_key(_headers(scope))
+        key = _bearer_key(scope)
         if key is None:
             await _refuse(send, 401, {"error": "unauthorized", "message": NO_KEY_AT_DOOR}, _UNAUTHORIZED)
             return

@@ -73,10 +73,22 @@ async def test_a_request_without_a_bearer_key_is_refused_with_401_and_told_to_se
         )
         empty = await http.post(f"{url}/mcp", json=INIT, headers={**MCP_HEADERS, "Authorization": "Bearer"})
         stream = await http.get(f"{url}/mcp", headers={"Accept": "text/event-stream"})
+        # Two credentials: the door would have to guess which one the server acts on.
+        twice = await http.post(
+            f"{url}/mcp",
+            json=INIT,
+            headers=httpx.Headers(
+                [
+                    *MCP_HEADERS.items(),
+                    ("Authorization", f"Bearer {ALICE}"),
+                    ("Authorization", f"Bearer {BOB}"),
+                ]
+            ),
+        )
         keyed = await http.post(
             f"{url}/mcp", json=INIT, headers={**MCP_HEADERS, "Authorization": f"Bearer {ALICE}"}
         )
-    for refused in (missing, basic, empty, stream):
+    for refused in (missing, basic, empty, stream, twice):
         assert refused.status_code == 401
         assert refused.headers["www-authenticate"] == "Bearer"
         assert refused.headers["content-type"] == "application/json"
