@@ -17,6 +17,7 @@ from suno_mcp.sandbox.state import (
     SandboxConfig,
     SandboxState,
     SandboxStats,
+    account_of,
     fingerprint,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "SandboxHandle",
     "SandboxState",
     "SandboxStats",
+    "account_of",
     "build_app",
     "fingerprint",
     "parse_fault_spec",

@@ -12,7 +12,8 @@ Routes (API routes need ``Authorization: Bearer <key>``; media and ``/_sandbox``
     GET  /sandbox/preview/{clip}.wav  what has "streamed" so far
     GET  /sandbox/image/{clip}.png    cover art (``?size=`` 16..1024, default 64)
     POST /v1/suno/uploads/audio-url   clip API    -> {"status":"success","id":"m_<uuid>"} (uploads.py)
-    GET  /_sandbox/stats              counters;  POST/DELETE /_sandbox/faults: inject / clear
+    GET  /_sandbox/stats              counters (per account and in total, fetches per task);
+                                      POST/DELETE /_sandbox/faults: inject / clear
     GET/POST /_sandbox/profile        the latency profile new tasks get ({"profile": "fast"})
     GET/POST /_sandbox/rate_limit     the sandbox's own rate limit ({"rps": 5, "burst": 10})
     GET  /_sandbox/tasks/{id}/timeline  when a task truly became playable and complete
@@ -20,6 +21,10 @@ Routes (API routes need ``Authorization: Bearer <key>``; media and ``/_sandbox``
 Every endpoint request is counted, then authenticated, then rate limited (when a limit is
 set), then given its fault (if any), then answered. Media URLs are built from the request's
 own base URL so they work on any port.
+
+Each API key is an account (state.py): the API routes see only the caller's own tasks and
+clips. Media URLs and ``/_sandbox`` need no key and see everything, as a CDN link works for
+whoever holds it.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from suno_mcp.sandbox.state import (
     SandboxState,
     Segment,
     Task,
+    account_of,
 )
 from suno_mcp.sandbox.timeline import epoch_of
 from suno_mcp.sandbox.uploads import ANSWER_SHAPE_FAULTS, UploadPolicy, upload_answer, upload_from_url
@@ -233,6 +239,10 @@ def parse_cover_request(body: Mapping[str, Any]) -> CoverRequest | None:
     return CoverRequest(cover_clip_id=cover_clip_id, negative_tags=_opt_str(body, "negative_tags") or "")
 
 
+def _feed_ids(request: Request) -> list[str]:
+    return [i.strip() for i in request.query_params.get("ids", "").split(",") if i.strip()]
+
+
 # -- media -----------------------------------------------------------------------------------
 
 
@@ -374,19 +384,40 @@ class SandboxApp:
 
         return wrapped
 
-    def _authorized(self, request: Request) -> bool:
+    def _authorized(self, request: Request) -> str | None:
+        """The caller's account, or None when the request brings no acceptable key."""
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         key = key.strip()
         if scheme.lower() != "bearer" or not key:
-            return False
+            return None
         expected = self.state.config.api_key
-        return expected is None or hmac.compare_digest(key.encode(), expected.encode())
+        if expected is not None and not hmac.compare_digest(key.encode(), expected.encode()):
+            return None
+        return account_of(key)
+
+    def _count_read(self, name: str, request: Request, account: str) -> None:
+        """Count a fetch or feed request against its account and each task it names."""
+        if name == "fetch":
+            task = self.state.task_for(request.path_params["task_id"], account)
+            named = [] if task is None else [task.id]
+        elif name == "feed":
+            clips = (self.state.clip_for(i, account) for i in _feed_ids(request))
+            # A concat clip is a job of its own; its batch id is the clip it joined.
+            named = list(dict.fromkeys(c.id if c.kind == "concat" else c.batch_id for c in clips if c))
+        else:
+            return
+        self.state.stats.fetches_by_account[account] += 1
+        self.state.stats.fetches_by_task.update(named)
 
     async def _answer(self, name: str, family: str, handler: Handler, request: Request) -> Response:
-        if family != "media" and not self._authorized(request):
-            return _error(
-                family, 401, "Invalid API key: send Authorization: Bearer <key>", "authentication_error"
-            )
+        if family != "media":
+            account = self._authorized(request)
+            if account is None:
+                return _error(
+                    family, 401, "Invalid API key: send Authorization: Bearer <key>", "authentication_error"
+                )
+            request.state.account = account
+            self._count_read(name, request, account)
         limited = self._rate_limited(name, family, request)
         if limited is not None:
             return limited
@@ -584,16 +615,21 @@ class SandboxApp:
 
     async def submit_music(self, request: Request) -> Response:
         body = await _json_object(request)
-        task_id, _ = self.state.create_music(parse_music_request(body), endpoint="submit_music", body=body)
+        task_id, _ = self.state.create_music(
+            parse_music_request(body), endpoint="submit_music", body=body, account=request.state.account
+        )
         return JSONResponse({"code": "success", "data": task_id, "message": ""})
 
     async def submit_lyrics(self, request: Request) -> Response:
         body = await _json_object(request)
-        task = self.state.create_lyrics(_opt_str(body, "prompt") or "", body=body)
+        task = self.state.create_lyrics(
+            _opt_str(body, "prompt") or "", body=body, account=request.state.account
+        )
         return JSONResponse({"code": "success", "data": task.id, "message": ""})
 
     async def fetch(self, request: Request) -> Response:
-        task = self.state.tasks.get(request.path_params["task_id"])
+        # Another account's task answers exactly as an id nobody made.
+        task = self.state.task_for(request.path_params["task_id"], request.state.account)
         if task is None:
             return task_error(404, "Task not found")
         if task.kind == "lyrics":
@@ -617,10 +653,11 @@ class SandboxApp:
     async def generate(self, request: Request) -> Response:
         body = await _json_object(request)
         music, cover = parse_music_request(body), parse_cover_request(body)
+        account = request.state.account
         if cover is None:
-            batch_id, clips = self.state.create_music(music, endpoint="generate", body=body)
+            batch_id, clips = self.state.create_music(music, endpoint="generate", body=body, account=account)
         else:
-            batch_id, clips = create_cover(self.state, music, cover, body=body)
+            batch_id, clips = create_cover(self.state, music, cover, body=body, account=account)
         base = self._base(request)
         views = [self.clip_json(c, base) for c in clips]
         return JSONResponse(
@@ -636,10 +673,10 @@ class SandboxApp:
         )
 
     async def feed(self, request: Request) -> Response:
-        ids = [i.strip() for i in request.query_params.get("ids", "").split(",") if i.strip()]
         base = self._base(request)
-        known = [self.state.clips[i] for i in dict.fromkeys(ids) if i in self.state.clips]
-        return JSONResponse([self.clip_json(c, base) for c in known])
+        # Another account's clips are left out, as unknown ids are.
+        clips = (self.state.clip_for(i, request.state.account) for i in dict.fromkeys(_feed_ids(request)))
+        return JSONResponse([self.clip_json(c, base) for c in clips if c is not None])
 
     async def concat(self, request: Request) -> Response:
         body = await _json_object(request)
@@ -647,7 +684,7 @@ class SandboxApp:
         _opt_bool(body, "is_infill")
         if not clip_id:
             raise SandboxError(400, "Invalid request: clip_id is required", "invalid_request_error")
-        clip = self.state.create_concat(clip_id)
+        clip = self.state.create_concat(clip_id, request.state.account)
         return JSONResponse(self.clip_json(clip, self._base(request)))
 
     async def upload(self, request: Request) -> Response:
@@ -659,7 +696,7 @@ class SandboxApp:
                 "Invalid request: url is required, the URL of the audio file to upload",
                 "invalid_request_error",
             )
-        clip = await upload_from_url(self.state, url, self.uploads)
+        clip = await upload_from_url(self.state, url, self.uploads, request.state.account)
         return JSONResponse(upload_answer(clip.id, request.state.fault))
 
     # -- media

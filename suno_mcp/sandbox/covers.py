@@ -64,8 +64,8 @@ def check_cover_fields(task: str | None, cover_clip_id: str | None) -> bool:
     return task == COVER_TASK
 
 
-def _source(state: SandboxState, clip_id: str) -> Clip:
-    source = state.clips.get(clip_id)
+def _source(state: SandboxState, clip_id: str, account: str) -> Clip:
+    source = state.clip_for(clip_id, account)
     if source is None:
         raise SandboxError(404, f"Clip not found: {clip_id}", "not_found_error")
     phase = state.clip_phase(source)
@@ -128,9 +128,15 @@ def _fields(request: MusicRequest, cover: CoverRequest, source: Clip, seed: int)
 
 
 def create_cover(
-    state: SandboxState, request: MusicRequest, cover: CoverRequest, *, body: dict[str, Any]
+    state: SandboxState,
+    request: MusicRequest,
+    cover: CoverRequest,
+    *,
+    body: dict[str, Any],
+    account: str = "",
 ) -> tuple[str, list[Clip]]:
-    """Accept a cover submit on the clip API: the batch id and its two clips."""
+    """Accept a cover submit on the clip API: the batch id and its two clips (of ``account``,
+    which must own the clip it covers)."""
     if request.continue_clip_id or request.continue_at is not None:
         raise _invalid(
             "Invalid request: a cover continues nothing; send continue_clip_id and continue_at as null"
@@ -141,7 +147,7 @@ def create_cover(
     _check_model(mv)
     if CONTENT_POLICY_TRIGGER in cover.negative_tags.casefold():
         raise content_policy_error()
-    source = _source(state, cover.cover_clip_id)
+    source = _source(state, cover.cover_clip_id, account)
     request = dataclasses.replace(request, mv=mv)
     return state.create_music(
         request,
@@ -149,6 +155,7 @@ def create_cover(
         body=body,
         fields_for=lambda seed: _fields(request, cover, source, seed),
         created_as=COVER_ENDPOINT,
+        account=account,
     )
 
 

@@ -14,12 +14,21 @@ where "generating" is still ``queued`` to the clip API and already ``processing`
 API, and each clip's preview and completion times are scaled by its own jitter of +-10%.
 Those are the ``steady`` latency profile; other profiles (``profiles.py``) draw each task's
 times from their own distributions, and can be switched while the sandbox runs.
+
+Accounts: every API key is an account of its own. A task or clip belongs to the key that made
+it and is invisible to any other key, exactly as if it did not exist: a fetch answers the same
+404 as an unknown id, the feed leaves it out, and extending, covering or joining it is refused
+as an unknown clip. The vendor's own behaviour across accounts is not documented (nothing in
+its API pages speaks of it): this is our model of it, the one a multi-tenant client has to be
+safe against. ``SandboxConfig(separate_accounts=False)`` lets every key see everything.
+Keys are never kept: tasks and counters are filed under :func:`account_of` the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import itertools
 import json
 import random
@@ -69,7 +78,7 @@ class SandboxConfig:
     ``preview_after_s`` / ``complete_after_s`` / ``lyrics_after_s`` are the ``steady`` profile's
     times (and what the server is told to expect); another ``profile`` draws its own. The rate
     limit (``rate_limit_rps``, ``rate_burst`` tokens, optionally one bucket per key) is off by
-    default.
+    default. ``separate_accounts`` (on by default) makes each key see only its own work.
     """
 
     speed: float = 1.0
@@ -86,6 +95,7 @@ class SandboxConfig:
     rate_limit_rps: float | None = None
     rate_burst: int | None = None
     rate_limit_per_key: bool = False
+    separate_accounts: bool = True
 
     def __post_init__(self) -> None:
         if self.speed <= 0:
@@ -179,6 +189,7 @@ class Clip:
     concat_cuts: tuple[float | None, ...] | None = None
     infill: bool = False
     cover_of: str | None = None
+    account: str = ""
 
     @property
     def duration_s(self) -> float:
@@ -210,6 +221,7 @@ class Task:
     failure: tuple[str, str] | None = None
     lyrics: Lyrics | None = None
     prompt: str = ""
+    account: str = ""
 
 
 @dataclass
@@ -222,6 +234,14 @@ class SandboxStats:
     accepted submits by :func:`fingerprint` of their body: a value above 1 means the same
     request was paid for twice. ``rate_limited`` counts, per endpoint, the 429s of the
     sandbox's own rate limit (fault-injected 429s are in ``faults_fired``).
+
+    Per account (:func:`account_of` the key): ``paid_by_account`` counts the generation jobs
+    it was charged for (every accepted submit, concat included; an upload is not paid), and
+    ``fetches_by_account`` its authenticated ``fetch`` and ``feed`` requests, faulted and rate
+    limited ones included: each is a request the client made upstream. ``fetches_by_task``
+    counts those requests per task they named (a feed of two clips of one task counts once; a
+    task is counted only for the account that owns it), so a benchmark can see how many reads
+    each task cost.
     """
 
     requests: Counter[str] = field(default_factory=Counter)
@@ -232,12 +252,23 @@ class SandboxStats:
     created_by_endpoint: Counter[str] = field(default_factory=Counter)
     submits_by_fingerprint: Counter[str] = field(default_factory=Counter)
     rate_limited: Counter[str] = field(default_factory=Counter)
+    paid_by_account: Counter[str] = field(default_factory=Counter)
+    fetches_by_account: Counter[str] = field(default_factory=Counter)
+    fetches_by_task: Counter[str] = field(default_factory=Counter)
 
     def as_json(self) -> dict[str, Any]:
-        """The counters as a JSON-ready dict (``responses`` nested by endpoint then status)."""
+        """The counters as a JSON-ready dict (``responses`` nested by endpoint then status).
+
+        ``accounts`` maps each account to ``{"paid_submits": n, "fetches": n}`` and ``total``
+        holds the sums of both.
+        """
         responses: dict[str, dict[str, int]] = {}
         for (endpoint, status), n in sorted(self.responses.items()):
             responses.setdefault(endpoint, {})[str(status)] = n
+        accounts = {
+            name: {"paid_submits": self.paid_by_account[name], "fetches": self.fetches_by_account[name]}
+            for name in sorted(set(self.paid_by_account) | set(self.fetches_by_account))
+        }
         return {
             "requests": dict(self.requests),
             "responses": responses,
@@ -247,7 +278,18 @@ class SandboxStats:
             "created_by_endpoint": dict(self.created_by_endpoint),
             "submits_by_fingerprint": dict(self.submits_by_fingerprint),
             "rate_limited": dict(self.rate_limited),
+            "accounts": accounts,
+            "total": {
+                "paid_submits": sum(self.paid_by_account.values()),
+                "fetches": sum(self.fetches_by_account.values()),
+            },
+            "fetches_by_task": dict(self.fetches_by_task),
         }
+
+
+def account_of(key: str) -> str:
+    """The account an API key stands for, as the sandbox files it: a short hash, never the key."""
+    return "acct-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def fingerprint(endpoint: str, body: Mapping[str, Any]) -> str:
@@ -373,6 +415,21 @@ class SandboxState:
         """
         return build_timeline(self, task_or_clip_id)
 
+    # -- accounts -------------------------------------------------------------------------
+
+    def _visible(self, owner: str, account: str) -> bool:
+        return not self.config.separate_accounts or owner == account
+
+    def task_for(self, task_id: str, account: str = "") -> Task | None:
+        """The task-API task ``task_id`` if ``account`` may see it (None also when unknown)."""
+        task = self.tasks.get(task_id)
+        return task if task is not None and self._visible(task.account, account) else None
+
+    def clip_for(self, clip_id: str, account: str = "") -> Clip | None:
+        """The clip ``clip_id`` if ``account`` may see it (None also when unknown)."""
+        clip = self.clips.get(clip_id)
+        return clip if clip is not None and self._visible(clip.account, account) else None
+
     # -- task faults ----------------------------------------------------------------------
 
     def _start_task(self, task_id: str, endpoint: str | None) -> None:
@@ -489,8 +546,11 @@ class SandboxState:
             return None
         return self._rng.choice(_FAILURES)
 
-    def _count_created(self, endpoint: str, body: Mapping[str, Any] | None, *, task: bool) -> None:
+    def _count_created(
+        self, endpoint: str, body: Mapping[str, Any] | None, *, task: bool, account: str
+    ) -> None:
         self.stats.created_by_endpoint[endpoint] += 1
+        self.stats.paid_by_account[account] += 1
         if task:
             self.stats.tasks_created += 1
         if body is not None:
@@ -504,18 +564,20 @@ class SandboxState:
         body: Mapping[str, Any],
         fields_for: Callable[[int], dict[str, Any]] | None = None,
         created_as: str | None = None,
+        account: str = "",
     ) -> tuple[str, list[Clip]]:
         """Accept a music submit (both families): return the task or batch id and two clips.
 
         ``fields_for`` (a cover, see covers.py) builds each clip's music from its seed instead of
-        the request's text; ``created_as`` is the name the submit is counted under.
+        the request's text; ``created_as`` is the name the submit is counted under; ``account``
+        owns the task and its clips (and must own a clip it continues).
         """
         has_text = request.prompt.strip() or request.gpt_description_prompt.strip()
         if not (has_text or request.continue_clip_id or fields_for is not None):
             raise SandboxError(400, "Invalid prompt: prompt cannot be empty", "invalid_request_error")
         if _contains_trigger(request.prompt, request.gpt_description_prompt, request.tags, request.title):
             raise content_policy_error()
-        parent = self._parent_of(request)
+        parent = self._parent_of(request, account)
 
         default_model = TASK_DEFAULT_MODEL if endpoint == "submit_music" else CLIP_DEFAULT_MODEL
         mv = request.mv or default_model
@@ -547,6 +609,7 @@ class SandboxState:
                 model_name=model_name,
                 failure=self._failure(endpoint),
                 infill=request.infill_start_s is not None and request.infill_end_s is not None,
+                account=account,
                 **fields,
             )
             clips.append(clip)
@@ -559,15 +622,16 @@ class SandboxState:
                 created_at=created_at,
                 clip_ids=tuple(c.id for c in clips),
                 prompt=request.prompt,
+                account=account,
             )
         self.stats.clips_created += len(clips)
-        self._count_created(created_as or endpoint, body, task=True)
+        self._count_created(created_as or endpoint, body, task=True, account=account)
         return batch_id, clips
 
-    def _parent_of(self, request: MusicRequest) -> Clip | None:
+    def _parent_of(self, request: MusicRequest, account: str) -> Clip | None:
         if not request.continue_clip_id:
             return None
-        parent = self.clips.get(request.continue_clip_id)
+        parent = self.clip_for(request.continue_clip_id, account)
         if parent is None:
             raise SandboxError(404, f"Clip not found: {request.continue_clip_id}", "not_found_error")
         if self.clip_phase(parent) is not Phase.COMPLETE:
@@ -642,8 +706,8 @@ class SandboxState:
             "history_type": "upload" if uploaded else "gen",
         }
 
-    def create_lyrics(self, prompt: str, *, body: Mapping[str, Any]) -> Task:
-        """Accept a lyrics submit and return its task."""
+    def create_lyrics(self, prompt: str, *, body: Mapping[str, Any], account: str = "") -> Task:
+        """Accept a lyrics submit and return its task (owned by ``account``)."""
         if not prompt.strip():
             raise SandboxError(400, "Invalid prompt: prompt cannot be empty", "invalid_request_error")
         if _contains_trigger(prompt):
@@ -657,10 +721,11 @@ class SandboxState:
             failure=self._failure("submit_lyrics"),
             lyrics=write_lyrics(prompt, seed=self._rng.getrandbits(31)),
             prompt=prompt,
+            account=account,
         )
         self.tasks[task.id] = task
         self._start_task(task.id, "submit_lyrics")
-        self._count_created("submit_lyrics", body, task=True)
+        self._count_created("submit_lyrics", body, task=True, account=account)
         return task
 
     def chain(self, clip: Clip) -> list[Clip]:
@@ -671,9 +736,13 @@ class SandboxState:
         chain.reverse()
         return chain
 
-    def create_concat(self, clip_id: str) -> Clip:
-        """Join an extension chain into one new clip: root[0:c1] + ext1[0:c2] + ... + last."""
-        last = self.clips.get(clip_id)
+    def create_concat(self, clip_id: str, account: str = "") -> Clip:
+        """Join an extension chain into one new clip: root[0:c1] + ext1[0:c2] + ... + last.
+
+        ``account`` must own ``clip_id`` (an extension chain never crosses accounts: a clip
+        can only be continued by its owner) and owns the new clip.
+        """
+        last = self.clip_for(clip_id, account)
         if last is None:
             raise SandboxError(404, f"Clip not found: {clip_id}", "not_found_error")
         if self.clip_phase(last) is not Phase.COMPLETE:
@@ -709,9 +778,10 @@ class SandboxState:
             kind="concat",
             concat_history=tuple(c.id for c in chain),
             concat_cuts=tuple(cuts),
+            account=account,
         )
         self.clips[clip.id] = clip
         self._start_task(clip.id, None)
         self.stats.clips_created += 1
-        self._count_created("concat", None, task=False)
+        self._count_created("concat", None, task=False, account=account)
         return clip

@@ -266,8 +266,10 @@ def _title_of(url: httpx.URL) -> str:
     return stem or "Uploaded audio"
 
 
-def store_upload(state: SandboxState, url: httpx.URL, pcm: bytes, style: MusicStyle) -> Clip:
-    """Keep decoded audio as a complete clip with an ``m_`` id and count it as an upload."""
+def store_upload(
+    state: SandboxState, url: httpx.URL, pcm: bytes, style: MusicStyle, account: str = ""
+) -> Clip:
+    """Keep decoded audio as a complete clip of ``account`` with an ``m_`` id; count it as an upload."""
     clip_id = f"{UPLOAD_ID_PREFIX}{uuid.uuid4()}"
     clip = Clip(
         id=clip_id,
@@ -286,6 +288,7 @@ def store_upload(state: SandboxState, url: httpx.URL, pcm: bytes, style: MusicSt
         segments=(Segment(style, 0.0, len(pcm) / 2 / SAMPLE_RATE, pcm=pcm),),
         kind="upload",
         history_type="upload",
+        account=account,
     )
     state.clips[clip.id] = clip
     state.stats.clips_created += 1
@@ -293,12 +296,12 @@ def store_upload(state: SandboxState, url: httpx.URL, pcm: bytes, style: MusicSt
     return clip
 
 
-async def upload_from_url(state: SandboxState, url: str, policy: UploadPolicy) -> Clip:
-    """Fetch, decode, hear and store the audio at ``url``; any problem is a 400 naming it."""
+async def upload_from_url(state: SandboxState, url: str, policy: UploadPolicy, account: str = "") -> Clip:
+    """Fetch, decode, hear and store the audio at ``url`` for ``account``; any problem is a 400 naming it."""
     target = check_url(url, policy)
     data = await fetch_audio(target, policy)
     pcm, style = await anyio.to_thread.run_sync(_decode_and_hear, data)
-    return store_upload(state, target, pcm, style)
+    return store_upload(state, target, pcm, style, account)
 
 
 def upload_answer(clip_id: str, fault: str | None) -> dict[str, Any]:
