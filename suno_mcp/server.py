@@ -105,8 +105,9 @@ Makes music with Suno. generate_music starts a song (two clips per request) and 
 wait_seconds for playable audio; a preview_url plays before the final audio_url exists.
 Finished audio: get_task_status with wait_seconds until status is complete. Longer songs:
 extend_music from a clip, then get_complete_song for one file. Lyrics first: generate_lyrics.
+Another style of a clip: cover_music; the user's own song: upload_audio, then extend_music.
 Every request costs money: repeat requests are answered from the task ledger (list_tasks)
-instead of paying again, unless force_new=true."""
+instead of paying again, unless force_new=true; get_usage says what was spent."""
 
 
 class LazyService:
@@ -803,7 +804,7 @@ def _register_download(server: SunoServer, kit: ToolKit) -> None:
             return await service.download(task_id=task_id, clip_id=clip_id)
 
         files = await _run(call)
-        result = DownloadResult(files=files, directory=str(service.settings.audio_dir))
+        result = DownloadResult(files=files, directory=str(service.audio_dir))
         lines = [f"Saved {len(files)} file(s):"] + [
             f"- {f.path} ({f.bytes} bytes, {f.mime_type})" for f in files
         ]
