@@ -12,7 +12,10 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import re
+import secrets
+import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
@@ -26,6 +29,7 @@ from pydantic import BaseModel
 
 from suno_mcp.catalog import Catalog
 from suno_mcp.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi, TaskRef, Upstream
+from suno_mcp.coordination import LocalCoordinator, PollCoordinator
 from suno_mcp.downloads import download_to
 from suno_mcp.errors import (
     BudgetReachedError,
@@ -451,7 +455,7 @@ class SunoService:
         not run into the upstream's rate limit, nor spend the quota the status reads need.
         """
         try:
-            granted = await self.poller.limiter.acquire(READ, deadline=self.clock() + SUBMIT_QUEUE_S)
+            granted = await self.poller.acquire(self.tenant, READ, deadline=self.clock() + SUBMIT_QUEUE_S)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self.ledger.record_rejected(local_id, "cancelled before it was sent")
@@ -467,7 +471,7 @@ class SunoService:
             task: Task = await send()
         except SunoError as err:
             if isinstance(err, RateLimitedError):
-                self.poller.limiter.rate_limited(err.retry_after)
+                self.poller.rate_limited(self.tenant, err.retry_after)
             # errors.submit_outcome decides: a body we cannot read, a failing gateway or a
             # request lost after it left may have been taken (and charged) upstream.
             if submit_outcome(err) == "unknown":
@@ -555,13 +559,13 @@ class SunoService:
             self.poller.watch(self._ref(record), started=started, current=record.as_task())
         fresh = await self.ledger.get(record.task_id) or record
         if record.status is Status.STALLED:
-            self.poller.forget(record.task_id)
+            self.poller.forget(record.task_id, tenant=self.tenant)
             if not fresh.status.finished and fresh.raw_status == record.raw_status:
                 # Looked at again and still no progress: it stays stalled.
                 await self.on_stalled(fresh.as_task())
                 fresh = await self.ledger.get(record.task_id) or fresh
-        error = self.poller.last_error(record.task_id)
-        checked = self.poller.checked_at(record.task_id)
+        error = self.poller.last_error(record.task_id, tenant=self.tenant)
+        checked = self.poller.checked_at(record.task_id, tenant=self.tenant)
         return Outcome(
             record=fresh,
             waited_s=round(self.clock() - begun, 2),
@@ -581,7 +585,7 @@ class SunoService:
             self.require_key()
         outcome = await self.follow(record, wait_s=wait_s, progress=progress, refresh=True)
         if outcome.record.status is Status.PENDING and isinstance(
-            self.poller.last_error(task_id), NotFoundError
+            self.poller.last_error(task_id, tenant=self.tenant), NotFoundError
         ):
             raise NotFoundError(f"no task {task_id} exists upstream", status_code=404)
         return outcome
@@ -617,6 +621,12 @@ class SunoService:
     def latency(self) -> list[dict[str, Any]]:
         """What the poller has learned of this upstream's latency, per family, kind and model."""
         return self.poller.latency.snapshot()
+
+    async def stored_state(self, ref: TaskRef) -> Task | None:
+        """Poller hook: the ledger's newest state of a task (another replica fetched and stored it)."""
+        # TODO(merge): tenant=ref.tenant once the ledger's lookups take a tenant (issue #16 ledger step).
+        record = await self.ledger.get(ref.task_id)
+        return None if record is None else record.as_task()
 
     async def on_milestone(self, ref: TaskRef, milestone: str, seconds: float) -> None:
         """Poller hook: keep when a task reached a milestone, so the latency survives restarts."""
@@ -723,6 +733,16 @@ async def _open_ledger(settings: Settings) -> LedgerStore:
     return AsyncLedger(await anyio.to_thread.run_sync(Ledger, settings.ledger_path))
 
 
+async def _open_coordinator(settings: Settings) -> PollCoordinator:
+    """Leases in the shared database when replicas share a PostgreSQL ledger, else the lone process's."""
+    if settings.database_url is None:
+        return LocalCoordinator()
+    from suno_mcp.coordination_pg import PostgresCoordinator  # the optional 'postgres' extra
+
+    replica = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    return await PostgresCoordinator.open(settings.database_url.get_secret_value(), replica)
+
+
 @asynccontextmanager
 async def open_service(
     settings: Settings,
@@ -732,10 +752,12 @@ async def open_service(
     retry: RetryPolicy | None = None,
     sandbox: bool = False,
 ) -> AsyncIterator[SunoService]:
-    """Open the HTTP client, ledger and poller; close them all on exit."""
+    """Open the HTTP client, ledger, poll coordinator and poller; close them all on exit."""
     key = settings.api_key.get_secret_value() if settings.api_key else None
     ledger = await _open_ledger(settings)
+    coordinator: PollCoordinator | None = None
     try:
+        coordinator = await _open_coordinator(settings)  # after the ledger: its migrations make the leases
         async with build_http_client(settings, transport) as http, anyio.create_task_group() as tg:
             upstream = Upstream(http, base_url=settings.base_url, api_key=key, retry=retry)
             task_api, clip_api = TaskApi(upstream), ClipApi(upstream)
@@ -744,15 +766,20 @@ async def open_service(
             timing = timing or Timing.expecting(
                 settings.expected_preview_s, settings.expected_complete_s, stall_s=settings.stall_after_s
             )
+            keys = KeyRing()
             poller = Poller(
                 {"task": task_api, "clip": clip_api},
                 timing=timing,
                 max_requests_per_second=settings.max_requests_per_second,
-                on_update=lambda task: service_ref[0].on_task_update(task),
+                tenant_max_rps=settings.tenant_max_rps,
+                on_update=lambda _ref, task: service_ref[0].on_task_update(task),
                 on_milestone=lambda ref, milestone, seconds: service_ref[0].on_milestone(
                     ref, milestone, seconds
                 ),
-                on_stalled=lambda task: service_ref[0].on_stalled(task),
+                on_stalled=lambda _ref, task: service_ref[0].on_stalled(task),
+                keys=keys.get,
+                coordinator=coordinator,
+                load=lambda ref: service_ref[0].stored_state(ref),
             )
             for api, kind, model, milestone, seconds in await ledger.milestones():
                 poller.latency.observe((api, kind, model), milestone, seconds)  # type: ignore[arg-type]
@@ -766,6 +793,7 @@ async def open_service(
                 catalog=Catalog.with_extra(settings.extra_models),
                 sandbox=sandbox,
                 task_group=tg,
+                keys=keys,
             )
             service_ref.append(service)
             tg.start_soon(poller.run)
@@ -776,4 +804,6 @@ async def open_service(
     finally:
         # Only after every task of the group has stopped: they write to the ledger.
         with anyio.CancelScope(shield=True):
+            if coordinator is not None:
+                await coordinator.close()
             await ledger.close()
