@@ -109,6 +109,20 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE files DROP CONSTRAINT files_pkey;
     ALTER TABLE files ADD CONSTRAINT files_pkey PRIMARY KEY (tenant, clip_id)
     """,
+    # 3 (it follows the tenants' step 2 and needs nothing of it): who polls which task, until when,
+    # and who fetched it last (suno_mcp.coordination_pg). Times are the database's clock.
+    """
+    CREATE TABLE poll_leases (
+        tenant      TEXT NOT NULL,
+        task_id     TEXT NOT NULL,
+        holder      TEXT NOT NULL,
+        lease_until TIMESTAMPTZ NOT NULL,
+        fetched_at  TIMESTAMPTZ,
+        fetched_by  TEXT,
+        PRIMARY KEY (tenant, task_id)
+    );
+    CREATE INDEX poll_leases_expiry ON poll_leases (lease_until)
+    """,
 )
 
 _Conn = psycopg.AsyncConnection[DictRow]

@@ -14,6 +14,16 @@ Requests go through one :class:`AdaptiveLimiter`: its rate rises while answers a
 and halves on a 429 (whose Retry-After pauses the family), within a ceiling; when
 requests are scarce, a read someone is waiting on goes first, then polls of tasks with
 waiters (earliest due first), and tasks nobody waits for last.
+
+Team mode: every task belongs to a tenant (``TaskRef.tenant``) and is fetched with that tenant's
+key (the key ring the service fills from each caller's requests); a tenant whose key this process
+does not hold is not polled here. Each tenant's requests first pass a limiter of its own
+(``tenant_max_rps``), so one busy tenant queues behind itself, and a 429 slows that tenant alone.
+
+Replicas: before every fetch the poller asks its :class:`~suno_mcp.coordination.PollCoordinator`
+whether this replica may fetch the task now. A refused read, a refused scheduled poll and a
+notice that another replica stored a new state all read that state from the shared ledger
+(``load``) instead of fetching it again.
 """
 
 from __future__ import annotations
@@ -29,12 +39,15 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import anyio
+import anyio.abc
 from pydantic import SecretStr
 
 from suno_mcp.client import MusicApi, TaskRef
-from suno_mcp.errors import NotFoundError, RateLimitedError, SunoError
+from suno_mcp.coordination import LocalCoordinator, PollCoordinator
+from suno_mcp.errors import ConfigurationError, NotFoundError, RateLimitedError, SunoError
 from suno_mcp.latency import LatencyKey, LatencyModel, Milestone, Window
 from suno_mcp.models import ApiFamily, Status, Task
+from suno_mcp.tenancy import SERVER_TENANT
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +79,12 @@ IDLE_GROWTH = 0.5
 NOT_FOUND_GRACE_S = 60.0
 # The longest a waited call's first read waits for its fetch.
 REFRESH_LIMIT_S = 20.0
+# Another replica's waiters take a task's polling over when nobody fetched it for this many of
+# their own schedule's gaps (its holder polls it more sparsely than they need, or died).
+LAG = 1.5
 
 # Request priorities (lower goes first).
 READ, WAITED, IDLE = 0, 1, 2
-
-# What a watch is known by: (tenant, task id). Tenant "" is the server's own key.
-WatchKey = tuple[str, str]
-NO_KEY_YET = (
-    "this server has not seen the caller's key since it started, so it cannot check the task; "
-    "the caller's next call brings the key and the task is followed again"
-)
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,9 @@ class Timing:
     horizon_s: float = 30 * 60.0  # stop watching a task nobody waits for after this
     stall_s: float = 30 * 60.0  # a task whose status has not moved for this long is stalled
     progress_every_s: float = 5.0
+    # How long a replica's claim to poll a task lasts (a few times the longest gap): once its
+    # holder has been gone this long, another replica takes the task over.
+    lease_s: float = 60.0
 
     @classmethod
     def expecting(cls, preview_s: float, complete_s: float, *, stall_s: float = 30 * 60.0) -> Timing:
@@ -114,6 +126,7 @@ class Timing:
             horizon_s=self.horizon_s,
             stall_s=self.stall_s / factor,
             progress_every_s=min(self.progress_every_s, max(0.05, self.preview_s / factor / 4)),
+            lease_s=self.lease_s / factor,
         )
 
 
@@ -130,6 +143,20 @@ def latency_key(ref: TaskRef) -> LatencyKey:
     return (ref.api, ref.kind, ref.model)
 
 
+class NoKeyError(ConfigurationError):
+    """This process holds no key for the task's tenant, so it cannot poll the task."""
+
+
+NO_KEY = NoKeyError(
+    "this server process holds no key for this task's owner (it restarted since their last call), "
+    "so it is not polling the task here; the owner's next call brings the key and polling resumes"
+)
+
+
+def _same(before: Task | None, after: Task) -> bool:
+    return before is not None and before.model_dump() == after.model_dump()
+
+
 @dataclass
 class _Watch:
     ref: TaskRef
@@ -144,6 +171,10 @@ class _Watch:
     polled_unreached: dict[str, float] = field(default_factory=dict)  # milestone -> last poll before it
     moved_at: float = 0.0  # when its status last changed
     in_flight: bool = False
+    gap: float = 0.0  # the gap its schedule last chose
+    version: int = 0  # counts this process's own answers (a ledger read older than one is dropped)
+    loading: bool = False  # a ledger read for another replica's notice is under way
+    reload: bool = False  # another notice came meanwhile: read again
     changed: anyio.Event = field(default_factory=anyio.Event)
 
     def notify(self) -> None:
@@ -230,6 +261,13 @@ class AdaptiveLimiter:
         self._poke()
 
 
+_Key = tuple[str, str]  # (tenant, task id)
+
+
+def _key(ref: TaskRef) -> _Key:
+    return (ref.tenant, ref.task_id)
+
+
 class Poller:
     """Watches tasks and wakes their waiters; run :meth:`run` in a task group."""
 
@@ -239,37 +277,42 @@ class Poller:
         *,
         timing: Timing | None = None,
         max_requests_per_second: float = 10.0,
+        tenant_max_rps: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_update: Callable[[TaskRef, Task], Awaitable[None]] | None = None,
-        keys: Callable[[str], SecretStr | None] | None = None,
-        tenant_max_rps: float | None = None,
         on_milestone: Callable[[TaskRef, Milestone, float], Awaitable[None]] | None = None,
         on_stalled: Callable[[TaskRef, Task], Awaitable[None]] | None = None,
         latency: LatencyModel | None = None,
         limiter: AdaptiveLimiter | None = None,
+        keys: Callable[[str], SecretStr | None] | None = None,
+        coordinator: PollCoordinator | None = None,
+        load: Callable[[TaskRef], Awaitable[Task | None]] | None = None,
     ) -> None:
         self._apis = apis
         self.timing = timing or Timing()
         self._clock = clock
         self.limiter = limiter or AdaptiveLimiter(max_requests_per_second, clock=clock)
+        # Each tenant's own limiter (team mode), in front of the shared one; by default as high.
+        self._tenant_max_rps = tenant_max_rps if tenant_max_rps is not None else self.limiter.ceiling
+        self._tenant_limiters: dict[str, AdaptiveLimiter] = {}
         self.latency = latency or LatencyModel(
             prior_playable_s=self.timing.preview_s,
             prior_complete_s=self.timing.complete_s,
             prior_lyrics_s=self.timing.lyrics_s,
         )
-        self._watches: dict[WatchKey, _Watch] = {}
-        # Team mode: a tenant's requests carry its own key (kept in memory by the service) and
-        # go through its own limiter first, so one busy tenant cannot use up everyone's requests.
-        self._keys = keys
-        self._tenant_max_rps = tenant_max_rps or max_requests_per_second
-        self._tenant_limiters: dict[str, AdaptiveLimiter] = {}
+        self._watches: dict[_Key, _Watch] = {}
         self._wake = anyio.Event()
         self._on_update = on_update
         self._on_milestone = on_milestone
         self._on_stalled = on_stalled
-        self._family_paused_until: dict[tuple[str, ApiFamily], float] = defaultdict(float)
+        self._keys = keys
+        self._keyed: dict[tuple[str, ApiFamily], tuple[SecretStr, MusicApi]] = {}
+        self.coordinator: PollCoordinator = coordinator or LocalCoordinator()
+        self._load = load
+        self._paused_until: dict[tuple[str, ApiFamily], float] = defaultdict(float)
         self.fetches = 0  # upstream fetch requests made, for tests and benchmarks
         self._clip_feed_out: set[str] = set()  # tenants with a batched feed request of the loop in flight
+        self._group: anyio.abc.TaskGroup | None = None  # the running loop's, for releases
 
     # ------------------------------------------------------------ schedule
 
@@ -304,16 +347,66 @@ class Poller:
             due = first
         else:
             due = now + self._gap(watch, now, window)
-        watch.next_at = max(due, self._family_paused_until[(watch.ref.tenant, watch.ref.api)])
+        watch.gap = max(self.timing.min_gap_s, due - now)
+        watch.next_at = max(due, self._paused_until[(watch.ref.tenant, watch.ref.api)])
+
+    # ------------------------------------------------------------ requests
+
+    def _tenant_limiter(self, tenant: str) -> AdaptiveLimiter:
+        limiter = self._tenant_limiters.get(tenant)
+        if limiter is None:
+            limiter = self._tenant_limiters[tenant] = AdaptiveLimiter(self._tenant_max_rps, clock=self._clock)
+        return limiter
+
+    async def acquire(
+        self, tenant: str, priority: int = WAITED, *, due: float = 0.0, deadline: float | None = None
+    ) -> bool:
+        """Wait for a turn to send one upstream request for ``tenant``; False if ``deadline`` passes.
+
+        A team-mode tenant's request waits for its own limiter first, then the shared one: a busy
+        tenant's queue holds only its own requests, never another tenant's.
+        """
+        if tenant != SERVER_TENANT and not await self._tenant_limiter(tenant).acquire(
+            priority, due=due, deadline=deadline
+        ):
+            return False
+        return await self.limiter.acquire(priority, due=due, deadline=deadline)
+
+    def rate_limited(self, tenant: str, retry_after: float | None) -> None:
+        """A 429 on one of ``tenant``'s requests: its key's limit, so that tenant alone slows down."""
+        limiter = self.limiter if tenant == SERVER_TENANT else self._tenant_limiter(tenant)
+        limiter.rate_limited(retry_after)
+
+    def _succeeded(self, tenant: str) -> None:
+        self.limiter.succeeded()
+        if tenant != SERVER_TENANT:
+            self._tenant_limiter(tenant).succeeded()
+
+    def _api_for(self, family: ApiFamily, tenant: str) -> MusicApi | None:
+        """The client to fetch ``tenant``'s tasks with, or None when this process holds no key for it."""
+        api = self._apis[family]
+        if tenant == SERVER_TENANT:
+            return api
+        key = None if self._keys is None else self._keys(tenant)
+        if key is None:
+            return None
+        cached = self._keyed.get((tenant, family))
+        if cached is None or cached[0] != key:  # the tenant's newest key (SecretStr compares values)
+            cached = self._keyed[(tenant, family)] = (key, api.with_key(key))
+        return cached[1]
 
     # ------------------------------------------------------------ public
 
     def watch(self, ref: TaskRef, *, started: float | None = None, current: Task | None = None) -> _Watch:
         """Start (or keep) watching a task; ``started`` is its submit time on this clock."""
-        existing = self._watches.get((ref.tenant, ref.task_id))
+        existing = self._watches.get(_key(ref))
         if existing is not None:
             if ref.clip_ids and not existing.ref.clip_ids:
                 existing.ref = ref
+            if isinstance(existing.error, NoKeyError) and self._api_for(ref.api, ref.tenant) is not None:
+                # The tenant called again and brought its key: follow the task from now on.
+                existing.error = None
+                self._reschedule_now_if_idle(existing)
             return existing
         now = self._clock()
         watch = _Watch(ref=ref, started=now if started is None else started, next_at=now, moved_at=now)
@@ -322,7 +415,7 @@ class Poller:
             # At the submit nothing was playable yet: that brackets the first milestone.
             watch.polled_unreached = {"playable": watch.started, "complete": watch.started}
         self._schedule(watch, now)
-        self._watches[(ref.tenant, ref.task_id)] = watch
+        self._watches[_key(ref)] = watch
         self._wake.set()
         return watch
 
@@ -347,8 +440,8 @@ class Poller:
         """A fresh state of the task, then up to ``wait_s`` more seconds for ``goal``.
 
         The first read fetches at once unless a fetch of this task finished within
-        FRESH_S. With ``wait_s`` 0 it answers within READ_BUDGET_S: from the newest known
-        state when no request can go out in time.
+        FRESH_S (here, or on another replica: then the ledger answers). With ``wait_s`` 0 it
+        answers within READ_BUDGET_S: from the newest known state when no request can go out in time.
         """
         watch = self.watch(ref, started=started, current=current)
         if watch.task is None:
@@ -381,11 +474,13 @@ class Poller:
             self.typical_s(watch.ref, "complete"),
         )
 
-    def forget(self, task_id: str, *, tenant: str = "") -> None:
+    def forget(self, task_id: str, *, tenant: str = SERVER_TENANT) -> None:
         """Stop watching a task (one reported stalled is looked at only when asked)."""
-        self._watches.pop((tenant, task_id), None)
+        watch = self._watches.pop((tenant, task_id), None)
+        if watch is not None and self._group is not None:
+            self._group.start_soon(self.coordinator.release, watch.ref)
 
-    def checked_at(self, task_id: str, *, tenant: str = "") -> float | None:
+    def checked_at(self, task_id: str, *, tenant: str = SERVER_TENANT) -> float | None:
         """When (on this clock) the upstream last answered with this task's state."""
         watch = self._watches.get((tenant, task_id))
         return None if watch is None else watch.seen_at
@@ -416,7 +511,7 @@ class Poller:
                     # Among reads, the task whose news is oldest goes first.
                     stalest = watch.fetched_at if watch.fetched_at is not None else watch.started
                     await self._poll_batch(
-                        watch.ref.api, [watch], priority=READ, due=stalest, deadline=deadline
+                        watch.ref.api, [watch], priority=READ, due=stalest, deadline=deadline, read=True
                     )
                     return
                 watch.waiters += 1
@@ -431,81 +526,59 @@ class Poller:
             return None  # our own pacing, not something the person needs to act on
         return watch.error.message
 
-    def last_error(self, task_id: str, *, tenant: str = "") -> SunoError | None:
+    def last_error(self, task_id: str, *, tenant: str = SERVER_TENANT) -> SunoError | None:
         """The error of the last poll of this task, if it failed (rate limiting aside)."""
         watch = self._watches.get((tenant, task_id))
         if watch is None or isinstance(watch.error, RateLimitedError):
             return None
         return watch.error
 
-    # ------------------------------------------------------------ tenants and their requests
-
-    def _api(self, family: ApiFamily, tenant: str) -> MusicApi | None:
-        """The family's client speaking with the tenant's key; None when this process lacks that key."""
-        if not tenant:
-            return self._apis[family]
-        key = self._keys(tenant) if self._keys is not None else None
-        return None if key is None else self._apis[family].with_key(key)
-
-    def _limiter_for(self, tenant: str) -> AdaptiveLimiter:
-        if not tenant:
-            return self.limiter
-        limiter = self._tenant_limiters.get(tenant)
-        if limiter is None:
-            ceiling = min(self._tenant_max_rps, self.limiter.ceiling)
-            limiter = self._tenant_limiters[tenant] = AdaptiveLimiter(ceiling, clock=self._clock)
-        return limiter
-
-    async def acquire(
-        self, tenant: str, priority: int = WAITED, *, due: float = 0.0, deadline: float | None = None
-    ) -> bool:
-        """One upstream request's turn: the tenant's own limiter first (team mode), then the process's."""
-        if tenant and not await self._limiter_for(tenant).acquire(priority, due=due, deadline=deadline):
-            return False
-        return await self.limiter.acquire(priority, due=due, deadline=deadline)
-
-    def rate_limited(self, tenant: str, retry_after: float | None) -> None:
-        """A 429 on one of this tenant's requests: in team mode the key's own limit, so only it slows."""
-        self._limiter_for(tenant).rate_limited(retry_after)
-
     # ------------------------------------------------------------ loop
 
     async def run(self) -> None:
-        """Poll forever; cancel the surrounding task group to stop.
+        """Poll forever, and take in the other replicas' news; cancel the surrounding task group to stop.
 
         Fetches run in their own tasks, so one slow upstream answer never holds up the
         polls of other tasks.
         """
-        async with anyio.create_task_group() as fetches:
-            while True:
-                now = self._clock()
-                idle = [w for w in self._watches.values() if not w.in_flight]
-                # While a feed request is out, clip-API tasks falling due wait for the next
-                # one, so they share it: that is what keeps the feed batched.
-                ready = [
-                    w
-                    for w in idle
-                    if w.next_at <= now and not (w.ref.api == "clip" and w.ref.tenant in self._clip_feed_out)
-                ]
-                if not ready:
-                    upcoming = min((w.next_at for w in idle if w.next_at > now), default=math.inf)
-                    wake = self._wake
-                    with anyio.move_on_after(min(upcoming - now, 3600.0)):
-                        await wake.wait()
-                    if wake is self._wake:
-                        self._wake = anyio.Event()
-                    continue
-                clip_batches: dict[str, list[_Watch]] = {}  # one feed request per tenant: one key each
-                for watch in sorted(ready, key=lambda w: (w.waiters == 0, w.next_at)):
-                    # Taken now, before its fetch task starts, so the next turn skips it.
-                    watch.in_flight = True
-                    if watch.ref.api == "clip":
-                        clip_batches.setdefault(watch.ref.tenant, []).append(watch)
-                    else:
-                        fetches.start_soon(self._poll_scheduled, "task", [watch])
-                for tenant, batch in clip_batches.items():
-                    self._clip_feed_out.add(tenant)
-                    fetches.start_soon(self._poll_clip_batch, tenant, batch)
+        async with anyio.create_task_group() as tasks:
+            self._group = tasks
+            try:
+                tasks.start_soon(self._follow_changes)
+                await self._loop(tasks)
+            finally:
+                self._group = None
+
+    async def _loop(self, fetches: anyio.abc.TaskGroup) -> None:
+        while True:
+            now = self._clock()
+            idle = [w for w in self._watches.values() if not w.in_flight]
+            # While a tenant's feed request is out, its clip-API tasks falling due wait for the next
+            # one, so they share it: that is what keeps the feed batched (one key per request).
+            ready = [
+                w
+                for w in idle
+                if w.next_at <= now and not (w.ref.api == "clip" and w.ref.tenant in self._clip_feed_out)
+            ]
+            if not ready:
+                upcoming = min((w.next_at for w in idle if w.next_at > now), default=math.inf)
+                wake = self._wake
+                with anyio.move_on_after(min(upcoming - now, 3600.0)):
+                    await wake.wait()
+                if wake is self._wake:
+                    self._wake = anyio.Event()
+                continue
+            clip_batches: dict[str, list[_Watch]] = defaultdict(list)
+            for watch in sorted(ready, key=lambda w: (w.waiters == 0, w.next_at)):
+                # Taken now, before its fetch task starts, so the next turn skips it.
+                watch.in_flight = True
+                if watch.ref.api == "clip":
+                    clip_batches[watch.ref.tenant].append(watch)
+                else:
+                    fetches.start_soon(self._poll_scheduled, "task", [watch])
+            for tenant, batch in clip_batches.items():
+                self._clip_feed_out.add(tenant)
+                fetches.start_soon(self._poll_clip_batch, tenant, batch)
 
     async def _poll_scheduled(self, family: ApiFamily, watches: Sequence[_Watch]) -> None:
         waited = any(w.waiters for w in watches)
@@ -527,14 +600,23 @@ class Poller:
         priority: int = WAITED,
         due: float = 0.0,
         deadline: float | None = None,
+        read: bool = False,
     ) -> None:
+        """Poll watches of one tenant: claim each, fetch the granted ones, read the rest from the ledger."""
+        tenant = watches[0].ref.tenant
+        assert all(w.ref.tenant == tenant for w in watches)  # one key per request
         for watch in watches:
             watch.in_flight = True
             watch.next_at = math.inf  # rescheduled when the answer is in
-        tenant = watches[0].ref.tenant
         try:
-            if await self.acquire(tenant, priority, due=due, deadline=deadline):
-                await self._fetch_batch(family, watches, deadline)
+            api = self._api_for(family, tenant)
+            if api is None:
+                for watch in watches:
+                    watch.error = NO_KEY  # and no lease taken: a replica holding the key polls it
+            else:
+                granted = await self._claim(watches, read=read)
+                if granted and await self.acquire(tenant, priority, due=due, deadline=deadline):
+                    await self._fetch_batch(family, api, granted, deadline)
         except Exception as err:
             # One bad answer (or a bug) must not end the process's only poller: log it, keep
             # it as the task's last error, and try again on the next tick.
@@ -552,20 +634,30 @@ class Poller:
                 watch.notify()  # a waiter sharing a cancelled fetch must not wait for nothing
             self._wake.set()
 
+    async def _claim(self, watches: Sequence[_Watch], *, read: bool) -> list[_Watch]:
+        """The watches this replica may fetch now; the others get the ledger's state instead."""
+        t = self.timing
+        granted: list[_Watch] = []
+        for watch in watches:
+            # Waiters here need news about once a gap; an idle watch leaves the pace to the holder.
+            stale_s = max(t.fresh_s, LAG * watch.gap) if watch.waiters and not read else None
+            if await self.coordinator.claim(
+                watch.ref, read=read, fresh_s=t.fresh_s, lease_s=t.lease_s, stale_s=stale_s
+            ):
+                granted.append(watch)
+                continue
+            # Refused: another replica fetched it just now (a read), or holds it (a scheduled poll).
+            await self._load_state(watch, seen=read)
+            if not read and watch.waiters == 0 and self._clock() - watch.started > t.horizon_s:
+                await self._drop(watch)
+        return granted
+
     async def _fetch_batch(
-        self, family: ApiFamily, watches: Sequence[_Watch], deadline: float | None
+        self, family: ApiFamily, api: MusicApi, watches: Sequence[_Watch], deadline: float | None
     ) -> None:
-        refs = [w.ref for w in watches]
-        tenant = refs[0].tenant
-        api = self._api(family, tenant)
-        if api is None:
-            now = self._clock()
-            for watch in watches:
-                watch.error = SunoError(NO_KEY_YET)
-                watch.fetched_at = now
-                self._schedule(watch, now)
-            return
         self.fetches += 1
+        tenant = watches[0].ref.tenant
+        refs = [w.ref for w in watches]
         # A poll is never retried past a short deadline: the schedule tries again anyway.
         limit = deadline if deadline is not None else self._clock() + max(1.0, self.timing.min_gap_s)
         try:
@@ -575,14 +667,14 @@ class Poller:
             if isinstance(error, RateLimitedError):
                 self.rate_limited(tenant, error.retry_after)
                 if error.retry_after:
-                    self._family_paused_until[(tenant, family)] = now + error.retry_after
+                    self._paused_until[(tenant, family)] = now + error.retry_after
             log.info("polling %d %s task(s) failed: %s", len(watches), family, error.message)
             for watch in watches:
                 watch.error = error
                 watch.fetched_at = now
                 self._schedule(watch, now)
             return
-        self._limiter_for(tenant).succeeded()
+        self._succeeded(tenant)
         now = self._clock()
         for watch in watches:
             await self._take(watch, tasks.get(watch.ref.task_id), now)
@@ -590,6 +682,7 @@ class Poller:
     async def _take(self, watch: _Watch, task: Task | None, now: float) -> None:
         """Fold one answer into its watch: state, milestones, stall, reschedule."""
         watch.fetched_at = now
+        watch.version += 1
         if task is None:
             watch.misses += 1
             if now - watch.started > NOT_FOUND_GRACE_S and watch.misses >= 3:
@@ -603,9 +696,12 @@ class Poller:
                 task.raw_status,
             ):
                 watch.moved_at = now
+            news = not _same(watch.task, task)
             watch.task, watch.error, watch.misses, watch.seen_at = task, None, 0, now
             if self._on_update is not None:
                 await self._on_update(watch.ref, task)
+            if news:
+                await self.coordinator.changed(watch.ref)  # stored: the other replicas read it
         self._schedule(watch, now)
         finished = task is not None and task.status.finished
         stale = now - watch.started > self.timing.horizon_s and watch.waiters == 0
@@ -615,10 +711,81 @@ class Poller:
             watch.task = task.model_copy(update={"status": Status.STALLED})
             if self._on_stalled is not None:
                 await self._on_stalled(watch.ref, task)
+            await self.coordinator.changed(watch.ref)
         if finished or stale or stalled:
-            self._watches.pop((watch.ref.tenant, watch.ref.task_id), None)
+            await self._drop(watch)
 
-    async def _note_milestones(self, watch: _Watch, task: Task, now: float) -> None:
+    async def _drop(self, watch: _Watch) -> None:
+        """Stop following a task here, and let go of its lease."""
+        if self._watches.get(_key(watch.ref)) is watch:
+            del self._watches[_key(watch.ref)]
+            await self.coordinator.release(watch.ref)
+
+    # ------------------------------------------------------------ other replicas' news
+
+    async def _follow_changes(self) -> None:
+        """Read the state of every task another replica reports changed, until cancelled."""
+        async with anyio.create_task_group() as reads:
+
+            async def on_change(tenant: str, task_id: str) -> None:
+                watch = self._watches.get((tenant, task_id))
+                if watch is None:
+                    return  # not followed here
+                if watch.loading:
+                    watch.reload = True  # read again once the read under way is done
+                    return
+                watch.loading = True
+                reads.start_soon(self._read_changes, watch)
+
+            await self.coordinator.run(on_change)
+
+    async def _read_changes(self, watch: _Watch) -> None:
+        try:
+            while True:
+                watch.reload = False
+                await self._load_state(watch, seen=True)
+                if not watch.reload:
+                    return
+        except Exception:
+            # A ledger that cannot be read now costs only this notice: the schedule reads it again.
+            log.exception("reading another replica's news of task %s failed", watch.ref.task_id)
+        finally:
+            watch.loading = False
+
+    async def _load_state(self, watch: _Watch, *, seen: bool) -> None:
+        """Fold the ledger's state of the task into its watch, without writing it back.
+
+        ``seen``: the upstream answered with it just now (another replica's fetch), so it counts
+        as fresh here too. A read that an answer of this process overtook is dropped.
+        """
+        if self._load is None:
+            return
+        version = watch.version
+        # Shielded: a database statement cancelled half-way can cost its connection (psycopg under
+        # anyio closes it), and this read may run inside a waiter's bounded wait.
+        with anyio.CancelScope(shield=True):
+            task = await self._load(watch.ref)
+        if task is None or watch.version != version:
+            return
+        now = self._clock()
+        if seen:
+            watch.fetched_at = watch.seen_at = now
+            if not isinstance(watch.error, NoKeyError):
+                watch.error = None  # someone's fetch just worked: an earlier failure here is old news
+        if not _same(watch.task, task):
+            # Learnt here too (this replica may poll it next), but recorded by the replica that fetched.
+            await self._note_milestones(watch, task, now, report=False)
+            if watch.task is None or (watch.task.status, watch.task.raw_status) != (
+                task.status,
+                task.raw_status,
+            ):
+                watch.moved_at = now
+            watch.task, watch.misses = task, 0
+        if not task.status.followed:  # finished, or stalled by the replica that polled it
+            await self._drop(watch)
+        watch.notify()
+
+    async def _note_milestones(self, watch: _Watch, task: Task, now: float, *, report: bool = True) -> None:
         """Learn when this task reached a milestone: between the last poll before and this one."""
         before = watch.task
         checks: list[tuple[Milestone, bool, bool]] = [
@@ -647,5 +814,5 @@ class Poller:
             if high > 0 and (high - low <= BRACKET * high or opened):
                 seconds = (low + high) / 2
                 self.latency.observe(latency_key(watch.ref), milestone, seconds)
-                if self._on_milestone is not None:
+                if report and self._on_milestone is not None:
                     await self._on_milestone(watch.ref, milestone, seconds)

@@ -12,7 +12,10 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import re
+import secrets
+import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
@@ -27,6 +30,7 @@ from pydantic import BaseModel
 
 from suno_mcp.catalog import Catalog
 from suno_mcp.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi, TaskRef, Upstream
+from suno_mcp.coordination import LocalCoordinator, PollCoordinator
 from suno_mcp.downloads import download_to
 from suno_mcp.errors import (
     BudgetReachedError,
@@ -627,6 +631,11 @@ class SunoService:
         """What the poller has learned of this upstream's latency, per family, kind and model."""
         return self.poller.latency.snapshot()
 
+    async def stored_state(self, ref: TaskRef) -> Task | None:
+        """Poller hook: the ledger's newest state of a task (another replica fetched and stored it)."""
+        record = await self.ledger.get(ref.task_id, tenant=ref.tenant)
+        return None if record is None or record.task_id is None else record.as_task()
+
     # The poller's hooks act for the tenant on the task's ref, whichever view of the service
     # (usually the server's own) the poller was built with.
 
@@ -755,6 +764,16 @@ async def _open_ledger(settings: Settings) -> LedgerStore:
     return AsyncLedger(await anyio.to_thread.run_sync(Ledger, settings.ledger_path))
 
 
+async def _open_coordinator(settings: Settings) -> PollCoordinator:
+    """Leases in the shared database when replicas share a PostgreSQL ledger, else the lone process's."""
+    if settings.database_url is None:
+        return LocalCoordinator()
+    from suno_mcp.coordination_pg import PostgresCoordinator  # the optional 'postgres' extra
+
+    replica = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    return await PostgresCoordinator.open(settings.database_url.get_secret_value(), replica)
+
+
 @asynccontextmanager
 async def open_service(
     settings: Settings,
@@ -764,10 +783,12 @@ async def open_service(
     retry: RetryPolicy | None = None,
     sandbox: bool = False,
 ) -> AsyncIterator[SunoService]:
-    """Open the HTTP client, ledger and poller; close them all on exit."""
+    """Open the HTTP client, ledger, poll coordinator and poller; close them all on exit."""
     key = settings.api_key.get_secret_value() if settings.api_key else None
     ledger = await _open_ledger(settings)
+    coordinator: PollCoordinator | None = None
     try:
+        coordinator = await _open_coordinator(settings)  # after the ledger: its migrations make the leases
         async with build_http_client(settings, transport) as http, anyio.create_task_group() as tg:
             upstream = Upstream(http, base_url=settings.base_url, api_key=key, retry=retry)
             task_api, clip_api = TaskApi(upstream), ClipApi(upstream)
@@ -788,6 +809,8 @@ async def open_service(
                     ref, milestone, seconds
                 ),
                 on_stalled=lambda ref, task: service_ref[0].on_stalled(ref, task),
+                coordinator=coordinator,
+                load=lambda ref: service_ref[0].stored_state(ref),
             )
             for api, kind, model, milestone, seconds in await ledger.milestones():
                 poller.latency.observe((api, kind, model), milestone, seconds)  # type: ignore[arg-type]
@@ -812,4 +835,6 @@ async def open_service(
     finally:
         # Only after every task of the group has stopped: they write to the ledger.
         with anyio.CancelScope(shield=True):
+            if coordinator is not None:
+                await coordinator.close()
             await ledger.close()

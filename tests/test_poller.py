@@ -6,12 +6,14 @@ from collections.abc import Sequence
 
 import anyio
 import pytest
+from pydantic import SecretStr
 
 from suno_mcp.client import TaskRef
+from suno_mcp.coordination import OnChange
 from suno_mcp.errors import NotFoundError, RateLimitedError, SunoError
 from suno_mcp.latency import LatencyModel
 from suno_mcp.models import ApiFamily, Clip, Status, Task
-from suno_mcp.poller import IDLE, READ, AdaptiveLimiter, Poller, Timing, reached
+from suno_mcp.poller import IDLE, READ, AdaptiveLimiter, NoKeyError, Poller, Timing, reached
 
 
 class Clock:
@@ -23,21 +25,39 @@ class Clock:
 
 
 class FakeApi:
-    """Answers every known task with its current status; records each fetch's refs."""
+    """Answers every known task with its current status; records each fetch's refs and key."""
 
     def __init__(self, family: ApiFamily) -> None:
         self.family: ApiFamily = family
         self.calls: list[list[str]] = []
+        self.keys: list[str | None] = []  # the key each fetch was sent with (None: the server's own)
         self.status: dict[str, Status] = {}
         self.fail_with: SunoError | None = None
+        self.fail_for_key: dict[str, SunoError] = {}
+        self._called = anyio.Event()
+
+    def with_key(self, api_key: SecretStr | None) -> KeyedApi:
+        return KeyedApi(self, None if api_key is None else api_key.get_secret_value())
 
     async def submit_music(self, request: object) -> Task:
         raise AssertionError("the poller never submits")
 
+    async def calls_reach(self, count: int) -> None:
+        while len(self.calls) < count:
+            await self._called.wait()
+
     async def fetch(self, refs: Sequence[TaskRef], *, deadline: float | None = None) -> dict[str, Task]:
+        return await self.fetch_as(None, refs)
+
+    async def fetch_as(self, key: str | None, refs: Sequence[TaskRef]) -> dict[str, Task]:
         self.calls.append([r.task_id for r in refs])
+        self.keys.append(key)
+        called, self._called = self._called, anyio.Event()
+        called.set()
         if self.fail_with is not None:
             raise self.fail_with
+        if key in self.fail_for_key:
+            raise self.fail_for_key[key]
         return {
             r.task_id: Task(
                 task_id=r.task_id,
@@ -48,6 +68,42 @@ class FakeApi:
             for r in refs
             if r.task_id in self.status
         }
+
+
+class KeyedApi:
+    """The fake upstream spoken to with one tenant's key."""
+
+    def __init__(self, api: FakeApi, key: str | None) -> None:
+        self.api, self.key = api, key
+        self.family = api.family
+
+    async def fetch(self, refs: Sequence[TaskRef], *, deadline: float | None = None) -> dict[str, Task]:
+        return await self.api.fetch_as(self.key, refs)
+
+
+class CountingCoordinator:
+    """Grants every claim, as a lone process does, and counts them."""
+
+    def __init__(self) -> None:
+        self.claims: list[TaskRef] = []
+
+    async def claim(
+        self, ref: TaskRef, *, read: bool, fresh_s: float, lease_s: float, stale_s: float | None = None
+    ) -> bool:
+        self.claims.append(ref)
+        return True
+
+    async def changed(self, ref: TaskRef) -> None:
+        return None
+
+    async def release(self, ref: TaskRef) -> None:
+        return None
+
+    async def run(self, on_change: OnChange) -> None:
+        await anyio.sleep_forever()
+
+    async def close(self) -> None:
+        return None
 
 
 TIMING = Timing(preview_s=30.0, complete_s=120.0, min_gap_s=1.0, max_gap_s=15.0)
@@ -261,3 +317,129 @@ async def test_a_read_that_cannot_get_a_turn_in_time_gives_up_instead_of_waiting
     limiter = AdaptiveLimiter(1.0, start=1.0, clock=clock)
     limiter.rate_limited(retry_after=30.0)  # nothing may go for 30 s
     assert await limiter.acquire(READ, deadline=clock.now) is False
+
+
+# ------------------------------------------------------------ tenants
+
+
+KEYS = {"t-a": SecretStr("key-of-a"), "t-b": SecretStr("key-of-b")}
+
+
+async def test_a_tenants_tasks_are_fetched_with_that_tenants_key_and_the_servers_with_its_own() -> None:
+    clock = Clock()
+    poller, task_api, _ = make(clock, keys=KEYS.get)
+    task_api.status.update({"mine": Status.RUNNING, "theirs": Status.RUNNING})
+    await poller._poll_batch("task", [poller.watch(TaskRef("theirs", "task", tenant="t-a"), started=0.0)])
+    clock.now = 1.0  # the limiter's next turn (on a frozen clock it would never come)
+    await poller._poll_batch("task", [poller.watch(TaskRef("mine", "task"), started=0.0)])
+    assert task_api.keys == ["key-of-a", None]
+    assert poller.checked_at("theirs", tenant="t-a") == 0.0
+    assert poller.checked_at("theirs") is None  # another tenant's task of the same id is another watch
+
+
+async def test_one_task_id_under_two_tenants_is_two_watches() -> None:
+    poller, _, _ = make(Clock(), keys=KEYS.get)
+    first = poller.watch(TaskRef("same", "task", tenant="t-a"), started=0.0)
+    second = poller.watch(TaskRef("same", "task", tenant="t-b"), started=0.0)
+    assert first is not second
+    assert poller.watching == 2
+    poller.forget("same", tenant="t-a")
+    assert poller.watching == 1
+    assert poller.watch(TaskRef("same", "task", tenant="t-b")) is second
+
+
+async def test_a_tenant_without_a_key_here_is_not_polled_until_its_next_call_brings_the_key() -> None:
+    clock = Clock()
+    held: dict[str, SecretStr] = {}  # this process restarted: it has seen nobody's key yet
+    coordinator = CountingCoordinator()
+    poller, task_api, _ = make(clock, keys=held.get, coordinator=coordinator)
+    task_api.status["t1"] = Status.RUNNING
+    ref = TaskRef("t1", "task", tenant="t-a")
+    watch = poller.watch(ref, started=0.0)
+    clock.now = watch.next_at
+    await poller._poll_batch("task", [watch])
+    assert task_api.calls == []
+    assert coordinator.claims == []  # no lease either: a replica that holds the key polls it
+    error = poller.last_error("t1", tenant="t-a")
+    assert isinstance(error, NoKeyError)
+    assert "next call" in error.message
+    assert watch.next_at > clock.now  # still scheduled, not dropped
+
+    held["t-a"] = KEYS["t-a"]  # the tenant calls again
+    assert poller.watch(ref) is watch
+    assert poller.last_error("t1", tenant="t-a") is None
+    await poller._poll_batch("task", [watch])
+    assert task_api.keys == ["key-of-a"]
+    assert coordinator.claims == [ref]
+    assert watch.task is not None
+    assert watch.task.status is Status.RUNNING
+
+
+async def test_clip_feed_batches_hold_one_tenant_each() -> None:
+    clock = Clock()
+    clip_api = FakeApi("clip")
+    poller = Poller(
+        {"task": FakeApi("task"), "clip": clip_api},  # type: ignore[dict-item]
+        timing=TIMING,
+        clock=clock,
+        limiter=AdaptiveLimiter(1e9, start=1e9),  # on the real clock: three requests in a row go at once
+        keys=KEYS.get,
+    )
+    for name, tenant in (("a1", "t-a"), ("a2", "t-a"), ("b1", "t-b"), ("s1", "")):
+        clip_api.status[name] = Status.RUNNING
+        poller.watch(TaskRef(name, "clip", clip_ids=(name,), tenant=tenant), started=0.0)
+    clock.now = 10.0  # every one of them is due
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(poller.run)
+            await clip_api.calls_reach(3)
+            tg.cancel_scope.cancel()
+    batches = sorted(zip(clip_api.keys, clip_api.calls, strict=True), key=lambda kc: str(kc[0]))
+    assert batches == [(None, ["s1"]), ("key-of-a", ["a1", "a2"]), ("key-of-b", ["b1"])]
+
+
+async def test_a_busy_tenants_queue_does_not_delay_another_tenants_request() -> None:
+    clock = Clock()
+    poller, _, _ = make(clock, keys=KEYS.get, tenant_max_rps=0.01)
+    served: list[str] = []
+    assert await poller.acquire("t-a", READ)  # its next request is due 100 s later
+
+    async def busy(n: int) -> None:
+        await poller.acquire("t-a", READ)
+        served.append(f"busy {n}")
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for n in range(5):
+                tg.start_soon(busy, n)
+            await anyio.wait_all_tasks_blocked()
+            clock.now = 1.0  # the shared limiter's next turn; t-a's is 99 s away
+            assert await poller.acquire("t-b", READ, deadline=clock.now)  # at once, though five of t-a's wait
+            served.append("other tenant")
+            clock.now = 2.0
+            assert await poller.acquire("", READ, deadline=clock.now)  # the server's own key too
+            served.append("server")
+            tg.cancel_scope.cancel()
+    assert served == ["other tenant", "server"]
+
+
+async def test_a_429_on_one_tenants_request_slows_that_tenant_alone() -> None:
+    clock = Clock()
+    poller, task_api, _ = make(clock, keys=KEYS.get, tenant_max_rps=10.0)
+    task_api.fail_for_key["key-of-a"] = RateLimitedError("slow down", retry_after=40.0)
+    task_api.status.update({"a1": Status.RUNNING, "b1": Status.RUNNING})
+    of_a = poller.watch(TaskRef("a1", "task", tenant="t-a"), started=0.0)
+    of_b = poller.watch(TaskRef("b1", "task", tenant="t-b"), started=0.0)
+    clock.now = 5.0
+    await poller._poll_batch("task", [of_a])
+    assert of_a.next_at >= 45.0  # its key's Retry-After
+    clock.now = 6.0
+    await poller._poll_batch("task", [of_b])
+    assert of_b.task is not None
+    assert of_b.next_at < 45.0
+    clock.now = 7.0
+    assert await poller.acquire("t-a", READ, deadline=clock.now) is False
+    assert await poller.acquire("t-b", READ, deadline=clock.now) is True
+    clock.now = 8.0
+    assert await poller.acquire("", READ, deadline=clock.now) is True
+    assert poller.limiter.rate == pytest.approx(1e9)  # the shared limiter did not halve

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from suno_mcp.client import TaskRef
 from suno_mcp.models import ApiFamily, Clip, Status, Task
-from suno_mcp.poller import NO_KEY_YET, READ, AdaptiveLimiter, Poller, Timing
+from suno_mcp.poller import NO_KEY, READ, AdaptiveLimiter, Poller, Timing
 
 TIMING = Timing(preview_s=30.0, complete_s=120.0, min_gap_s=1.0, max_gap_s=15.0)
 
@@ -93,7 +93,7 @@ async def test_a_tenant_whose_key_this_process_lacks_is_not_fetched_until_the_ke
     assert log == []
     error = poller.last_error("t1", tenant="t-a")
     assert error is not None
-    assert error.message == NO_KEY_YET
+    assert error.message == NO_KEY.message
     assert poller.last_error("t1") is None  # the server tenant's task of that id is another watch
 
     keys["t-a"] = "key-a"  # the tenant's next call brought it

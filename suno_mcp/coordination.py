@@ -1,0 +1,93 @@
+"""Which replica polls a task, and how the others hear what it found.
+
+Every replica runs its own :class:`~suno_mcp.poller.Poller`. Left alone, N replicas with waiters on
+one task would each fetch it on every tick. A :class:`PollCoordinator` stands between a poller's
+schedule and the upstream: before each fetch the poller asks :meth:`PollCoordinator.claim`, and only
+a granted claim goes out. After a fetch stored a new state in the shared ledger,
+:meth:`PollCoordinator.changed` tells the other replicas, whose pollers read that state from the
+ledger instead of fetching it again.
+
+Two kinds of claim:
+
+- a *scheduled* poll (the poller's own schedule) is granted to the replica holding the task's lease,
+  or to anyone once the lease has expired (its holder died or stopped following the task), and only
+  when no other replica fetched the task within ``fresh_s``; the grant renews the lease. A replica
+  whose waiters need more than the holder gives them (nobody fetched within ``stale_s``) takes the
+  lease over, so the most demanding schedule sets the pace, once;
+- a *read* (a status read or a waited call someone is asking for right now) is granted to anyone when
+  nobody fetched within ``fresh_s``; a refused read is answered from the ledger.
+
+:class:`LocalCoordinator` is the single-process case (always grants: there is nobody to share with);
+:mod:`suno_mcp.coordination_pg` keeps the leases in PostgreSQL and sends notices with LISTEN/NOTIFY.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import anyio
+
+from suno_mcp.client import TaskRef
+
+# Called with (tenant, task id) when another replica stored a new state of that task.
+OnChange = Callable[[str, str], Awaitable[None]]
+
+
+class PollCoordinator(Protocol):
+    """Shares the polling of tasks between the replicas of one deployment."""
+
+    async def claim(
+        self,
+        ref: TaskRef,
+        *,
+        read: bool,
+        fresh_s: float,
+        lease_s: float,
+        stale_s: float | None = None,
+    ) -> bool:
+        """May this replica fetch this task now? A granted claim counts as a fetch for the others."""
+        ...
+
+    async def changed(self, ref: TaskRef) -> None:
+        """This replica stored a new state of the task: tell the others."""
+        ...
+
+    async def release(self, ref: TaskRef) -> None:
+        """This replica no longer follows the task (finished, stalled or forgotten)."""
+        ...
+
+    async def run(self, on_change: OnChange) -> None:
+        """Deliver the other replicas' change notices to ``on_change`` until cancelled."""
+        ...
+
+    async def close(self) -> None:
+        """Let go of whatever :meth:`run` and the claims hold (connections)."""
+        ...
+
+
+class LocalCoordinator:
+    """One process alone: every claim is granted and nobody else needs telling."""
+
+    async def claim(
+        self,
+        ref: TaskRef,
+        *,
+        read: bool,
+        fresh_s: float,
+        lease_s: float,
+        stale_s: float | None = None,
+    ) -> bool:
+        return True
+
+    async def changed(self, ref: TaskRef) -> None:
+        return None
+
+    async def release(self, ref: TaskRef) -> None:
+        return None
+
+    async def run(self, on_change: OnChange) -> None:
+        await anyio.sleep_forever()  # no other replica will ever send a notice
+
+    async def close(self) -> None:
+        return None

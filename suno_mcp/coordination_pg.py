@@ -1,0 +1,279 @@
+"""Poll leases and change notices in PostgreSQL: replicas sharing one ledger share their polling too.
+
+A lease row per followed task (``poll_leases``, created by the ledger's migrations) names the replica
+that polls it, until when, and who fetched it last and when. Every time in it is the database's clock
+(``clock_timestamp()``), never a replica's: replicas on different machines agree on what "expired"
+and "fetched within the last two seconds" mean even when their own clocks do not.
+
+A claim is one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` statement: the row lock it takes makes
+concurrent claims on one task queue up, and each sees the one before it, so at most one of them is
+granted per ``fresh_s``. The rules are in :mod:`suno_mcp.coordination`.
+
+Notices go through ``pg_notify`` on one channel, as JSON ``{"replica", "tenant", "task_id"}``; a
+dedicated connection LISTENs and is reconnected (bounded backoff) whenever it drops. A notice lost
+while it was down costs only latency: a replica whose waiters are refused a scheduled poll reads the
+ledger anyway.
+
+If the lease connection fails, claims are granted (and the connection retried at most once per
+:data:`OUTAGE_RETRY_S`): a replica that cannot coordinate polls as a lone process would, which costs
+duplicate fetches, never a task nobody follows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+import psycopg
+from psycopg import sql
+
+from suno_mcp.client import TaskRef
+from suno_mcp.coordination import OnChange
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "suno_mcp_poll"
+CONNECT_TIMEOUT_S = 10
+# A claim is a single-row statement; one that takes longer than this has met a stuck database.
+STATEMENT_TIMEOUT_MS = 5000
+# Reconnecting the LISTEN connection: the first retry is quick, later ones back off to the cap.
+RECONNECT_MIN_S = 0.05
+RECONNECT_MAX_S = 5.0
+# With the lease connection down, claims are granted and a reconnect tried at most this often.
+OUTAGE_RETRY_S = 1.0
+# NOTIFY payloads are capped at 8000 bytes; a task id too long for one is left to the fallback.
+MAX_PAYLOAD = 7000
+# Lease rows outlive their lease (a released one keeps who fetched last, so a replica that has not
+# heard the task finished does not fetch it again); once expired this long nobody needs them.
+PRUNE_AFTER = "1 hour"
+PRUNE_EVERY_S = 600.0
+
+_VALUES = (
+    "INSERT INTO poll_leases AS l (tenant, task_id, holder, lease_until, fetched_at, fetched_by)"
+    " SELECT %(tenant)s, %(task_id)s, %(me)s, n.t + make_interval(secs => %(lease_s)s::float8), n.t, %(me)s"
+    " FROM (SELECT clock_timestamp() AS t) AS n ON CONFLICT (tenant, task_id) DO UPDATE SET "
+)
+# Nobody else fetched within fresh_s (this replica's own fetches are spaced by its schedule).
+_NOT_FRESH = (
+    "(l.fetched_by = EXCLUDED.fetched_by OR l.fetched_at IS NULL"
+    " OR l.fetched_at <= EXCLUDED.fetched_at - make_interval(secs => %(fresh_s)s::float8))"
+)
+_MINE_OR_EXPIRED = "(l.holder = EXCLUDED.holder OR l.lease_until <= EXCLUDED.fetched_at)"
+# A scheduled poll: the holder (or anyone, once the lease expired) when nobody else just fetched;
+# anyone at all when the task's news is older than stale_s (the holder lags behind its waiters).
+_SCHEDULED_SQL = (
+    _VALUES + "holder = EXCLUDED.holder, lease_until = EXCLUDED.lease_until,"
+    " fetched_at = EXCLUDED.fetched_at, fetched_by = EXCLUDED.fetched_by"
+    f" WHERE ({_MINE_OR_EXPIRED} AND {_NOT_FRESH})"
+    " OR l.fetched_at <= EXCLUDED.fetched_at - make_interval(secs => %(stale_s)s::float8)"
+    " RETURNING 1"
+)
+# A read: anyone, when nobody else just fetched; it takes the lease only if that had expired.
+_READ_SQL = (
+    _VALUES + f"holder = CASE WHEN {_MINE_OR_EXPIRED} THEN EXCLUDED.holder ELSE l.holder END,"
+    f" lease_until = CASE WHEN {_MINE_OR_EXPIRED} THEN EXCLUDED.lease_until ELSE l.lease_until END,"
+    " fetched_at = EXCLUDED.fetched_at, fetched_by = EXCLUDED.fetched_by"
+    f" WHERE {_NOT_FRESH} RETURNING 1"
+)
+# Released, the lease expires now; the row stays, with its last fetch, until pruned.
+_RELEASE_SQL = (
+    "UPDATE poll_leases SET lease_until = clock_timestamp() WHERE tenant = %(tenant)s"
+    " AND task_id = %(task_id)s AND holder = %(me)s AND lease_until > clock_timestamp()"
+)
+_PRUNE_SQL = f"DELETE FROM poll_leases WHERE lease_until < clock_timestamp() - interval '{PRUNE_AFTER}'"  # noqa: S608 (a constant)
+
+_Conn = psycopg.AsyncConnection[Any]
+
+
+class PostgresCoordinator:
+    """Leases and notices for the replicas sharing one database; provides
+    :class:`suno_mcp.coordination.PollCoordinator`. Open it with :meth:`open`."""
+
+    def __init__(self, url: str, replica_id: str, conn: _Conn, *, clock: Callable[[], float]) -> None:
+        self.replica_id = replica_id
+        self._url = url
+        self._conn: _Conn | None = conn
+        self._clock = clock
+        self._lock = anyio.Lock()
+        self._retry_at = 0.0
+        self._pruned_at: float | None = None
+        self.listener_pid: int | None = None  # the LISTEN connection's server process, while up
+        self.connections = 0  # how many times the LISTEN has been set up
+        self._connected = anyio.Event()
+
+    def __repr__(self) -> str:
+        return f"PostgresCoordinator(replica={self.replica_id!r})"  # never the URL: it may hold a password
+
+    @classmethod
+    async def open(
+        cls, url: str, replica_id: str, *, clock: Callable[[], float] = time.monotonic
+    ) -> PostgresCoordinator:
+        """Connect for lease statements; the ledger's migrations must have made ``poll_leases``."""
+        conn = await _connect(url, replica_id, "leases")
+        try:
+            try:
+                await conn.execute("SELECT 1 FROM poll_leases LIMIT 0")
+            except psycopg.errors.UndefinedTable as err:
+                raise RuntimeError(
+                    "the database has no poll_leases table: open the PostgreSQL ledger first (its "
+                    "migrations make it)"
+                ) from err
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await conn.close()
+            raise
+        return cls(url, replica_id, conn, clock=clock)
+
+    # ------------------------------------------------------------ leases
+
+    async def claim(
+        self,
+        ref: TaskRef,
+        *,
+        read: bool,
+        fresh_s: float,
+        lease_s: float,
+        stale_s: float | None = None,
+    ) -> bool:
+        """May this replica fetch the task now (see :mod:`suno_mcp.coordination` for the rules)?"""
+        params = {**self._key(ref), "lease_s": lease_s, "fresh_s": fresh_s, "stale_s": stale_s}
+        reached, granted = await self._statement(_READ_SQL if read else _SCHEDULED_SQL, params)
+        return granted or not reached  # cannot ask the database: poll as a lone process would
+
+    async def changed(self, ref: TaskRef) -> None:
+        """Tell the other replicas that this one stored a new state of the task."""
+        payload = json.dumps(
+            {"replica": self.replica_id, "tenant": ref.tenant, "task_id": ref.task_id}, separators=(",", ":")
+        )
+        if len(payload.encode()) > MAX_PAYLOAD:
+            log.warning("task id too long for a change notice; other replicas will read the ledger")
+            return
+        await self._statement(
+            "SELECT pg_notify(%(channel)s, %(payload)s)", {"channel": CHANNEL, "payload": payload}
+        )
+
+    async def release(self, ref: TaskRef) -> None:
+        """Let this replica's lease on the task expire now (and now and then clear long-expired ones)."""
+        await self._statement(_RELEASE_SQL, self._key(ref))
+        now = self._clock()
+        if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY_S:
+            self._pruned_at = now
+            await self._statement(_PRUNE_SQL, {})
+
+    def _key(self, ref: TaskRef) -> dict[str, Any]:
+        return {"tenant": ref.tenant, "task_id": ref.task_id, "me": self.replica_id}
+
+    async def _statement(self, query: str, params: Mapping[str, Any]) -> tuple[bool, bool]:
+        """Run one statement: (the database answered, it returned a row)."""
+        async with self._lock:
+            conn = await self._lease_connection()
+            if conn is None:
+                return False, False
+            try:
+                # Shielded: a statement cancelled half-way leaves the connection in doubt.
+                with anyio.CancelScope(shield=True):
+                    cur = await conn.execute(query.encode(), params)
+                    row = await cur.fetchone() if cur.description is not None else None
+            except (psycopg.OperationalError, psycopg.InterfaceError) as err:
+                log.warning("poll coordination lost its database connection: %s", type(err).__name__)
+                self._conn = None
+                self._retry_at = self._clock() + OUTAGE_RETRY_S
+                with anyio.CancelScope(shield=True):
+                    await conn.close()
+                return False, False
+        return True, row is not None
+
+    async def _lease_connection(self) -> _Conn | None:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        if self._clock() < self._retry_at:
+            return None
+        try:
+            self._conn = await _connect(self._url, self.replica_id, "leases")
+        except psycopg.OperationalError as err:
+            log.warning("poll coordination cannot reach its database: %s", type(err).__name__)
+            self._retry_at = self._clock() + OUTAGE_RETRY_S
+            return None
+        return self._conn
+
+    # ------------------------------------------------------------ notices
+
+    async def run(self, on_change: OnChange) -> None:
+        """LISTEN for the other replicas' notices and hand them to ``on_change``, reconnecting
+        whenever the connection drops, until cancelled."""
+        backoff = RECONNECT_MIN_S
+        while True:
+            try:
+                conn = await _connect(self._url, self.replica_id, "listen")
+            except psycopg.OperationalError as err:
+                log.warning("cannot LISTEN for poll notices (retrying): %s", type(err).__name__)
+            else:
+                try:
+                    await self._listen(conn, on_change)
+                    backoff = RECONNECT_MIN_S  # it was up: the next drop starts the backoff afresh
+                except psycopg.OperationalError as err:
+                    log.warning("the LISTEN connection for poll notices dropped: %s", type(err).__name__)
+                finally:
+                    self.listener_pid = None
+                    with anyio.CancelScope(shield=True):
+                        await conn.close()
+            await anyio.sleep(backoff)
+            backoff = min(RECONNECT_MAX_S, backoff * 2)
+
+    async def _listen(self, conn: _Conn, on_change: OnChange) -> None:
+        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+        self.listener_pid = conn.info.backend_pid
+        self.connections += 1
+        connected, self._connected = self._connected, anyio.Event()
+        connected.set()
+        async with contextlib.aclosing(conn.notifies()) as notices:
+            async for notice in notices:
+                found = self._parse(notice.payload)
+                if found is not None:
+                    await on_change(*found)
+
+    def _parse(self, payload: str) -> tuple[str, str] | None:
+        """(tenant, task id) of another replica's notice; None for our own or an unreadable one."""
+        try:
+            message = json.loads(payload)
+            replica, tenant, task_id = message["replica"], message["tenant"], message["task_id"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignored an unreadable poll notice")
+            return None
+        if replica == self.replica_id or not isinstance(tenant, str) or not isinstance(task_id, str):
+            return None
+        return tenant, task_id
+
+    async def listening(self, times: int = 1) -> None:
+        """Return once the LISTEN has been set up ``times`` times in all (a reconnect counts)."""
+        while self.connections < times:
+            await self._connected.wait()
+
+    async def close(self) -> None:
+        """Close the lease connection (the LISTEN one closes when :meth:`run` is cancelled)."""
+        with anyio.CancelScope(shield=True):
+            async with self._lock:
+                if self._conn is not None:
+                    await self._conn.close()
+                    self._conn = None
+
+
+async def _connect(url: str, replica_id: str, role: str) -> _Conn:
+    conn = await psycopg.AsyncConnection.connect(
+        url,
+        autocommit=True,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        application_name=f"suno-mcp {role} {replica_id}"[:63],
+    )
+    try:
+        await conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}".encode())
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await conn.close()
+        raise
+    return conn
