@@ -4,7 +4,8 @@ A row is written *before* a submit leaves the machine (status ``unknown``, no ta
 and the task id is added the moment it comes back. A crash in between therefore leaves
 a row saying "we may have paid for this", never nothing. Rows keep the request's
 parameters (never the API key), task and clip ids, statuses, URLs, errors, times and
-the paths of downloaded files.
+the paths of downloaded files. Each row belongs to a tenant (team mode: one per caller's key;
+"" for the server's own key), and every read, count and duplicate check sees one tenant's rows.
 
 WAL mode and a busy timeout let two server processes share one file. The schema is
 versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` holds each step.
@@ -40,7 +41,7 @@ WAL_RETRY_S = 0.01
 # without a task id), and not adopted from elsewhere (paid for by whoever made it).
 _PAID = (
     "NOT (status = 'failed' AND task_id IS NULL) AND request_json != '{\"adopted\": true}'"
-    " AND created_at >= ? AND sandbox = ?"
+    " AND created_at >= ? AND sandbox = ? AND tenant = ?"
 )
 
 
@@ -93,6 +94,62 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX tasks_milestones ON tasks (api, kind, model, created_at);
     ALTER TABLE tasks ADD COLUMN raw_answer TEXT
     """,
+    # 3: every row belongs to a tenant (team mode; '' is the server's own key, where the rows of
+    # earlier versions land). A task id is unique per tenant only: two tenants may both adopt one
+    # upstream task. SQLite cannot change a UNIQUE constraint in place, so both tables are rebuilt
+    # (rowids copied: they order rows created in the same instant).
+    """
+    CREATE TABLE tasks_v3 (
+        local_id     TEXT PRIMARY KEY,
+        tenant       TEXT NOT NULL DEFAULT '',
+        task_id      TEXT,
+        api          TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        fingerprint  TEXT,
+        request_json TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        raw_status   TEXT,
+        error        TEXT,
+        clips_json   TEXT NOT NULL DEFAULT '[]',
+        lyrics_title TEXT,
+        lyrics_text  TEXT,
+        sandbox      INTEGER NOT NULL DEFAULT 0,
+        created_at   REAL NOT NULL,
+        updated_at   REAL NOT NULL,
+        model        TEXT,
+        playable_s   REAL,
+        complete_s   REAL,
+        raw_answer   TEXT,
+        UNIQUE (tenant, task_id)
+    );
+    INSERT INTO tasks_v3 (rowid, local_id, task_id, api, kind, fingerprint, request_json, status, raw_status,
+        error, clips_json, lyrics_title, lyrics_text, sandbox, created_at, updated_at, model, playable_s,
+        complete_s, raw_answer)
+    SELECT rowid, local_id, task_id, api, kind, fingerprint, request_json, status, raw_status,
+        error, clips_json, lyrics_title, lyrics_text, sandbox, created_at, updated_at, model, playable_s,
+        complete_s, raw_answer FROM tasks;
+    DROP TABLE tasks;
+    ALTER TABLE tasks_v3 RENAME TO tasks;
+    CREATE INDEX tasks_fingerprint ON tasks (tenant, fingerprint, created_at);
+    CREATE INDEX tasks_created ON tasks (created_at);
+    CREATE INDEX tasks_tenant_created ON tasks (tenant, created_at);
+    CREATE INDEX tasks_milestones ON tasks (api, kind, model, created_at);
+    CREATE TABLE files_v3 (
+        tenant      TEXT NOT NULL DEFAULT '',
+        clip_id     TEXT NOT NULL,
+        task_id     TEXT,
+        path        TEXT NOT NULL,
+        url         TEXT NOT NULL,
+        bytes       INTEGER NOT NULL,
+        mime_type   TEXT NOT NULL,
+        created_at  REAL NOT NULL,
+        PRIMARY KEY (tenant, clip_id)
+    );
+    INSERT INTO files_v3 (clip_id, task_id, path, url, bytes, mime_type, created_at)
+    SELECT clip_id, task_id, path, url, bytes, mime_type, created_at FROM files;
+    DROP TABLE files;
+    ALTER TABLE files_v3 RENAME TO files
+    """,
 )
 
 
@@ -106,7 +163,7 @@ class Ledger:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._lock = threading.Lock()
-        self._written: dict[str, str] = {}  # task id -> the last state this process wrote
+        self._written: dict[tuple[str, str], str] = {}  # (tenant, task id) -> the last state written here
         self._db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -172,14 +229,16 @@ class Ledger:
         request: dict[str, Any],
         fingerprint: str | None,
         sandbox: bool = False,
+        tenant: str = "",
     ) -> str:
         """Write the row for a submit about to be sent; returns its local id."""
         with self._tx() as db:
-            return self._insert_intent(db, api, kind, request, fingerprint, sandbox, self._clock())
+            return self._insert_intent(db, tenant, api, kind, request, fingerprint, sandbox, self._clock())
 
     @staticmethod
     def _insert_intent(
         db: sqlite3.Connection,
+        tenant: str,
         api: ApiFamily,
         kind: TaskKind,
         request: dict[str, Any],
@@ -190,10 +249,11 @@ class Ledger:
         local_id = "local-" + uuid.uuid4().hex
         model = request.get("mv")
         db.execute(
-            "INSERT INTO tasks (local_id, api, kind, fingerprint, request_json, status, sandbox,"
-            " created_at, updated_at, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tasks (local_id, tenant, api, kind, fingerprint, request_json, status, sandbox,"
+            " created_at, updated_at, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 local_id,
+                tenant,
                 api,
                 kind,
                 fingerprint,
@@ -219,8 +279,12 @@ class Ledger:
         budget: Budget | None = None,
         prices: Mapping[str, float] | None = None,
         allow_over: int = 0,
+        tenant: str = "",
     ) -> tuple[str, TaskRecord | None]:
         """Find a live duplicate of this request or write the intent for it, in one transaction.
+
+        Only the tenant's own rows count: another tenant's identical request is no duplicate of
+        this one, and their spending is not charged to this tenant's budget.
 
         Returns ``(local_id, None)`` for a new intent, or ``("", record)`` for the duplicate.
         With a ``budget``, raises :class:`OverBudget` (writing nothing) when this request
@@ -233,39 +297,49 @@ class Ledger:
         duplicate: sqlite3.Row | None = None
         with self._tx() as db:
             if window_s > 0:
-                duplicate = self._duplicate_row(db, fingerprint, now - window_s, sandbox)
+                duplicate = self._duplicate_row(db, tenant, fingerprint, now - window_s, sandbox)
             if duplicate is None and budget is not None:
                 prices = prices or {}
-                used = self._used(db, budget, prices, now, sandbox)
+                used = self._used(db, tenant, budget, prices, now, sandbox)
                 this = budget.weight(kind, prices)
                 if used + this > budget.limit + allow_over * this + 1e-9:
                     raise OverBudget(used)
             local_id = (
                 ""
                 if duplicate is not None
-                else self._insert_intent(db, api, kind, request, fingerprint, sandbox, now)
+                else self._insert_intent(db, tenant, api, kind, request, fingerprint, sandbox, now)
             )
         # Outside the transaction: building a record reads the files table under the same lock.
         return local_id, None if duplicate is None else self._record(duplicate)
 
     @staticmethod
     def _used(
-        db: sqlite3.Connection, budget: Budget, prices: Mapping[str, float], now: float, sandbox: bool
+        db: sqlite3.Connection,
+        tenant: str,
+        budget: Budget,
+        prices: Mapping[str, float],
+        now: float,
+        sandbox: bool,
     ) -> float:
         rows = db.execute(
             f"SELECT kind, COUNT(*) FROM tasks WHERE {_PAID} GROUP BY kind",  # noqa: S608 (a fixed fragment)
-            (now - budget.window_s, int(sandbox)),
+            (now - budget.window_s, int(sandbox), tenant),
         ).fetchall()
         return float(sum(budget.weight(kind, prices) * count for kind, count in rows))
 
     def used(
-        self, budget: Budget, prices: Mapping[str, float] | None = None, *, sandbox: bool = False
+        self,
+        budget: Budget,
+        prices: Mapping[str, float] | None = None,
+        *,
+        sandbox: bool = False,
+        tenant: str = "",
     ) -> float:
-        """How much of the budget's current window paid requests have used."""
+        """How much of the budget's current window the tenant's paid requests have used."""
         with self._lock:
-            return self._used(self._db, budget, prices or {}, self._clock(), sandbox)
+            return self._used(self._db, tenant, budget, prices or {}, self._clock(), sandbox)
 
-    def usage(self, since: float, *, sandbox: bool = False) -> list[UsageLine]:
+    def usage(self, since: float, *, sandbox: bool = False, tenant: str = "") -> list[UsageLine]:
         """Paid requests made at or after ``since`` (a wall-clock time), by kind, family and model."""
         where = f" FROM tasks WHERE {_PAID} GROUP BY kind, api, model ORDER BY kind, api, model"
         with self._lock:
@@ -273,7 +347,7 @@ class Ledger:
                 "SELECT kind, api, model, COUNT(*) AS requests,"
                 " SUM(CASE WHEN task_id IS NULL THEN 1 ELSE 0 END) AS maybe,"
                 " SUM(json_array_length(clips_json)) AS clips" + where,
-                (since, int(sandbox)),
+                (since, int(sandbox), tenant),
             ).fetchall()
         return [
             UsageLine(
@@ -308,37 +382,40 @@ class Ledger:
                 (Status.UNKNOWN.value, error, raw_answer, self._clock(), local_id),
             )
 
-    def update(self, task: Task) -> None:
-        """Store a newer state of a known task (by upstream task id).
+    def update(self, task: Task, *, tenant: str = "") -> None:
+        """Store a newer state of a known task (by upstream task id, among the tenant's rows).
 
         Most polls find nothing new; an answer identical to the last one this process
         wrote is not written again.
         """
         signature = task.model_dump_json()
-        if self._written.get(task.task_id) == signature:
+        key = (tenant, task.task_id)
+        if self._written.get(key) == signature:
             return
-        row = self._row_by_task_id(task.task_id)
+        row = self._row_by_task_id(task.task_id, tenant)
         if row is not None:
             self._write_state(str(row["local_id"]), task, set_task_id=False)
-            self._written[task.task_id] = signature
+            self._written[key] = signature
 
     def _write_state(self, local_id: str, task: Task, *, set_task_id: bool) -> None:
         with self._tx() as db:
             self._write_state_in(db, local_id, task, set_task_id=set_task_id)
 
-    def adopt(self, api: ApiFamily, task: Task, *, sandbox: bool = False) -> TaskRecord:
-        """Keep a task made elsewhere, once: the check and the writes are one transaction, so two
-        processes adopting the same task at once leave one row (not a unique-id error and an orphan)."""
+    def adopt(self, api: ApiFamily, task: Task, *, sandbox: bool = False, tenant: str = "") -> TaskRecord:
+        """Keep a task made elsewhere, once per tenant: the check and the writes are one transaction,
+        so two processes adopting the same task at once leave one row (not a unique-id error and an
+        orphan). Another tenant adopting the same upstream task gets a row of its own."""
         with self._tx() as db:
             known = db.execute(
-                "SELECT local_id FROM tasks WHERE task_id = ? OR local_id = ?", (task.task_id, task.task_id)
+                "SELECT local_id FROM tasks WHERE tenant = ? AND (task_id = ? OR local_id = ?)",
+                (tenant, task.task_id, task.task_id),
             ).fetchone()
             if known is None:
                 local_id = self._insert_intent(
-                    db, api, task.kind, {"adopted": True}, None, sandbox, self._clock()
+                    db, tenant, api, task.kind, {"adopted": True}, None, sandbox, self._clock()
                 )
                 self._write_state_in(db, local_id, task, set_task_id=True)
-        record = self.get(task.task_id)
+        record = self.get(task.task_id, tenant=tenant)
         assert record is not None  # found or just written
         return record
 
@@ -373,13 +450,13 @@ class Ledger:
             ),
         )
 
-    def record_milestone(self, task_id: str, milestone: str, seconds: float) -> None:
+    def record_milestone(self, task_id: str, milestone: str, seconds: float, *, tenant: str = "") -> None:
         """The task was first seen playable (or complete) ``seconds`` after its submit."""
         column = {"playable": "playable_s", "complete": "complete_s"}[milestone]
         with self._tx() as db:
             db.execute(
-                f"UPDATE tasks SET {column} = ? WHERE task_id = ? AND {column} IS NULL",  # noqa: S608 (a fixed name)
-                (seconds, task_id),
+                f"UPDATE tasks SET {column} = ? WHERE tenant = ? AND task_id = ? AND {column} IS NULL",  # noqa: S608 (a fixed name)
+                (seconds, tenant, task_id),
             )
 
     def milestones(self, *, per_key: int = 20) -> list[tuple[ApiFamily, TaskKind, str | None, str, float]]:
@@ -397,13 +474,14 @@ class Ledger:
                     out.append((row["api"], row["kind"], row["model"], milestone, float(row[column])))
         return out
 
-    def record_file(self, saved: SavedFile) -> None:
-        """Remember a downloaded file."""
+    def record_file(self, saved: SavedFile, *, tenant: str = "") -> None:
+        """Remember a downloaded file of one of the tenant's clips."""
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO files (clip_id, task_id, path, url, bytes, mime_type, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO files (tenant, clip_id, task_id, path, url, bytes, mime_type, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
+                    tenant,
                     saved.clip_id,
                     saved.task_id,
                     saved.path,
@@ -416,26 +494,32 @@ class Ledger:
 
     # ------------------------------------------------------------ reads
 
-    def _row_by_task_id(self, task_id: str) -> sqlite3.Row | None:
+    def _row_by_task_id(self, task_id: str, tenant: str) -> sqlite3.Row | None:
         with self._lock:
             row: sqlite3.Row | None = self._db.execute(
-                "SELECT * FROM tasks WHERE task_id = ? OR local_id = ?", (task_id, task_id)
+                "SELECT * FROM tasks WHERE tenant = ? AND (task_id = ? OR local_id = ?)",
+                (tenant, task_id, task_id),
             ).fetchone()
             return row
 
-    def get(self, task_id: str) -> TaskRecord | None:
-        """The record with this upstream task id (or local id), if any."""
-        row = self._row_by_task_id(task_id)
+    def get(self, task_id: str, *, tenant: str = "") -> TaskRecord | None:
+        """The tenant's record with this upstream task id (or local id), if any."""
+        row = self._row_by_task_id(task_id, tenant)
         return None if row is None else self._record(row)
 
-    def find_by_clip(self, clip_id: str) -> TaskRecord | None:
-        """The newest record one of whose clips has this id."""
+    def find(self, task_or_clip_id: str, *, tenant: str = "") -> TaskRecord | None:
+        """The tenant's record of a task id, else their newest record holding a clip of that id."""
+        return self.get(task_or_clip_id, tenant=tenant) or self.find_by_clip(task_or_clip_id, tenant=tenant)
+
+    def find_by_clip(self, clip_id: str, *, tenant: str = "") -> TaskRecord | None:
+        """The tenant's newest record one of whose clips has this id."""
         # A coarse filter (the quoted id anywhere in the clips' JSON, whatever its separators);
         # the exact check is below.
         pattern = f'%"{clip_id}"%'
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM tasks WHERE clips_json LIKE ? ORDER BY created_at DESC", (pattern,)
+                "SELECT * FROM tasks WHERE tenant = ? AND clips_json LIKE ? ORDER BY created_at DESC",
+                (tenant, pattern),
             ).fetchall()
         for row in rows:
             record = self._record(row)
@@ -444,33 +528,35 @@ class Ledger:
         return None
 
     def find_duplicate(
-        self, fingerprint: str, window_s: float, *, sandbox: bool = False
+        self, fingerprint: str, window_s: float, *, sandbox: bool = False, tenant: str = ""
     ) -> TaskRecord | None:
-        """The newest live record with this request fingerprint made within the window.
+        """The tenant's newest live record with this request fingerprint made within the window.
 
-        Sandbox tasks and real ones never stand in for each other.
+        Sandbox tasks and real ones never stand in for each other, nor do two tenants' tasks.
         """
         with self._lock:
-            row = self._duplicate_row(self._db, fingerprint, self._clock() - window_s, sandbox)
+            row = self._duplicate_row(self._db, tenant, fingerprint, self._clock() - window_s, sandbox)
         return None if row is None else self._record(row)
 
     @staticmethod
     def _duplicate_row(
-        db: sqlite3.Connection, fingerprint: str, since: float, sandbox: bool
+        db: sqlite3.Connection, tenant: str, fingerprint: str, since: float, sandbox: bool
     ) -> sqlite3.Row | None:
         row: sqlite3.Row | None = db.execute(
-            "SELECT * FROM tasks WHERE fingerprint = ? AND created_at >= ? AND status != ? AND sandbox = ?"
-            " ORDER BY created_at DESC LIMIT 1",
-            (fingerprint, since, Status.FAILED.value, int(sandbox)),
+            "SELECT * FROM tasks WHERE tenant = ? AND fingerprint = ? AND created_at >= ? AND status != ?"
+            " AND sandbox = ? ORDER BY created_at DESC LIMIT 1",
+            (tenant, fingerprint, since, Status.FAILED.value, int(sandbox)),
         ).fetchone()
         return row
 
-    def recent(self, *, statuses: Sequence[Status] | None = None, limit: int = 20) -> list[TaskRecord]:
-        """The newest records first, optionally only those in some statuses."""
-        query = "SELECT * FROM tasks"
-        args: list[Any] = []
+    def recent(
+        self, *, statuses: Sequence[Status] | None = None, limit: int = 20, tenant: str = ""
+    ) -> list[TaskRecord]:
+        """The tenant's newest records first, optionally only those in some statuses."""
+        query = "SELECT * FROM tasks WHERE tenant = ?"
+        args: list[Any] = [tenant]
         if statuses:
-            query += " WHERE status IN (" + ",".join("?" for _ in statuses) + ")"
+            query += " AND status IN (" + ",".join("?" for _ in statuses) + ")"
             args.extend(s.value for s in statuses)
         query += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
         args.append(limit)
@@ -478,14 +564,14 @@ class Ledger:
             rows = self._db.execute(query, args).fetchall()
         return [self._record(r) for r in rows]
 
-    def files_for(self, clip_ids: Sequence[str]) -> list[SavedFile]:
-        """Downloaded files of these clips."""
+    def files_for(self, clip_ids: Sequence[str], *, tenant: str = "") -> list[SavedFile]:
+        """Downloaded files of these clips of the tenant's."""
         if not clip_ids:
             return []
         marks = ",".join("?" for _ in clip_ids)
-        query = f"SELECT * FROM files WHERE clip_id IN ({marks})"  # noqa: S608 (only "?" placeholders)
+        query = f"SELECT * FROM files WHERE tenant = ? AND clip_id IN ({marks})"  # noqa: S608 (only "?" placeholders)
         with self._lock:
-            rows = self._db.execute(query, list(clip_ids)).fetchall()
+            rows = self._db.execute(query, [tenant, *clip_ids]).fetchall()
         return [
             SavedFile(
                 clip_id=r["clip_id"],
@@ -517,7 +603,7 @@ class Ledger:
             created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
-        record.files = self.files_for(record.clip_ids)
+        record.files = self.files_for(record.clip_ids, tenant=row["tenant"])
         return record
 
 
@@ -525,9 +611,11 @@ class LedgerStore(Protocol):
     """What the service needs of a ledger, whichever database holds it.
 
     :class:`AsyncLedger` (SQLite, one machine) and ``ledger_pg.PostgresLedger`` (PostgreSQL, shared
-    by replicas) both provide it. Every implementation keeps two rules: the intent row is durable
-    before ``claim``/``record_intent`` return (a submit is only sent after), and ``claim`` is atomic
-    against every other writer of the same database, not only against this process.
+    by replicas) both provide it. Every implementation keeps three rules: the intent row is durable
+    before ``claim``/``record_intent`` return (a submit is only sent after); ``claim`` is atomic
+    against every other writer of the same database, not only against this process; and every
+    method taking ``tenant`` sees, counts and writes that tenant's rows only ("" is the server's
+    own key, the single-key modes).
     """
 
     @property
@@ -547,6 +635,7 @@ class LedgerStore(Protocol):
         request: dict[str, Any],
         fingerprint: str | None,
         sandbox: bool = False,
+        tenant: str = "",
     ) -> str:
         """Write the row for a submit about to be sent; returns its local id."""
         ...
@@ -563,24 +652,30 @@ class LedgerStore(Protocol):
         budget: Budget | None = None,
         prices: Mapping[str, float] | None = None,
         allow_over: int = 0,
+        tenant: str = "",
     ) -> tuple[str, TaskRecord | None]:
-        """``(local_id, None)`` for a new intent, or ``("", record)`` for a live duplicate."""
+        """``(local_id, None)`` for a new intent, or ``("", record)`` for a live duplicate of the tenant's."""
         ...
 
     async def used(
-        self, budget: Budget, prices: Mapping[str, float] | None = None, *, sandbox: bool = False
+        self,
+        budget: Budget,
+        prices: Mapping[str, float] | None = None,
+        *,
+        sandbox: bool = False,
+        tenant: str = "",
     ) -> float:
-        """How much of the budget's current window paid requests have used."""
+        """How much of the budget's current window the tenant's paid requests have used."""
         ...
 
-    async def usage(self, since: float, *, sandbox: bool = False) -> list[UsageLine]:
-        """Paid requests made at or after ``since``, by kind, family and model."""
+    async def usage(self, since: float, *, sandbox: bool = False, tenant: str = "") -> list[UsageLine]:
+        """The tenant's paid requests made at or after ``since``, by kind, family and model."""
         ...
 
     async def find_duplicate(
-        self, fingerprint: str, window_s: float, *, sandbox: bool = False
+        self, fingerprint: str, window_s: float, *, sandbox: bool = False, tenant: str = ""
     ) -> TaskRecord | None:
-        """The newest live record with this request fingerprint made within the window."""
+        """The tenant's newest live record with this request fingerprint made within the window."""
         ...
 
     async def record_submitted(self, local_id: str, task: Task) -> None:
@@ -595,40 +690,46 @@ class LedgerStore(Protocol):
         """The submit may or may not have reached the upstream; ``raw_answer`` is what came back."""
         ...
 
-    async def update(self, task: Task) -> None:
-        """Store a newer state of a known task (by upstream task id)."""
+    async def update(self, task: Task, *, tenant: str = "") -> None:
+        """Store a newer state of a known task (by upstream task id, among the tenant's rows)."""
         ...
 
-    async def record_milestone(self, task_id: str, milestone: str, seconds: float) -> None:
+    async def record_milestone(
+        self, task_id: str, milestone: str, seconds: float, *, tenant: str = ""
+    ) -> None:
         """The task was first seen playable (or complete) ``seconds`` after its submit."""
         ...
 
     async def milestones(self) -> list[tuple[ApiFamily, TaskKind, str | None, str, float]]:
-        """The newest milestone times: (api, kind, model, milestone, seconds), oldest first."""
+        """The newest milestone times of every tenant: (api, kind, model, milestone, seconds), oldest first."""
         ...
 
-    async def record_file(self, saved: SavedFile) -> None:
-        """Remember a downloaded file."""
+    async def record_file(self, saved: SavedFile, *, tenant: str = "") -> None:
+        """Remember a downloaded file of one of the tenant's clips."""
         ...
 
-    async def get(self, task_id: str) -> TaskRecord | None:
-        """The record with this upstream task id (or local id), if any."""
+    async def get(self, task_id: str, *, tenant: str = "") -> TaskRecord | None:
+        """The tenant's record with this upstream task id (or local id), if any."""
         ...
 
-    async def find(self, task_or_clip_id: str) -> TaskRecord | None:
-        """The record of a task id, else the newest record holding a clip of that id."""
+    async def find(self, task_or_clip_id: str, *, tenant: str = "") -> TaskRecord | None:
+        """The tenant's record of a task id, else their newest record holding a clip of that id."""
         ...
 
-    async def find_by_clip(self, clip_id: str) -> TaskRecord | None:
-        """The newest record one of whose clips has this id."""
+    async def find_by_clip(self, clip_id: str, *, tenant: str = "") -> TaskRecord | None:
+        """The tenant's newest record one of whose clips has this id."""
         ...
 
-    async def adopt(self, api: ApiFamily, task: Task, *, sandbox: bool = False) -> TaskRecord:
-        """Keep a task made elsewhere (found upstream by its id), once however many callers ask."""
+    async def adopt(
+        self, api: ApiFamily, task: Task, *, sandbox: bool = False, tenant: str = ""
+    ) -> TaskRecord:
+        """Keep a task made elsewhere (found upstream by its id), once per tenant however many callers ask."""
         ...
 
-    async def recent(self, *, statuses: Sequence[Status] | None = None, limit: int = 20) -> list[TaskRecord]:
-        """The newest records first, optionally only those in some statuses."""
+    async def recent(
+        self, *, statuses: Sequence[Status] | None = None, limit: int = 20, tenant: str = ""
+    ) -> list[TaskRecord]:
+        """The tenant's newest records first, optionally only those in some statuses."""
         ...
 
 
@@ -667,6 +768,7 @@ class AsyncLedger:
         request: dict[str, Any],
         fingerprint: str | None,
         sandbox: bool = False,
+        tenant: str = "",
     ) -> str:
         """See :meth:`Ledger.record_intent`."""
         return await self._run(
@@ -676,6 +778,7 @@ class AsyncLedger:
             request=request,
             fingerprint=fingerprint,
             sandbox=sandbox,
+            tenant=tenant,
         )
 
     async def claim(
@@ -690,6 +793,7 @@ class AsyncLedger:
         budget: Budget | None = None,
         prices: Mapping[str, float] | None = None,
         allow_over: int = 0,
+        tenant: str = "",
     ) -> tuple[str, TaskRecord | None]:
         """See :meth:`Ledger.claim`."""
         return await self._run(
@@ -703,23 +807,31 @@ class AsyncLedger:
             budget=budget,
             prices=prices,
             allow_over=allow_over,
+            tenant=tenant,
         )
 
     async def used(
-        self, budget: Budget, prices: Mapping[str, float] | None = None, *, sandbox: bool = False
+        self,
+        budget: Budget,
+        prices: Mapping[str, float] | None = None,
+        *,
+        sandbox: bool = False,
+        tenant: str = "",
     ) -> float:
         """See :meth:`Ledger.used`."""
-        return await self._run(self._ledger.used, budget, prices, sandbox=sandbox)
+        return await self._run(self._ledger.used, budget, prices, sandbox=sandbox, tenant=tenant)
 
-    async def usage(self, since: float, *, sandbox: bool = False) -> list[UsageLine]:
+    async def usage(self, since: float, *, sandbox: bool = False, tenant: str = "") -> list[UsageLine]:
         """See :meth:`Ledger.usage`."""
-        return await self._run(self._ledger.usage, since, sandbox=sandbox)
+        return await self._run(self._ledger.usage, since, sandbox=sandbox, tenant=tenant)
 
     async def find_duplicate(
-        self, fingerprint: str, window_s: float, *, sandbox: bool = False
+        self, fingerprint: str, window_s: float, *, sandbox: bool = False, tenant: str = ""
     ) -> TaskRecord | None:
         """See :meth:`Ledger.find_duplicate`."""
-        return await self._run(self._ledger.find_duplicate, fingerprint, window_s, sandbox=sandbox)
+        return await self._run(
+            self._ledger.find_duplicate, fingerprint, window_s, sandbox=sandbox, tenant=tenant
+        )
 
     async def record_submitted(self, local_id: str, task: Task) -> None:
         """See :meth:`Ledger.record_submitted`."""
@@ -733,41 +845,44 @@ class AsyncLedger:
         """See :meth:`Ledger.record_unknown`."""
         await self._run(self._ledger.record_unknown, local_id, error, raw_answer)
 
-    async def update(self, task: Task) -> None:
+    async def update(self, task: Task, *, tenant: str = "") -> None:
         """See :meth:`Ledger.update`."""
-        await self._run(self._ledger.update, task)
+        await self._run(self._ledger.update, task, tenant=tenant)
 
-    async def record_milestone(self, task_id: str, milestone: str, seconds: float) -> None:
+    async def record_milestone(
+        self, task_id: str, milestone: str, seconds: float, *, tenant: str = ""
+    ) -> None:
         """See :meth:`Ledger.record_milestone`."""
-        await self._run(self._ledger.record_milestone, task_id, milestone, seconds)
+        await self._run(self._ledger.record_milestone, task_id, milestone, seconds, tenant=tenant)
 
     async def milestones(self) -> list[tuple[ApiFamily, TaskKind, str | None, str, float]]:
         """See :meth:`Ledger.milestones`."""
         return await self._run(self._ledger.milestones)
 
-    async def record_file(self, saved: SavedFile) -> None:
+    async def record_file(self, saved: SavedFile, *, tenant: str = "") -> None:
         """See :meth:`Ledger.record_file`."""
-        await self._run(self._ledger.record_file, saved)
+        await self._run(self._ledger.record_file, saved, tenant=tenant)
 
-    async def get(self, task_id: str) -> TaskRecord | None:
+    async def get(self, task_id: str, *, tenant: str = "") -> TaskRecord | None:
         """See :meth:`Ledger.get`."""
-        return await self._run(self._ledger.get, task_id)
+        return await self._run(self._ledger.get, task_id, tenant=tenant)
 
-    async def find(self, task_or_clip_id: str) -> TaskRecord | None:
-        """The record of a task id, else the newest record holding a clip of that id."""
-        return await self._run(self._find, task_or_clip_id)
+    async def find(self, task_or_clip_id: str, *, tenant: str = "") -> TaskRecord | None:
+        """See :meth:`Ledger.find`."""
+        return await self._run(self._ledger.find, task_or_clip_id, tenant=tenant)
 
-    def _find(self, task_or_clip_id: str) -> TaskRecord | None:
-        return self._ledger.get(task_or_clip_id) or self._ledger.find_by_clip(task_or_clip_id)
+    async def adopt(
+        self, api: ApiFamily, task: Task, *, sandbox: bool = False, tenant: str = ""
+    ) -> TaskRecord:
+        """See :meth:`Ledger.adopt`."""
+        return await self._run(self._ledger.adopt, api, task, sandbox=sandbox, tenant=tenant)
 
-    async def adopt(self, api: ApiFamily, task: Task, *, sandbox: bool = False) -> TaskRecord:
-        """Keep a task made elsewhere (found upstream by its id), once however many callers ask."""
-        return await self._run(self._ledger.adopt, api, task, sandbox=sandbox)
-
-    async def find_by_clip(self, clip_id: str) -> TaskRecord | None:
+    async def find_by_clip(self, clip_id: str, *, tenant: str = "") -> TaskRecord | None:
         """See :meth:`Ledger.find_by_clip`."""
-        return await self._run(self._ledger.find_by_clip, clip_id)
+        return await self._run(self._ledger.find_by_clip, clip_id, tenant=tenant)
 
-    async def recent(self, *, statuses: Sequence[Status] | None = None, limit: int = 20) -> list[TaskRecord]:
+    async def recent(
+        self, *, statuses: Sequence[Status] | None = None, limit: int = 20, tenant: str = ""
+    ) -> list[TaskRecord]:
         """See :meth:`Ledger.recent`."""
-        return await self._run(self._ledger.recent, statuses=statuses, limit=limit)
+        return await self._run(self._ledger.recent, statuses=statuses, limit=limit, tenant=tenant)

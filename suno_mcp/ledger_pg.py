@@ -5,8 +5,10 @@ is used. Both keep the same rules: the intent row is committed before a submit l
 and a duplicate request within the window is answered from the ledger instead of paid for twice.
 
 Across replicas the duplicate guard cannot be a lock in one process: :meth:`PostgresLedger.claim`
-takes a transaction-scoped advisory lock on the request's fingerprint, so two replicas claiming the
-same request queue up in the database and the second sees the first one's committed row.
+takes a transaction-scoped advisory lock on the tenant and the request's fingerprint, so two replicas
+claiming the same request for one tenant queue up in the database and the second sees the first one's
+committed row. Every row carries its tenant ("" in the single-key modes); reads, counts and the
+duplicate guard see one tenant's rows only.
 
 The schema is versioned in a ``schema_version`` table; :data:`MIGRATIONS` holds each step, applied
 under an advisory lock so replicas starting together do not run them twice.
@@ -46,7 +48,7 @@ _LOCK_BUDGET = 0x53554E33
 # without a task id), and not adopted from elsewhere (paid for by whoever made it).
 _PAID = (
     "NOT (status = 'failed' AND task_id IS NULL) AND NOT (request @> '{\"adopted\": true}'::jsonb)"
-    " AND created_at >= %s AND sandbox = %s"
+    " AND created_at >= %s AND sandbox = %s AND tenant = %s"
 )
 # Fixed fragments only; the values go as parameters.
 _USAGE_SQL = (
@@ -94,6 +96,19 @@ MIGRATIONS: tuple[str, ...] = (
         created_at  DOUBLE PRECISION NOT NULL
     )
     """,
+    # 2: every row belongs to a tenant (team mode; '' is the server's own key, where earlier rows
+    # land); a task id is unique per tenant only, and a downloaded file is keyed by tenant and clip
+    """
+    ALTER TABLE tasks ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tasks DROP CONSTRAINT tasks_task_id_key;
+    ALTER TABLE tasks ADD CONSTRAINT tasks_tenant_task_id_key UNIQUE (tenant, task_id);
+    DROP INDEX tasks_fingerprint;
+    CREATE INDEX tasks_fingerprint ON tasks (tenant, fingerprint, created_at);
+    CREATE INDEX tasks_tenant_created ON tasks (tenant, created_at);
+    ALTER TABLE files ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+    ALTER TABLE files DROP CONSTRAINT files_pkey;
+    ALTER TABLE files ADD CONSTRAINT files_pkey PRIMARY KEY (tenant, clip_id)
+    """,
 )
 
 _Conn = psycopg.AsyncConnection[DictRow]
@@ -118,7 +133,7 @@ class PostgresLedger:
         self._conn = conn
         self._clock = clock
         self._lock = anyio.Lock()
-        self._written: dict[str, str] = {}  # task id -> the last state this replica wrote
+        self._written: dict[tuple[str, str], str] = {}  # (tenant, task id) -> the last state written here
 
     @classmethod
     async def open(cls, url: str, *, clock: Callable[[], float] = time.time) -> PostgresLedger:
@@ -173,6 +188,7 @@ class PostgresLedger:
 
     async def _insert_intent(
         self,
+        tenant: str,
         api: ApiFamily,
         kind: TaskKind,
         request: dict[str, Any],
@@ -184,10 +200,11 @@ class PostgresLedger:
         local_id = "local-" + uuid.uuid4().hex
         model = request.get("mv")
         await self._conn.execute(
-            "INSERT INTO tasks (local_id, task_id, api, kind, fingerprint, request, status, sandbox,"
-            " created_at, updated_at, model) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "INSERT INTO tasks (local_id, tenant, task_id, api, kind, fingerprint, request, status, sandbox,"
+            " created_at, updated_at, model) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 local_id,
+                tenant,
                 task_id,
                 api,
                 kind,
@@ -210,10 +227,11 @@ class PostgresLedger:
         request: dict[str, Any],
         fingerprint: str | None,
         sandbox: bool = False,
+        tenant: str = "",
     ) -> str:
         """Write the row for a submit about to be sent; returns its local id once committed."""
         return await _finish(
-            self._locked(self._insert_intent(api, kind, request, fingerprint, sandbox, self._clock()))
+            self._locked(self._insert_intent(tenant, api, kind, request, fingerprint, sandbox, self._clock()))
         )
 
     async def claim(
@@ -228,16 +246,19 @@ class PostgresLedger:
         budget: Budget | None = None,
         prices: Mapping[str, float] | None = None,
         allow_over: int = 0,
+        tenant: str = "",
     ) -> tuple[str, TaskRecord | None]:
         """Find a live duplicate of this request or write the intent for it, atomically across replicas.
 
-        The advisory lock on the fingerprint lasts until the transaction ends: a second claimer
-        waits for it, and its check (a fresh snapshot, READ COMMITTED) then sees the first row.
-        With a ``budget``, one more advisory lock serializes every budgeted claim, so replicas
-        cannot together slip past it; :class:`OverBudget` is raised with nothing written.
+        The advisory lock on the tenant and fingerprint lasts until the transaction ends: a second
+        claimer waits for it, and its check (a fresh snapshot, READ COMMITTED) then sees the first
+        row. With a ``budget``, one more advisory lock serializes the tenant's budgeted claims, so
+        replicas cannot together slip past it; :class:`OverBudget` is raised with nothing written.
+        Only the tenant's rows are duplicates or count against the budget.
         """
         return await _finish(
             self._claim(
+                tenant,
                 api,
                 kind,
                 request,
@@ -253,6 +274,7 @@ class PostgresLedger:
 
     async def _claim(
         self,
+        tenant: str,
         api: ApiFamily,
         kind: TaskKind,
         request: dict[str, Any],
@@ -266,49 +288,63 @@ class PostgresLedger:
     ) -> tuple[str, TaskRecord | None]:
         async with self._lock:
             async with self._conn.transaction():
+                # Two tenants' locks collide only when their hashes do: they then merely queue.
                 await self._conn.execute(
-                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLAIM, fingerprint)
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLAIM, f"{tenant}:{fingerprint}")
                 )
                 duplicate: DictRow | None = None
                 if window_s > 0:
-                    cur = await self._conn.execute(
-                        "SELECT * FROM tasks WHERE fingerprint = %s AND created_at >= %s AND status != %s"
-                        " AND sandbox = %s ORDER BY created_at DESC, seq DESC LIMIT 1",
-                        (fingerprint, now - window_s, Status.FAILED.value, sandbox),
-                    )
-                    duplicate = await cur.fetchone()
+                    duplicate = await self._duplicate_row(tenant, fingerprint, now - window_s, sandbox)
                 if duplicate is None:
                     if budget is not None:
-                        await self._conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_BUDGET,))
-                        used = await self._used(budget, prices or {}, now, sandbox)
+                        await self._conn.execute(
+                            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_BUDGET, tenant)
+                        )
+                        used = await self._used(tenant, budget, prices or {}, now, sandbox)
                         this = budget.weight(kind, prices or {})
                         if used + this > budget.limit + allow_over * this + 1e-9:
                             raise OverBudget(used)  # the transaction rolls back: nothing written
-                    local_id = await self._insert_intent(api, kind, request, fingerprint, sandbox, now)
+                    local_id = await self._insert_intent(
+                        tenant, api, kind, request, fingerprint, sandbox, now
+                    )
                     return local_id, None
             return "", await self._record(duplicate)
 
-    async def _used(self, budget: Budget, prices: Mapping[str, float], now: float, sandbox: bool) -> float:
+    async def _duplicate_row(
+        self, tenant: str, fingerprint: str, since: float, sandbox: bool
+    ) -> DictRow | None:
+        cur = await self._conn.execute(
+            "SELECT * FROM tasks WHERE tenant = %s AND fingerprint = %s AND created_at >= %s AND status != %s"
+            " AND sandbox = %s ORDER BY created_at DESC, seq DESC LIMIT 1",
+            (tenant, fingerprint, since, Status.FAILED.value, sandbox),
+        )
+        return await cur.fetchone()
+
+    async def _used(
+        self, tenant: str, budget: Budget, prices: Mapping[str, float], now: float, sandbox: bool
+    ) -> float:
         cur = await self._conn.execute(
             f"SELECT kind, COUNT(*) AS n FROM tasks WHERE {_PAID} GROUP BY kind",  # noqa: S608 (a fixed fragment)
-            (now - budget.window_s, sandbox),
+            (now - budget.window_s, sandbox, tenant),
         )
         return float(sum(budget.weight(row["kind"], prices) * row["n"] for row in await cur.fetchall()))
 
     async def used(
-        self, budget: Budget, prices: Mapping[str, float] | None = None, *, sandbox: bool = False
+        self,
+        budget: Budget,
+        prices: Mapping[str, float] | None = None,
+        *,
+        sandbox: bool = False,
+        tenant: str = "",
     ) -> float:
-        """How much of the budget's current window paid requests have used."""
+        """How much of the budget's current window the tenant's paid requests have used."""
         async with self._lock:
-            return await self._used(budget, prices or {}, self._clock(), sandbox)
+            return await self._used(tenant, budget, prices or {}, self._clock(), sandbox)
 
-    async def usage(self, since: float, *, sandbox: bool = False) -> list[UsageLine]:
-        """Paid requests made at or after ``since`` (a wall-clock time), by kind, family and model."""
+    async def usage(self, since: float, *, sandbox: bool = False, tenant: str = "") -> list[UsageLine]:
+        """The tenant's paid requests made at or after ``since`` (a wall-clock time), by kind, family and model."""
         async with self._lock:
-            cur = await self._conn.execute(
-                _USAGE_SQL,
-                (since, sandbox),
-            )
+            cur = await self._conn.execute(_USAGE_SQL, (since, sandbox, tenant))
             rows = await cur.fetchall()
         return [
             UsageLine(
@@ -323,17 +359,12 @@ class PostgresLedger:
         ]
 
     async def find_duplicate(
-        self, fingerprint: str, window_s: float, *, sandbox: bool = False
+        self, fingerprint: str, window_s: float, *, sandbox: bool = False, tenant: str = ""
     ) -> TaskRecord | None:
-        """The newest live record with this request fingerprint made within the window."""
+        """The tenant's newest live record with this request fingerprint made within the window."""
         async with self._lock:
-            cur = await self._conn.execute(
-                "SELECT * FROM tasks WHERE fingerprint = %s AND created_at >= %s AND status != %s"
-                " AND sandbox = %s ORDER BY created_at DESC, seq DESC LIMIT 1",
-                (fingerprint, self._clock() - window_s, Status.FAILED.value, sandbox),
-            )
-            row = await cur.fetchone()
-        return None if row is None else await self._record(row)
+            row = await self._duplicate_row(tenant, fingerprint, self._clock() - window_s, sandbox)
+            return None if row is None else await self._record(row)
 
     async def record_submitted(self, local_id: str, task: Task) -> None:
         """The upstream accepted the submit: store its task id and first state."""
@@ -365,22 +396,23 @@ class PostgresLedger:
                     (Status.UNKNOWN.value, error, raw_answer, self._clock(), local_id),
                 )
 
-    async def update(self, task: Task) -> None:
-        """Store a newer state of a known task; an answer identical to the last one written is skipped."""
+    async def update(self, task: Task, *, tenant: str = "") -> None:
+        """Store a newer state of one of the tenant's tasks; an answer identical to the last one written is skipped."""
         signature = task.model_dump_json()
-        if self._written.get(task.task_id) == signature:
+        key = (tenant, task.task_id)
+        if self._written.get(key) == signature:
             return
         with anyio.CancelScope(shield=True):
             async with self._lock, self._conn.transaction():
                 cur = await self._conn.execute(
-                    "SELECT local_id FROM tasks WHERE task_id = %s OR local_id = %s LIMIT 1",
-                    (task.task_id, task.task_id),
+                    "SELECT local_id FROM tasks WHERE tenant = %s AND (task_id = %s OR local_id = %s) LIMIT 1",
+                    (tenant, task.task_id, task.task_id),
                 )
                 row = await cur.fetchone()
                 if row is None:
                     return
                 await self._write_state(str(row["local_id"]), task)
-        self._written[task.task_id] = signature
+        self._written[key] = signature
 
     async def _write_state(self, local_id: str, task: Task) -> None:
         # FOR UPDATE: two replicas polling the same task merge one after the other, so
@@ -407,15 +439,17 @@ class PostgresLedger:
             ),
         )
 
-    async def record_milestone(self, task_id: str, milestone: str, seconds: float) -> None:
+    async def record_milestone(
+        self, task_id: str, milestone: str, seconds: float, *, tenant: str = ""
+    ) -> None:
         """The task was first seen playable (or complete) ``seconds`` after its submit."""
         query = {
-            "playable": b"UPDATE tasks SET playable_s = %s WHERE task_id = %s AND playable_s IS NULL",
-            "complete": b"UPDATE tasks SET complete_s = %s WHERE task_id = %s AND complete_s IS NULL",
+            "playable": b"UPDATE tasks SET playable_s = %s WHERE tenant = %s AND task_id = %s AND playable_s IS NULL",
+            "complete": b"UPDATE tasks SET complete_s = %s WHERE tenant = %s AND task_id = %s AND complete_s IS NULL",
         }[milestone]
         with anyio.CancelScope(shield=True):
             async with self._lock:
-                await self._conn.execute(query, (seconds, task_id))
+                await self._conn.execute(query, (seconds, tenant, task_id))
 
     async def milestones(
         self, *, per_key: int = 20
@@ -435,16 +469,17 @@ class PostgresLedger:
                     out.append((row["api"], row["kind"], row["model"], milestone, float(row[column])))
         return out
 
-    async def record_file(self, saved: SavedFile) -> None:
-        """Remember a downloaded file."""
+    async def record_file(self, saved: SavedFile, *, tenant: str = "") -> None:
+        """Remember a downloaded file of one of the tenant's clips."""
         with anyio.CancelScope(shield=True):
             async with self._lock:
                 await self._conn.execute(
-                    "INSERT INTO files (clip_id, task_id, path, url, bytes, mime_type, created_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (clip_id) DO UPDATE SET"
+                    "INSERT INTO files (tenant, clip_id, task_id, path, url, bytes, mime_type, created_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (tenant, clip_id) DO UPDATE SET"
                     " task_id = EXCLUDED.task_id, path = EXCLUDED.path, url = EXCLUDED.url,"
                     " bytes = EXCLUDED.bytes, mime_type = EXCLUDED.mime_type, created_at = EXCLUDED.created_at",
                     (
+                        tenant,
                         saved.clip_id,
                         saved.task_id,
                         saved.path,
@@ -455,23 +490,26 @@ class PostgresLedger:
                     ),
                 )
 
-    async def adopt(self, api: ApiFamily, task: Task, *, sandbox: bool = False) -> TaskRecord:
-        """Keep a task made elsewhere (found upstream by its id), once however many replicas ask."""
-        return await _finish(self._adopt(api, task, sandbox))
+    async def adopt(
+        self, api: ApiFamily, task: Task, *, sandbox: bool = False, tenant: str = ""
+    ) -> TaskRecord:
+        """Keep a task made elsewhere (found upstream by its id), once per tenant however many replicas ask."""
+        return await _finish(self._adopt(tenant, api, task, sandbox))
 
-    async def _adopt(self, api: ApiFamily, task: Task, sandbox: bool) -> TaskRecord:
+    async def _adopt(self, tenant: str, api: ApiFamily, task: Task, sandbox: bool) -> TaskRecord:
         async with self._lock:
             async with self._conn.transaction():
                 await self._conn.execute(
-                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_ADOPT, task.task_id)
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                    (_LOCK_ADOPT, f"{tenant}:{task.task_id}"),
                 )
-                known = await self._row_by_task_id(task.task_id)
+                known = await self._row_by_task_id(task.task_id, tenant)
                 if known is None:
                     local_id = await self._insert_intent(
-                        api, task.kind, {"adopted": True}, None, sandbox, self._clock(), task.task_id
+                        tenant, api, task.kind, {"adopted": True}, None, sandbox, self._clock(), task.task_id
                     )
                     await self._write_state(local_id, task)
-                    known = await self._row_by_task_id(task.task_id)
+                    known = await self._row_by_task_id(task.task_id, tenant)
             assert known is not None  # found or just written
             return await self._record(known)
 
@@ -481,59 +519,66 @@ class PostgresLedger:
 
     # ------------------------------------------------------------ reads
 
-    async def _row_by_task_id(self, task_id: str) -> DictRow | None:
+    async def _row_by_task_id(self, task_id: str, tenant: str) -> DictRow | None:
         cur = await self._conn.execute(
-            "SELECT * FROM tasks WHERE task_id = %s OR local_id = %s LIMIT 1", (task_id, task_id)
+            "SELECT * FROM tasks WHERE tenant = %s AND (task_id = %s OR local_id = %s) LIMIT 1",
+            (tenant, task_id, task_id),
         )
         return await cur.fetchone()
 
-    async def get(self, task_id: str) -> TaskRecord | None:
-        """The record with this upstream task id (or local id), if any."""
+    async def get(self, task_id: str, *, tenant: str = "") -> TaskRecord | None:
+        """The tenant's record with this upstream task id (or local id), if any."""
         async with self._lock:
-            row = await self._row_by_task_id(task_id)
+            row = await self._row_by_task_id(task_id, tenant)
             return None if row is None else await self._record(row)
 
-    async def find_by_clip(self, clip_id: str) -> TaskRecord | None:
-        """The newest record one of whose clips has this id."""
+    async def find_by_clip(self, clip_id: str, *, tenant: str = "") -> TaskRecord | None:
+        """The tenant's newest record one of whose clips has this id."""
         async with self._lock:
-            return await self._find_by_clip(clip_id)
+            return await self._find_by_clip(clip_id, tenant)
 
-    async def _find_by_clip(self, clip_id: str) -> TaskRecord | None:
+    async def _find_by_clip(self, clip_id: str, tenant: str) -> TaskRecord | None:
         # Containment is exact (an element of the clips array whose id is this id) and uses the GIN index.
         cur = await self._conn.execute(
-            "SELECT * FROM tasks WHERE clips @> %s ORDER BY created_at DESC, seq DESC LIMIT 1",
-            (Jsonb([{"id": clip_id}]),),
+            "SELECT * FROM tasks WHERE tenant = %s AND clips @> %s ORDER BY created_at DESC, seq DESC LIMIT 1",
+            (tenant, Jsonb([{"id": clip_id}])),
         )
         row = await cur.fetchone()
         return None if row is None else await self._record(row)
 
-    async def find(self, task_or_clip_id: str) -> TaskRecord | None:
-        """The record of a task id, else the newest record holding a clip of that id."""
+    async def find(self, task_or_clip_id: str, *, tenant: str = "") -> TaskRecord | None:
+        """The tenant's record of a task id, else their newest record holding a clip of that id."""
         async with self._lock:
-            row = await self._row_by_task_id(task_or_clip_id)
+            row = await self._row_by_task_id(task_or_clip_id, tenant)
             if row is not None:
                 return await self._record(row)
-            return await self._find_by_clip(task_or_clip_id)
+            return await self._find_by_clip(task_or_clip_id, tenant)
 
-    async def recent(self, *, statuses: Sequence[Status] | None = None, limit: int = 20) -> list[TaskRecord]:
-        """The newest records first, optionally only those in some statuses."""
+    async def recent(
+        self, *, statuses: Sequence[Status] | None = None, limit: int = 20, tenant: str = ""
+    ) -> list[TaskRecord]:
+        """The tenant's newest records first, optionally only those in some statuses."""
         async with self._lock:
             if statuses:
                 cur = await self._conn.execute(
-                    "SELECT * FROM tasks WHERE status = ANY(%s) ORDER BY created_at DESC, seq DESC LIMIT %s",
-                    ([s.value for s in statuses], limit),
+                    "SELECT * FROM tasks WHERE tenant = %s AND status = ANY(%s)"
+                    " ORDER BY created_at DESC, seq DESC LIMIT %s",
+                    (tenant, [s.value for s in statuses], limit),
                 )
             else:
                 cur = await self._conn.execute(
-                    "SELECT * FROM tasks ORDER BY created_at DESC, seq DESC LIMIT %s", (limit,)
+                    "SELECT * FROM tasks WHERE tenant = %s ORDER BY created_at DESC, seq DESC LIMIT %s",
+                    (tenant, limit),
                 )
             rows = await cur.fetchall()
             return [await self._record(r) for r in rows]
 
-    async def _files_for(self, clip_ids: Sequence[str]) -> list[SavedFile]:
+    async def _files_for(self, clip_ids: Sequence[str], tenant: str) -> list[SavedFile]:
         if not clip_ids:
             return []
-        cur = await self._conn.execute("SELECT * FROM files WHERE clip_id = ANY(%s)", (list(clip_ids),))
+        cur = await self._conn.execute(
+            "SELECT * FROM files WHERE tenant = %s AND clip_id = ANY(%s)", (tenant, list(clip_ids))
+        )
         return [
             SavedFile(
                 clip_id=r["clip_id"],
@@ -564,5 +609,5 @@ class PostgresLedger:
             created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
-        record.files = await self._files_for(record.clip_ids)
+        record.files = await self._files_for(record.clip_ids, row["tenant"])
         return record

@@ -232,9 +232,9 @@ class Poller:
         timing: Timing | None = None,
         max_requests_per_second: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
-        on_update: Callable[[Task], Awaitable[None]] | None = None,
+        on_update: Callable[[TaskRef, Task], Awaitable[None]] | None = None,
         on_milestone: Callable[[TaskRef, Milestone, float], Awaitable[None]] | None = None,
-        on_stalled: Callable[[Task], Awaitable[None]] | None = None,
+        on_stalled: Callable[[TaskRef, Task], Awaitable[None]] | None = None,
         latency: LatencyModel | None = None,
         limiter: AdaptiveLimiter | None = None,
     ) -> None:
@@ -548,7 +548,7 @@ class Poller:
                 watch.moved_at = now
             watch.task, watch.error, watch.misses, watch.seen_at = task, None, 0, now
             if self._on_update is not None:
-                await self._on_update(task)
+                await self._on_update(watch.ref, task)
         self._schedule(watch, now)
         finished = task is not None and task.status.finished
         stale = now - watch.started > self.timing.horizon_s and watch.waiters == 0
@@ -557,7 +557,7 @@ class Poller:
             # Its waiters stop waiting (nothing more will come), and the ledger says so.
             watch.task = task.model_copy(update={"status": Status.STALLED})
             if self._on_stalled is not None:
-                await self._on_stalled(task)
+                await self._on_stalled(watch.ref, task)
         if finished or stale or stalled:
             self._watches.pop(watch.ref.task_id, None)
 

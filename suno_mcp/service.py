@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -284,7 +285,7 @@ class SunoService:
 
     async def clip_source(self, clip_id: str) -> tuple[TaskRecord, Clip] | None:
         """The ledger's row holding ``clip_id`` and the clip itself, or None when it is not known here."""
-        record = await self.ledger.find_by_clip(clip_id)
+        record = await self.ledger.find_by_clip(clip_id, tenant=self.tenant)
         if record is None:
             return None
         clip = next(c for c in record.clips if c.id == clip_id)
@@ -322,7 +323,7 @@ class SunoService:
         finally:
             del self._in_flight[flight]
             done.set()
-        record = await self.ledger.get(task.task_id)
+        record = await self.ledger.get(task.task_id, tenant=self.tenant)
         assert record is not None  # just written
         return await self.follow(record, wait_s=wait_s, progress=progress)
 
@@ -353,16 +354,19 @@ class SunoService:
             sandbox=self.sandbox,
             budget=budget,
             prices=prices,
+            tenant=self.tenant,
         )
         used: float | None = None
         if mode == "always":
             existing = (
-                await self.ledger.find_duplicate(fp, window, sandbox=self.sandbox) if window > 0 else None
+                await self.ledger.find_duplicate(fp, window, sandbox=self.sandbox, tenant=self.tenant)
+                if window > 0
+                else None
             )
             if existing is not None:
                 return "", existing
             if budget is not None:
-                used = await self.ledger.used(budget, prices, sandbox=self.sandbox)
+                used = await self.ledger.used(budget, prices, sandbox=self.sandbox, tenant=self.tenant)
         else:
             try:
                 return await claim()
@@ -375,7 +379,7 @@ class SunoService:
         )
         if budget is None:
             # No budget to measure against: the person still sees what was spent today.
-            used = await self.ledger.used(DAY_COUNT, sandbox=self.sandbox)
+            used = await self.ledger.used(DAY_COUNT, sandbox=self.sandbox, tenant=self.tenant)
         await self._ask(
             confirm,
             Question(
@@ -434,13 +438,16 @@ class SunoService:
         budget = self.settings.budget
         if budget is None:
             return None
-        return await self.ledger.used(budget, self.settings.prices, sandbox=self.sandbox)
+        return await self.ledger.used(budget, self.settings.prices, sandbox=self.sandbox, tenant=self.tenant)
 
     async def usage(self) -> list[UsageWindow]:
         """Paid requests in the last hour, day and 30 days, from the ledger."""
         now = self.wall()
         return [
-            UsageWindow(window=name, lines=await self.ledger.usage(now - seconds, sandbox=self.sandbox))
+            UsageWindow(
+                window=name,
+                lines=await self.ledger.usage(now - seconds, sandbox=self.sandbox, tenant=self.tenant),
+            )
             for name, seconds in USAGE_WINDOWS
         ]
 
@@ -553,13 +560,13 @@ class SunoService:
             )
         else:
             self.poller.watch(self._ref(record), started=started, current=record.as_task())
-        fresh = await self.ledger.get(record.task_id) or record
+        fresh = await self.ledger.get(record.task_id, tenant=self.tenant) or record
         if record.status is Status.STALLED:
             self.poller.forget(record.task_id)
             if not fresh.status.finished and fresh.raw_status == record.raw_status:
                 # Looked at again and still no progress: it stays stalled.
-                await self.on_stalled(fresh.as_task())
-                fresh = await self.ledger.get(record.task_id) or fresh
+                await self.on_stalled(self._ref(fresh), fresh.as_task())
+                fresh = await self.ledger.get(record.task_id, tenant=self.tenant) or fresh
         error = self.poller.last_error(record.task_id)
         checked = self.poller.checked_at(record.task_id)
         return Outcome(
@@ -574,7 +581,7 @@ class SunoService:
     ) -> Outcome:
         """A task's newest state. Works for tasks of earlier runs (the ledger) and, when
         the id is not in the ledger, asks the upstream directly."""
-        record = await self.ledger.find(task_id)
+        record = await self.ledger.find(task_id, tenant=self.tenant)
         if record is None:
             record = await self._adopt(task_id)
         elif not record.status.finished and record.status is not Status.UNKNOWN:
@@ -590,7 +597,7 @@ class SunoService:
         """A task id we never saw (made elsewhere): look it up and keep it in the ledger."""
         self.require_key()
         family = self.settings.api
-        ref = TaskRef(task_id=task_id, api=family)
+        ref = TaskRef(task_id=task_id, api=family, tenant=self.tenant)
         tasks = await self.api_for(family).fetch([ref])
         task = tasks.get(task_id)
         if task is None:
@@ -598,15 +605,17 @@ class SunoService:
                 f"no task or clip {task_id} is known here or upstream ({family} API)", status_code=404
             )
         # Another call may have adopted it while we were fetching: the ledger keeps one row.
-        return await self.ledger.adopt(family, task, sandbox=self.sandbox)
+        return await self.ledger.adopt(family, task, sandbox=self.sandbox, tenant=self.tenant)
 
     async def list_tasks(self, *, status: Status | None = None, limit: int = 20) -> list[TaskRecord]:
-        """Ledger records, newest first."""
-        return await self.ledger.recent(statuses=[status] if status else None, limit=limit)
+        """This tenant's ledger records, newest first."""
+        return await self.ledger.recent(
+            statuses=[status] if status else None, limit=limit, tenant=self.tenant
+        )
 
     async def record(self, task_id: str) -> TaskRecord | None:
-        """The ledger's record of a task (by task id or local id), without asking the upstream."""
-        return await self.ledger.get(task_id)
+        """This tenant's record of a task (by task id or local id), without asking the upstream."""
+        return await self.ledger.get(task_id, tenant=self.tenant)
 
     def typical_final_s(self) -> float:
         """How long final audio usually takes after a music submit here (learned, else the prior)."""
@@ -618,11 +627,14 @@ class SunoService:
         """What the poller has learned of this upstream's latency, per family, kind and model."""
         return self.poller.latency.snapshot()
 
+    # The poller's hooks act for the tenant on the task's ref, whichever view of the service
+    # (usually the server's own) the poller was built with.
+
     async def on_milestone(self, ref: TaskRef, milestone: str, seconds: float) -> None:
         """Poller hook: keep when a task reached a milestone, so the latency survives restarts."""
-        await self.ledger.record_milestone(ref.task_id, milestone, seconds)
+        await self.ledger.record_milestone(ref.task_id, milestone, seconds, tenant=ref.tenant)
 
-    async def on_stalled(self, task: Task) -> None:
+    async def on_stalled(self, ref: TaskRef, task: Task) -> None:
         """Poller hook: a task whose status has not moved for far too long stops being followed."""
         stalled = task.model_copy(
             update={
@@ -630,23 +642,23 @@ class SunoService:
                 "error": f"no progress for a long time; the upstream's last word was {task.raw_status or task.status.value!r}",
             }
         )
-        await self.ledger.update(stalled)
+        await self.ledger.update(stalled, tenant=ref.tenant)
 
-    async def on_task_update(self, task: Task) -> None:
+    async def on_task_update(self, ref: TaskRef, task: Task) -> None:
         """Poller hook: store every new state; start the opt-in download when final."""
-        await self.ledger.update(task)
+        await self.ledger.update(task, tenant=ref.tenant)
         if (
             self.settings.auto_download
             and task.status is Status.COMPLETE
             and task.kind != "lyrics"
             and self.task_group is not None
         ):
-            self.task_group.start_soon(self._auto_download, task.task_id)
+            self.task_group.start_soon(self._auto_download, ref.tenant, task.task_id)
 
-    async def _auto_download(self, task_id: str) -> None:
+    async def _auto_download(self, tenant: str, task_id: str) -> None:
         try:
             with anyio.move_on_after(DOWNLOAD_TIMEOUT_S):
-                await self.download(task_id=task_id)
+                await self._download(tenant, task_id=task_id)
         except SunoError as err:
             log.warning("auto-download of %s failed: %s", task_id, err.message)
         except OSError as err:
@@ -656,11 +668,31 @@ class SunoService:
 
     async def download(self, *, task_id: str | None = None, clip_id: str | None = None) -> list[SavedFile]:
         """Save the final audio of a task's clips (or one clip) under the data directory."""
+        return await self._download(self.tenant, task_id=task_id, clip_id=clip_id)
+
+    @property
+    def audio_dir(self) -> Path:
+        """Where this caller's downloads are saved (see :meth:`audio_dir_of`)."""
+        return self.audio_dir_of(self.tenant)
+
+    def audio_dir_of(self, tenant: str) -> Path:
+        """Where a tenant's audio is saved: the audio directory itself for the server's own key,
+        a directory of its own for each team-mode tenant."""
+        if not tenant:
+            return self.settings.audio_dir
+        if not _PLAIN_ID_RE.fullmatch(tenant):  # "t-" + hex: never a path of its own
+            raise ValueError(f"not a tenant id: {tenant!r}")
+        return self.settings.audio_dir / tenant
+
+    async def _download(
+        self, tenant: str, *, task_id: str | None = None, clip_id: str | None = None
+    ) -> list[SavedFile]:
+        """:meth:`download` for one tenant (the auto-download runs in the poller's hook, for the task's tenant)."""
         record = None
         if task_id is not None:
-            record = await self.ledger.find(task_id)
+            record = await self.ledger.find(task_id, tenant=tenant)
         elif clip_id is not None:
-            record = await self.ledger.find_by_clip(clip_id)
+            record = await self.ledger.find_by_clip(clip_id, tenant=tenant)
         if record is None:
             raise NotFoundError(f"no task or clip {task_id or clip_id} in the ledger", status_code=404)
         clips = [c for c in record.clips if clip_id is None or c.id == clip_id]
@@ -681,7 +713,7 @@ class SunoService:
             got = await download_to(
                 self.http,
                 clip.audio_url,
-                str(self.settings.audio_dir),
+                str(self.audio_dir_of(tenant)),
                 safe_stem(clip.title, clip.id),
                 max_bytes=self.settings.download_max_bytes,
             )
@@ -693,7 +725,7 @@ class SunoService:
                 bytes=got.bytes,
                 mime_type=got.content_type,
             )
-            await self.ledger.record_file(file)
+            await self.ledger.record_file(file, tenant=tenant)
             saved.append(file)
         return saved
 
@@ -748,11 +780,11 @@ async def open_service(
                 {"task": task_api, "clip": clip_api},
                 timing=timing,
                 max_requests_per_second=settings.max_requests_per_second,
-                on_update=lambda task: service_ref[0].on_task_update(task),
+                on_update=lambda ref, task: service_ref[0].on_task_update(ref, task),
                 on_milestone=lambda ref, milestone, seconds: service_ref[0].on_milestone(
                     ref, milestone, seconds
                 ),
-                on_stalled=lambda task: service_ref[0].on_stalled(task),
+                on_stalled=lambda ref, task: service_ref[0].on_stalled(ref, task),
             )
             for api, kind, model, milestone, seconds in await ledger.milestones():
                 poller.latency.observe((api, kind, model), milestone, seconds)  # type: ignore[arg-type]

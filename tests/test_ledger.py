@@ -1,5 +1,6 @@
 """The task ledger, one suite over both backends (SQLite and PostgreSQL): intent before submit,
-schema versions, several writers on one store, one intent for a request claimed at once."""
+schema versions, several writers on one store, one intent for a request claimed at once, and
+tenants that neither see, reuse nor pay for each other's rows."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import anyio
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from suno_mcp.ledger import MIGRATIONS, AsyncLedger, Ledger, LedgerStore, OverBudget
 from suno_mcp.ledger_pg import MIGRATIONS as PG_MIGRATIONS
@@ -40,6 +42,32 @@ class SqliteStore:
         with sqlite3.connect(self.path) as db:
             db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
 
+    def write_before_tenants(self) -> None:
+        """A file as the last version without tenants left it (schema 2), with rows in it."""
+        with sqlite3.connect(self.path) as db:
+            for script in MIGRATIONS[:2]:
+                db.executescript(script)
+            for task_id in (
+                "old-1",
+                "old-2",
+            ):  # made in the same instant: only the row order tells them apart
+                db.execute(
+                    "INSERT INTO tasks (local_id, task_id, api, kind, request_json, status, clips_json,"
+                    " created_at, updated_at, model) VALUES (?, ?, 'task', 'music', '{}', 'complete', ?, ?, ?, 'm')",
+                    (
+                        f"local-{task_id}",
+                        task_id,
+                        f'[{{"id": "{task_id}-c0", "status": "complete"}}]',
+                        100.0,
+                        100.0,
+                    ),
+                )
+            db.execute(
+                "INSERT INTO files (clip_id, task_id, path, url, bytes, mime_type, created_at)"
+                " VALUES ('old-1-c0', 'old-1', '/a/old.mp3', 'http://u/old.mp3', 3, 'audio/mpeg', 100.0)"
+            )
+            db.execute("PRAGMA user_version = 2")
+
 
 @dataclass
 class PostgresStore:
@@ -61,6 +89,27 @@ class PostgresStore:
         with psycopg.connect(self.url, autocommit=True) as db:
             db.execute("INSERT INTO schema_version (version) VALUES (%s)", (len(PG_MIGRATIONS) + 1,))
 
+    def write_before_tenants(self) -> None:
+        """A database as the last version without tenants left it (step 1), with rows in it."""
+        with psycopg.connect(self.url) as db:
+            db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            for statement in PG_MIGRATIONS[0].split(";"):
+                db.execute(statement.encode())
+            db.execute("INSERT INTO schema_version (version) VALUES (1)")
+            for task_id in (
+                "old-1",
+                "old-2",
+            ):  # made in the same instant: only the row order tells them apart
+                db.execute(
+                    "INSERT INTO tasks (local_id, task_id, api, kind, request, status, clips, created_at,"
+                    " updated_at, model) VALUES (%s, %s, 'task', 'music', '{}', 'complete', %s, 100, 100, 'm')",
+                    (f"local-{task_id}", task_id, Jsonb([{"id": f"{task_id}-c0", "status": "complete"}])),
+                )
+            db.execute(
+                "INSERT INTO files (clip_id, task_id, path, url, bytes, mime_type, created_at)"
+                " VALUES ('old-1-c0', 'old-1', '/a/old.mp3', 'http://u/old.mp3', 3, 'audio/mpeg', 100)"
+            )
+
 
 Store = SqliteStore | PostgresStore
 
@@ -80,6 +129,11 @@ async def ledger(store: Store) -> AsyncIterator[LedgerStore]:
     opened = await store.open()
     yield opened
     await opened.close()
+
+
+# Two team-mode tenants (ids as suno_mcp.tenancy.tenant_id makes them); "" is the server's own key.
+A = "t-" + "a" * 32
+B = "t-" + "b" * 32
 
 
 def _task(task_id: str, status: Status = Status.RUNNING, clips: int = 2) -> Task:
@@ -265,32 +319,37 @@ async def test_a_claim_finds_a_live_duplicate_or_writes_the_intent_and_never_mix
     assert other is None
 
 
-async def test_several_writers_claiming_the_same_request_at_once_write_one_intent(store: Store) -> None:
+async def test_several_writers_claiming_the_same_request_at_once_write_one_intent_per_tenant(
+    store: Store,
+) -> None:
     # Four connections (processes on one SQLite file, or replicas on one PostgreSQL database), each
-    # claiming the same requests at the same moment; many rounds, so an unguarded check-then-insert
-    # would be caught between its check and its insert at least once.
+    # claiming the same requests for two tenants at the same moment; many rounds, so an unguarded
+    # check-then-insert would be caught between its check and its insert at least once.
     ledgers = [await store.open() for _ in range(4)]
     rounds = 25
-    winners: dict[str, int] = {}
+    winners: dict[tuple[str, str], int] = {}
 
-    async def claim(ledger: LedgerStore, fingerprint: str, start: anyio.Event) -> None:
+    async def claim(ledger: LedgerStore, tenant: str, fingerprint: str, start: anyio.Event) -> None:
         await start.wait()
         local_id, _ = await ledger.claim(
-            api="task", kind="music", request={}, fingerprint=fingerprint, window_s=600
+            api="task", kind="music", request={}, fingerprint=fingerprint, window_s=600, tenant=tenant
         )
         if local_id:
-            winners[fingerprint] = winners.get(fingerprint, 0) + 1
+            winners[tenant, fingerprint] = winners.get((tenant, fingerprint), 0) + 1
 
     with anyio.fail_after(60):
         for n in range(rounds):
             start = anyio.Event()
             async with anyio.create_task_group() as tg:
                 for ledger in ledgers:
-                    tg.start_soon(claim, ledger, f"same-{n}", start)
+                    for tenant in (A, B):
+                        tg.start_soon(claim, ledger, tenant, f"same-{n}", start)
                 await anyio.wait_all_tasks_blocked()
                 start.set()
-    assert winners == {f"same-{n}": 1 for n in range(rounds)}
-    assert len(await ledgers[0].recent(limit=1000)) == rounds
+    assert winners == {(tenant, f"same-{n}"): 1 for n in range(rounds) for tenant in (A, B)}
+    for tenant in (A, B):
+        assert len(await ledgers[0].recent(limit=1000, tenant=tenant)) == rounds
+    assert await ledgers[0].recent(limit=1000) == []
     for ledger in ledgers:
         await ledger.close()
 
@@ -310,30 +369,38 @@ async def test_the_submits_answer_as_received_stays_with_its_row(ledger: LedgerS
     assert unknown.raw_answer == "<html>bad gateway</html>"
 
 
-async def test_a_budget_lets_exactly_its_limit_through_however_many_ledgers_claim_at_once(
+async def test_a_budget_lets_exactly_its_limit_through_per_tenant_however_many_ledgers_claim_at_once(
     store: Store,
 ) -> None:
     ledgers = [await store.open() for _ in range(3)]
     budget = parse_budget("5/day")
-    outcomes: list[str] = []
+    outcomes: list[tuple[str, str]] = []
 
-    async def claim(ledger: LedgerStore, n: int) -> None:
+    async def claim(ledger: LedgerStore, tenant: str, n: int) -> None:
         try:
             await ledger.claim(
-                api="task", kind="music", request={"n": n}, fingerprint=f"f{n}", window_s=600, budget=budget
+                api="task",
+                kind="music",
+                request={"n": n},
+                fingerprint=f"f{n}",
+                window_s=600,
+                budget=budget,
+                tenant=tenant,
             )
-            outcomes.append("sent")
+            outcomes.append((tenant, "sent"))
         except OverBudget:
-            outcomes.append("refused")
+            outcomes.append((tenant, "refused"))
 
     with anyio.fail_after(60):
         async with anyio.create_task_group() as tg:
             for n in range(20):
-                tg.start_soon(claim, ledgers[n % len(ledgers)], n)
-    assert outcomes.count("sent") == 5
-    assert await ledgers[0].used(budget) == 5
-    usage = await ledgers[1].usage(time.time() - 60)
-    assert [(u.kind, u.requests, u.maybe_charged) for u in usage] == [("music", 5, 5)]
+                for tenant in ("", B):
+                    tg.start_soon(claim, ledgers[n % len(ledgers)], tenant, n)
+    for tenant in ("", B):
+        assert outcomes.count((tenant, "sent")) == 5
+        assert await ledgers[0].used(budget, tenant=tenant) == 5
+        usage = await ledgers[1].usage(time.time() - 60, tenant=tenant)
+        assert [(u.kind, u.requests, u.maybe_charged) for u in usage] == [("music", 5, 5)]
     for ledger in ledgers:
         await ledger.close()
 
@@ -355,3 +422,126 @@ async def test_a_request_refused_before_anything_was_made_costs_nothing_of_the_b
         await ledger.claim(
             api="task", kind="music", request={"n": 3}, fingerprint="c", window_s=600, budget=budget
         )
+
+
+async def test_one_tenants_rows_are_invisible_to_every_other_tenant(ledger: LedgerStore) -> None:
+    budget = parse_budget("10/day")
+    local = await ledger.record_intent(
+        api="task", kind="music", request={"mv": "m"}, fingerprint="fp", tenant=A
+    )
+    await ledger.record_submitted(local, _task("t1", Status.COMPLETE))
+    mine = await ledger.get("t1", tenant=A)
+    assert mine is not None
+    assert mine.local_id == local
+    for found in (
+        await ledger.get(local, tenant=A),
+        await ledger.find("t1-c0", tenant=A),
+        await ledger.find_by_clip("t1-c1", tenant=A),
+        await ledger.find_duplicate("fp", 600, tenant=A),
+    ):
+        assert found is not None
+        assert found.local_id == local
+    assert [r.local_id for r in await ledger.recent(tenant=A)] == [local]
+    assert await ledger.used(budget, tenant=A) == 1
+    assert [(u.requests, u.clips) for u in await ledger.usage(0, tenant=A)] == [(1, 2)]
+    for other in (B, ""):
+        assert await ledger.get("t1", tenant=other) is None
+        assert await ledger.get(local, tenant=other) is None
+        assert await ledger.find("t1", tenant=other) is None
+        assert await ledger.find("t1-c0", tenant=other) is None
+        assert await ledger.find_by_clip("t1-c0", tenant=other) is None
+        assert await ledger.find_duplicate("fp", 600, tenant=other) is None
+        assert await ledger.recent(tenant=other) == []
+        assert await ledger.recent(statuses=[Status.COMPLETE], tenant=other) == []
+        assert await ledger.usage(0, tenant=other) == []
+        assert await ledger.used(budget, tenant=other) == 0
+
+
+async def test_another_tenants_identical_request_is_no_duplicate_and_not_charged_to_their_budget(
+    ledger: LedgerStore,
+) -> None:
+    budget = parse_budget("1/day")
+
+    async def claim(tenant: str, fingerprint: str = "same") -> tuple[str, TaskRecord | None]:
+        return await ledger.claim(
+            api="task",
+            kind="music",
+            request={},
+            fingerprint=fingerprint,
+            window_s=600,
+            budget=budget,
+            tenant=tenant,
+        )
+
+    first, none = await claim(A)
+    assert first
+    assert none is None
+    again, duplicate = await claim(A)
+    assert again == ""
+    assert duplicate is not None
+    assert duplicate.local_id == first
+    theirs, none = await claim(B)  # within the window, and A's request used A's whole budget
+    assert theirs
+    assert theirs != first
+    assert none is None
+    for tenant in (A, B):
+        with pytest.raises(OverBudget):
+            await claim(tenant, "another")
+        assert await ledger.used(budget, tenant=tenant) == 1
+
+
+async def test_one_upstream_task_adopted_by_two_tenants_is_two_rows_written_apart(
+    ledger: LedgerStore,
+) -> None:
+    mine = await ledger.adopt("task", _task("up-1"), tenant=A)
+    theirs = await ledger.adopt("task", _task("up-1"), tenant=B)
+    assert mine.local_id != theirs.local_id
+    assert (await ledger.adopt("task", _task("up-1"), tenant=A)).local_id == mine.local_id
+    done = _task("up-1", Status.COMPLETE)
+    await ledger.update(done, tenant=A)
+    still = await ledger.get("up-1", tenant=B)
+    assert still is not None
+    assert still.status is Status.RUNNING
+    await ledger.update(done, tenant=B)  # the very answer just written for A: written for B too
+    now_done = await ledger.get("up-1", tenant=B)
+    assert now_done is not None
+    assert now_done.status is Status.COMPLETE
+    await ledger.record_milestone("up-1", "complete", 80.0, tenant=A)
+    assert await ledger.milestones() == [("task", "music", None, "complete", 80.0)]
+    saved = SavedFile(
+        clip_id="up-1-c0",
+        task_id="up-1",
+        path="/a/x.mp3",
+        url="http://u/x.mp3",
+        bytes=3,
+        mime_type="audio/mpeg",
+    )
+    await ledger.record_file(saved, tenant=A)
+    await ledger.record_file(saved.model_copy(update={"path": "/b/x.mp3"}), tenant=B)
+    for tenant, path in ((A, "/a/x.mp3"), (B, "/b/x.mp3")):
+        record = await ledger.get("up-1", tenant=tenant)
+        assert record is not None
+        assert [f.path for f in record.files] == [path]
+        assert len(await ledger.recent(tenant=tenant)) == 1
+
+
+async def test_rows_written_before_tenants_existed_stay_with_the_server_key_after_the_migration(
+    store: Store,
+) -> None:
+    store.write_before_tenants()
+    ledger = await store.open()
+    try:
+        assert store.schema_version() == store.migrations
+        assert [r.task_id for r in await ledger.recent()] == ["old-2", "old-1"]
+        old = await ledger.get("old-1")
+        assert old is not None
+        assert old.local_id == "local-old-1"
+        assert old.clip_ids == ("old-1-c0",)
+        assert [f.path for f in old.files] == ["/a/old.mp3"]
+        assert [(u.model, u.requests) for u in await ledger.usage(0)] == [("m", 2)]
+        assert await ledger.find_by_clip("old-1-c0", tenant=B) is None
+        theirs = await ledger.adopt("task", _task("old-1"), tenant=B)  # task ids are unique per tenant now
+        assert theirs.local_id != old.local_id
+        assert theirs.files == []
+    finally:
+        await ledger.close()

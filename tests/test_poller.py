@@ -212,7 +212,8 @@ async def test_a_task_whose_status_never_moves_is_reported_stalled_and_no_longer
     clock = Clock()
     stalled: list[str] = []
 
-    async def on_stalled(task: Task) -> None:
+    async def on_stalled(ref: TaskRef, task: Task) -> None:
+        assert ref.task_id == task.task_id
         stalled.append(task.task_id)
 
     poller, task_api, _ = make(clock, on_stalled=on_stalled)
