@@ -29,6 +29,7 @@ import itertools
 import json
 import os
 import random
+import re
 import secrets
 import signal
 import statistics
@@ -57,6 +58,7 @@ BACKOFF_S = (0.05, 0.5)
 # The sandbox's default times (model seconds): the server is told them, scaled to the speed.
 PREVIEW_S, COMPLETE_S = 30.0, 120.0
 _POLL_S = 0.05
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}|'[^']*'")
 
 
 @dataclass(frozen=True)
@@ -377,16 +379,23 @@ class _Workload:
     def prompt(self, index: int) -> str:
         return f"replica soak {self.tag} song number {index}"
 
-    async def call(self, key: str, tool: str, arguments: dict[str, Any]) -> Answer:
+    async def call(self, key: str, tool: str, arguments: dict[str, Any], *, what: str = "") -> Answer:
         replica = self.rng.choice(self.cluster.replicas)
         answer = await self.mcp.call(replica.url, key, tool, arguments)
         if answer.failure is None or answer.failure == "tool error":
             self.tally.calls_by_replica[replica.port] += 1
         if answer.failure is not None:
-            kind = f"{tool}: {answer.failure}"
-            self.tally.errors[kind] += 1
-            self.tally.error_samples.setdefault(kind, answer.text[:300])
+            # Tool errors apart by what they say (the SDK's prefix and ids left out).
+            said = ""
+            if answer.failure == "tool error":
+                said = _ID.sub("<id>", answer.text.split(": ", 1)[-1])[:60]
+            self.note(f"{what or tool}: {answer.failure}" + (f" ({said})" if said else ""), answer.text)
         return answer
+
+    def note(self, kind: str, text: str) -> None:
+        """Count a failure of some kind, keeping the first text it came with."""
+        self.tally.errors[kind] += 1
+        self.tally.error_samples.setdefault(kind, text[:300])
 
     async def _pause(self, low: float, high: float) -> None:
         # Pacing between a client's own requests, not a wait for something to happen.
@@ -412,8 +421,9 @@ class _Workload:
         if not others:
             return
         victim = self.rng.choice(others)
+        arguments = {"task_id": victim, "wait_seconds": 0}
         answer = await self.call(
-            self.spec.keys[tenant], "get_task_status", {"task_id": victim, "wait_seconds": 0}
+            self.spec.keys[tenant], "get_task_status", arguments, what="cross-tenant read"
         )
         if answer.failure in (None, "tool error"):
             self.tally.cross_reads += 1
@@ -430,6 +440,10 @@ class _Workload:
                 if answer.failure in (None, "tool error"):
                     self.tally.latencies.append(time.perf_counter() - started)
                 status = (answer.data or {}).get("status")
+                error = str((answer.data or {}).get("error") or "")
+                if error.startswith("last status check failed"):
+                    # The answer came, but the server's own look upstream had failed.
+                    self.note(f"get_task_status: poll error ({_ID.sub('<id>', error)[26:80]})", error)
                 if answer.ok and status in ("complete", "failed"):
                     self.tally.outcome[index] = str(status)
                     return
