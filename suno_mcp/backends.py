@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 # The service and the sandbox are imported when the backend opens (on the first tool call),
 # not when the server starts: that keeps httpx and starlette's server side out of start-up.
 
-# The key the service sends to its own sandbox (which accepts any non-empty key).
+# The key the service sends to its own sandbox (which accepts any non-empty key); in team mode each
+# caller's own key is sent instead.
 SANDBOX_KEY = "sandbox-key"
 DEFAULT_SANDBOX_SPEED = 10.0
 
@@ -81,9 +82,10 @@ def sandbox_backend(
             rate_limit_rps=opts.rate_limit_rps,
         )
         async with run_sandbox(config) as sandbox:
-            local = settings.model_copy(
-                update={"base_url": sandbox.url, "api_key": SecretStr(SANDBOX_KEY), "sandbox": True}
-            )
+            # In team mode the callers' own keys go to the sandbox (it takes any non-empty key, and
+            # keeps each key's tasks apart as the vendor keeps accounts): the service has none.
+            key = None if settings.team_mode else SecretStr(SANDBOX_KEY)
+            local = settings.model_copy(update={"base_url": sandbox.url, "api_key": key, "sandbox": True})
             timing = Timing(
                 preview_s=config.preview_after_s,
                 complete_s=config.complete_after_s,

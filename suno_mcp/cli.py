@@ -127,6 +127,13 @@ def _serve(args: argparse.Namespace) -> None:
     settings = load_settings()
     _configure_logging(settings.log_level)
     transport = getattr(args, "transport", "stdio")
+    if settings.team_mode and transport != "http":
+        raise ConfigurationError(
+            "SUNO_MCP_KEYS=per-request (team mode) needs the HTTP transport: each request brings its "
+            "caller's own gptproto key as its Authorization header, and stdio has no requests of its own. "
+            "Run `suno-mcp serve --transport http`, or unset SUNO_MCP_KEYS and set GPTPROTO_API_KEY "
+            "for one person over stdio."
+        )
     use_sandbox = getattr(args, "sandbox", False)
     if use_sandbox:
         speed = args.sandbox_speed or SandboxOptions.speed
@@ -144,7 +151,7 @@ def _serve(args: argparse.Namespace) -> None:
         backend = sandbox_backend(options)
     else:
         backend = upstream_backend
-        if not settings.has_key:
+        if not settings.has_key and not settings.team_mode:
             logging.getLogger("suno_mcp").warning(
                 "GPTPROTO_API_KEY is not set: tools will explain how to set it (or use --sandbox)"
             )

@@ -1,6 +1,11 @@
 """The streamable HTTP transport, with its door: loopback by default, a bearer token when
 ``SUNO_MCP_HTTP_TOKEN`` is set, and DNS-rebinding protection (a foreign Host is refused).
 
+In team mode (``SUNO_MCP_KEYS=per-request``) the bearer credential is each caller's own gptproto
+key instead: a request without one gets 401, and one tenant has at most
+``SUNO_MCP_TENANT_MAX_CALLS`` MCP messages in the app at once. Every caller pays with their own key,
+so the door may open beyond loopback without a server token; TLS is then terminated in front.
+
 Under abuse the door also refuses to be held open: a connection whose request head is not complete
 within ``SUNO_MCP_HTTP_HEADER_TIMEOUT_S`` is closed, at most ``SUNO_MCP_HTTP_MAX_CONNECTIONS`` are
 open (a new one pushes out the oldest that is still sending its head), and at most
@@ -20,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from suno_mcp.errors import ConfigurationError
 from suno_mcp.settings import Settings
+from suno_mcp.tenancy import bearer_key, tenant_id
 
 if TYPE_CHECKING:
     import asyncio
@@ -50,17 +57,41 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def transport_security(host: str) -> TransportSecuritySettings:
-    """Host/Origin checks: loopback names always, plus the bind address when it is not loopback."""
+def transport_security(host: str, public_hosts: tuple[str, ...] = ()) -> TransportSecuritySettings:
+    """Host/Origin checks: loopback names always, the bind address when it is neither loopback nor a
+    wildcard, and the public names a proxy in front forwards (``SUNO_MCP_HTTP_ALLOWED_HOSTS``)."""
     hosts = list(_LOOPBACK_HOSTS)
     origins = list(_LOOPBACK_ORIGINS)
+    names = list(public_hosts)
     if host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::"):  # noqa: S104 (a wildcard is only compared)
-        shown = f"[{host}]" if ":" in host else host
+        names.insert(0, host)
+    for name in names:
+        shown = f"[{name}]" if ":" in name else name
         hosts += [f"{shown}:*", shown]
-        origins += [f"http://{shown}:*", f"https://{shown}:*"]
+        origins += [f"http://{shown}:*", f"https://{shown}:*", f"http://{shown}", f"https://{shown}"]
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
     )
+
+
+_UNAUTHORIZED = [(b"www-authenticate", b"Bearer")]
+_BUSY = [(b"retry-after", str(RETRY_AFTER_S).encode())]
+
+
+def _json_response(
+    status: int, body: dict[str, str], extra: list[tuple[bytes, bytes]]
+) -> list[dict[str, Any]]:
+    data = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *extra]
+    return [
+        {"type": "http.response.start", "status": status, "headers": headers},
+        {"type": "http.response.body", "body": data},
+    ]
+
+
+async def _refuse(send: Send, status: int, body: dict[str, str], extra: list[tuple[bytes, bytes]]) -> None:
+    for message in _json_response(status, body, extra):
+        await send(message)
 
 
 class BearerTokenMiddleware:
@@ -76,34 +107,76 @@ class BearerTokenMiddleware:
             return
         given = dict(scope.get("headers") or []).get(b"authorization", b"")
         if not hmac.compare_digest(given, self._expected):
-            body = json.dumps(
-                {"error": "unauthorized", "message": "send Authorization: Bearer <SUNO_MCP_HTTP_TOKEN>"}
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"www-authenticate", b"Bearer"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            body = {"error": "unauthorized", "message": "send Authorization: Bearer <SUNO_MCP_HTTP_TOKEN>"}
+            await _refuse(send, 401, body, _UNAUTHORIZED)
             return
         await self._app(scope, receive, send)
 
 
-def _json_response(
-    status: int, body: dict[str, str], extra: list[tuple[bytes, bytes]]
-) -> list[dict[str, Any]]:
-    data = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *extra]
-    return [
-        {"type": "http.response.start", "status": status, "headers": headers},
-        {"type": "http.response.body", "body": data},
-    ]
+# What a team-mode request without a key is told.
+NO_KEY_AT_DOOR = (
+    "this server runs in team mode: send your own gptproto key with every request as the header "
+    "'Authorization: Bearer <your gptproto key>' (set it in your MCP client's server entry)"
+)
+
+
+def _bearer_key(scope: Scope) -> str | None:
+    """The request's bearer key, or None without one or with more than one Authorization header:
+    the door must judge the same credential the server acts on, so two are refused, not chosen from."""
+    given = [value for name, value in scope.get("headers") or [] if name == b"authorization"]
+    if len(given) != 1:
+        return None
+    # HTTP header values are latin-1.
+    return bearer_key({"authorization": given[0].decode("latin-1")})
+
+
+class CallerKeyMiddleware:
+    """Team mode's door: every HTTP request brings its caller's own gptproto key as
+    ``Authorization: Bearer <key>`` (401 otherwise), and each tenant has at most ``max_calls`` MCP
+    messages (POSTs) in the app at once (503 and Retry-After past that), so one busy caller
+    cannot take every slot of the global cap.
+
+    The key is not checked here (the upstream does that on the caller's first request); the door
+    only tells tenants apart by it. It is neither logged nor kept.
+    """
+
+    def __init__(self, app: ASGIApp, secret: SecretStr, max_calls: int) -> None:
+        self._app = app
+        self._secret = secret
+        self._max_calls = max_calls
+        self._active: dict[str, int] = {}  # tenant -> its calls in the app now; absent when none
+
+    def __repr__(self) -> str:
+        return f"CallerKeyMiddleware(max_calls={self._max_calls}, tenants_active={len(self._active)})"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        key = _bearer_key(scope)
+        if key is None:
+            await _refuse(send, 401, {"error": "unauthorized", "message": NO_KEY_AT_DOOR}, _UNAUTHORIZED)
+            return
+        if scope.get("method") != "POST":  # like the global cap: a listening stream is not a call
+            await self._app(scope, receive, send)
+            return
+        tenant = tenant_id(self._secret, key)
+        active = self._active.get(tenant, 0)
+        if active >= self._max_calls:
+            body = {
+                "error": "busy",
+                "message": f"too many calls at once with this key (at most {self._max_calls}); "
+                f"retry in {RETRY_AFTER_S} s",
+            }
+            await _refuse(send, 503, body, _BUSY)
+            return
+        self._active[tenant] = active + 1
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            left = self._active.pop(tenant) - 1
+            if left:
+                self._active[tenant] = left
 
 
 class CallLimitMiddleware:
@@ -126,8 +199,7 @@ class CallLimitMiddleware:
             self._limiter.acquire_on_behalf_of_nowait(token)
         except anyio.WouldBlock:
             body = {"error": "busy", "message": f"too many calls at once; retry in {RETRY_AFTER_S} s"}
-            for message in _json_response(503, body, [(b"retry-after", str(RETRY_AFTER_S).encode())]):
-                await send(message)
+            await _refuse(send, 503, body, _BUSY)
             return
         try:
             await self._app(scope, receive, send)
@@ -200,24 +272,49 @@ def guarded_protocol(max_connections: int, header_timeout_s: float) -> type[asyn
 
 
 def check_exposure(settings: Settings, host: str) -> None:
-    """Refuse to listen beyond this machine without a token."""
-    if not is_loopback(host) and settings.http_token is None:
+    """Refuse to listen beyond this machine when the server's one key would pay for anyone who can
+    reach it, unless a token guards the door. In team mode every caller pays with their own key."""
+    if not is_loopback(host) and settings.http_token is None and not settings.team_mode:
         raise ConfigurationError(
             f"refusing to serve MCP over HTTP on {host} without a token: anyone who can reach it could spend "
             "your Suno credits. Set SUNO_MCP_HTTP_TOKEN to a long random secret (clients then send "
-            "'Authorization: Bearer <token>'), or bind 127.0.0.1."
+            "'Authorization: Bearer <token>'), bind 127.0.0.1, or run it for a team with "
+            "SUNO_MCP_KEYS=per-request (every caller then sends their own gptproto key)."
         )
 
 
 def build_http_app(server: Any, settings: Settings, host: str) -> ASGIApp:
-    """The ASGI app for ``server`` with the token check (when configured) in front."""
+    """The ASGI app for ``server``: the global call cap, and in front of it the token check or, in
+    team mode, the caller's own key and the per-tenant call cap."""
     check_exposure(settings, host)
-    app: ASGIApp = server.streamable_http_app(transport_security=transport_security(host), host=host)
+    app: ASGIApp = server.streamable_http_app(
+        transport_security=transport_security(host, settings.http_allowed_hosts),
+        host=host,
+        stateless_http=settings.stateless_http,
+    )
     app = CallLimitMiddleware(app, settings.http_max_calls)
-    if settings.http_token is not None:
-        # Outermost: a caller without the token does not even take a call slot.
+    # Outermost: a caller without a credential, or over its own cap, does not even take a call slot.
+    if settings.team_mode:
+        assert settings.tenant_secret is not None  # the settings refuse team mode without one
+        app = CallerKeyMiddleware(app, settings.tenant_secret, settings.tenant_max_calls)
+    elif settings.http_token is not None:
         app = BearerTokenMiddleware(app, settings.http_token.get_secret_value())
     return app
+
+
+def startup_line(settings: Settings, host: str, port: int) -> str:
+    """What the server says on stderr as it starts listening."""
+    shown = f"[{host}]" if ":" in host else host
+    line = f"suno-mcp: serving MCP on http://{shown}:{port}/mcp"
+    if settings.stateless_http:
+        line += " (stateless: any replica can answer any request)"
+    if settings.team_mode:
+        line += (
+            "\nsuno-mcp: team mode: each request pays with its caller's own gptproto key "
+            "(Authorization: Bearer <key>). This server speaks plain HTTP: terminate TLS in front of it "
+            "(a reverse proxy), because the keys travel in every request."
+        )
+    return line
 
 
 def serve_http(server: Any, settings: Settings, *, host: str, port: int) -> None:
@@ -225,7 +322,7 @@ def serve_http(server: Any, settings: Settings, *, host: str, port: int) -> None
     import uvicorn
 
     app = build_http_app(server, settings, host)
-    print(f"suno-mcp: serving MCP on http://{host}:{port}/mcp", file=sys.stderr, flush=True)
+    print(startup_line(settings, host, port), file=sys.stderr, flush=True)
     uvicorn.run(
         app,
         host=host,

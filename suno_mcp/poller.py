@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import anyio
+from pydantic import SecretStr
 
 from suno_mcp.client import MusicApi, TaskRef
 from suno_mcp.errors import NotFoundError, RateLimitedError, SunoError
@@ -68,6 +69,13 @@ REFRESH_LIMIT_S = 20.0
 
 # Request priorities (lower goes first).
 READ, WAITED, IDLE = 0, 1, 2
+
+# What a watch is known by: (tenant, task id). Tenant "" is the server's own key.
+WatchKey = tuple[str, str]
+NO_KEY_YET = (
+    "this server has not seen the caller's key since it started, so it cannot check the task; "
+    "the caller's next call brings the key and the task is followed again"
+)
 
 
 @dataclass(frozen=True)
@@ -233,6 +241,8 @@ class Poller:
         max_requests_per_second: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         on_update: Callable[[TaskRef, Task], Awaitable[None]] | None = None,
+        keys: Callable[[str], SecretStr | None] | None = None,
+        tenant_max_rps: float | None = None,
         on_milestone: Callable[[TaskRef, Milestone, float], Awaitable[None]] | None = None,
         on_stalled: Callable[[TaskRef, Task], Awaitable[None]] | None = None,
         latency: LatencyModel | None = None,
@@ -247,14 +257,19 @@ class Poller:
             prior_complete_s=self.timing.complete_s,
             prior_lyrics_s=self.timing.lyrics_s,
         )
-        self._watches: dict[str, _Watch] = {}
+        self._watches: dict[WatchKey, _Watch] = {}
+        # Team mode: a tenant's requests carry its own key (kept in memory by the service) and
+        # go through its own limiter first, so one busy tenant cannot use up everyone's requests.
+        self._keys = keys
+        self._tenant_max_rps = tenant_max_rps or max_requests_per_second
+        self._tenant_limiters: dict[str, AdaptiveLimiter] = {}
         self._wake = anyio.Event()
         self._on_update = on_update
         self._on_milestone = on_milestone
         self._on_stalled = on_stalled
-        self._family_paused_until: dict[ApiFamily, float] = defaultdict(float)
+        self._family_paused_until: dict[tuple[str, ApiFamily], float] = defaultdict(float)
         self.fetches = 0  # upstream fetch requests made, for tests and benchmarks
-        self._clip_feed_out = False  # a batched feed request of the polling loop is in flight
+        self._clip_feed_out: set[str] = set()  # tenants with a batched feed request of the loop in flight
 
     # ------------------------------------------------------------ schedule
 
@@ -289,13 +304,13 @@ class Poller:
             due = first
         else:
             due = now + self._gap(watch, now, window)
-        watch.next_at = max(due, self._family_paused_until[watch.ref.api])
+        watch.next_at = max(due, self._family_paused_until[(watch.ref.tenant, watch.ref.api)])
 
     # ------------------------------------------------------------ public
 
     def watch(self, ref: TaskRef, *, started: float | None = None, current: Task | None = None) -> _Watch:
         """Start (or keep) watching a task; ``started`` is its submit time on this clock."""
-        existing = self._watches.get(ref.task_id)
+        existing = self._watches.get((ref.tenant, ref.task_id))
         if existing is not None:
             if ref.clip_ids and not existing.ref.clip_ids:
                 existing.ref = ref
@@ -307,7 +322,7 @@ class Poller:
             # At the submit nothing was playable yet: that brackets the first milestone.
             watch.polled_unreached = {"playable": watch.started, "complete": watch.started}
         self._schedule(watch, now)
-        self._watches[ref.task_id] = watch
+        self._watches[(ref.tenant, ref.task_id)] = watch
         self._wake.set()
         return watch
 
@@ -366,13 +381,13 @@ class Poller:
             self.typical_s(watch.ref, "complete"),
         )
 
-    def forget(self, task_id: str) -> None:
+    def forget(self, task_id: str, *, tenant: str = "") -> None:
         """Stop watching a task (one reported stalled is looked at only when asked)."""
-        self._watches.pop(task_id, None)
+        self._watches.pop((tenant, task_id), None)
 
-    def checked_at(self, task_id: str) -> float | None:
+    def checked_at(self, task_id: str, *, tenant: str = "") -> float | None:
         """When (on this clock) the upstream last answered with this task's state."""
-        watch = self._watches.get(task_id)
+        watch = self._watches.get((tenant, task_id))
         return None if watch is None else watch.seen_at
 
     def _fresh(self, watch: _Watch) -> bool:
@@ -416,12 +431,42 @@ class Poller:
             return None  # our own pacing, not something the person needs to act on
         return watch.error.message
 
-    def last_error(self, task_id: str) -> SunoError | None:
+    def last_error(self, task_id: str, *, tenant: str = "") -> SunoError | None:
         """The error of the last poll of this task, if it failed (rate limiting aside)."""
-        watch = self._watches.get(task_id)
+        watch = self._watches.get((tenant, task_id))
         if watch is None or isinstance(watch.error, RateLimitedError):
             return None
         return watch.error
+
+    # ------------------------------------------------------------ tenants and their requests
+
+    def _api(self, family: ApiFamily, tenant: str) -> MusicApi | None:
+        """The family's client speaking with the tenant's key; None when this process lacks that key."""
+        if not tenant:
+            return self._apis[family]
+        key = self._keys(tenant) if self._keys is not None else None
+        return None if key is None else self._apis[family].with_key(key)
+
+    def _limiter_for(self, tenant: str) -> AdaptiveLimiter:
+        if not tenant:
+            return self.limiter
+        limiter = self._tenant_limiters.get(tenant)
+        if limiter is None:
+            ceiling = min(self._tenant_max_rps, self.limiter.ceiling)
+            limiter = self._tenant_limiters[tenant] = AdaptiveLimiter(ceiling, clock=self._clock)
+        return limiter
+
+    async def acquire(
+        self, tenant: str, priority: int = WAITED, *, due: float = 0.0, deadline: float | None = None
+    ) -> bool:
+        """One upstream request's turn: the tenant's own limiter first (team mode), then the process's."""
+        if tenant and not await self._limiter_for(tenant).acquire(priority, due=due, deadline=deadline):
+            return False
+        return await self.limiter.acquire(priority, due=due, deadline=deadline)
+
+    def rate_limited(self, tenant: str, retry_after: float | None) -> None:
+        """A 429 on one of this tenant's requests: in team mode the key's own limit, so only it slows."""
+        self._limiter_for(tenant).rate_limited(retry_after)
 
     # ------------------------------------------------------------ loop
 
@@ -438,7 +483,9 @@ class Poller:
                 # While a feed request is out, clip-API tasks falling due wait for the next
                 # one, so they share it: that is what keeps the feed batched.
                 ready = [
-                    w for w in idle if w.next_at <= now and not (w.ref.api == "clip" and self._clip_feed_out)
+                    w
+                    for w in idle
+                    if w.next_at <= now and not (w.ref.api == "clip" and w.ref.tenant in self._clip_feed_out)
                 ]
                 if not ready:
                     upcoming = min((w.next_at for w in idle if w.next_at > now), default=math.inf)
@@ -448,28 +495,28 @@ class Poller:
                     if wake is self._wake:
                         self._wake = anyio.Event()
                     continue
-                clip_batch: list[_Watch] = []
+                clip_batches: dict[str, list[_Watch]] = {}  # one feed request per tenant: one key each
                 for watch in sorted(ready, key=lambda w: (w.waiters == 0, w.next_at)):
                     # Taken now, before its fetch task starts, so the next turn skips it.
                     watch.in_flight = True
                     if watch.ref.api == "clip":
-                        clip_batch.append(watch)
+                        clip_batches.setdefault(watch.ref.tenant, []).append(watch)
                     else:
                         fetches.start_soon(self._poll_scheduled, "task", [watch])
-                if clip_batch:
-                    self._clip_feed_out = True
-                    fetches.start_soon(self._poll_clip_batch, clip_batch)
+                for tenant, batch in clip_batches.items():
+                    self._clip_feed_out.add(tenant)
+                    fetches.start_soon(self._poll_clip_batch, tenant, batch)
 
     async def _poll_scheduled(self, family: ApiFamily, watches: Sequence[_Watch]) -> None:
         waited = any(w.waiters for w in watches)
         due = min(w.next_at for w in watches)
         await self._poll_batch(family, watches, priority=WAITED if waited else IDLE, due=due)
 
-    async def _poll_clip_batch(self, watches: Sequence[_Watch]) -> None:
+    async def _poll_clip_batch(self, tenant: str, watches: Sequence[_Watch]) -> None:
         try:
             await self._poll_scheduled("clip", watches)
         finally:
-            self._clip_feed_out = False
+            self._clip_feed_out.discard(tenant)
             self._wake.set()
 
     async def _poll_batch(
@@ -484,8 +531,9 @@ class Poller:
         for watch in watches:
             watch.in_flight = True
             watch.next_at = math.inf  # rescheduled when the answer is in
+        tenant = watches[0].ref.tenant
         try:
-            if await self.limiter.acquire(priority, due=due, deadline=deadline):
+            if await self.acquire(tenant, priority, due=due, deadline=deadline):
                 await self._fetch_batch(family, watches, deadline)
         except Exception as err:
             # One bad answer (or a bug) must not end the process's only poller: log it, keep
@@ -507,25 +555,34 @@ class Poller:
     async def _fetch_batch(
         self, family: ApiFamily, watches: Sequence[_Watch], deadline: float | None
     ) -> None:
-        self.fetches += 1
         refs = [w.ref for w in watches]
+        tenant = refs[0].tenant
+        api = self._api(family, tenant)
+        if api is None:
+            now = self._clock()
+            for watch in watches:
+                watch.error = SunoError(NO_KEY_YET)
+                watch.fetched_at = now
+                self._schedule(watch, now)
+            return
+        self.fetches += 1
         # A poll is never retried past a short deadline: the schedule tries again anyway.
         limit = deadline if deadline is not None else self._clock() + max(1.0, self.timing.min_gap_s)
         try:
-            tasks = await self._apis[family].fetch(refs, deadline=limit)
+            tasks = await api.fetch(refs, deadline=limit)
         except SunoError as error:
             now = self._clock()
             if isinstance(error, RateLimitedError):
-                self.limiter.rate_limited(error.retry_after)
+                self.rate_limited(tenant, error.retry_after)
                 if error.retry_after:
-                    self._family_paused_until[family] = now + error.retry_after
+                    self._family_paused_until[(tenant, family)] = now + error.retry_after
             log.info("polling %d %s task(s) failed: %s", len(watches), family, error.message)
             for watch in watches:
                 watch.error = error
                 watch.fetched_at = now
                 self._schedule(watch, now)
             return
-        self.limiter.succeeded()
+        self._limiter_for(tenant).succeeded()
         now = self._clock()
         for watch in watches:
             await self._take(watch, tasks.get(watch.ref.task_id), now)
@@ -559,7 +616,7 @@ class Poller:
             if self._on_stalled is not None:
                 await self._on_stalled(watch.ref, task)
         if finished or stale or stalled:
-            self._watches.pop(watch.ref.task_id, None)
+            self._watches.pop((watch.ref.tenant, watch.ref.task_id), None)
 
     async def _note_milestones(self, watch: _Watch, task: Task, now: float) -> None:
         """Learn when this task reached a milestone: between the last poll before and this one."""

@@ -11,7 +11,7 @@ tool error whose text says what to do next.
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 import anyio
 import mcp_types as types
 from mcp.server.elicitation import AcceptedElicitation, render_elicitation_schema
+from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import (
     ResourceError,
@@ -28,11 +29,11 @@ from mcp.server.mcpserver.exceptions import (
     UnexpectedToolError,
 )
 from mcp_types.version import is_version_at_least
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AnyUrl, BaseModel, Field, SecretStr, ValidationError
 
 from suno_mcp import __version__
 from suno_mcp.catalog import DESCRIPTION_MAX, Catalog
-from suno_mcp.errors import ConfigurationError, SunoError
+from suno_mcp.errors import AuthenticationError, ConfigurationError, SunoError
 from suno_mcp.inputs import (
     ArgumentError,
     AudioUrl,
@@ -82,6 +83,7 @@ from suno_mcp.results import (
 )
 from suno_mcp.settings import EMBED_MAX_BYTES, Settings
 from suno_mcp.spending import CURRENT_CONFIRM, Confirm, Decision, Question
+from suno_mcp.tenancy import CURRENT_CALLER, Caller, caller_from_headers
 
 if TYPE_CHECKING:
     # The service (and httpx behind it) is imported only when the first tool call opens it,
@@ -103,8 +105,9 @@ Makes music with Suno. generate_music starts a song (two clips per request) and 
 wait_seconds for playable audio; a preview_url plays before the final audio_url exists.
 Finished audio: get_task_status with wait_seconds until status is complete. Longer songs:
 extend_music from a clip, then get_complete_song for one file. Lyrics first: generate_lyrics.
+Another style of a clip: cover_music; the user's own song: upload_audio, then extend_music.
 Every request costs money: repeat requests are answered from the task ledger (list_tasks)
-instead of paying again, unless force_new=true."""
+instead of paying again, unless force_new=true; get_usage says what was spent."""
 
 
 class LazyService:
@@ -159,24 +162,81 @@ class AppState:
 ToolContext = Context[AppState, Any]
 
 
+# Team mode: what a call that reached the server without its caller's key is told.
+NO_CALLER_KEY = (
+    "This server runs in team mode: every request must bring the caller's own gptproto key as the "
+    "HTTP header 'Authorization: Bearer <your gptproto key>'. Add that header to this server's entry "
+    "in your MCP client (over streamable HTTP), then call again. Nothing was sent."
+)
+# Team mode: the caller's own key was refused upstream (not the server's: it has none).
+CALLER_KEY_REJECTED = (
+    "The gptproto key this request sent (its Authorization: Bearer header) was rejected by gptproto "
+    "({detail}): it is wrong, expired or disabled. Fix the header in your MCP client's entry for this "
+    "server and call again. Nothing was charged."
+)
+
+
+def _acting_for_caller(service: "SunoService") -> "SunoService":
+    """The service acting for the current call's caller (team mode), else the server's own.
+
+    Raises ConfigurationError in team mode when the call brought no key: the shared service has
+    none, and must not fall back to anyone's."""
+    caller = CURRENT_CALLER.get()
+    if caller is not None:
+        return service.for_caller(caller)
+    if service.settings.team_mode:
+        raise ConfigurationError(NO_CALLER_KEY)
+    return service
+
+
 async def _service(ctx: ToolContext) -> "SunoService":
     try:
-        return await ctx.request_context.lifespan_context.services.get()
+        return _acting_for_caller(await ctx.request_context.lifespan_context.services.get())
     except ConfigurationError as err:
         raise ToolError(err.message) from err
 
 
+def _request_headers(context: Context[AppState, Any] | None) -> Mapping[str, str] | None:
+    """The HTTP headers of the message being handled; None over stdio, in memory or outside a request."""
+    if context is None:
+        return None
+    try:
+        return context.headers
+    except ValueError:  # a Context made outside any request (a direct call) has none
+        return None
+
+
+def _caller(secret: SecretStr | None, context: Context[AppState, Any] | None) -> Caller | None:
+    """Team mode (``secret`` set): who sent the message being handled, by its bearer key."""
+    return None if secret is None else caller_from_headers(_request_headers(context), secret)
+
+
 class SunoServer(MCPServer[AppState]):
-    """MCPServer whose argument errors name the field and the fix before anything runs, and
-    whose tool list is compact (every conversation pays for its size before the first word)."""
+    """MCPServer whose argument errors name the field and the fix before anything runs, whose
+    tool list is compact (every conversation pays for its size before the first word), and which
+    in team mode acts for the caller whose key each message brings."""
+
+    # Set in team mode (by build_server): tenant ids are derived from each caller's key with it.
+    tenant_secret: SecretStr | None = None
 
     async def list_tools(self) -> list[types.Tool]:
         tools = await super().list_tools()
         return [tool.model_copy(update={"input_schema": compact_input(tool.input_schema)}) for tool in tools]
 
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context[AppState, Any] | None = None
+    ) -> Iterable[ReadResourceContents] | types.InputRequiredResult:
+        # Resources that read the ledger find their caller here (they get no Context of their own).
+        token = CURRENT_CALLER.set(_caller(self.tenant_secret, context))
+        try:
+            return await super().read_resource(uri, context)
+        finally:
+            CURRENT_CALLER.reset(token)
+
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: ToolContext | None = None
     ) -> types.CallToolResult | types.InputRequiredResult:
+        token = CURRENT_CALLER.set(_caller(self.tenant_secret, context))
         try:
             return await super().call_tool(name, arguments, context)
         except UnexpectedToolError as err:
@@ -191,6 +251,8 @@ class SunoServer(MCPServer[AppState]):
             if isinstance(err.__cause__, ValidationError):
                 raise ToolError(explain(name, err.__cause__)) from err.__cause__
             raise
+        finally:
+            CURRENT_CALLER.reset(token)
 
 
 # The key of the spending question in an InputRequiredResult's input_requests.
@@ -348,6 +410,10 @@ async def _run(call: Callable[[], Awaitable[T]]) -> T:
         return await call()
     except ArgumentError as err:
         raise ToolError(str(err)) from err
+    except AuthenticationError as err:
+        if CURRENT_CALLER.get() is not None:  # team mode: the key was the caller's, not the server's
+            raise ToolError(CALLER_KEY_REJECTED.format(detail=err.message)) from err
+        raise ToolError(error_text(err)) from err
     except SunoError as err:
         raise ToolError(error_text(err)) from err
 
@@ -443,8 +509,22 @@ WRITES = types.ToolAnnotations(read_only_hint=False, destructive_hint=False, ope
 READS = types.ToolAnnotations(read_only_hint=True, open_world_hint=True, idempotent_hint=True)
 
 
+def team_settings(settings: Settings) -> Settings:
+    """In team mode, the settings without the server's own key: every call pays with its caller's
+    key, and the shared service has none to fall back on. A GPTPROTO_API_KEY set anyway is ignored,
+    with one warning."""
+    if not settings.team_mode or settings.api_key is None:
+        return settings
+    log.warning(
+        "GPTPROTO_API_KEY is set but ignored: with SUNO_MCP_KEYS=per-request every request pays with "
+        "its caller's own key (unset it to silence this warning)"
+    )
+    return settings.model_copy(update={"api_key": None})
+
+
 def build_server(settings: Settings, backend: Backend) -> SunoServer:
     """The MCP server; ``backend`` opens the service for the server's lifetime."""
+    settings = team_settings(settings)
 
     # Static resources get no Context, so they find the service here while the server runs.
     holder: list[LazyService] = []
@@ -470,6 +550,8 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         log_level=settings.log_level,
         extensions=[player_extension(settings, holder)],
     )
+    if settings.team_mode:
+        server.tenant_secret = settings.tenant_secret
     kit = ToolKit.for_settings(settings)
     for register in (
         _register_generate,
@@ -722,7 +804,7 @@ def _register_download(server: SunoServer, kit: ToolKit) -> None:
             return await service.download(task_id=task_id, clip_id=clip_id)
 
         files = await _run(call)
-        result = DownloadResult(files=files, directory=str(service.settings.audio_dir))
+        result = DownloadResult(files=files, directory=str(service.audio_dir))
         lines = [f"Saved {len(files)} file(s):"] + [
             f"- {f.path} ({f.bytes} bytes, {f.mime_type})" for f in files
         ]
@@ -950,11 +1032,12 @@ def _register_resources(server: SunoServer, settings: Settings, holder: list[Laz
 
 
 async def _resource_service(holder: list[LazyService]) -> "SunoService":
-    """The service for a resource read (resources get no Context: the lifespan fills ``holder``)."""
+    """The service for a resource read, acting for the reader in team mode (resources get no
+    Context: the lifespan fills ``holder``, and SunoServer.read_resource sets the caller)."""
     if not holder:
         raise ResourceError("the server is still starting; try again")
     try:
-        return await holder[0].get()
+        return _acting_for_caller(await holder[0].get())
     except ConfigurationError as err:
         raise ResourceError(err.message) from err
 

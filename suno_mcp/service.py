@@ -458,7 +458,7 @@ class SunoService:
         not run into the upstream's rate limit, nor spend the quota the status reads need.
         """
         try:
-            granted = await self.poller.limiter.acquire(READ, deadline=self.clock() + SUBMIT_QUEUE_S)
+            granted = await self.poller.acquire(self.tenant, READ, deadline=self.clock() + SUBMIT_QUEUE_S)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self.ledger.record_rejected(local_id, "cancelled before it was sent")
@@ -474,7 +474,7 @@ class SunoService:
             task: Task = await send()
         except SunoError as err:
             if isinstance(err, RateLimitedError):
-                self.poller.limiter.rate_limited(err.retry_after)
+                self.poller.rate_limited(self.tenant, err.retry_after)
             # errors.submit_outcome decides: a body we cannot read, a failing gateway or a
             # request lost after it left may have been taken (and charged) upstream.
             if submit_outcome(err) == "unknown":
@@ -562,13 +562,13 @@ class SunoService:
             self.poller.watch(self._ref(record), started=started, current=record.as_task())
         fresh = await self.ledger.get(record.task_id, tenant=self.tenant) or record
         if record.status is Status.STALLED:
-            self.poller.forget(record.task_id)
+            self.poller.forget(record.task_id, tenant=self.tenant)
             if not fresh.status.finished and fresh.raw_status == record.raw_status:
                 # Looked at again and still no progress: it stays stalled.
                 await self.on_stalled(self._ref(fresh), fresh.as_task())
                 fresh = await self.ledger.get(record.task_id, tenant=self.tenant) or fresh
-        error = self.poller.last_error(record.task_id)
-        checked = self.poller.checked_at(record.task_id)
+        error = self.poller.last_error(record.task_id, tenant=self.tenant)
+        checked = self.poller.checked_at(record.task_id, tenant=self.tenant)
         return Outcome(
             record=fresh,
             waited_s=round(self.clock() - begun, 2),
@@ -588,7 +588,7 @@ class SunoService:
             self.require_key()
         outcome = await self.follow(record, wait_s=wait_s, progress=progress, refresh=True)
         if outcome.record.status is Status.PENDING and isinstance(
-            self.poller.last_error(task_id), NotFoundError
+            self.poller.last_error(task_id, tenant=self.tenant), NotFoundError
         ):
             raise NotFoundError(f"no task {task_id} exists upstream", status_code=404)
         return outcome
@@ -776,10 +776,13 @@ async def open_service(
             timing = timing or Timing.expecting(
                 settings.expected_preview_s, settings.expected_complete_s, stall_s=settings.stall_after_s
             )
+            keys = KeyRing()  # team mode: callers' keys, in memory only, for the poller to use
             poller = Poller(
                 {"task": task_api, "clip": clip_api},
                 timing=timing,
                 max_requests_per_second=settings.max_requests_per_second,
+                keys=keys.get,
+                tenant_max_rps=settings.tenant_max_rps,
                 on_update=lambda ref, task: service_ref[0].on_task_update(ref, task),
                 on_milestone=lambda ref, milestone, seconds: service_ref[0].on_milestone(
                     ref, milestone, seconds
@@ -798,6 +801,7 @@ async def open_service(
                 catalog=Catalog.with_extra(settings.extra_models),
                 sandbox=sandbox,
                 task_group=tg,
+                keys=keys,
             )
             service_ref.append(service)
             tg.start_soon(poller.run)

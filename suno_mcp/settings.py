@@ -50,6 +50,8 @@ _ORIGIN = re.compile(
     r"^https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^http://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$"
 )
 
+_HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$|^[0-9a-f:.]+$")
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -88,6 +90,8 @@ class Settings(BaseModel):
     http_max_connections: int = Field(default=256, ge=1, le=100_000)
     http_header_timeout_s: float = Field(default=10.0, gt=0, le=600)
     http_max_calls: int = Field(default=32, ge=1, le=10_000)
+    # Public names a reverse proxy in front forwards as Host (the DNS-rebinding check refuses others).
+    http_allowed_hosts: tuple[str, ...] = ()
     # A libpq URL for a PostgreSQL ledger shared by replicas; it may hold a password, so it is secret.
     database_url: SecretStr | None = None
     # Team mode (HTTP only): each request pays with its caller's own key, rows are kept per tenant.
@@ -177,6 +181,18 @@ class Settings(BaseModel):
                 )
         return cleaned
 
+    @field_validator("http_allowed_hosts")
+    @classmethod
+    def _check_allowed_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(name.strip().lower() for name in value if name.strip())
+        for name in cleaned:
+            if not _HOST_NAME.match(name):
+                raise ValueError(
+                    f"{name!r} is not a host name: give the name clients use, e.g. suno.example.com "
+                    "(no scheme, port or path)"
+                )
+        return cleaned
+
     @field_validator("api_key", "http_token", "database_url", "tenant_secret", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
@@ -220,6 +236,7 @@ _ENV: dict[str, str] = {
     "SUNO_MCP_HTTP_MAX_CONNECTIONS": "http_max_connections",
     "SUNO_MCP_HTTP_HEADER_TIMEOUT_S": "http_header_timeout_s",
     "SUNO_MCP_HTTP_MAX_CALLS": "http_max_calls",
+    "SUNO_MCP_HTTP_ALLOWED_HOSTS": "http_allowed_hosts",
     "SUNO_MCP_EXPECTED_PREVIEW_S": "expected_preview_s",
     "SUNO_MCP_EXPECTED_COMPLETE_S": "expected_complete_s",
     "SUNO_MCP_STALL_AFTER_S": "stall_after_s",
@@ -247,7 +264,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         raw = env.get(name)
         if raw is None or raw == "":
             continue
-        if field in ("extra_models", "media_origins"):
+        if field in ("extra_models", "media_origins", "http_allowed_hosts"):
             values[field] = tuple(part.strip() for part in raw.split(",") if part.strip())
         elif field in ("api", "confirm", "keys"):
             values[field] = raw.strip().lower()

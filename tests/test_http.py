@@ -2,53 +2,22 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-import uvicorn
 from mcp import Client
 
 from suno_mcp.backends import SandboxOptions, sandbox_backend
 from suno_mcp.errors import ConfigurationError
-from suno_mcp.http import build_http_app, check_exposure, is_loopback
+from suno_mcp.http import build_http_app, check_exposure, is_loopback, startup_line
 from suno_mcp.server import build_server
 from suno_mcp.settings import load_settings
+from tests.support.http_app import INIT, MCP_HEADERS, serving
 
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "0"},
-    },
-}
-HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
-@asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(lambda: server.serve(sockets=[sock]))
-        with anyio.fail_after(10):
-            while not server.started:  # noqa: ASYNC110 (uvicorn offers no started event)
-                await anyio.sleep(0.01)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-    sock.close()
+HEADERS = {k: v for k, v in MCP_HEADERS.items() if k != "MCP-Protocol-Version"}
 
 
 def _server(tmp_path: Path, **overrides: Any) -> tuple[Any, Any]:
@@ -119,3 +88,43 @@ def test_binding_beyond_loopback_with_a_token_is_allowed(tmp_path: Path) -> None
 )
 def test_loopback_detection(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+async def test_a_public_name_the_proxy_forwards_is_allowed_and_others_are_still_refused(
+    tmp_path: Path,
+) -> None:
+    server, settings = _server(tmp_path, http_allowed_hosts=("suno.example.com",))
+    async with serving(build_http_app(server, settings, "127.0.0.1")) as url, httpx.AsyncClient() as http:
+        public = await http.post(
+            f"{url}/mcp",
+            json=INIT,
+            headers={**HEADERS, "Host": "suno.example.com", "Origin": "https://suno.example.com"},
+        )
+        other = await http.post(f"{url}/mcp", json=INIT, headers={**HEADERS, "Host": "evil.example"})
+    assert public.status_code == 200
+    assert other.status_code == 421
+
+
+def test_allowed_hosts_are_read_from_the_environment_as_a_list_and_must_be_bare_names(tmp_path: Path) -> None:
+    settings = load_settings(
+        environ={"SUNO_MCP_HTTP_ALLOWED_HOSTS": "Suno.Example.com, mcp.example.org"}, data_dir=tmp_path
+    )
+    assert settings.http_allowed_hosts == ("suno.example.com", "mcp.example.org")
+    with pytest.raises(ConfigurationError, match="SUNO_MCP_HTTP_ALLOWED_HOSTS"):
+        load_settings(environ={"SUNO_MCP_HTTP_ALLOWED_HOSTS": "https://suno.example.com/"}, data_dir=tmp_path)
+
+
+def test_team_mode_may_listen_beyond_loopback_without_a_token_and_says_tls_goes_in_front(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(
+        environ={}, data_dir=tmp_path, keys="per-request", tenant_secret="a-tenant-secret-of-32-characters"
+    )
+    check_exposure(settings, "0.0.0.0")
+    line = startup_line(settings, "0.0.0.0", 8000)
+    assert "http://0.0.0.0:8000/mcp" in line
+    assert "TLS" in line
+    assert "stateless" in line  # team mode is stateless unless told otherwise
+    single = startup_line(load_settings(environ={}, data_dir=tmp_path), "127.0.0.1", 8000)
+    assert "TLS" not in single
+    assert "stateless" not in single
