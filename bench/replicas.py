@@ -1,0 +1,145 @@
+"""Multi-replica soak: R replicas on one PostgreSQL and one faulty sandbox, a replica killed halfway.
+
+The harness lives in ``tests/support/replicas.py`` (CI runs a small version of it); this script runs it
+at full size, then runs the same workload on a single process (one replica, no kill) for the
+upstream-fetch baseline, and prints both side by side with the goals. Run from the repository root:
+
+    python -m bench.replicas [--replicas 3] [--tenants 5] [--tasks 500] [--clients 200]
+                             [--speed 10] [--faults '500:0.1,429:0.05,drop:0.05'] [--small]
+                             [--server-key] [--no-baseline]
+
+PostgreSQL comes from the binaries on this machine (``initdb``/``pg_ctl``, as the tests start it).
+``--server-key`` runs with one server-wide key instead of team mode (per-request keys): the
+cross-tenant figure then means nothing and is not printed as a goal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+from pathlib import Path
+
+import anyio
+
+from tests.support.postgres import find_binaries, fresh_database, running_postgres
+from tests.support.replicas import LEGACY_STATELESS, MODERN_PROTOCOL, SoakReport, SoakSpec, run_replica_soak
+
+SMALL = {"replicas": 3, "tenants": 3, "tasks": 40, "clients": 20, "speed": 30.0}
+FETCH_RATIO_GOAL = 1.2
+
+ROWS = [
+    ("tasks with an id", "with_id", None),
+    ("complete / failed", None, None),
+    ("outcome unknown (paid, id never learned)", "unknown", None),
+    ("refused after every retry", "refused", None),
+    ("lost tasks", "lost", "0"),
+    ("paid submits / distinct", None, None),
+    ("duplicate paid submits", "duplicates", "0"),
+    ("cross-tenant reads tried", "cross_reads", None),
+    ("cross-tenant reads that succeeded", "cross_leaks", "0"),
+    ("upstream fetches per task", "fetches_per_task", None),
+    ("upstream fetches, all (cross reads too)", "fetches_total", None),
+    ("upstream faults injected", "faults_fired", None),
+    ("get_task_status(wait=0) calls", "status_calls", None),
+    ("get_task_status(wait=0) p50 ms", "p50_ms", None),
+    ("get_task_status(wait=0) p99 ms", "p99_ms", None),
+    ("calls answered per replica", "calls_by_replica", None),
+    ("replica killed / back after s", None, None),
+    ("wall seconds", "seconds", None),
+]
+
+
+def _cell(report: SoakReport, attr: str | None, label: str) -> str:
+    if attr is not None:
+        return str(getattr(report, attr))
+    if label.startswith("complete"):
+        return f"{report.complete} / {report.failed}"
+    if label.startswith("paid"):
+        return f"{report.paid_submits} / {report.distinct_paid}"
+    if report.killed is None:
+        return "-"
+    return f"#{report.killed} / {report.restart_s}"
+
+
+def print_table(run: SoakReport, baseline: SoakReport | None) -> bool:
+    """Print the figures; True when every goal is met."""
+    heads = [f"{run.replicas} replicas", "1 process"] if baseline else [f"{run.replicas} replicas"]
+    rows = [["figure", *heads, "goal"]]
+    for label, attr, goal in ROWS:
+        if label.startswith("cross") and not run.team:
+            continue
+        cells = [_cell(run, attr, label)] + ([_cell(baseline, attr, label)] if baseline else [])
+        rows.append([label, *cells, goal or ""])
+    ratio = None
+    if baseline is not None and baseline.fetches_per_task > 0:
+        ratio = round(run.fetches_per_task / baseline.fetches_per_task, 2)
+        rows.append(["fetches per task, ratio to 1 process", str(ratio), "", f"<= {FETCH_RATIO_GOAL}"])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    for report in (run, baseline):
+        if report is not None and report.errors:
+            print(f"\nfailed calls with {report.replicas} replica(s), retried or polled again:")
+            for kind, count in report.errors.items():
+                print(f"  {count:6d}  {kind}: {report.error_samples.get(kind, '')[:160]!r}")
+    met = run.with_id > 0 and run.refused == 0 and run.lost == 0 and run.duplicates == 0
+    met = met and (run.cross_leaks == 0 or not run.team)
+    return met and (ratio is None or ratio <= FETCH_RATIO_GOAL)
+
+
+def _spec(args: argparse.Namespace) -> SoakSpec:
+    defaults = dict(SMALL) if args.small else {}
+    sizes = {
+        k: getattr(args, k) if getattr(args, k) is not None else defaults.get(k, getattr(SoakSpec, k))
+        for k in SMALL
+    }
+    return SoakSpec(
+        **sizes,
+        faults=args.faults,
+        team=not args.server_key,
+        protocol=LEGACY_STATELESS if args.legacy_stateless else MODERN_PROTOCOL,
+    )
+
+
+def _run(spec: SoakSpec, url: str) -> SoakReport:
+    with tempfile.TemporaryDirectory(prefix="suno-replicas-") as tmp:
+        return anyio.run(lambda: run_replica_soak(spec, database_url=url, workdir=Path(tmp)))
+
+
+def main() -> None:
+    """Run the soak (and its single-process baseline); exit non-zero when a goal is missed."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    for name, kind in (
+        ("replicas", int),
+        ("tenants", int),
+        ("tasks", int),
+        ("clients", int),
+        ("speed", float),
+    ):
+        parser.add_argument(f"--{name}", type=kind, default=None)
+    parser.add_argument("--faults", default=SoakSpec.faults)
+    parser.add_argument("--small", action="store_true", help="a CI-sized run (still with a kill)")
+    parser.add_argument("--server-key", action="store_true", help="one server-wide key, not team mode")
+    parser.add_argument(
+        "--legacy-stateless", action="store_true", help=f"speak {LEGACY_STATELESS}, not the envelope"
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="skip the single-process run")
+    args = parser.parse_args()
+    spec = _spec(args)
+    binaries = find_binaries()
+    if binaries is None:
+        sys.exit("PostgreSQL binaries (initdb, pg_ctl) not found: install the postgresql package")
+    with running_postgres(binaries) as server:
+        with fresh_database(server) as url:
+            run = _run(spec, url)
+        baseline = None
+        if not args.no_baseline:
+            with fresh_database(server) as url:
+                baseline = _run(dataclasses.replace(spec, replicas=1, kill=False), url)
+    sys.exit(0 if print_table(run, baseline) else 1)
+
+
+if __name__ == "__main__":
+    main()
