@@ -148,8 +148,9 @@ class NoKeyError(ConfigurationError):
 
 
 NO_KEY = NoKeyError(
-    "this server process holds no key for this task's owner (it restarted since their last call), "
-    "so it is not polling the task here; the owner's next call brings the key and polling resumes"
+    "this server process has not seen the key of this task's owner (it restarted since their last "
+    "call, or their calls went to another replica), so it does not poll the task itself; the owner's "
+    "next call here brings the key and polling resumes"
 )
 
 

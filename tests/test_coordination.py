@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from suno_mcp.client import TaskRef
 from suno_mcp.coordination import LocalCoordinator
-from suno_mcp.coordination_pg import PRUNE_EVERY_S, PostgresCoordinator
+from suno_mcp.coordination_pg import OUTAGE_RETRY_S, PRUNE_EVERY_S, PostgresCoordinator
 from suno_mcp.ledger_pg import PostgresLedger
 from suno_mcp.models import ApiFamily, Clip, MusicRequest, Status, Task
 from suno_mcp.poller import AdaptiveLimiter, Goal, NoKeyError, Poller, Timing
@@ -461,6 +461,25 @@ async def test_the_listener_reconnects_after_its_connection_drops_and_skips_its_
         assert a.connections == 2
         send.close()
         receive.close()
+
+
+async def test_while_the_database_cannot_be_asked_claims_are_granted_and_it_is_asked_again_later(
+    database: str,
+) -> None:
+    clock = Clock()
+    async with coordinators(database, 2, clock) as (a, b):
+        rules = {"fresh_s": 30.0, "lease_s": 600.0}
+        assert await b.claim(REF, read=False, **rules)  # b holds the lease
+        assert not await a.claim(REF, read=False, **rules)
+        async with await psycopg.AsyncConnection.connect(database, autocommit=True) as admin:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                ("suno-mcp leases c0",),
+            )
+        assert await a.claim(REF, read=False, **rules)  # cannot ask: polls as a lone process would
+        assert await a.claim(REF, read=False, **rules)  # and does not try again at once
+        clock.now += OUTAGE_RETRY_S
+        assert not await a.claim(REF, read=False, **rules)  # reconnected: b's lease counts again
 
 
 async def test_a_coordinator_refuses_to_open_on_a_database_without_the_lease_table(database: str) -> None:
