@@ -32,7 +32,8 @@ FETCH_RATIO_GOAL = 1.2
 ROWS = [
     ("tasks with an id", "with_id", None),
     ("complete / failed", None, None),
-    ("outcome unknown (paid, id never learned)", "unknown", None),
+    ("outcome unknown (id never learned)", "unknown", None),
+    ("  of which paid upstream", "paid_without_id", None),
     ("refused after every retry", "refused", None),
     ("lost tasks", "lost", "0"),
     ("paid submits / distinct", None, None),
@@ -103,7 +104,12 @@ def _spec(args: argparse.Namespace) -> SoakSpec:
     )
 
 
-def _run(spec: SoakSpec, url: str) -> SoakReport:
+def _run(spec: SoakSpec, url: str, keep: Path | None, name: str) -> SoakReport:
+    if keep is not None:
+        # The processes' logs and data directories stay for a look afterwards.
+        workdir = keep / name
+        workdir.mkdir(parents=True, exist_ok=True)
+        return anyio.run(lambda: run_replica_soak(spec, database_url=url, workdir=workdir))
     with tempfile.TemporaryDirectory(prefix="suno-replicas-") as tmp:
         return anyio.run(lambda: run_replica_soak(spec, database_url=url, workdir=Path(tmp)))
 
@@ -126,6 +132,7 @@ def main() -> None:
         "--legacy-stateless", action="store_true", help=f"speak {LEGACY_STATELESS}, not the envelope"
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the single-process run")
+    parser.add_argument("--keep", type=Path, default=None, help="keep logs and data directories here")
     args = parser.parse_args()
     spec = _spec(args)
     binaries = find_binaries()
@@ -133,11 +140,11 @@ def main() -> None:
         sys.exit("PostgreSQL binaries (initdb, pg_ctl) not found: install the postgresql package")
     with running_postgres(binaries) as server:
         with fresh_database(server) as url:
-            run = _run(spec, url)
+            run = _run(spec, url, args.keep, "replicas")
         baseline = None
         if not args.no_baseline:
             with fresh_database(server) as url:
-                baseline = _run(dataclasses.replace(spec, replicas=1, kill=False), url)
+                baseline = _run(dataclasses.replace(spec, replicas=1, kill=False), url, args.keep, "single")
     sys.exit(0 if print_table(run, baseline) else 1)
 
 

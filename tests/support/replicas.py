@@ -105,6 +105,7 @@ class SoakReport:
     paid_submits: int = 0
     distinct_paid: int = 0
     duplicates: int = 0
+    paid_without_id: int = 0  # paid upstream, but no client ever learned the task id
     cross_reads: int = 0
     cross_leaks: int = 0
     fetches_for_tasks: int = 0
@@ -521,7 +522,7 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def _fill_from_sandbox(report: SoakReport, workload: _Workload, stats: dict[str, Any]) -> None:
-    prompts = {workload.prompt(i) for i in range(workload.spec.tasks)}
+    prompts = {workload.prompt(i): i for i in range(workload.spec.tasks)}
     paid: Counter[str] = Counter()
     for key, count in stats["submits_by_fingerprint"].items():
         body = json.loads(key)["body"]
@@ -531,6 +532,7 @@ def _fill_from_sandbox(report: SoakReport, workload: _Workload, stats: dict[str,
     report.paid_submits = sum(paid.values())
     report.distinct_paid = len(paid)
     report.duplicates = report.paid_submits - report.distinct_paid
+    report.paid_without_id = sum(1 for prompt in paid if prompts[prompt] not in workload.tally.ids)
     by_task = stats["fetches_by_task"]
     ids = workload.tally.ids.values()
     report.fetches_for_tasks = sum(by_task.get(task_id, 0) for task_id in ids)
