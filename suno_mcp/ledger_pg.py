@@ -193,9 +193,10 @@ class PostgresLedger:
 
     async def schema_version(self) -> int:
         """The schema step this database is at."""
-        async with self._lock:
-            cur = await self._conn.execute("SELECT max(version) AS v FROM schema_version")
-            row = await cur.fetchone()
+        with anyio.CancelScope(shield=True):  # a cancelled statement would close the connection
+            async with self._lock:
+                cur = await self._conn.execute("SELECT max(version) AS v FROM schema_version")
+                row = await cur.fetchone()
         return int(row["v"]) if row and row["v"] is not None else 0
 
     # ------------------------------------------------------------ writes
@@ -352,14 +353,19 @@ class PostgresLedger:
         tenant: str = "",
     ) -> float:
         """How much of the budget's current window the tenant's paid requests have used."""
-        async with self._lock:
+
+        async def work() -> float:
             return await self._used(tenant, budget, prices or {}, self._clock(), sandbox)
+
+        # Shielded: a statement cancelled part-way closes the connection, the ledger's only one.
+        return await _finish(self._locked(work()))
 
     async def usage(self, since: float, *, sandbox: bool = False, tenant: str = "") -> list[UsageLine]:
         """The tenant's paid requests made at or after ``since`` (a wall-clock time), by kind, family and model."""
-        async with self._lock:
-            cur = await self._conn.execute(_USAGE_SQL, (since, sandbox, tenant))
-            rows = await cur.fetchall()
+        with anyio.CancelScope(shield=True):  # a cancelled statement would close the connection
+            async with self._lock:
+                cur = await self._conn.execute(_USAGE_SQL, (since, sandbox, tenant))
+                rows = await cur.fetchall()
         return [
             UsageLine(
                 kind=r["kind"],
@@ -376,9 +382,13 @@ class PostgresLedger:
         self, fingerprint: str, window_s: float, *, sandbox: bool = False, tenant: str = ""
     ) -> TaskRecord | None:
         """The tenant's newest live record with this request fingerprint made within the window."""
-        async with self._lock:
+
+        async def work() -> TaskRecord | None:
             row = await self._duplicate_row(tenant, fingerprint, self._clock() - window_s, sandbox)
             return None if row is None else await self._record(row)
+
+        # Shielded: a statement cancelled part-way closes the connection, the ledger's only one.
+        return await _finish(self._locked(work()))
 
     async def record_submitted(self, local_id: str, task: Task) -> None:
         """The upstream accepted the submit: store its task id and first state."""
@@ -469,13 +479,14 @@ class PostgresLedger:
         self, *, per_key: int = 20
     ) -> list[tuple[ApiFamily, TaskKind, str | None, str, float]]:
         """The newest milestone times: (api, kind, model, milestone, seconds), oldest first."""
-        async with self._lock:
-            cur = await self._conn.execute(
-                "SELECT api, kind, model, playable_s, complete_s FROM tasks"
-                " WHERE playable_s IS NOT NULL OR complete_s IS NOT NULL ORDER BY created_at DESC LIMIT %s",
-                (per_key * 50,),
-            )
-            rows = await cur.fetchall()
+        with anyio.CancelScope(shield=True):  # a cancelled statement would close the connection
+            async with self._lock:
+                cur = await self._conn.execute(
+                    "SELECT api, kind, model, playable_s, complete_s FROM tasks"
+                    " WHERE playable_s IS NOT NULL OR complete_s IS NOT NULL ORDER BY created_at DESC LIMIT %s",
+                    (per_key * 50,),
+                )
+                rows = await cur.fetchall()
         out: list[tuple[ApiFamily, TaskKind, str | None, str, float]] = []
         for row in reversed(rows):
             for milestone, column in (("playable", "playable_s"), ("complete", "complete_s")):
@@ -542,14 +553,22 @@ class PostgresLedger:
 
     async def get(self, task_id: str, *, tenant: str = "") -> TaskRecord | None:
         """The tenant's record with this upstream task id (or local id), if any."""
-        async with self._lock:
+
+        async def work() -> TaskRecord | None:
             row = await self._row_by_task_id(task_id, tenant)
             return None if row is None else await self._record(row)
 
+        # Shielded: a statement cancelled part-way closes the connection, the ledger's only one.
+        return await _finish(self._locked(work()))
+
     async def find_by_clip(self, clip_id: str, *, tenant: str = "") -> TaskRecord | None:
         """The tenant's newest record one of whose clips has this id."""
-        async with self._lock:
+
+        async def work() -> TaskRecord | None:
             return await self._find_by_clip(clip_id, tenant)
+
+        # Shielded: a statement cancelled part-way closes the connection, the ledger's only one.
+        return await _finish(self._locked(work()))
 
     async def _find_by_clip(self, clip_id: str, tenant: str) -> TaskRecord | None:
         # Containment is exact (an element of the clips array whose id is this id) and uses the GIN index.
@@ -562,17 +581,22 @@ class PostgresLedger:
 
     async def find(self, task_or_clip_id: str, *, tenant: str = "") -> TaskRecord | None:
         """The tenant's record of a task id, else their newest record holding a clip of that id."""
-        async with self._lock:
+
+        async def work() -> TaskRecord | None:
             row = await self._row_by_task_id(task_or_clip_id, tenant)
             if row is not None:
                 return await self._record(row)
             return await self._find_by_clip(task_or_clip_id, tenant)
 
+        # Shielded: a statement cancelled part-way closes the connection, the ledger's only one.
+        return await _finish(self._locked(work()))
+
     async def recent(
         self, *, statuses: Sequence[Status] | None = None, limit: int = 20, tenant: str = ""
     ) -> list[TaskRecord]:
         """The tenant's newest records first, optionally only those in some statuses."""
-        async with self._lock:
+
+        async def work() -> list[TaskRecord]:
             if statuses:
                 cur = await self._conn.execute(
                     "SELECT * FROM tasks WHERE tenant = %s AND status = ANY(%s)"
@@ -586,6 +610,9 @@ class PostgresLedger:
                 )
             rows = await cur.fetchall()
             return [await self._record(r) for r in rows]
+
+        # Shielded: a statement cancelled part-way closes the connection, the ledger's only one.
+        return await _finish(self._locked(work()))
 
     async def _files_for(self, clip_ids: Sequence[str], tenant: str) -> list[SavedFile]:
         if not clip_ids:

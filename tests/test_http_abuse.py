@@ -18,18 +18,9 @@ import httpx
 import pytest
 
 from suno_mcp.http import CallLimitMiddleware
+from tests.support.http_app import INIT
 from tests.support.processes import stop_process
 
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "0"},
-    },
-}
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 HALF_OPEN = 1000
 HEADER_TIMEOUT_S = 2

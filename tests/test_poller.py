@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from suno_mcp.client import TaskRef
-from suno_mcp.coordination import OnChange
+from suno_mcp.coordination import LocalCoordinator
 from suno_mcp.errors import NotFoundError, RateLimitedError, SunoError
 from suno_mcp.latency import LatencyModel
 from suno_mcp.models import ApiFamily, Clip, Status, Task
@@ -81,7 +81,7 @@ class KeyedApi:
         return await self.api.fetch_as(self.key, refs)
 
 
-class CountingCoordinator:
+class CountingCoordinator(LocalCoordinator):
     """Grants every claim, as a lone process does, and counts them."""
 
     def __init__(self) -> None:
@@ -92,15 +92,6 @@ class CountingCoordinator:
     ) -> bool:
         self.claims.append(ref)
         return True
-
-    async def changed(self, ref: TaskRef) -> None:
-        return None
-
-    async def release(self, ref: TaskRef) -> None:
-        return None
-
-    async def run(self, on_change: OnChange) -> None:
-        await anyio.sleep_forever()
 
     async def close(self) -> None:
         return None
