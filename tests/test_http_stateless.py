@@ -7,7 +7,7 @@ question that cannot be asked (no back channel) is refused at once instead of ha
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -125,15 +125,23 @@ async def test_a_waited_call_streams_its_progress_on_its_own_post_before_the_res
     assert all(n["params"]["message"] for n in notes)
 
 
-async def test_a_spending_question_with_no_way_to_ask_is_refused_at_once_instead_of_hanging(
-    tmp_path: Path,
-) -> None:
-    asked: list[str] = []
+def accepting(
+    asked: list[str],
+) -> Callable[[ClientRequestContext, types.ElicitRequestParams], Awaitable[types.ElicitResult]]:
+    """A client's answer to every question: yes, send it; each question's text is kept in ``asked``."""
 
     async def elicit(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
         asked.append(params.message)
         return types.ElicitResult(action="accept", content={"send": True})
 
+    return elicit
+
+
+async def test_a_spending_question_with_no_way_to_ask_is_refused_at_once_instead_of_hanging(
+    tmp_path: Path,
+) -> None:
+    asked: list[str] = []
+    elicit = accepting(asked)
     settings = _settings(tmp_path, confirm="always")
     server = build_server(settings, sandbox_backend(SandboxOptions(speed=100)))
     # The client can answer questions, but a stateless POST has nowhere for its answer to land.
@@ -159,11 +167,7 @@ async def test_a_client_of_the_input_required_revision_is_asked_even_without_ses
     # From 2026-07-28 on the question is the call's result and the answer comes with the retry:
     # both are ordinary requests, so stateless replicas can ask.
     asked: list[str] = []
-
-    async def elicit(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
-        asked.append(params.message)
-        return types.ElicitResult(action="accept", content={"send": True})
-
+    elicit = accepting(asked)
     settings = _settings(tmp_path, confirm="always")
     server = build_server(settings, sandbox_backend(SandboxOptions(speed=100)))
     async with (
