@@ -307,7 +307,6 @@ class Poller:
         self._on_milestone = on_milestone
         self._on_stalled = on_stalled
         self._keys = keys
-        self._keyed: dict[tuple[str, ApiFamily], tuple[SecretStr, MusicApi]] = {}
         self.coordinator: PollCoordinator = coordinator or LocalCoordinator()
         self._load = load
         self._paused_until: dict[tuple[str, ApiFamily], float] = defaultdict(float)
@@ -391,10 +390,7 @@ class Poller:
         key = None if self._keys is None else self._keys(tenant)
         if key is None:
             return None
-        cached = self._keyed.get((tenant, family))
-        if cached is None or cached[0] != key:  # the tenant's newest key (SecretStr compares values)
-            cached = self._keyed[(tenant, family)] = (key, api.with_key(key))
-        return cached[1]
+        return api.with_key(key)  # a light view of the one HTTP client: cheaper than remembering it
 
     # ------------------------------------------------------------ public
 
