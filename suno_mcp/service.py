@@ -155,9 +155,8 @@ class SunoService:
     # keys callers brought, shared by every view so the poller can follow each tenant's tasks.
     tenant: str = SERVER_TENANT
     keys: KeyRing = field(default_factory=KeyRing)
-    _in_flight: dict[str, anyio.Event] = field(
-        default_factory=dict
-    )  # tenant:fingerprint -> submit being sent
+    # "tenant:fingerprint" -> the submit of that request being sent now
+    _in_flight: dict[str, anyio.Event] = field(default_factory=dict)
 
     def for_caller(self, caller: Caller) -> SunoService:
         """The service acting for one team-mode caller: their key upstream, their rows in the ledger.
