@@ -17,6 +17,11 @@ Two kinds of claim:
 - a *read* (a status read or a waited call someone is asking for right now) is granted to anyone when
   nobody fetched within ``fresh_s``; a refused read is answered from the ledger.
 
+The vendor limits a key, not a replica: when the upstream answers one replica's request with 429,
+:meth:`PollCoordinator.paused` passes the Retry-After on, and every replica slows that tenant down as
+if the 429 had been its own. Without it, each replica would go on sending at its full rate with a key
+the vendor has just told to wait.
+
 :class:`LocalCoordinator` is the single-process case (always grants: there is nobody to share with);
 :mod:`suno_mcp.coordination_pg` keeps the leases in PostgreSQL and sends notices with LISTEN/NOTIFY.
 """
@@ -29,9 +34,13 @@ from typing import Protocol
 import anyio
 
 from suno_mcp.client import TaskRef
+from suno_mcp.models import ApiFamily
 
 # Called with (tenant, task id) when another replica stored a new state of that task.
 OnChange = Callable[[str, str], Awaitable[None]]
+# Called with (tenant, API family or None for a submit, Retry-After seconds or None) when the
+# upstream answered another replica's request for that tenant with 429.
+OnPause = Callable[[str, ApiFamily | None, float | None], Awaitable[None]]
 
 
 class PollCoordinator(Protocol):
@@ -57,8 +66,13 @@ class PollCoordinator(Protocol):
         """This replica no longer follows the task (finished, stalled or forgotten)."""
         ...
 
-    async def run(self, on_change: OnChange) -> None:
-        """Deliver the other replicas' change notices to ``on_change`` until cancelled."""
+    async def paused(self, tenant: str, family: ApiFamily | None, retry_after: float | None) -> None:
+        """The upstream answered 429 to one of this tenant's requests here: tell the others."""
+        ...
+
+    async def run(self, on_change: OnChange, on_pause: OnPause | None = None) -> None:
+        """Deliver the other replicas' notices (changes to ``on_change``, 429s to ``on_pause``)
+        until cancelled."""
         ...
 
     async def close(self) -> None:
@@ -86,7 +100,10 @@ class LocalCoordinator:
     async def release(self, ref: TaskRef) -> None:
         return None
 
-    async def run(self, on_change: OnChange) -> None:
+    async def paused(self, tenant: str, family: ApiFamily | None, retry_after: float | None) -> None:
+        return None
+
+    async def run(self, on_change: OnChange, on_pause: OnPause | None = None) -> None:
         await anyio.sleep_forever()  # no other replica will ever send a notice
 
     async def close(self) -> None:

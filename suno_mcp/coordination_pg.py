@@ -9,10 +9,11 @@ A claim is one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` statement: the row
 concurrent claims on one task queue up, and each sees the one before it, so at most one of them is
 granted per ``fresh_s``. The rules are in :mod:`suno_mcp.coordination`.
 
-Notices go through ``pg_notify`` on one channel, as JSON ``{"replica", "tenant", "task_id"}``; a
-dedicated connection LISTENs and is reconnected (bounded backoff) whenever it drops. A notice lost
-while it was down costs only latency: a replica whose waiters are refused a scheduled poll reads the
-ledger anyway.
+Notices go through ``pg_notify`` on one channel, as JSON: ``{"replica", "tenant", "task_id"}`` for a
+new state, ``{"replica", "tenant", "kind": "paused", "api", "retry_after"}`` for a 429 (Retry-After
+in seconds, relative, so the replicas' clocks need not agree). A dedicated connection LISTENs and is
+reconnected (bounded backoff) whenever it drops. A notice lost while it was down costs only latency
+(a replica whose waiters are refused a scheduled poll reads the ledger anyway) or one more 429.
 
 If the lease connection fails, claims are granted (and the connection retried at most once per
 :data:`OUTAGE_RETRY_S`): a replica that cannot coordinate polls as a lone process would, which costs
@@ -26,6 +27,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -33,7 +35,8 @@ import psycopg
 from psycopg import sql
 
 from suno_mcp.client import TaskRef
-from suno_mcp.coordination import OnChange
+from suno_mcp.coordination import OnChange, OnPause
+from suno_mcp.models import ApiFamily
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,19 @@ _RELEASE_SQL = (
 _PRUNE_SQL = f"DELETE FROM poll_leases WHERE lease_until < clock_timestamp() - interval '{PRUNE_AFTER}'"  # noqa: S608 (a constant)
 
 _Conn = psycopg.AsyncConnection[Any]
+
+
+@dataclass(frozen=True)
+class _Change:
+    tenant: str
+    task_id: str
+
+
+@dataclass(frozen=True)
+class _Pause:
+    tenant: str
+    api: ApiFamily | None
+    retry_after: float | None
 
 
 class PostgresCoordinator:
@@ -147,15 +163,22 @@ class PostgresCoordinator:
 
     async def changed(self, ref: TaskRef) -> None:
         """Tell the other replicas that this one stored a new state of the task."""
-        payload = json.dumps(
-            {"replica": self.replica_id, "tenant": ref.tenant, "task_id": ref.task_id}, separators=(",", ":")
-        )
-        if len(payload.encode()) > MAX_PAYLOAD:
+        if not await self._notify({"tenant": ref.tenant, "task_id": ref.task_id}):
             log.warning("task id too long for a change notice; other replicas will read the ledger")
-            return
+
+    async def paused(self, tenant: str, family: ApiFamily | None, retry_after: float | None) -> None:
+        """Tell the other replicas that the upstream answered this tenant's request with 429."""
+        await self._notify({"tenant": tenant, "kind": "paused", "api": family, "retry_after": retry_after})
+
+    async def _notify(self, message: dict[str, Any]) -> bool:
+        """Send one notice to the other replicas; False when it is too long for NOTIFY."""
+        payload = json.dumps({"replica": self.replica_id, **message}, separators=(",", ":"))
+        if len(payload.encode()) > MAX_PAYLOAD:
+            return False
         await self._statement(
             "SELECT pg_notify(%(channel)s, %(payload)s)", {"channel": CHANNEL, "payload": payload}
         )
+        return True
 
     async def release(self, ref: TaskRef) -> None:
         """Let this replica's lease on the task expire now (and now and then clear long-expired ones)."""
@@ -203,7 +226,7 @@ class PostgresCoordinator:
 
     # ------------------------------------------------------------ notices
 
-    async def run(self, on_change: OnChange) -> None:
+    async def run(self, on_change: OnChange, on_pause: OnPause | None = None) -> None:
         """LISTEN for the other replicas' notices and hand them to ``on_change``, reconnecting
         whenever the connection drops, until cancelled."""
         backoff = RECONNECT_MIN_S
@@ -214,7 +237,7 @@ class PostgresCoordinator:
                 log.warning("cannot LISTEN for poll notices (retrying): %s", type(err).__name__)
             else:
                 try:
-                    await self._listen(conn, on_change)
+                    await self._listen(conn, on_change, on_pause)
                     backoff = RECONNECT_MIN_S  # it was up: the next drop starts the backoff afresh
                 except psycopg.OperationalError as err:
                     log.warning("the LISTEN connection for poll notices dropped: %s", type(err).__name__)
@@ -225,7 +248,7 @@ class PostgresCoordinator:
             await anyio.sleep(backoff)
             backoff = min(RECONNECT_MAX_S, backoff * 2)
 
-    async def _listen(self, conn: _Conn, on_change: OnChange) -> None:
+    async def _listen(self, conn: _Conn, on_change: OnChange, on_pause: OnPause | None) -> None:
         await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
         self.listener_pid = conn.info.backend_pid
         self.connections += 1
@@ -234,20 +257,37 @@ class PostgresCoordinator:
         async with contextlib.aclosing(conn.notifies()) as notices:
             async for notice in notices:
                 found = self._parse(notice.payload)
-                if found is not None:
-                    await on_change(*found)
+                if isinstance(found, _Change):
+                    await on_change(found.tenant, found.task_id)
+                elif isinstance(found, _Pause) and on_pause is not None:
+                    await on_pause(found.tenant, found.api, found.retry_after)
 
-    def _parse(self, payload: str) -> tuple[str, str] | None:
-        """(tenant, task id) of another replica's notice; None for our own or an unreadable one."""
+    def _parse(self, payload: str) -> _Change | _Pause | None:
+        """Another replica's notice; None for our own or an unreadable one."""
         try:
             message = json.loads(payload)
-            replica, tenant, task_id = message["replica"], message["tenant"], message["task_id"]
-        except (ValueError, KeyError, TypeError):
+            replica, tenant = message["replica"], message["tenant"]
+            if message.get("kind") == "paused":
+                api, retry_after = message["api"], message["retry_after"]
+                if api not in (None, "task", "clip"):
+                    raise ValueError(api)
+                if retry_after is not None and not (
+                    isinstance(retry_after, int | float) and retry_after >= 0
+                ):
+                    raise ValueError(retry_after)
+                found: _Change | _Pause = _Pause(
+                    tenant, api, None if retry_after is None else float(retry_after)
+                )
+            else:
+                found = _Change(tenant, message["task_id"])
+                if not isinstance(found.task_id, str):
+                    raise TypeError(found.task_id)
+        except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("ignored an unreadable poll notice")
             return None
-        if replica == self.replica_id or not isinstance(tenant, str) or not isinstance(task_id, str):
+        if replica == self.replica_id or not isinstance(tenant, str):
             return None
-        return tenant, task_id
+        return found
 
     async def listening(self, times: int = 1) -> None:
         """Return once the LISTEN has been set up ``times`` times in all (a reconnect counts)."""

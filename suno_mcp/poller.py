@@ -11,7 +11,7 @@ milestones for a (family, kind, model) are known, polls are sparse before the us
 window, dense inside it and growing again past it.
 
 Requests go through one :class:`AdaptiveLimiter`: its rate rises while answers are clean
-and halves on a 429 (whose Retry-After pauses the family), within a ceiling; when
+and halves on a 429 (whose Retry-After pauses the family, on every replica), within a ceiling; when
 requests are scarce, a read someone is waiting on goes first, then polls of tasks with
 waiters (earliest due first), and tasks nobody waits for last.
 
@@ -372,10 +372,31 @@ class Poller:
             return False
         return await self.limiter.acquire(priority, due=due, deadline=deadline)
 
-    def rate_limited(self, tenant: str, retry_after: float | None) -> None:
-        """A 429 on one of ``tenant``'s requests: its key's limit, so that tenant alone slows down."""
+    async def rate_limited(
+        self, tenant: str, retry_after: float | None, family: ApiFamily | None = None
+    ) -> None:
+        """A 429 on one of ``tenant``'s requests: its key's limit, so that tenant alone slows down,
+        here and (through the coordinator) on every other replica using the key.
+
+        ``family``: the API a poll was refused on; its scheduled polls also wait out Retry-After.
+        """
+        self._slow_down(tenant, family, retry_after)
+        try:
+            await self.coordinator.paused(tenant, family, retry_after)
+        except Exception:
+            # The other replicas then meet the limit themselves: one more 429 each, nothing lost.
+            log.exception("telling the other replicas about a 429 failed")
+
+    def _slow_down(self, tenant: str, family: ApiFamily | None, retry_after: float | None) -> None:
         limiter = self.limiter if tenant == SERVER_TENANT else self._tenant_limiter(tenant)
         limiter.rate_limited(retry_after)
+        if retry_after and family is not None:
+            until = self._clock() + retry_after
+            self._paused_until[(tenant, family)] = max(self._paused_until[(tenant, family)], until)
+
+    async def _peer_paused(self, tenant: str, family: ApiFamily | None, retry_after: float | None) -> None:
+        """Another replica's request with this tenant's key got a 429: the key is limited here too."""
+        self._slow_down(tenant, family, retry_after)
 
     def _succeeded(self, tenant: str) -> None:
         self.limiter.succeeded()
@@ -662,9 +683,7 @@ class Poller:
         except SunoError as error:
             now = self._clock()
             if isinstance(error, RateLimitedError):
-                self.rate_limited(tenant, error.retry_after)
-                if error.retry_after:
-                    self._paused_until[(tenant, family)] = now + error.retry_after
+                await self.rate_limited(tenant, error.retry_after, family)
             log.info("polling %d %s task(s) failed: %s", len(watches), family, error.message)
             for watch in watches:
                 watch.error = error
@@ -734,7 +753,7 @@ class Poller:
                 watch.loading = True
                 reads.start_soon(self._read_changes, watch)
 
-            await self.coordinator.run(on_change)
+            await self.coordinator.run(on_change, self._peer_paused)
 
     async def _read_changes(self, watch: _Watch) -> None:
         try:

@@ -477,7 +477,7 @@ class SunoService:
             task: Task = await send()
         except SunoError as err:
             if isinstance(err, RateLimitedError):
-                self.poller.rate_limited(self.tenant, err.retry_after)
+                await self.poller.rate_limited(self.tenant, err.retry_after)
             # errors.submit_outcome decides: a body we cannot read, a failing gateway or a
             # request lost after it left may have been taken (and charged) upstream.
             if submit_outcome(err) == "unknown":

@@ -23,7 +23,8 @@ from pydantic import SecretStr
 
 from suno_mcp.client import TaskRef
 from suno_mcp.coordination import LocalCoordinator
-from suno_mcp.coordination_pg import OUTAGE_RETRY_S, PRUNE_EVERY_S, PostgresCoordinator
+from suno_mcp.coordination_pg import CHANNEL, OUTAGE_RETRY_S, PRUNE_EVERY_S, PostgresCoordinator
+from suno_mcp.errors import RateLimitedError, SunoError
 from suno_mcp.ledger_pg import PostgresLedger
 from suno_mcp.models import ApiFamily, Clip, MusicRequest, Status, Task
 from suno_mcp.poller import AdaptiveLimiter, Goal, NoKeyError, Poller, Timing
@@ -59,6 +60,7 @@ class Upstream:
     def __init__(self) -> None:
         self.states: dict[str, tuple[Status, str]] = {}
         self.calls: list[tuple[str | None, list[str]]] = []  # (key, task ids) per request
+        self.refusals: list[SunoError] = []  # the next fetches fail with these, in order
 
     @property
     def fetches(self) -> int:
@@ -80,6 +82,8 @@ class FakeApi:
 
     async def fetch(self, refs: Sequence[TaskRef], *, deadline: float | None = None) -> dict[str, Task]:
         self.upstream.calls.append((self.key, [r.task_id for r in refs]))
+        if self.upstream.refusals:
+            raise self.upstream.refusals.pop(0)
         answer = {}
         for ref in refs:
             if ref.task_id in self.upstream.states:
@@ -390,6 +394,42 @@ async def test_a_replica_without_the_tenants_key_takes_no_lease_and_hears_from_o
         assert on_keyless.result.status is Status.COMPLETE
 
 
+async def test_a_429_on_one_replica_holds_that_tenants_requests_back_on_the_others(database: str) -> None:
+    # The vendor limits the key: b must not go on fetching with it while a waits out Retry-After.
+    upstream = Upstream()
+    for task_id in ("t1", "t2", "t3"):
+        upstream.set(task_id, Status.RUNNING, "queued")
+    keys = {"t-a": SecretStr("key-of-a"), "t-b": SecretStr("key-of-b")}
+    limited = TaskRef("t1", "task", model="m", tenant="t-a")
+    other, another = (TaskRef(t, "task", model="m", tenant="t-b") for t in ("t2", "t3"))
+    timing = Timing(fresh_s=0.0, lease_s=600.0)  # every read may fetch: only the pause holds one back
+    async with replicas(database, upstream, 2, timing=timing, keys=[keys.get, keys.get]) as (a, b):
+        for ref in (limited, other, another):
+            await submitted(a.ledger, ref.task_id)
+        on_b = Waiter(b, other)
+        with anyio.fail_after(BOUND_S):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(on_b)
+                await on_b.read.wait()
+                upstream.refusals.append(RateLimitedError("slow down", retry_after=30.0))
+                await a.poller.wait(limited, goal="complete", wait_s=0, started=0.0)  # the 429
+                upstream.set("t2", Status.COMPLETE, "done")
+                await a.poller.wait(other, goal="complete", wait_s=0, started=0.0)
+                # a's notices reach b in the order sent: once this one has woken b's waiter, b has
+                # taken in the pause too.
+                await on_b.done.wait()
+        sent = upstream.fetches
+        await b.poller.wait(limited, goal="complete", wait_s=0, started=0.0)
+        assert upstream.fetches == sent  # held back: answered from what is known
+        assert b.watch_of(limited).next_at >= b.clock.now + 30.0  # its schedule waits the pause out
+        b.clock.now += 1.0  # past t-b's own spacing since b's first read (well inside the pause)
+        await b.poller.wait(another, goal="complete", wait_s=0, started=0.0)
+        assert upstream.calls[-1] == ("key-of-b", ["t3"])  # another tenant's key is not held back
+        b.clock.now += 29.0
+        await b.poller.wait(limited, goal="complete", wait_s=0, started=0.0)
+        assert upstream.calls[-1] == ("key-of-a", ["t1"])  # Retry-After has passed
+
+
 # ------------------------------------------------------------ the coordinator itself
 
 
@@ -459,6 +499,40 @@ async def test_the_listener_reconnects_after_its_connection_drops_and_skips_its_
                 assert await receive.receive() == ("", "t2")
                 tg.cancel_scope.cancel()
         assert a.connections == 2
+        send.close()
+        receive.close()
+
+
+async def test_pause_notices_reach_the_other_replicas_and_unreadable_ones_are_skipped(
+    database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with coordinators(database, 2) as (a, b):
+        send, receive = anyio.create_memory_object_stream[tuple[str, ApiFamily | None, float | None]](10)
+
+        async def on_change(tenant: str, task_id: str) -> None:
+            raise AssertionError(f"a pause notice was taken for a change of {task_id}")
+
+        async def on_pause(tenant: str, family: ApiFamily | None, retry_after: float | None) -> None:
+            await send.send((tenant, family, retry_after))
+
+        with anyio.fail_after(BOUND_S):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(a.run, on_change, on_pause)
+                await a.listening(1)
+                await a.paused("t-own", "task", 5.0)  # its own: not heard
+                async with await psycopg.AsyncConnection.connect(database, autocommit=True) as admin:
+                    for bad in (
+                        '{"replica":"x","tenant":"t","kind":"paused","api":"ftp","retry_after":1}',
+                        '{"replica":"x","tenant":"t","kind":"paused","api":"task","retry_after":-1}',
+                        '{"replica":"x","tenant":"t","kind":"paused"}',
+                    ):
+                        await admin.execute("SELECT pg_notify(%s, %s)", (CHANNEL, bad))
+                await b.paused("t-x", "clip", 2.5)
+                await b.paused("", None, None)  # a submit's 429 without Retry-After
+                assert await receive.receive() == ("t-x", "clip", 2.5)
+                assert await receive.receive() == ("", None, None)
+                tg.cancel_scope.cancel()
+        assert [r.message for r in caplog.records].count("ignored an unreadable poll notice") == 3
         send.close()
         receive.close()
 
