@@ -6,10 +6,12 @@ upstream-fetch baseline, and prints both side by side with the goals. Run from t
 
     python -m bench.replicas [--replicas 3] [--tenants 5] [--tasks 500] [--clients 200]
                              [--speed 10] [--faults '500:0.1,429:0.05,drop:0.05'] [--small]
-                             [--server-key] [--no-baseline]
+                             [--read-every 10] [--server-key] [--no-baseline]
 
 PostgreSQL comes from the binaries on this machine (``initdb``/``pg_ctl``, as the tests start it).
-``--server-key`` runs with one server-wide key instead of team mode (per-request keys): the
+``--read-every`` is the model seconds between one client's status reads. Clients read again a while
+after each answer, so a faster deployment is read more often: the fetches per status read are printed
+beside the fetches per task for that reason. ``--server-key`` runs with one server-wide key instead of team mode (per-request keys): the
 cross-tenant figure then means nothing and is not printed as a goal.
 """
 
@@ -41,6 +43,8 @@ ROWS = [
     ("cross-tenant reads tried", "cross_reads", None),
     ("cross-tenant reads that succeeded", "cross_leaks", "0"),
     ("upstream fetches per task", "fetches_per_task", None),
+    ("status reads per task (by the clients)", "reads_per_task", None),
+    ("upstream fetches per status read", "fetches_per_read", None),
     ("upstream fetches, all (cross reads too)", "fetches_total", None),
     ("upstream faults injected", "faults_fired", None),
     ("get_task_status(wait=0) calls", "status_calls", None),
@@ -99,6 +103,7 @@ def _spec(args: argparse.Namespace) -> SoakSpec:
     return SoakSpec(
         **sizes,
         faults=args.faults,
+        poll_every_s=args.read_every,
         team=not args.server_key,
         protocol=LEGACY_STATELESS if args.legacy_stateless else MODERN_PROTOCOL,
     )
@@ -126,6 +131,7 @@ def main() -> None:
     ):
         parser.add_argument(f"--{name}", type=kind, default=None)
     parser.add_argument("--faults", default=SoakSpec.faults)
+    parser.add_argument("--read-every", type=float, default=SoakSpec.poll_every_s, metavar="MODEL_S")
     parser.add_argument("--small", action="store_true", help="a CI-sized run (still with a kill)")
     parser.add_argument("--server-key", action="store_true", help="one server-wide key, not team mode")
     parser.add_argument(

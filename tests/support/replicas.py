@@ -111,6 +111,8 @@ class SoakReport:
     fetches_for_tasks: int = 0
     fetches_total: int = 0
     fetches_per_task: float = 0.0
+    reads_per_task: float = 0.0  # the clients' own status reads (a faster server is read more often)
+    fetches_per_read: float = 0.0
     faults_fired: int = 0
     status_calls: int = 0
     p50_ms: float = 0.0
@@ -538,6 +540,8 @@ def _fill_from_sandbox(report: SoakReport, workload: _Workload, stats: dict[str,
     report.fetches_for_tasks = sum(by_task.get(task_id, 0) for task_id in ids)
     report.fetches_total = stats["total"]["fetches"]
     report.fetches_per_task = round(report.fetches_for_tasks / max(1, len(ids)), 2)
+    report.reads_per_task = round(report.status_calls / max(1, len(ids)), 2)
+    report.fetches_per_read = round(report.fetches_for_tasks / max(1, report.status_calls), 2)
     report.faults_fired = sum(stats["faults_fired"].values())
     # Every paid submit of ours is under one of our tenants' accounts.
     ours = {account_of(k) for k in workload.spec.keys}
