@@ -227,8 +227,8 @@ class PostgresCoordinator:
     # ------------------------------------------------------------ notices
 
     async def run(self, on_change: OnChange, on_pause: OnPause | None = None) -> None:
-        """LISTEN for the other replicas' notices and hand them to ``on_change``, reconnecting
-        whenever the connection drops, until cancelled."""
+        """LISTEN for the other replicas' notices and hand them to ``on_change`` (a new state) or
+        ``on_pause`` (a 429), reconnecting whenever the connection drops, until cancelled."""
         backoff = RECONNECT_MIN_S
         while True:
             try:
@@ -267,27 +267,17 @@ class PostgresCoordinator:
         try:
             message = json.loads(payload)
             replica, tenant = message["replica"], message["tenant"]
-            if message.get("kind") == "paused":
-                api, retry_after = message["api"], message["retry_after"]
-                if api not in (None, "task", "clip"):
-                    raise ValueError(api)
-                if retry_after is not None and not (
-                    isinstance(retry_after, int | float) and retry_after >= 0
-                ):
-                    raise ValueError(retry_after)
-                found: _Change | _Pause = _Pause(
-                    tenant, api, None if retry_after is None else float(retry_after)
-                )
-            else:
-                found = _Change(tenant, message["task_id"])
-                if not isinstance(found.task_id, str):
-                    raise TypeError(found.task_id)
+            found = (
+                _pause(message) if message.get("kind") == "paused" else _Change(tenant, message["task_id"])
+            )
+            if not isinstance(tenant, str) or (
+                isinstance(found, _Change) and not isinstance(found.task_id, str)
+            ):
+                raise TypeError("not a string")
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("ignored an unreadable poll notice")
             return None
-        if replica == self.replica_id or not isinstance(tenant, str):
-            return None
-        return found
+        return None if replica == self.replica_id else found
 
     async def listening(self, times: int = 1) -> None:
         """Return once the LISTEN has been set up ``times`` times in all (a reconnect counts)."""
@@ -301,6 +291,15 @@ class PostgresCoordinator:
                 if self._conn is not None:
                     await self._conn.close()
                     self._conn = None
+
+
+def _pause(message: dict[str, Any]) -> _Pause:
+    api, retry_after = message["api"], message["retry_after"]
+    if api not in (None, "task", "clip"):
+        raise ValueError(f"no such API family: {api!r}")
+    if retry_after is not None and not (isinstance(retry_after, int | float) and retry_after >= 0):
+        raise ValueError(f"not a Retry-After: {retry_after!r}")
+    return _Pause(message["tenant"], api, None if retry_after is None else float(retry_after))
 
 
 async def _connect(url: str, replica_id: str, role: str) -> _Conn:
