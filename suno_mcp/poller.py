@@ -190,6 +190,11 @@ class _Watch:
         return "playable"
 
 
+# A burst of requests sent at one rate meets the upstream's limit together: their 429s halve the rate
+# once. Another 429 halves it again only this long (seconds) after the last cut.
+CUT_EVERY_S = 1.0
+
+
 class AdaptiveLimiter:
     """Spaces upstream requests 1/rate apart, in priority order; the rate adapts to 429s."""
 
@@ -207,6 +212,7 @@ class AdaptiveLimiter:
         self.rate = min(ceiling, start if start is not None else ceiling)
         self._clock = clock
         self._next = 0.0
+        self._cut_at: float | None = None  # when a 429 last halved the rate
         self._queue: list[tuple[int, float, int]] = []  # (priority, due, arrival): smallest goes next
         self._seq = itertools.count()
         self._changed = anyio.Event()
@@ -255,10 +261,14 @@ class AdaptiveLimiter:
         self.rate = min(self.ceiling, self.rate + 0.02 * self.ceiling)
 
     def rate_limited(self, retry_after: float | None) -> None:
-        """A 429: halve the rate and hold every request back for Retry-After."""
-        self.rate = max(self.floor, self.rate / 2)
+        """A 429: hold every request back for Retry-After, and halve the rate (once per
+        :data:`CUT_EVERY_S`: the other requests in flight met the same limit, not a lower one)."""
+        now = self._clock()
+        if self._cut_at is None or now - self._cut_at >= CUT_EVERY_S:
+            self.rate = max(self.floor, self.rate / 2)
+            self._cut_at = now
         if retry_after:
-            self._next = max(self._next, self._clock() + retry_after)
+            self._next = max(self._next, now + retry_after)
         self._poke()
 
 
@@ -398,7 +408,8 @@ class Poller:
         """Another replica's request with this tenant's key got a 429: the key is limited here too."""
         self._slow_down(tenant, family, retry_after)
 
-    def _succeeded(self, tenant: str) -> None:
+    def succeeded(self, tenant: str) -> None:
+        """A clean answer to one of ``tenant``'s requests (a poll or a submit): creep back up."""
         self.limiter.succeeded()
         if tenant != SERVER_TENANT:
             self._tenant_limiter(tenant).succeeded()
@@ -690,7 +701,7 @@ class Poller:
                 watch.fetched_at = now
                 self._schedule(watch, now)
             return
-        self._succeeded(tenant)
+        self.succeeded(tenant)
         now = self._clock()
         for watch in watches:
             await self._take(watch, tasks.get(watch.ref.task_id), now)

@@ -492,6 +492,7 @@ class SunoService:
             with anyio.CancelScope(shield=True):
                 await self.ledger.record_unknown(local_id, "interrupted while the submit was in flight")
             raise
+        self.poller.succeeded(self.tenant)
         await self._record_accepted(local_id, task)
         return task
 

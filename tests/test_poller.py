@@ -13,7 +13,7 @@ from suno_mcp.coordination import LocalCoordinator
 from suno_mcp.errors import NotFoundError, RateLimitedError, SunoError
 from suno_mcp.latency import LatencyModel
 from suno_mcp.models import ApiFamily, Clip, Status, Task
-from suno_mcp.poller import IDLE, READ, AdaptiveLimiter, NoKeyError, Poller, Timing, reached
+from suno_mcp.poller import CUT_EVERY_S, IDLE, READ, AdaptiveLimiter, NoKeyError, Poller, Timing, reached
 
 
 class Clock:
@@ -301,6 +301,22 @@ async def test_the_limiter_halves_its_rate_on_a_429_and_creeps_back_up_on_clean_
     for _ in range(100):
         limiter.succeeded()
     assert limiter.rate == pytest.approx(10.0)  # never past the ceiling
+
+
+async def test_a_burst_of_429s_halves_the_rate_once_and_a_later_429_halves_it_again() -> None:
+    # Requests in flight together met one limit: six 429s for them are one signal, not six.
+    clock = Clock()
+    limiter = AdaptiveLimiter(10.0, start=8.0, clock=clock)
+    for _ in range(6):
+        limiter.rate_limited(retry_after=None)
+    assert limiter.rate == pytest.approx(4.0)
+    clock.now += CUT_EVERY_S / 2
+    limiter.rate_limited(retry_after=2.0)
+    assert limiter.rate == pytest.approx(4.0)
+    assert await limiter.acquire(READ, deadline=clock.now + 1.0) is False  # yet its Retry-After holds
+    clock.now += CUT_EVERY_S / 2
+    limiter.rate_limited(retry_after=None)
+    assert limiter.rate == pytest.approx(2.0)
 
 
 async def test_a_read_that_cannot_get_a_turn_in_time_gives_up_instead_of_waiting() -> None:

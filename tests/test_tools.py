@@ -16,8 +16,19 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
+from suno_mcp.errors import RateLimitedError
 from suno_mcp.ids import ID_PATTERN
-from tests.support.helpers_upstream import AUDIO_BYTES, CLIP_DURATION, FakeUpstream, connect
+from suno_mcp.models import MusicRequest
+from suno_mcp.poller import Timing
+from suno_mcp.service import open_service
+from tests.support.helpers_upstream import (
+    AUDIO_BYTES,
+    CLIP_DURATION,
+    FAST_RETRY,
+    FakeUpstream,
+    connect,
+    make_settings,
+)
 
 # Marked here as well as by conftest: parametrized async tests need the mark at collection time.
 pytestmark = pytest.mark.anyio
@@ -558,6 +569,26 @@ async def test_a_refused_submit_is_a_tool_error_that_says_what_to_do(
         assert phrase in text
     assert fake.counts[SUBMIT] == 1  # a paid request is never repeated by the retry policy
     assert [t["status"] for t in listed.structured_content["tasks"]] == ["failed"]
+
+
+async def test_a_429_on_a_submit_slows_the_requests_down_and_clean_submits_bring_the_rate_back(
+    tmp_path: Path,
+) -> None:
+    fake = FakeUpstream()
+    fake.fail(SUBMIT, error_response(429, "too many requests"), times=1)
+    settings = make_settings(tmp_path, max_requests_per_second=10.0)
+    quiet = Timing(first_poll_s=3600.0)  # no poll's clean answer mixes in
+    async with open_service(
+        settings, transport=httpx.MockTransport(fake), retry=FAST_RETRY, timing=quiet
+    ) as service:
+        limiter = service.poller.limiter
+        with pytest.raises(RateLimitedError):
+            await service.submit_music(MusicRequest(gpt_description_prompt="song 0", mv="chirp-v3-5"))
+        assert limiter.rate == pytest.approx(5.0)
+        for n in range(1, 4):
+            await service.submit_music(MusicRequest(gpt_description_prompt=f"song {n}", mv="chirp-v3-5"))
+        assert limiter.rate == pytest.approx(5.0 + 3 * 0.02 * 10.0)  # each clean answer creeps it up
+    assert fake.counts[SUBMIT] == 4
 
 
 @pytest.mark.parametrize("status", [500, 502, 504])
