@@ -391,6 +391,14 @@ class Poller:
         ``family``: the API a poll was refused on; its scheduled polls also wait out Retry-After.
         """
         self._slow_down(tenant, family, retry_after)
+        if self._group is not None:
+            # Sent beside, not in the way: the answer this 429 came with is due to its waiters now,
+            # and the notice may queue behind this replica's claims.
+            self._group.start_soon(self._tell_paused, tenant, family, retry_after)
+        else:
+            await self._tell_paused(tenant, family, retry_after)
+
+    async def _tell_paused(self, tenant: str, family: ApiFamily | None, retry_after: float | None) -> None:
         try:
             await self.coordinator.paused(tenant, family, retry_after)
         except Exception:

@@ -430,6 +430,38 @@ async def test_a_busy_tenants_queue_does_not_delay_another_tenants_request() -> 
     assert served == ["other tenant", "server"]
 
 
+class PauseRecorder(LocalCoordinator):
+    """A lone replica's coordinator that records the 429s it passes on, each once ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[str, ApiFamily | None, float | None]] = []
+        self.release, self.told = anyio.Event(), anyio.Event()
+
+    async def paused(self, tenant: str, family: ApiFamily | None, retry_after: float | None) -> None:
+        await self.release.wait()
+        self.pauses.append((tenant, family, retry_after))
+        self.told.set()
+
+
+async def test_a_running_poller_passes_a_429_on_to_the_other_replicas_beside_its_answer() -> None:
+    clock = Clock()
+    recorder = PauseRecorder()
+    poller, task_api, _ = make(clock, keys=KEYS.get, coordinator=recorder)
+    task_api.fail_for_key["key-of-a"] = RateLimitedError("slow down", retry_after=40.0)
+    task_api.status["a1"] = Status.RUNNING
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(poller.run)
+            await anyio.wait_all_tasks_blocked()
+            # The read is answered while the notice is still held back: it does not wait for it.
+            await poller.wait(TaskRef("a1", "task", tenant="t-a"), goal="complete", wait_s=0, started=0.0)
+            assert recorder.pauses == []
+            recorder.release.set()
+            await recorder.told.wait()
+            tg.cancel_scope.cancel()
+    assert recorder.pauses == [("t-a", "task", 40.0)]
+
+
 async def test_a_429_on_one_tenants_request_slows_that_tenant_alone() -> None:
     clock = Clock()
     poller, task_api, _ = make(clock, keys=KEYS.get, tenant_max_rps=10.0)
