@@ -95,12 +95,16 @@ _Conn = psycopg.AsyncConnection[Any]
 
 @dataclass(frozen=True)
 class _Change:
+    """Another replica stored a new state of this task."""
+
     tenant: str
     task_id: str
 
 
 @dataclass(frozen=True)
 class _Pause:
+    """The upstream answered another replica's request for this tenant with 429."""
+
     tenant: str
     api: ApiFamily | None
     retry_after: float | None
