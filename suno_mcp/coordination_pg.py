@@ -271,13 +271,9 @@ class PostgresCoordinator:
         try:
             message = json.loads(payload)
             replica, tenant = message["replica"], message["tenant"]
-            found = (
-                _pause(message) if message.get("kind") == "paused" else _Change(tenant, message["task_id"])
-            )
-            if not isinstance(tenant, str) or (
-                isinstance(found, _Change) and not isinstance(found.task_id, str)
-            ):
-                raise TypeError("not a string")
+            if not isinstance(tenant, str):
+                raise TypeError("the tenant is not a string")
+            found = _pause(tenant, message) if message.get("kind") == "paused" else _change(tenant, message)
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("ignored an unreadable poll notice")
             return None
@@ -297,13 +293,20 @@ class PostgresCoordinator:
                     self._conn = None
 
 
-def _pause(message: dict[str, Any]) -> _Pause:
+def _change(tenant: str, message: dict[str, Any]) -> _Change:
+    task_id = message["task_id"]
+    if not isinstance(task_id, str):
+        raise TypeError("the task id is not a string")
+    return _Change(tenant, task_id)
+
+
+def _pause(tenant: str, message: dict[str, Any]) -> _Pause:
     api, retry_after = message["api"], message["retry_after"]
     if api not in (None, "task", "clip"):
         raise ValueError(f"no such API family: {api!r}")
     if retry_after is not None and not (isinstance(retry_after, int | float) and retry_after >= 0):
         raise ValueError(f"not a Retry-After: {retry_after!r}")
-    return _Pause(message["tenant"], api, None if retry_after is None else float(retry_after))
+    return _Pause(tenant, api, None if retry_after is None else float(retry_after))
 
 
 async def _connect(url: str, replica_id: str, role: str) -> _Conn:

@@ -12,8 +12,8 @@ window, dense inside it and growing again past it.
 
 Requests go through one :class:`AdaptiveLimiter`: its rate rises while answers (polls and submits)
 are clean and halves on a 429, once for a burst of them, within a ceiling; a 429's Retry-After holds
-the tenant's requests back on every replica. When requests are scarce, a read someone is waiting on goes first, then polls of tasks with
-waiters (earliest due first), and tasks nobody waits for last.
+the tenant's requests back on every replica. When requests are scarce, a read someone is waiting on
+goes first, then polls of tasks with waiters (earliest due first), and tasks nobody waits for last.
 
 Team mode: every task belongs to a tenant (``TaskRef.tenant``) and is fetched with that tenant's
 key (the key ring the service fills from each caller's requests); a tenant whose key this process
