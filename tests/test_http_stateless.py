@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import httpx
 import mcp_types as types
+from mcp import Client
 from mcp.client.context import ClientRequestContext
 
 from suno_mcp.backends import SandboxOptions, sandbox_backend, upstream_backend
@@ -137,18 +138,25 @@ def accepting(
     return elicit
 
 
+@asynccontextmanager
+async def asking_server_and_client(tmp_path: Path, mode: str, asked: list[str]) -> AsyncIterator[Client]:
+    """A stateless server that asks before every paid call, and a client of protocol ``mode`` that
+    answers yes to each question (kept in ``asked``)."""
+    settings = _settings(tmp_path, confirm="always")
+    server = build_server(settings, sandbox_backend(SandboxOptions(speed=100)))
+    async with (
+        serving(build_http_app(server, settings, "127.0.0.1")) as url,
+        bearer_client(url, None, mode=mode, elicitation_callback=accepting(asked)) as client,
+    ):
+        yield client
+
+
 async def test_a_spending_question_with_no_way_to_ask_is_refused_at_once_instead_of_hanging(
     tmp_path: Path,
 ) -> None:
     asked: list[str] = []
-    elicit = accepting(asked)
-    settings = _settings(tmp_path, confirm="always")
-    server = build_server(settings, sandbox_backend(SandboxOptions(speed=100)))
     # The client can answer questions, but a stateless POST has nowhere for its answer to land.
-    async with (
-        serving(build_http_app(server, settings, "127.0.0.1")) as url,
-        bearer_client(url, None, mode="legacy", elicitation_callback=elicit) as client,
-    ):
+    async with asking_server_and_client(tmp_path, "legacy", asked) as client:
         with anyio.fail_after(CALL_LIMIT_S):
             result = await client.call_tool(
                 "generate_music", {"description": "ask me first", "wait_seconds": 0}
@@ -167,13 +175,7 @@ async def test_a_client_of_the_input_required_revision_is_asked_even_without_ses
     # From 2026-07-28 on the question is the call's result and the answer comes with the retry:
     # both are ordinary requests, so stateless replicas can ask.
     asked: list[str] = []
-    elicit = accepting(asked)
-    settings = _settings(tmp_path, confirm="always")
-    server = build_server(settings, sandbox_backend(SandboxOptions(speed=100)))
-    async with (
-        serving(build_http_app(server, settings, "127.0.0.1")) as url,
-        bearer_client(url, None, mode="2026-07-28", elicitation_callback=elicit) as client,
-    ):
+    async with asking_server_and_client(tmp_path, "2026-07-28", asked) as client:
         with anyio.fail_after(CALL_LIMIT_S):
             result = await client.call_tool(
                 "generate_music", {"description": "ask me across requests", "wait_seconds": 0}
