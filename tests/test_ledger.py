@@ -23,6 +23,9 @@ from suno_mcp.models import Clip, SavedFile, Status, Task, TaskRecord
 from suno_mcp.spending import parse_budget
 from tests.support.postgres import PostgresServer, fresh_database
 
+# Rows an older schema left behind, made in the same instant: only their row order tells them apart.
+OLD_TASKS = ("old-1", "old-2")
+
 
 @dataclass
 class SqliteStore:
@@ -47,10 +50,7 @@ class SqliteStore:
         with sqlite3.connect(self.path) as db:
             for script in MIGRATIONS[:2]:
                 db.executescript(script)
-            for task_id in (
-                "old-1",
-                "old-2",
-            ):  # made in the same instant: only the row order tells them apart
+            for task_id in OLD_TASKS:
                 db.execute(
                     "INSERT INTO tasks (local_id, task_id, api, kind, request_json, status, clips_json,"
                     " created_at, updated_at, model) VALUES (?, ?, 'task', 'music', '{}', 'complete', ?, ?, ?, 'm')",
@@ -96,10 +96,7 @@ class PostgresStore:
             for statement in PG_MIGRATIONS[0].split(";"):
                 db.execute(statement.encode())
             db.execute("INSERT INTO schema_version (version) VALUES (1)")
-            for task_id in (
-                "old-1",
-                "old-2",
-            ):  # made in the same instant: only the row order tells them apart
+            for task_id in OLD_TASKS:
                 db.execute(
                     "INSERT INTO tasks (local_id, task_id, api, kind, request, status, clips, created_at,"
                     " updated_at, model) VALUES (%s, %s, 'task', 'music', '{}', 'complete', %s, 100, 100, 'm')",
