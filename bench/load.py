@@ -38,7 +38,7 @@ import httpx
 from mcp import Client
 from mcp_types import CallToolResult
 
-from suno_mcp.poller import FRESH_S
+from suno_mcp.engine.poller import FRESH_S
 from tests.support.processes import http_server_process, log_file, sandbox_process
 from tests.support.stdio_session import server_env
 

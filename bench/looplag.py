@@ -123,8 +123,8 @@ async def status_scenario(
     *, hold_lock: bool, calls: int = 200, tasks: int = 20, external: bool = False
 ) -> LagReport:
 
-    from suno_mcp.backends import SandboxOptions, sandbox_backend, upstream_backend
-    from suno_mcp.server import build_server
+    from suno_mcp.server.app import build_server
+    from suno_mcp.service.backends import SandboxOptions, sandbox_backend, upstream_backend
     from suno_mcp.settings import load_settings
 
     with tempfile.TemporaryDirectory(dir=Path.home()) as tmp:

@@ -34,8 +34,8 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult
 
-from suno_mcp.server import build_server
-from suno_mcp.service import SunoService, open_service
+from suno_mcp.server.app import build_server
+from suno_mcp.service.core import SunoService, open_service
 from suno_mcp.settings import Settings, load_settings
 
 GOAL = 1.25

@@ -1,7 +1,7 @@
 """Benchmark the long-running path over every sandbox latency profile, against a fixed 5 s loop.
 
 The service runs at its default schedule and is never told the profile: like the sandbox
-backend (suno_mcp/backends.py) it only gets the sandbox's speed, through ``Timing.scaled``.
+backend (suno_mcp/service/backends.py) it only gets the sandbox's speed, through ``Timing.scaled``.
 A client drives it the way a model would: ``submit_music(wait_s=W)``, then
 ``status(task_id, wait_s=W)`` until the task is complete, W being ~50 s of model time.
 Next to it runs the vendor's example loop (sleep 5 s, fetch, repeat) at the same speed,
@@ -40,11 +40,11 @@ from pathlib import Path
 import anyio
 import httpx
 
-from suno_mcp.models import MusicRequest, Status
-from suno_mcp.poller import Timing
+from suno_mcp.domain.models import MusicRequest, Status
+from suno_mcp.engine.poller import Timing
 from suno_mcp.sandbox.runner import SandboxHandle, run_sandbox
 from suno_mcp.sandbox.state import SandboxConfig
-from suno_mcp.service import SunoService, open_service
+from suno_mcp.service.core import SunoService, open_service
 from suno_mcp.settings import load_settings
 
 KEY = "bench-key"

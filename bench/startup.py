@@ -49,15 +49,15 @@ import mcp.server.mcpserver
 marks.append(time.perf_counter())
 import httpx
 marks.append(time.perf_counter())
-import suno_mcp.backends, suno_mcp.server
+import suno_mcp.service.backends, suno_mcp.server.app
 marks.append(time.perf_counter())
 from suno_mcp.settings import load_settings
 settings = load_settings()
-suno_mcp.server.build_server(settings, suno_mcp.backends.upstream_backend)
+suno_mcp.server.app.build_server(settings, suno_mcp.service.backends.upstream_backend)
 marks.append(time.perf_counter())
 import anyio
 async def opened():
-    async with suno_mcp.backends.upstream_backend(settings):
+    async with suno_mcp.service.backends.upstream_backend(settings):
         marks.append(time.perf_counter())
 anyio.run(opened)
 print(json.dumps([b - a for a, b in zip(marks, marks[1:])]))

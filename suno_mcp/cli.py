@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from suno_mcp import __version__
-from suno_mcp.errors import ConfigurationError
+from suno_mcp.domain.errors import ConfigurationError
 
 
 def _configure_logging(level: str) -> None:
@@ -120,8 +120,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from suno_mcp.backends import SandboxOptions, sandbox_backend, upstream_backend
-    from suno_mcp.server import build_server
+    from suno_mcp.server.app import build_server
+    from suno_mcp.service.backends import SandboxOptions, sandbox_backend, upstream_backend
     from suno_mcp.settings import load_settings
 
     settings = load_settings()
@@ -159,15 +159,15 @@ def _serve(args: argparse.Namespace) -> None:
     if transport == "stdio":
         server.run("stdio")
         return
-    from suno_mcp.http import serve_http
+    from suno_mcp.server.http import serve_http
 
     serve_http(server, settings, host=args.host, port=args.port)
 
 
 def _sandbox(args: argparse.Namespace) -> None:
-    from suno_mcp.http import is_loopback
     from suno_mcp.sandbox.runner import serve_forever
     from suno_mcp.sandbox.state import SandboxConfig
+    from suno_mcp.server.http import is_loopback
 
     _configure_logging("INFO")
     if not is_loopback(args.host):

@@ -22,9 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-from suno_mcp.catalog import DEFAULT_MODEL
-from suno_mcp.errors import ConfigurationError
-from suno_mcp.spending import Budget, ConfirmMode, parse_budget, parse_prices
+from suno_mcp.domain.catalog import DEFAULT_MODEL
+from suno_mcp.domain.errors import ConfigurationError
+from suno_mcp.domain.spending import Budget, ConfirmMode, parse_budget, parse_prices
 
 DEFAULT_BASE_URL = "https://gptproto.com"
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from suno_mcp.errors import AuthenticationError, ContentPolicyError, SubmitOutcomeUnknownError
-from suno_mcp.models import MusicRequest, Status
-from suno_mcp.poller import Timing
-from suno_mcp.retry import RetryPolicy
+from suno_mcp.domain.errors import AuthenticationError, ContentPolicyError, SubmitOutcomeUnknownError
+from suno_mcp.domain.models import MusicRequest, Status
+from suno_mcp.engine.poller import Timing
 from suno_mcp.sandbox import SandboxConfig, SandboxHandle, run_sandbox
-from suno_mcp.service import SunoService, open_service
+from suno_mcp.service.core import SunoService, open_service
 from suno_mcp.settings import load_settings
+from suno_mcp.upstream.retry import RetryPolicy
 
 SPEED = 100.0  # sandbox seconds per real second
 BOUND_S = 20.0
@@ -178,8 +178,8 @@ async def test_a_status_read_with_a_wait_of_a_task_already_complete_upstream_say
 async def test_the_latency_resource_shows_what_was_learned_from_finished_tasks(tmp_path: Path) -> None:
     from mcp import Client
 
-    from suno_mcp.backends import SandboxOptions, sandbox_backend
-    from suno_mcp.server import build_server
+    from suno_mcp.server.app import build_server
+    from suno_mcp.service.backends import SandboxOptions, sandbox_backend
 
     server = build_server(
         load_settings(environ={}, data_dir=tmp_path),

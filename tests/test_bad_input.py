@@ -9,8 +9,8 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
-from suno_mcp.catalog import MODELS
-from suno_mcp.server import SunoServer
+from suno_mcp.domain.catalog import MODELS
+from suno_mcp.server.app import SunoServer
 from tests.support.helpers_upstream import FakeUpstream, connect, make_server, make_settings
 
 # Marked here as well as by conftest: parametrized async tests need the mark at collection time.

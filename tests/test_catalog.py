@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from suno_mcp.catalog import DOCUMENTED_MODEL_HINT, DOCUMENTED_MODELS, MODELS, Catalog
+from suno_mcp.domain.catalog import DOCUMENTED_MODEL_HINT, DOCUMENTED_MODELS, MODELS, Catalog
 
 
 def test_only_the_models_the_vendor_documents_are_marked_documented() -> None:

@@ -14,9 +14,7 @@ import anyio
 import httpx
 import pytest
 
-from suno_mcp.client import RAW_ANSWER_MAX, ClipApi, TaskApi, TaskRef, Upstream
-from suno_mcp.downloads import download_to
-from suno_mcp.errors import (
+from suno_mcp.domain.errors import (
     AuthenticationError,
     ConfigurationError,
     ContentPolicyError,
@@ -31,9 +29,11 @@ from suno_mcp.errors import (
     UpstreamConnectionError,
     UpstreamTimeoutError,
 )
-from suno_mcp.ids import check_id
-from suno_mcp.models import MusicRequest, Status
-from suno_mcp.retry import RetryPolicy
+from suno_mcp.domain.ids import check_id
+from suno_mcp.domain.models import MusicRequest, Status, TaskRef
+from suno_mcp.upstream.client import RAW_ANSWER_MAX, ClipApi, TaskApi, Upstream
+from suno_mcp.upstream.downloads import download_to
+from suno_mcp.upstream.retry import RetryPolicy
 
 # Marked here as well as by conftest: parametrized async tests need the mark at collection time.
 pytestmark = pytest.mark.anyio

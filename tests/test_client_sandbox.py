@@ -16,9 +16,7 @@ import anyio
 import httpx
 import pytest
 
-from suno_mcp.client import ClipApi, TaskApi, TaskRef, Upstream
-from suno_mcp.downloads import download_to
-from suno_mcp.errors import (
+from suno_mcp.domain.errors import (
     ContentPolicyError,
     InsufficientBalanceError,
     MalformedResponseError,
@@ -30,9 +28,11 @@ from suno_mcp.errors import (
     UpstreamConnectionError,
     UpstreamTimeoutError,
 )
-from suno_mcp.models import CoverRequest, MusicRequest, Status, Task
-from suno_mcp.retry import RetryPolicy
+from suno_mcp.domain.models import CoverRequest, MusicRequest, Status, Task, TaskRef
 from suno_mcp.sandbox import CONTENT_POLICY_TRIGGER, SandboxConfig, SandboxHandle, run_sandbox
+from suno_mcp.upstream.client import ClipApi, TaskApi, Upstream
+from suno_mcp.upstream.downloads import download_to
+from suno_mcp.upstream.retry import RetryPolicy
 
 KEY = "client-test-key"
 SPEED = 400.0  # preview after 75 ms, complete after 300 ms

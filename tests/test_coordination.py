@@ -21,17 +21,16 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from suno_mcp.client import TaskRef
-from suno_mcp.coordination import LocalCoordinator
-from suno_mcp.coordination_pg import CHANNEL, OUTAGE_RETRY_S, PRUNE_EVERY_S, PostgresCoordinator
-from suno_mcp.errors import RateLimitedError, SunoError
-from suno_mcp.ledger_pg import PostgresLedger
-from suno_mcp.models import ApiFamily, Clip, MusicRequest, Status, Task
-from suno_mcp.poller import AdaptiveLimiter, Goal, NoKeyError, Poller, Timing
+from suno_mcp.domain.errors import RateLimitedError, SunoError
+from suno_mcp.domain.models import ApiFamily, Clip, MusicRequest, Status, Task, TaskRef
+from suno_mcp.engine.coordination import LocalCoordinator
+from suno_mcp.engine.coordination_pg import CHANNEL, OUTAGE_RETRY_S, PRUNE_EVERY_S, PostgresCoordinator
+from suno_mcp.engine.poller import AdaptiveLimiter, Goal, NoKeyError, Poller, Timing
 from suno_mcp.sandbox.runner import run_sandbox
 from suno_mcp.sandbox.state import SandboxConfig
-from suno_mcp.service import SunoService, open_service
+from suno_mcp.service.core import SunoService, open_service
 from suno_mcp.settings import load_settings
+from suno_mcp.store.postgres import PostgresLedger
 from tests.support.postgres import PostgresServer, fresh_database
 
 # Database seconds: a fetch is "fresh" for the whole of a test, and a lease never runs out by itself.

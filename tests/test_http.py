@@ -10,10 +10,10 @@ import httpx
 import pytest
 from mcp import Client
 
-from suno_mcp.backends import SandboxOptions, sandbox_backend
-from suno_mcp.errors import ConfigurationError
-from suno_mcp.http import build_http_app, check_exposure, is_loopback, startup_line
-from suno_mcp.server import build_server
+from suno_mcp.domain.errors import ConfigurationError
+from suno_mcp.server.app import build_server
+from suno_mcp.server.http import build_http_app, check_exposure, is_loopback, startup_line
+from suno_mcp.service.backends import SandboxOptions, sandbox_backend
 from suno_mcp.settings import load_settings
 from tests.support.http_app import INIT, MCP_HEADERS, serving
 

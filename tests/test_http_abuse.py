@@ -17,7 +17,7 @@ import anyio
 import httpx
 import pytest
 
-from suno_mcp.http import CallLimitMiddleware
+from suno_mcp.server.http import CallLimitMiddleware
 from tests.support.http_app import INIT
 from tests.support.processes import stop_process
 

@@ -18,12 +18,12 @@ import mcp_types as types
 from mcp import Client
 from mcp.client.context import ClientRequestContext
 
-from suno_mcp.backends import SandboxOptions, sandbox_backend, upstream_backend
-from suno_mcp.http import build_http_app
 from suno_mcp.sandbox.runner import run_sandbox
 from suno_mcp.sandbox.state import SandboxConfig
-from suno_mcp.server import build_server
-from suno_mcp.service import SunoService
+from suno_mcp.server.app import build_server
+from suno_mcp.server.http import build_http_app
+from suno_mcp.service.backends import SandboxOptions, sandbox_backend, upstream_backend
+from suno_mcp.service.core import SunoService
 from suno_mcp.settings import Settings, load_settings
 from tests.support.http_app import MCP_HEADERS, bearer_client, messages, serving, tool_call
 

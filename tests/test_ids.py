@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from suno_mcp.ids import ID_MAX, is_id, url_segment
-from suno_mcp.inputs import ClipId, OptionalTaskId
-from suno_mcp.service import safe_stem
+from suno_mcp.domain.ids import ID_MAX, is_id, url_segment
+from suno_mcp.domain.inputs import ClipId, OptionalTaskId
+from suno_mcp.service.core import safe_stem
 
 ids = st.text(min_size=1, max_size=ID_MAX).filter(is_id)
 

@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 import pytest
 
-from suno_mcp.server import build_server
+from suno_mcp.server.app import build_server
 from suno_mcp.settings import load_settings
 from tests.support.node_tools import INSPECTOR, node_tool
 

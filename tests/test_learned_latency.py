@@ -10,13 +10,13 @@ from pathlib import Path
 import anyio
 import httpx
 
-from suno_mcp.latency import KEEP
-from suno_mcp.models import MusicRequest, Status
-from suno_mcp.poller import Timing
-from suno_mcp.retry import RetryPolicy
+from suno_mcp.domain.latency import KEEP
+from suno_mcp.domain.models import MusicRequest, Status
+from suno_mcp.engine.poller import Timing
 from suno_mcp.sandbox import SandboxConfig, SandboxHandle, run_sandbox
-from suno_mcp.service import SunoService, open_service
+from suno_mcp.service.core import SunoService, open_service
 from suno_mcp.settings import load_settings
+from suno_mcp.upstream.retry import RetryPolicy
 
 SPEED = 50.0  # "slow" finals (~270 model s) take ~5.4 s of real time; faster, a loaded machine
 # delays polls past the bracket a sample needs, and too few samples are learned

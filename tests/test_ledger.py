@@ -16,11 +16,11 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from suno_mcp.ledger import MIGRATIONS, AsyncLedger, Ledger, LedgerStore, OverBudget
-from suno_mcp.ledger_pg import MIGRATIONS as PG_MIGRATIONS
-from suno_mcp.ledger_pg import PostgresLedger
-from suno_mcp.models import Clip, SavedFile, Status, Task, TaskRecord
-from suno_mcp.spending import parse_budget
+from suno_mcp.domain.models import Clip, SavedFile, Status, Task, TaskRecord
+from suno_mcp.domain.spending import parse_budget
+from suno_mcp.store.postgres import MIGRATIONS as PG_MIGRATIONS
+from suno_mcp.store.postgres import PostgresLedger
+from suno_mcp.store.sqlite import MIGRATIONS, AsyncLedger, Ledger, LedgerStore, OverBudget
 from tests.support.postgres import PostgresServer, fresh_database
 
 # Rows an older schema left behind, made in the same instant: only their row order tells them apart.
@@ -128,7 +128,7 @@ async def ledger(store: Store) -> AsyncIterator[LedgerStore]:
     await opened.close()
 
 
-# Two team-mode tenants (ids as suno_mcp.tenancy.tenant_id makes them); "" is the server's own key.
+# Two team-mode tenants (ids as suno_mcp.domain.tenancy.tenant_id makes them); "" is the server's own key.
 A = "t-" + "a" * 32
 B = "t-" + "b" * 32
 

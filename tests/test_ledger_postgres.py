@@ -8,8 +8,8 @@ import anyio
 import psycopg
 from mcp import Client
 
-from suno_mcp.backends import SandboxOptions, sandbox_backend
-from suno_mcp.server import build_server
+from suno_mcp.server.app import build_server
+from suno_mcp.service.backends import SandboxOptions, sandbox_backend
 from suno_mcp.settings import load_settings
 from tests.support.postgres import PostgresServer, fresh_database
 

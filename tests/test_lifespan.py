@@ -9,8 +9,8 @@ from typing import Any
 
 from mcp import Client
 
-from suno_mcp.backends import upstream_backend
-from suno_mcp.server import build_server
+from suno_mcp.server.app import build_server
+from suno_mcp.service.backends import upstream_backend
 from suno_mcp.settings import load_settings
 
 

@@ -27,8 +27,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from suno_mcp import __version__
-from suno_mcp.server import build_server
-from suno_mcp.service import SunoService
+from suno_mcp.server.app import build_server
+from suno_mcp.service.core import SunoService
 from suno_mcp.settings import ENV_FOR_FIELD, Settings, load_settings
 from tests.support.node_tools import MCPB, node_tool
 

@@ -17,10 +17,10 @@ from mcp import Client
 from mcp.client.extension import advertise
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 
-from suno_mcp.backends import SandboxOptions, sandbox_backend
-from suno_mcp.errors import ConfigurationError
-from suno_mcp.player import PLAYER_TOOLS, PLAYER_URI, player_html
-from suno_mcp.server import build_server
+from suno_mcp.domain.errors import ConfigurationError
+from suno_mcp.server.app import build_server
+from suno_mcp.server.player import PLAYER_TOOLS, PLAYER_URI, player_html
+from suno_mcp.service.backends import SandboxOptions, sandbox_backend
 from suno_mcp.settings import DEFAULT_MEDIA_ORIGINS, load_settings
 from tests.support.helpers_upstream import FakeUpstream, make_server, make_settings
 

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from suno_mcp.player import PLAYER_URI
+from suno_mcp.server.player import PLAYER_URI
 from suno_mcp.settings import DEFAULT_MEDIA_ORIGINS
 from tests.support.node_tools import node_packages
 

@@ -8,12 +8,20 @@ import anyio
 import pytest
 from pydantic import SecretStr
 
-from suno_mcp.client import TaskRef
-from suno_mcp.coordination import LocalCoordinator
-from suno_mcp.errors import NotFoundError, RateLimitedError, SunoError
-from suno_mcp.latency import LatencyModel
-from suno_mcp.models import ApiFamily, Clip, Status, Task
-from suno_mcp.poller import CUT_EVERY_S, IDLE, READ, AdaptiveLimiter, NoKeyError, Poller, Timing, reached
+from suno_mcp.domain.errors import NotFoundError, RateLimitedError, SunoError
+from suno_mcp.domain.latency import LatencyModel
+from suno_mcp.domain.models import ApiFamily, Clip, Status, Task, TaskRef
+from suno_mcp.engine.coordination import LocalCoordinator
+from suno_mcp.engine.poller import (
+    CUT_EVERY_S,
+    IDLE,
+    READ,
+    AdaptiveLimiter,
+    NoKeyError,
+    Poller,
+    Timing,
+    reached,
+)
 
 
 class Clock:

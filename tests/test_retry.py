@@ -13,8 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from suno_mcp.client import TaskApi, Upstream
-from suno_mcp.errors import (
+from suno_mcp.domain.errors import (
     MAX_RETRY_AFTER_S,
     AuthenticationError,
     ConfigurationError,
@@ -29,8 +28,9 @@ from suno_mcp.errors import (
     UpstreamTimeoutError,
     error_from_response,
 )
-from suno_mcp.models import MusicRequest, Status
-from suno_mcp.retry import NO_RETRY, RetryPolicy, call_with_retry
+from suno_mcp.domain.models import MusicRequest, Status
+from suno_mcp.upstream.client import TaskApi, Upstream
+from suno_mcp.upstream.retry import NO_RETRY, RetryPolicy, call_with_retry
 
 pytestmark = pytest.mark.anyio
 

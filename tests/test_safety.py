@@ -11,13 +11,13 @@ import anyio.lowlevel
 import httpx
 import pytest
 
-from suno_mcp.client import ClipApi, TaskRef, Upstream
-from suno_mcp.errors import SubmitOutcomeUnknownError, SunoError
-from suno_mcp.models import ApiFamily, MusicRequest, Status, Task
-from suno_mcp.poller import Poller, Timing
-from suno_mcp.retry import RetryPolicy
-from suno_mcp.service import open_service
+from suno_mcp.domain.errors import SubmitOutcomeUnknownError, SunoError
+from suno_mcp.domain.models import ApiFamily, MusicRequest, Status, Task, TaskRef
+from suno_mcp.engine.poller import Poller, Timing
+from suno_mcp.service.core import open_service
 from suno_mcp.settings import load_settings
+from suno_mcp.upstream.client import ClipApi, Upstream
+from suno_mcp.upstream.retry import RetryPolicy
 
 BASE = "https://upstream.test"
 REQUEST = MusicRequest(gpt_description_prompt="a safe song", prompt="", mv="chirp-v3-5")

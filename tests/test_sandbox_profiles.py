@@ -17,9 +17,9 @@ import httpx
 import pytest
 from test_sandbox_server import FakeClock, feed, fetch_items, generate, open_sandbox, submit_music
 
-from suno_mcp.backends import SandboxOptions, sandbox_backend
 from suno_mcp.sandbox.profiles import MODEL_FACTORS, PROFILE_NAMES, model_factor
 from suno_mcp.sandbox.state import Clip, MusicRequest, Phase, SandboxConfig, SandboxState
+from suno_mcp.service.backends import SandboxOptions, sandbox_backend
 from suno_mcp.settings import load_settings
 
 

@@ -11,10 +11,10 @@ from jsonschema import Draft202012Validator
 from mcp import Client
 from pydantic import TypeAdapter
 
-from suno_mcp.backends import upstream_backend
-from suno_mcp.models import Status
-from suno_mcp.results import ClipResult, TaskResult
-from suno_mcp.server import build_server
+from suno_mcp.domain.models import Status
+from suno_mcp.server.app import build_server
+from suno_mcp.server.results import ClipResult, TaskResult
+from suno_mcp.service.backends import upstream_backend
 from suno_mcp.settings import load_settings
 
 

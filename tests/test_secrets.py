@@ -10,10 +10,10 @@ import anyio
 import httpx
 import pytest
 
-from suno_mcp.client import Upstream
 from suno_mcp.sandbox.runner import run_sandbox
 from suno_mcp.sandbox.state import CONTENT_POLICY_TRIGGER, SandboxConfig
 from suno_mcp.settings import load_settings
+from suno_mcp.upstream.client import Upstream
 from tests.support.stdio_session import StdioSession, server_env
 
 CANARY = "sk-CANARY-7f3a9c-do-not-print"

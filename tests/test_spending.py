@@ -18,12 +18,12 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from suno_mcp.errors import BudgetReachedError, ConfigurationError
-from suno_mcp.ledger import Ledger
-from suno_mcp.models import MusicRequest
-from suno_mcp.server import CONFIRM_KEY
-from suno_mcp.service import open_service
+from suno_mcp.domain.errors import BudgetReachedError, ConfigurationError
+from suno_mcp.domain.models import MusicRequest
+from suno_mcp.server.app import CONFIRM_KEY
+from suno_mcp.service.core import open_service
 from suno_mcp.settings import load_settings
+from suno_mcp.store.sqlite import Ledger
 from tests.support.helpers_upstream import FAST_RETRY, FakeUpstream, make_server, make_settings
 
 pytestmark = pytest.mark.anyio

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from mcp import Client
 
-from suno_mcp.backends import SandboxOptions, sandbox_backend
-from suno_mcp.server import build_server
+from suno_mcp.server.app import build_server
+from suno_mcp.service.backends import SandboxOptions, sandbox_backend
 from suno_mcp.settings import load_settings
 from tests.support.processes import sandbox_process
 from tests.support.stdio_session import StdioSession, server_env

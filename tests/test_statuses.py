@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
-from suno_mcp.client import ClipApi, TaskApi, TaskRef, Upstream
-from suno_mcp.models import Status, failure_text, normalize_status
-from suno_mcp.results import progress_message
-from suno_mcp.retry import RetryPolicy
+from suno_mcp.domain.models import Status, TaskRef, failure_text, normalize_status
+from suno_mcp.server.results import progress_message
+from suno_mcp.upstream.client import ClipApi, TaskApi, Upstream
+from suno_mcp.upstream.retry import RetryPolicy
 
 pytestmark = pytest.mark.anyio
 

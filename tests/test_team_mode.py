@@ -24,14 +24,14 @@ import pytest
 from mcp import Client, MCPError
 from pydantic import SecretStr
 
-from suno_mcp.backends import SandboxOptions, sandbox_backend, upstream_backend
-from suno_mcp.http import build_http_app
-from suno_mcp.models import MusicRequest
+from suno_mcp.domain.models import MusicRequest
+from suno_mcp.domain.tenancy import Caller, tenant_id
 from suno_mcp.sandbox.runner import SandboxHandle, run_sandbox
 from suno_mcp.sandbox.state import SandboxConfig
-from suno_mcp.server import build_server
+from suno_mcp.server.app import build_server
+from suno_mcp.server.http import build_http_app
+from suno_mcp.service.backends import SandboxOptions, sandbox_backend, upstream_backend
 from suno_mcp.settings import Settings, load_settings
-from suno_mcp.tenancy import Caller, tenant_id
 from tests.support.http_app import INIT, MCP_HEADERS, bearer_client, messages, serving, tool_call
 from tests.support.processes import http_server_process, log_file, sandbox_process
 from tests.support.stdio_session import SCRIPT, server_env

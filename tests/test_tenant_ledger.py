@@ -12,13 +12,13 @@ import anyio
 import pytest
 from pydantic import SecretStr
 
-from suno_mcp.errors import NotFoundError
-from suno_mcp.models import MusicRequest, Status
-from suno_mcp.poller import Timing
+from suno_mcp.domain.errors import NotFoundError
+from suno_mcp.domain.models import MusicRequest, Status
+from suno_mcp.domain.tenancy import Caller, tenant_id
+from suno_mcp.engine.poller import Timing
 from suno_mcp.sandbox import SandboxConfig, run_sandbox
-from suno_mcp.service import SunoService, open_service
+from suno_mcp.service.core import SunoService, open_service
 from suno_mcp.settings import Settings, load_settings
-from suno_mcp.tenancy import Caller, tenant_id
 from tests.support.postgres import PostgresServer, fresh_database
 
 SPEED = 200.0

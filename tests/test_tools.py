@@ -16,11 +16,11 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
-from suno_mcp.errors import RateLimitedError
-from suno_mcp.ids import ID_PATTERN
-from suno_mcp.models import MusicRequest
-from suno_mcp.poller import Timing
-from suno_mcp.service import open_service
+from suno_mcp.domain.errors import RateLimitedError
+from suno_mcp.domain.ids import ID_PATTERN
+from suno_mcp.domain.models import MusicRequest
+from suno_mcp.engine.poller import Timing
+from suno_mcp.service.core import open_service
 from tests.support.helpers_upstream import (
     AUDIO_BYTES,
     CLIP_DURATION,

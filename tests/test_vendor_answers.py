@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from suno_mcp.client import ClipApi, TaskApi, Upstream
-from suno_mcp.errors import (
+from suno_mcp.domain.errors import (
     AuthenticationError,
     ConfigurationError,
     ContentPolicyError,
@@ -32,9 +31,10 @@ from suno_mcp.errors import (
     UpstreamTimeoutError,
     submit_outcome,
 )
-from suno_mcp.models import MusicRequest
-from suno_mcp.results import error_text
-from suno_mcp.retry import RetryPolicy
+from suno_mcp.domain.models import MusicRequest
+from suno_mcp.server.results import error_text
+from suno_mcp.upstream.client import ClipApi, TaskApi, Upstream
+from suno_mcp.upstream.retry import RetryPolicy
 
 pytestmark = pytest.mark.anyio
 

@@ -19,11 +19,11 @@ from typing import Any, Literal
 import httpx
 from mcp import Client
 
-from suno_mcp.poller import Timing
-from suno_mcp.retry import RetryPolicy
-from suno_mcp.server import SunoServer, build_server
-from suno_mcp.service import open_service
+from suno_mcp.engine.poller import Timing
+from suno_mcp.server.app import SunoServer, build_server
+from suno_mcp.service.core import open_service
 from suno_mcp.settings import Settings, load_settings
+from suno_mcp.upstream.retry import RetryPolicy
 
 KEY = "k-secret"
 BASE_URL = "https://upstream.test"

@@ -23,15 +23,15 @@ from typing import Any
 
 import anyio
 
-from suno_mcp.errors import SubmitOutcomeUnknownError, SunoError
-from suno_mcp.ledger import Ledger
-from suno_mcp.models import MusicRequest, Status
-from suno_mcp.poller import Timing
-from suno_mcp.retry import RetryPolicy
+from suno_mcp.domain.errors import SubmitOutcomeUnknownError, SunoError
+from suno_mcp.domain.models import MusicRequest, Status
+from suno_mcp.engine.poller import Timing
 from suno_mcp.sandbox.runner import run_sandbox
 from suno_mcp.sandbox.state import SandboxConfig
-from suno_mcp.service import SunoService, open_service
+from suno_mcp.service.core import SunoService, open_service
 from suno_mcp.settings import load_settings
+from suno_mcp.store.sqlite import Ledger
+from suno_mcp.upstream.retry import RetryPolicy
 
 # The share of each fault kind in the injected faults; scaled to the requested rate.
 FAULT_MIX = {

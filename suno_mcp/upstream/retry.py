@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import anyio
 
-from suno_mcp.errors import (
+from suno_mcp.domain.errors import (
     MAX_RETRY_AFTER_S,
     ContentPolicyError,
     MalformedResponseError,

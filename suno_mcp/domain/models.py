@@ -7,6 +7,7 @@ string is kept in ``raw_status``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
@@ -320,3 +321,15 @@ class UsageLine(BaseModel):
         default=0, description="Of those, submits whose outcome is unknown (may have been charged)."
     )
     clips: int = 0
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """What it takes to poll a task: its id, family and, for the clip API, its clip ids."""
+
+    task_id: str
+    api: ApiFamily
+    kind: TaskKind = "music"
+    clip_ids: tuple[str, ...] = ()
+    model: str | None = None  # the mv it was made with: latency is learned per model
+    tenant: str = ""  # team mode: whose key polls it ("" is the server's own key)

@@ -7,7 +7,7 @@ and "fetched within the last two seconds" mean even when their own clocks do not
 
 A claim is one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` statement: the row lock it takes makes
 concurrent claims on one task queue up, and each sees the one before it, so at most one of them is
-granted per ``fresh_s``. The rules are in :mod:`suno_mcp.coordination`.
+granted per ``fresh_s``. The rules are in :mod:`suno_mcp.engine.coordination`.
 
 Notices go through ``pg_notify`` on one channel, as JSON: ``{"replica", "tenant", "task_id"}`` for a
 new state, ``{"replica", "tenant", "kind": "paused", "api", "retry_after"}`` for a 429 (Retry-After
@@ -34,9 +34,8 @@ import anyio
 import psycopg
 from psycopg import sql
 
-from suno_mcp.client import TaskRef
-from suno_mcp.coordination import OnChange, OnPause
-from suno_mcp.models import ApiFamily
+from suno_mcp.domain.models import ApiFamily, TaskRef
+from suno_mcp.engine.coordination import OnChange, OnPause
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +111,7 @@ class _Pause:
 
 class PostgresCoordinator:
     """Leases and notices for the replicas sharing one database; provides
-    :class:`suno_mcp.coordination.PollCoordinator`. Open it with :meth:`open`."""
+    :class:`suno_mcp.engine.coordination.PollCoordinator`. Open it with :meth:`open`."""
 
     def __init__(self, url: str, replica_id: str, conn: _Conn, *, clock: Callable[[], float]) -> None:
         self.replica_id = replica_id
@@ -160,7 +159,7 @@ class PostgresCoordinator:
         lease_s: float,
         stale_s: float | None = None,
     ) -> bool:
-        """May this replica fetch the task now (see :mod:`suno_mcp.coordination` for the rules)?"""
+        """May this replica fetch the task now (see :mod:`suno_mcp.engine.coordination` for the rules)?"""
         params = {**self._key(ref), "lease_s": lease_s, "fresh_s": fresh_s, "stale_s": stale_s}
         reached, granted = await self._statement(_READ_SQL if read else _SCHEDULED_SQL, params)
         return granted or not reached  # cannot ask the database: poll as a lone process would

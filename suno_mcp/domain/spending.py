@@ -21,7 +21,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
-from suno_mcp.models import ApiFamily, TaskKind
+from suno_mcp.domain.models import ApiFamily, TaskKind
 
 ConfirmMode = Literal["over-budget", "always", "never"]
 # What the person answered; "unsupported" when the client cannot ask them at all.

@@ -30,8 +30,8 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 import anyio
 
-from suno_mcp.models import ApiFamily, Clip, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
-from suno_mcp.spending import Budget
+from suno_mcp.domain.models import ApiFamily, Clip, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
+from suno_mcp.domain.spending import Budget
 
 BUSY_TIMEOUT_MS = 5000
 WAL_ATTEMPTS = 200

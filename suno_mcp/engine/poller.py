@@ -4,7 +4,7 @@ Many waiters on one task share its fetches. Reads are fresh: a status read or a 
 call fetches at once unless a fetch of that task finished within :data:`FRESH_S`.
 
 The schedule assumes nothing about the upstream's latency until it has learned it
-(:mod:`suno_mcp.latency`): from the submit, the gap between polls grows with the time
+(:mod:`suno_mcp.domain.latency`): from the submit, the gap between polls grows with the time
 elapsed (a share, :data:`GROWTH`, of it), so the overshoot past the moment audio became playable
 stays a bounded share of the real latency, whatever it is. Once this upstream's
 milestones for a (family, kind, model) are known, polls are sparse before the usual
@@ -20,7 +20,7 @@ key (the key ring the service fills from each caller's requests); a tenant whose
 does not hold is not polled here. Each tenant's requests first pass a limiter of its own
 (``tenant_max_rps``), so one busy tenant queues behind itself, and a 429 slows that tenant alone.
 
-Replicas: before every fetch the poller asks its :class:`~suno_mcp.coordination.PollCoordinator`
+Replicas: before every fetch the poller asks its :class:`~suno_mcp.engine.coordination.PollCoordinator`
 whether this replica may fetch the task now. A refused read, a refused scheduled poll and a
 notice that another replica stored a new state all read that state from the shared ledger
 (``load``) instead of fetching it again.
@@ -42,12 +42,12 @@ import anyio
 import anyio.abc
 from pydantic import SecretStr
 
-from suno_mcp.client import MusicApi, TaskRef
-from suno_mcp.coordination import LocalCoordinator, PollCoordinator
-from suno_mcp.errors import ConfigurationError, NotFoundError, RateLimitedError, SunoError
-from suno_mcp.latency import LatencyKey, LatencyModel, Milestone, Window
-from suno_mcp.models import ApiFamily, Status, Task
-from suno_mcp.tenancy import SERVER_TENANT
+from suno_mcp.domain.errors import ConfigurationError, NotFoundError, RateLimitedError, SunoError
+from suno_mcp.domain.latency import LatencyKey, LatencyModel, Milestone, Window
+from suno_mcp.domain.models import ApiFamily, Status, Task, TaskRef
+from suno_mcp.domain.tenancy import SERVER_TENANT
+from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
+from suno_mcp.upstream.client import MusicApi
 
 log = logging.getLogger(__name__)
 

@@ -32,9 +32,9 @@ from mcp_types.version import is_version_at_least
 from pydantic import AnyUrl, BaseModel, Field, SecretStr, ValidationError
 
 from suno_mcp import __version__
-from suno_mcp.catalog import DESCRIPTION_MAX, Catalog
-from suno_mcp.errors import AuthenticationError, ConfigurationError, SunoError
-from suno_mcp.inputs import (
+from suno_mcp.domain.catalog import DESCRIPTION_MAX, Catalog
+from suno_mcp.domain.errors import AuthenticationError, ConfigurationError, SunoError
+from suno_mcp.domain.inputs import (
     ArgumentError,
     AudioUrl,
     ClipId,
@@ -62,10 +62,12 @@ from suno_mcp.inputs import (
     variant_model,
     wait_field,
 )
-from suno_mcp.media import mime_for_url
-from suno_mcp.models import CoverRequest, MusicRequest, SavedFile, Status, Task, TaskRecord
-from suno_mcp.player import player_extension, player_meta
-from suno_mcp.results import (
+from suno_mcp.domain.media import mime_for_url
+from suno_mcp.domain.models import CoverRequest, MusicRequest, SavedFile, Status, Task, TaskRecord
+from suno_mcp.domain.spending import CURRENT_CONFIRM, Confirm, Decision, Question
+from suno_mcp.domain.tenancy import CURRENT_CALLER, Caller, caller_from_headers
+from suno_mcp.server.player import player_extension, player_meta
+from suno_mcp.server.results import (
     ClipResult,
     DownloadResult,
     TaskList,
@@ -82,13 +84,11 @@ from suno_mcp.results import (
     usage_text,
 )
 from suno_mcp.settings import EMBED_MAX_BYTES, Settings
-from suno_mcp.spending import CURRENT_CONFIRM, Confirm, Decision, Question
-from suno_mcp.tenancy import CURRENT_CALLER, Caller, caller_from_headers
 
 if TYPE_CHECKING:
     # The service (and httpx behind it) is imported only when the first tool call opens it,
     # which keeps the server's start-up as light as the SDK's own.
-    from suno_mcp.service import Outcome, SunoService
+    from suno_mcp.service.core import Outcome, SunoService
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from suno_mcp.settings import Settings
 
 if TYPE_CHECKING:
-    from suno_mcp.service import SunoService
+    from suno_mcp.service.core import SunoService
 
 # The service and the sandbox are imported when the backend opens (on the first tool call),
 # not when the server starts: that keeps httpx and starlette's server side out of start-up.
@@ -30,7 +30,7 @@ DEFAULT_SANDBOX_SPEED = 10.0
 @asynccontextmanager
 async def upstream_backend(settings: Settings) -> AsyncIterator[SunoService]:
     """The service against GPTPROTO_BASE_URL with the configured key."""
-    from suno_mcp.service import open_service
+    from suno_mcp.service.core import open_service
 
     async with open_service(settings) as service:
         yield service
@@ -68,10 +68,10 @@ def sandbox_backend(
 
     @asynccontextmanager
     async def backend(settings: Settings) -> AsyncIterator[SunoService]:
-        from suno_mcp.poller import Timing
+        from suno_mcp.engine.poller import Timing
         from suno_mcp.sandbox.runner import run_sandbox
         from suno_mcp.sandbox.state import SandboxConfig
-        from suno_mcp.service import open_service
+        from suno_mcp.service.core import open_service
 
         config = SandboxConfig(
             speed=opts.speed,

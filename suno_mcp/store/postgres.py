@@ -1,6 +1,6 @@
 """The task ledger in PostgreSQL, for several server replicas sharing one record of what was paid for.
 
-Chosen when ``SUNO_MCP_DATABASE_URL`` is set; otherwise the SQLite ledger (:mod:`suno_mcp.ledger`)
+Chosen when ``SUNO_MCP_DATABASE_URL`` is set; otherwise the SQLite ledger (:mod:`suno_mcp.store.sqlite`)
 is used. Both keep the same rules: the intent row is committed before a submit leaves the machine,
 and a duplicate request within the window is answered from the ledger instead of paid for twice.
 
@@ -31,9 +31,9 @@ import psycopg
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 
-from suno_mcp.ledger import OverBudget
-from suno_mcp.models import ApiFamily, Clip, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
-from suno_mcp.spending import Budget
+from suno_mcp.domain.models import ApiFamily, Clip, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
+from suno_mcp.domain.spending import Budget
+from suno_mcp.store.sqlite import OverBudget
 
 CONNECT_TIMEOUT_S = 10
 
@@ -110,7 +110,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE files ADD CONSTRAINT files_pkey PRIMARY KEY (tenant, clip_id)
     """,
     # 3 (it follows the tenants' step 2 and needs nothing of it): who polls which task, until when,
-    # and who fetched it last (suno_mcp.coordination_pg). Times are the database's clock.
+    # and who fetched it last (suno_mcp.engine.coordination_pg). Times are the database's clock.
     """
     CREATE TABLE poll_leases (
         tenant      TEXT NOT NULL,
@@ -137,7 +137,7 @@ async def _finish(work: Awaitable[T]) -> T:
 
 
 class PostgresLedger:
-    """The ledger in a PostgreSQL database; provides :class:`suno_mcp.ledger.LedgerStore`.
+    """The ledger in a PostgreSQL database; provides :class:`suno_mcp.store.sqlite.LedgerStore`.
 
     Open it with :meth:`open`. Writes run shielded from cancellation, so a write asked for
     (the intent before a paid submit above all) is finished, never half-done.

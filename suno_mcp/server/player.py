@@ -23,11 +23,11 @@ from mcp.server.apps import APP_MIME_TYPE, Apps, ResourceCsp
 from mcp.server.mcpserver.resources import Resource
 from pydantic import PrivateAttr
 
-from suno_mcp.errors import ConfigurationError
+from suno_mcp.domain.errors import ConfigurationError
 from suno_mcp.settings import Settings
 
 if TYPE_CHECKING:
-    from suno_mcp.service import SunoService
+    from suno_mcp.service.core import SunoService
 
 PLAYER_URI = "ui://suno-mcp/player.html"
 
@@ -50,7 +50,7 @@ class ServiceSource(Protocol):
 
 def player_html() -> str:
     """The player's HTML document, as shipped in the package."""
-    return resources.files("suno_mcp").joinpath("player.html").read_text(encoding="utf-8")
+    return resources.files("suno_mcp.server").joinpath("player.html").read_text(encoding="utf-8")
 
 
 def player_meta(tool: str) -> dict[str, Any] | None:

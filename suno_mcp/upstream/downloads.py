@@ -14,15 +14,15 @@ from pathlib import Path
 import anyio
 import httpx
 
-from suno_mcp.errors import (
+from suno_mcp.domain.errors import (
     MalformedResponseError,
     NotFoundError,
     UpstreamConnectionError,
     UpstreamTimeoutError,
     error_from_response,
 )
-from suno_mcp.media import AUDIO_TYPES
-from suno_mcp.retry import RetryPolicy, call_with_retry
+from suno_mcp.domain.media import AUDIO_TYPES
+from suno_mcp.upstream.retry import RetryPolicy, call_with_retry
 
 # What a CDN answers for an expired or withdrawn audio link.
 EXPIRED_URL_STATUS = frozenset({401, 403, 404, 410})

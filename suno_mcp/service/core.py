@@ -28,11 +28,8 @@ import anyio
 import httpx
 from pydantic import BaseModel
 
-from suno_mcp.catalog import Catalog
-from suno_mcp.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi, TaskRef, Upstream
-from suno_mcp.coordination import LocalCoordinator, PollCoordinator
-from suno_mcp.downloads import download_to
-from suno_mcp.errors import (
+from suno_mcp.domain.catalog import Catalog
+from suno_mcp.domain.errors import (
     BudgetReachedError,
     ConfigurationError,
     DeclinedError,
@@ -43,8 +40,7 @@ from suno_mcp.errors import (
     SunoError,
     submit_outcome,
 )
-from suno_mcp.ledger import AsyncLedger, Ledger, LedgerStore, OverBudget
-from suno_mcp.models import (
+from suno_mcp.domain.models import (
     ApiFamily,
     Clip,
     CoverRequest,
@@ -54,13 +50,18 @@ from suno_mcp.models import (
     Task,
     TaskKind,
     TaskRecord,
+    TaskRef,
     UsageLine,
 )
-from suno_mcp.poller import READ, Goal, Poller, ProgressFn, Timing
-from suno_mcp.retry import RetryPolicy
+from suno_mcp.domain.spending import CURRENT_CONFIRM, DAY_COUNT, USAGE_WINDOWS, Confirm, Decision, Question
+from suno_mcp.domain.tenancy import SERVER_TENANT, Caller, KeyRing
+from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
+from suno_mcp.engine.poller import READ, Goal, Poller, ProgressFn, Timing
 from suno_mcp.settings import Settings
-from suno_mcp.spending import CURRENT_CONFIRM, DAY_COUNT, USAGE_WINDOWS, Confirm, Decision, Question
-from suno_mcp.tenancy import SERVER_TENANT, Caller, KeyRing
+from suno_mcp.store.sqlite import AsyncLedger, Ledger, LedgerStore, OverBudget
+from suno_mcp.upstream.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi, Upstream
+from suno_mcp.upstream.downloads import download_to
+from suno_mcp.upstream.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -757,7 +758,7 @@ def build_http_client(
 async def _open_ledger(settings: Settings) -> LedgerStore:
     """PostgreSQL when SUNO_MCP_DATABASE_URL is set (replicas share it), else the SQLite file."""
     if settings.database_url is not None:
-        from suno_mcp.ledger_pg import PostgresLedger  # the optional 'postgres' extra
+        from suno_mcp.store.postgres import PostgresLedger  # the optional 'postgres' extra
 
         return await PostgresLedger.open(settings.database_url.get_secret_value())
     # Opening runs the migrations: off the event loop like every other ledger call.
@@ -768,7 +769,7 @@ async def _open_coordinator(settings: Settings) -> PollCoordinator:
     """Leases in the shared database when replicas share a PostgreSQL ledger, else the lone process's."""
     if settings.database_url is None:
         return LocalCoordinator()
-    from suno_mcp.coordination_pg import PostgresCoordinator  # the optional 'postgres' extra
+    from suno_mcp.engine.coordination_pg import PostgresCoordinator  # the optional 'postgres' extra
 
     replica = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
     return await PostgresCoordinator.open(settings.database_url.get_secret_value(), replica)

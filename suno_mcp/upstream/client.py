@@ -5,14 +5,14 @@
 - :class:`ClipApi`: the Suno-native shape. Generate returns a batch id and its clips;
   clips are polled together at ``GET /v1/suno/feed?ids=a,b``.
 
-Both return :class:`~suno_mcp.models.Task` and speak through one :class:`Upstream`,
+Both return :class:`~suno_mcp.domain.models.Task` and speak through one :class:`Upstream`,
 which owns authentication, error mapping and the retry policy. The
 ``httpx.AsyncClient`` is injected; this module never builds one per request. Saving
-audio files is :mod:`suno_mcp.downloads`.
+audio files is :mod:`suno_mcp.upstream.downloads`.
 
-Each family builds its own submit body from a :class:`~suno_mcp.models.MusicRequest`
+Each family builds its own submit body from a :class:`~suno_mcp.domain.models.MusicRequest`
 (:func:`task_api_body`, :func:`clip_api_body`). Ids are the upstream's and go into URL
-paths only through :func:`suno_mcp.ids.url_segment`. A submit keeps the start of its
+paths only through :func:`suno_mcp.domain.ids.url_segment`. A submit keeps the start of its
 answer as received on ``Task.raw_answer`` (or ``MalformedResponseError.raw_answer``).
 
 Adding an endpoint whose wire format becomes known is one method on the right class: build
@@ -34,7 +34,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 from pydantic import SecretStr
 
-from suno_mcp.errors import (
+from suno_mcp.domain.errors import (
     ConfigurationError,
     MalformedResponseError,
     NotFoundError,
@@ -46,8 +46,8 @@ from suno_mcp.errors import (
     error_from_response,
     is_error_body,
 )
-from suno_mcp.ids import check_id, is_id, url_segment
-from suno_mcp.models import (
+from suno_mcp.domain.ids import check_id, is_id, url_segment
+from suno_mcp.domain.models import (
     ApiFamily,
     Clip,
     CoverRequest,
@@ -55,11 +55,12 @@ from suno_mcp.models import (
     Status,
     Task,
     TaskKind,
+    TaskRef,
     aggregate_status,
     failure_text,
     normalize_status,
 )
-from suno_mcp.retry import RetryPolicy, call_with_retry
+from suno_mcp.upstream.retry import RetryPolicy, call_with_retry
 
 log = logging.getLogger(__name__)
 
@@ -551,18 +552,6 @@ def parse_feed(body: Any) -> list[Clip]:
 
 
 # ---------------------------------------------------------------- the two families
-
-
-@dataclass(frozen=True)
-class TaskRef:
-    """What it takes to poll a task: its id, family and, for the clip API, its clip ids."""
-
-    task_id: str
-    api: ApiFamily
-    kind: TaskKind = "music"
-    clip_ids: tuple[str, ...] = ()
-    model: str | None = None  # the mv it was made with: latency is learned per model
-    tenant: str = ""  # team mode: whose key polls it ("" is the server's own key)
 
 
 class MusicApi(Protocol):

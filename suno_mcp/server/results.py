@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field, GetJsonSchemaHandler, SerializerFunctionW
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from suno_mcp.catalog import DOCUMENTED_MODEL_HINT
-from suno_mcp.errors import (
+from suno_mcp.domain.catalog import DOCUMENTED_MODEL_HINT
+from suno_mcp.domain.errors import (
     AuthenticationError,
     ConfigurationError,
     ContentPolicyError,
@@ -31,8 +31,8 @@ from suno_mcp.errors import (
     UpstreamConnectionError,
     UpstreamTimeoutError,
 )
-from suno_mcp.models import ApiFamily, SavedFile, Status, TaskKind, TaskRecord, UsageLine
-from suno_mcp.spending import Budget
+from suno_mcp.domain.models import ApiFamily, SavedFile, Status, TaskKind, TaskRecord, UsageLine
+from suno_mcp.domain.spending import Budget
 
 TEXT_LIMIT = 1800  # the text part stays under 2 KB
 SANDBOX_NOTE = "SANDBOX: synthesized test audio from the local sandbox, not Suno."

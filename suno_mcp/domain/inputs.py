@@ -15,8 +15,8 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import AfterValidator, Field, StringConstraints, ValidationError
 
-from suno_mcp.catalog import DESCRIPTION_MAX, LYRICS_PROMPT_MAX, TITLE_MAX, Catalog
-from suno_mcp.ids import ID_PATTERN, ID_RULE, is_id
+from suno_mcp.domain.catalog import DESCRIPTION_MAX, LYRICS_PROMPT_MAX, TITLE_MAX, Catalog
+from suno_mcp.domain.ids import ID_PATTERN, ID_RULE, is_id
 
 LONGEST_LYRICS = 5000
 LONGEST_TAGS = 1000

@@ -18,7 +18,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from suno_mcp.models import ApiFamily, TaskKind
+from suno_mcp.domain.models import ApiFamily, TaskKind
 
 Milestone = Literal["playable", "complete"]
 LatencyKey = tuple[ApiFamily, TaskKind, str | None]

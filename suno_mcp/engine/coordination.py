@@ -1,6 +1,6 @@
 """Which replica polls a task, and how the others hear what it found.
 
-Every replica runs its own :class:`~suno_mcp.poller.Poller`. Left alone, N replicas with waiters on
+Every replica runs its own :class:`~suno_mcp.engine.poller.Poller`. Left alone, N replicas with waiters on
 one task would each fetch it on every tick. A :class:`PollCoordinator` stands between a poller's
 schedule and the upstream: before each fetch the poller asks :meth:`PollCoordinator.claim`, and only
 a granted claim goes out. After a fetch stored a new state in the shared ledger,
@@ -23,7 +23,7 @@ if the 429 had been its own. Without it, each replica would go on sending at its
 the vendor has just told to wait.
 
 :class:`LocalCoordinator` is the single-process case (always grants: there is nobody to share with);
-:mod:`suno_mcp.coordination_pg` keeps the leases in PostgreSQL and sends notices with LISTEN/NOTIFY.
+:mod:`suno_mcp.engine.coordination_pg` keeps the leases in PostgreSQL and sends notices with LISTEN/NOTIFY.
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ from typing import Protocol
 
 import anyio
 
-from suno_mcp.client import TaskRef
-from suno_mcp.models import ApiFamily
+from suno_mcp.domain.models import ApiFamily, TaskRef
 
 # Called with (tenant, task id) when another replica stored a new state of that task.
 OnChange = Callable[[str, str], Awaitable[None]]

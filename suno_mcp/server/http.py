@@ -28,9 +28,9 @@ from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from suno_mcp.errors import ConfigurationError
+from suno_mcp.domain.errors import ConfigurationError
+from suno_mcp.domain.tenancy import bearer_key, tenant_id
 from suno_mcp.settings import Settings
-from suno_mcp.tenancy import bearer_key, tenant_id
 
 if TYPE_CHECKING:
     import asyncio
