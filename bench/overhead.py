@@ -35,7 +35,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult
 
 from suno_mcp.server.app import build_server
-from suno_mcp.service.core import SunoService, open_service
+from suno_mcp.service.core import SunoService
+from suno_mcp.service.wiring import open_service
 from suno_mcp.settings import Settings, load_settings
 
 GOAL = 1.25

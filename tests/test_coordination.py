@@ -28,7 +28,8 @@ from suno_mcp.engine.coordination_pg import CHANNEL, OUTAGE_RETRY_S, PRUNE_EVERY
 from suno_mcp.engine.poller import AdaptiveLimiter, Goal, NoKeyError, Poller, Timing
 from suno_mcp.sandbox.runner import run_sandbox
 from suno_mcp.sandbox.state import SandboxConfig
-from suno_mcp.service.core import SunoService, open_service
+from suno_mcp.service.core import SunoService
+from suno_mcp.service.wiring import open_service
 from suno_mcp.settings import load_settings
 from suno_mcp.store.postgres import PostgresLedger
 from tests.support.postgres import PostgresServer, fresh_database

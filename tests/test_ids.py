@@ -12,7 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from suno_mcp.domain.ids import ID_MAX, is_id, url_segment
 from suno_mcp.domain.inputs import ClipId, OptionalTaskId
-from suno_mcp.service.core import safe_stem
+from suno_mcp.domain.media import safe_stem
 
 ids = st.text(min_size=1, max_size=ID_MAX).filter(is_id)
 

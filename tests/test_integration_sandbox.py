@@ -16,7 +16,8 @@ from suno_mcp.engine.poller import Timing
 from suno_mcp.sandbox.runner import SandboxHandle, run_sandbox
 from suno_mcp.sandbox.state import SandboxConfig
 from suno_mcp.server.app import build_server
-from suno_mcp.service.core import SunoService, open_service
+from suno_mcp.service.core import SunoService
+from suno_mcp.service.wiring import open_service
 from suno_mcp.settings import load_settings
 
 SPEED = 200.0

@@ -14,7 +14,8 @@ from suno_mcp.domain.latency import KEEP
 from suno_mcp.domain.models import MusicRequest, Status
 from suno_mcp.engine.poller import Timing
 from suno_mcp.sandbox import SandboxConfig, SandboxHandle, run_sandbox
-from suno_mcp.service.core import SunoService, open_service
+from suno_mcp.service.core import SunoService
+from suno_mcp.service.wiring import open_service
 from suno_mcp.settings import load_settings
 from suno_mcp.upstream.retry import RetryPolicy
 

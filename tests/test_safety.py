@@ -14,7 +14,7 @@ import pytest
 from suno_mcp.domain.errors import SubmitOutcomeUnknownError, SunoError
 from suno_mcp.domain.models import ApiFamily, MusicRequest, Status, Task, TaskRef
 from suno_mcp.engine.poller import Poller, Timing
-from suno_mcp.service.core import open_service
+from suno_mcp.service.wiring import open_service
 from suno_mcp.settings import load_settings
 from suno_mcp.upstream.client import ClipApi, Upstream
 from suno_mcp.upstream.retry import RetryPolicy

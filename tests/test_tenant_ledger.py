@@ -17,7 +17,8 @@ from suno_mcp.domain.models import MusicRequest, Status
 from suno_mcp.domain.tenancy import Caller, tenant_id
 from suno_mcp.engine.poller import Timing
 from suno_mcp.sandbox import SandboxConfig, run_sandbox
-from suno_mcp.service.core import SunoService, open_service
+from suno_mcp.service.core import SunoService
+from suno_mcp.service.wiring import open_service
 from suno_mcp.settings import Settings, load_settings
 from tests.support.postgres import PostgresServer, fresh_database
 

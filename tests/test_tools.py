@@ -20,7 +20,7 @@ from suno_mcp.domain.errors import RateLimitedError
 from suno_mcp.domain.ids import ID_PATTERN
 from suno_mcp.domain.models import MusicRequest
 from suno_mcp.engine.poller import Timing
-from suno_mcp.service.core import open_service
+from suno_mcp.service.wiring import open_service
 from tests.support.helpers_upstream import (
     AUDIO_BYTES,
     CLIP_DURATION,

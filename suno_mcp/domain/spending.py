@@ -13,11 +13,12 @@ server turns that into an elicitation.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -155,3 +156,32 @@ Confirm = Callable[[Question], Awaitable[Decision]]
 # so every paid tool, however it reaches the service's submit, asks through the same path;
 # direct callers of the service pass ``confirm=`` instead.
 CURRENT_CONFIRM: ContextVar[Confirm | None] = ContextVar("suno_mcp_confirm", default=None)
+
+
+def fingerprint(api: ApiFamily, kind: TaskKind, fields: dict[str, Any]) -> str:
+    """A stable hash of a request, blind to case and spacing, for the duplicate guard."""
+
+    def norm(key: str, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if key == "url":
+            return value.strip()  # a URL's path is case-sensitive: two spellings, two files
+        if key == "prompt" and kind == "music":
+            # Lyrics: line breaks and capitals are phrasing, so only the ends are trimmed.
+            return value.strip()
+        return " ".join(value.lower().split())
+
+    canonical = {k: norm(k, v) for k, v in sorted(fields.items()) if v not in (None, "", False)}
+    blob = json.dumps({"api": api, "kind": kind, "fields": canonical}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def request_line(body: dict[str, Any], limit: int = 120) -> str | None:
+    """What a request asks for, in one short line, for the person asked to pay for it."""
+    parts = []
+    for key in ("gpt_description_prompt", "title", "tags", "prompt", "continue_clip_id", "clip_id"):
+        value = body.get(key)
+        if isinstance(value, str) and value.strip():
+            parts.append(f"{key}={' '.join(value.split())}")
+    text = "; ".join(parts)
+    return None if not text else text if len(text) <= limit else text[: limit - 1] + "…"

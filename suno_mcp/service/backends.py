@@ -30,7 +30,7 @@ DEFAULT_SANDBOX_SPEED = 10.0
 @asynccontextmanager
 async def upstream_backend(settings: Settings) -> AsyncIterator[SunoService]:
     """The service against GPTPROTO_BASE_URL with the configured key."""
-    from suno_mcp.service.core import open_service
+    from suno_mcp.service.wiring import open_service
 
     async with open_service(settings) as service:
         yield service
@@ -71,7 +71,7 @@ def sandbox_backend(
         from suno_mcp.engine.poller import Timing
         from suno_mcp.sandbox.runner import run_sandbox
         from suno_mcp.sandbox.state import SandboxConfig
-        from suno_mcp.service.core import open_service
+        from suno_mcp.service.wiring import open_service
 
         config = SandboxConfig(
             speed=opts.speed,

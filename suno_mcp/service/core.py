@@ -8,20 +8,11 @@ being paid again, and finished audio can be saved to disk before its URL expires
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
-import json
 import logging
-import os
-import re
-import secrets
-import socket
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -30,9 +21,7 @@ from pydantic import BaseModel
 
 from suno_mcp.domain.catalog import Catalog
 from suno_mcp.domain.errors import (
-    BudgetReachedError,
     ConfigurationError,
-    DeclinedError,
     MalformedResponseError,
     NotFoundError,
     RateLimitedError,
@@ -45,40 +34,29 @@ from suno_mcp.domain.models import (
     Clip,
     CoverRequest,
     MusicRequest,
-    SavedFile,
     Status,
     Task,
     TaskKind,
     TaskRecord,
     TaskRef,
-    UsageLine,
 )
-from suno_mcp.domain.spending import CURRENT_CONFIRM, DAY_COUNT, USAGE_WINDOWS, Confirm, Decision, Question
+from suno_mcp.domain.spending import CURRENT_CONFIRM, Confirm, fingerprint
 from suno_mcp.domain.tenancy import SERVER_TENANT, Caller, KeyRing
-from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
-from suno_mcp.engine.poller import READ, Goal, Poller, ProgressFn, Timing
+from suno_mcp.engine.poller import READ, Goal, Poller, ProgressFn
+from suno_mcp.service.downloads import Downloads
+from suno_mcp.service.spend import Spending
 from suno_mcp.settings import Settings
-from suno_mcp.store.sqlite import AsyncLedger, Ledger, LedgerStore, OverBudget
-from suno_mcp.upstream.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi, Upstream
-from suno_mcp.upstream.downloads import download_to
-from suno_mcp.upstream.retry import RetryPolicy
+from suno_mcp.store.sqlite import LedgerStore
+from suno_mcp.upstream.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi
 
 log = logging.getLogger(__name__)
 
-DOWNLOAD_TIMEOUT_S = 120.0
 # How long a submit waits for a request slot (a burst of them, or the upstream asking us to
 # slow down); well inside the minute after which clients give up on a tool call.
 SUBMIT_QUEUE_S = 25.0
 # How long an identical request waits for one already being sent before looking again.
 SUBMIT_JOIN_LIMIT_S = 70.0
 LEDGER_WRITE_ATTEMPTS = 3
-
-
-class UsageWindow(BaseModel):
-    """Paid requests in one window (the last hour, day or 30 days)."""
-
-    window: str
-    lines: list[UsageLine]
 
 
 class Outcome(BaseModel):
@@ -91,55 +69,9 @@ class Outcome(BaseModel):
     checked_s_ago: float | None = None  # how old the upstream's newest answer is
 
 
-def fingerprint(api: ApiFamily, kind: TaskKind, fields: dict[str, Any]) -> str:
-    """A stable hash of a request, blind to case and spacing, for the duplicate guard."""
-
-    def norm(key: str, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        if key == "url":
-            return value.strip()  # a URL's path is case-sensitive: two spellings, two files
-        if key == "prompt" and kind == "music":
-            # Lyrics: line breaks and capitals are phrasing, so only the ends are trimmed.
-            return value.strip()
-        return " ".join(value.lower().split())
-
-    canonical = {k: norm(k, v) for k, v in sorted(fields.items()) if v not in (None, "", False)}
-    blob = json.dumps({"api": api, "kind": kind, "fields": canonical}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-_SLUG_RE = re.compile(r"[^a-z0-9]+")
-
-
-def _request_line(body: dict[str, Any], limit: int = 120) -> str | None:
-    """What a request asks for, in one short line, for the person asked to pay for it."""
-    parts = []
-    for key in ("gpt_description_prompt", "title", "tags", "prompt", "continue_clip_id", "clip_id"):
-        value = body.get(key)
-        if isinstance(value, str) and value.strip():
-            parts.append(f"{key}={' '.join(value.split())}")
-    text = "; ".join(parts)
-    return None if not text else text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-_PLAIN_ID_RE = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def safe_stem(title: str | None, clip_id: str) -> str:
-    """A file name stem from a title and clip id: letters, digits, '-' and '_' only."""
-    slug = _SLUG_RE.sub("-", (title or "").lower()).strip("-")[:60].strip("-")
-    if not _PLAIN_ID_RE.fullmatch(clip_id):
-        # Upstream ids may hold '/', '..' or ':'; none of that may reach a file name. The
-        # hash keeps two ids that differ only there from sharing a file.
-        digest = hashlib.sha256(clip_id.encode()).hexdigest()[:8]
-        clip_id = f"{re.sub(r'[^A-Za-z0-9_-]+', '-', clip_id).strip('-')[:60]}-{digest}".lstrip("-")
-    return f"{slug}-{clip_id}" if slug else clip_id
-
-
 @dataclass
-class SunoService:
-    """Everything the tools do, without MCP. Build it with :func:`open_service`."""
+class SunoService(Spending, Downloads):
+    """Everything the tools do, without MCP. Build it with :func:`suno_mcp.service.wiring.open_service`."""
 
     settings: Settings
     task_api: TaskApi
@@ -315,7 +247,7 @@ class SunoService:
             # reporting its not-yet-known outcome (or paying for it a second time).
             with anyio.move_on_after(SUBMIT_JOIN_LIMIT_S):
                 await in_flight.wait()
-        local_id, existing = await self._claim(
+        local_id, existing = await self._admit(
             family, kind, body, fp, window, confirm or CURRENT_CONFIRM.get()
         )
         if existing is not None:
@@ -330,130 +262,6 @@ class SunoService:
         record = await self.ledger.get(task.task_id, tenant=self.tenant)
         assert record is not None  # just written
         return await self.follow(record, wait_s=wait_s, progress=progress)
-
-    async def _claim(
-        self,
-        family: ApiFamily,
-        kind: TaskKind,
-        body: dict[str, Any],
-        fp: str,
-        window: float,
-        confirm: Confirm | None,
-    ) -> tuple[str, TaskRecord | None]:
-        """The duplicate guard, then the budget and the person's answer, then the intent row.
-
-        A reused task costs nothing, so a duplicate is found before anything is counted or
-        asked. The budget check and the intent row are one ledger transaction; when the
-        person is asked, the claim runs again after the answer, since others may have spent
-        meanwhile.
-        """
-        budget, prices, mode = self.settings.budget, self.settings.prices, self.settings.confirm
-        claim = functools.partial(
-            self.ledger.claim,
-            api=family,
-            kind=kind,
-            request=body,
-            fingerprint=fp,
-            window_s=window,
-            sandbox=self.sandbox,
-            budget=budget,
-            prices=prices,
-            tenant=self.tenant,
-        )
-        used: float | None = None
-        if mode == "always":
-            existing = (
-                await self.ledger.find_duplicate(fp, window, sandbox=self.sandbox, tenant=self.tenant)
-                if window > 0
-                else None
-            )
-            if existing is not None:
-                return "", existing
-            if budget is not None:
-                used = await self.ledger.used(budget, prices, sandbox=self.sandbox, tenant=self.tenant)
-        else:
-            try:
-                return await claim()
-            except OverBudget as over:
-                used = over.used
-                if mode == "never":
-                    raise BudgetReachedError(self._budget_text(used)) from None
-        over_budget = (
-            budget is not None and used is not None and used + budget.weight(kind, prices) > budget.limit
-        )
-        if budget is None:
-            # No budget to measure against: the person still sees what was spent today.
-            used = await self.ledger.used(DAY_COUNT, sandbox=self.sandbox, tenant=self.tenant)
-        await self._ask(
-            confirm,
-            Question(
-                kind=kind,
-                api=family,
-                model=body.get("mv") if isinstance(body.get("mv"), str) else None,
-                what=_request_line(body),
-                fingerprint=fp,
-                over_budget=over_budget,
-                budget=budget,
-                used=used,
-                price=prices.get(kind),
-            ),
-        )
-        try:
-            return await claim(allow_over=1 if over_budget else 0)
-        except OverBudget as over:
-            raise BudgetReachedError(
-                self._budget_text(over.used) + " Other requests used the budget while the user was asked."
-            ) from None
-
-    async def _ask(self, confirm: Confirm | None, question: Question) -> None:
-        """Ask the person; return only on an explicit accept (anything else raises, nothing is sent)."""
-        decision: Decision = "unsupported" if confirm is None else await confirm(question)
-        if decision == "unsupported":
-            if question.over_budget:
-                raise BudgetReachedError(self._budget_text(question.used or 0.0, asked=False))
-            raise BudgetReachedError(
-                "SUNO_MCP_CONFIRM=always asks the user before every paid request, but this MCP client cannot "
-                "ask (it does not support elicitation). Nothing was sent. The user can use a client with "
-                "elicitation, or set SUNO_MCP_CONFIRM=over-budget in the server's environment."
-            )
-        if decision != "accept":
-            raise DeclinedError(
-                f"The user {'declined' if decision == 'decline' else 'cancelled'} this paid request when asked; "
-                "nothing was sent or charged. Do not retry: ask the user what they want instead."
-            )
-
-    def _budget_text(self, used: float, *, asked: bool = True) -> str:
-        budget = self.settings.budget
-        assert budget is not None
-        spent = f"{used:.2f}" if budget.cost else f"{used:g} requests"
-        text = (
-            f"The spending budget is reached: {spent} used of {budget.describe()} "
-            f"(SUNO_MCP_BUDGET={budget.text}). Nothing was sent or charged."
-        )
-        if not asked:
-            text += " This MCP client cannot ask the user to go past it (no elicitation support)."
-        return (
-            text + " Tell the user; they can raise SUNO_MCP_BUDGET in the server's environment (their MCP "
-            "client's config) and restart the server, or wait for the window to move on. get_usage shows usage."
-        )
-
-    async def budget_used(self) -> float | None:
-        """How much of SUNO_MCP_BUDGET its current window has used (None without a budget)."""
-        budget = self.settings.budget
-        if budget is None:
-            return None
-        return await self.ledger.used(budget, self.settings.prices, sandbox=self.sandbox, tenant=self.tenant)
-
-    async def usage(self) -> list[UsageWindow]:
-        """Paid requests in the last hour, day and 30 days, from the ledger."""
-        now = self.wall()
-        return [
-            UsageWindow(
-                window=name,
-                lines=await self.ledger.usage(now - seconds, sandbox=self.sandbox, tenant=self.tenant),
-            )
-            for name, seconds in USAGE_WINDOWS
-        ]
 
     async def _send(self, local_id: str, send: Callable[[], Any]) -> Task:
         """Send a submit whose intent row exists, and record what became of it.
@@ -664,178 +472,3 @@ class SunoService:
             and self.task_group is not None
         ):
             self.task_group.start_soon(self._auto_download, ref.tenant, task.task_id)
-
-    async def _auto_download(self, tenant: str, task_id: str) -> None:
-        try:
-            with anyio.move_on_after(DOWNLOAD_TIMEOUT_S):
-                await self._download(tenant, task_id=task_id)
-        except SunoError as err:
-            log.warning("auto-download of %s failed: %s", task_id, err.message)
-        except OSError as err:
-            log.warning("auto-download of %s could not write the file: %s", task_id, err)
-
-    # ------------------------------------------------------------ downloads
-
-    async def download(self, *, task_id: str | None = None, clip_id: str | None = None) -> list[SavedFile]:
-        """Save the final audio of a task's clips (or one clip) under the data directory."""
-        return await self._download(self.tenant, task_id=task_id, clip_id=clip_id)
-
-    @property
-    def audio_dir(self) -> Path:
-        """Where this caller's downloads are saved (see :meth:`audio_dir_of`)."""
-        return self.audio_dir_of(self.tenant)
-
-    def audio_dir_of(self, tenant: str) -> Path:
-        """Where a tenant's audio is saved: the audio directory itself for the server's own key,
-        a directory of its own for each team-mode tenant."""
-        if not tenant:
-            return self.settings.audio_dir
-        if not _PLAIN_ID_RE.fullmatch(tenant):  # "t-" + hex: never a path of its own
-            raise ValueError(f"not a tenant id: {tenant!r}")
-        return self.settings.audio_dir / tenant
-
-    async def _download(
-        self, tenant: str, *, task_id: str | None = None, clip_id: str | None = None
-    ) -> list[SavedFile]:
-        """:meth:`download` for one tenant (the auto-download runs in the poller's hook, for the task's tenant)."""
-        record = None
-        if task_id is not None:
-            record = await self.ledger.find(task_id, tenant=tenant)
-        elif clip_id is not None:
-            record = await self.ledger.find_by_clip(clip_id, tenant=tenant)
-        if record is None:
-            raise NotFoundError(f"no task or clip {task_id or clip_id} in the ledger", status_code=404)
-        clips = [c for c in record.clips if clip_id is None or c.id == clip_id]
-        ready = [c for c in clips if c.status is Status.COMPLETE and c.audio_url]
-        if not ready:
-            raise NotFoundError(
-                "no final audio yet: the clip is not complete (call get_task_status with wait_seconds)",
-                status_code=409,
-            )
-        saved_by_clip = {f.clip_id: f for f in record.files}
-        saved: list[SavedFile] = []
-        for clip in ready:
-            assert clip.audio_url is not None
-            existing = saved_by_clip.get(clip.id)
-            if existing is not None and await anyio.Path(existing.path).exists():
-                saved.append(existing)
-                continue
-            got = await download_to(
-                self.http,
-                clip.audio_url,
-                str(self.audio_dir_of(tenant)),
-                safe_stem(clip.title, clip.id),
-                max_bytes=self.settings.download_max_bytes,
-            )
-            file = SavedFile(
-                clip_id=clip.id,
-                task_id=record.task_id,
-                path=got.path,
-                url=clip.audio_url,
-                bytes=got.bytes,
-                mime_type=got.content_type,
-            )
-            await self.ledger.record_file(file, tenant=tenant)
-            saved.append(file)
-        return saved
-
-
-def build_http_client(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
-    """The one HTTP client of a server process."""
-    timeout = httpx.Timeout(
-        connect=settings.connect_timeout, read=settings.read_timeout, write=settings.read_timeout, pool=10.0
-    )
-    return httpx.AsyncClient(
-        timeout=timeout,
-        transport=transport,
-        headers={"User-Agent": "suno-mcp"},
-        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-    )
-
-
-async def _open_ledger(settings: Settings) -> LedgerStore:
-    """PostgreSQL when SUNO_MCP_DATABASE_URL is set (replicas share it), else the SQLite file."""
-    if settings.database_url is not None:
-        from suno_mcp.store.postgres import PostgresLedger  # the optional 'postgres' extra
-
-        return await PostgresLedger.open(settings.database_url.get_secret_value())
-    # Opening runs the migrations: off the event loop like every other ledger call.
-    return AsyncLedger(await anyio.to_thread.run_sync(Ledger, settings.ledger_path))
-
-
-async def _open_coordinator(settings: Settings) -> PollCoordinator:
-    """Leases in the shared database when replicas share a PostgreSQL ledger, else the lone process's."""
-    if settings.database_url is None:
-        return LocalCoordinator()
-    from suno_mcp.engine.coordination_pg import PostgresCoordinator  # the optional 'postgres' extra
-
-    replica = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
-    return await PostgresCoordinator.open(settings.database_url.get_secret_value(), replica)
-
-
-@asynccontextmanager
-async def open_service(
-    settings: Settings,
-    *,
-    transport: httpx.AsyncBaseTransport | None = None,
-    timing: Timing | None = None,
-    retry: RetryPolicy | None = None,
-    sandbox: bool = False,
-) -> AsyncIterator[SunoService]:
-    """Open the HTTP client, ledger, poll coordinator and poller; close them all on exit."""
-    key = settings.api_key.get_secret_value() if settings.api_key else None
-    ledger = await _open_ledger(settings)
-    coordinator: PollCoordinator | None = None
-    try:
-        coordinator = await _open_coordinator(settings)  # after the ledger: its migrations make the leases
-        async with build_http_client(settings, transport) as http, anyio.create_task_group() as tg:
-            upstream = Upstream(http, base_url=settings.base_url, api_key=key, retry=retry)
-            task_api, clip_api = TaskApi(upstream), ClipApi(upstream)
-            service_ref: list[SunoService] = []
-            # A given timing (the sandbox's, scaled to its speed) brings its own stall limit.
-            timing = timing or Timing.expecting(
-                settings.expected_preview_s, settings.expected_complete_s, stall_s=settings.stall_after_s
-            )
-            keys = KeyRing()  # team mode: callers' keys, in memory only, for the poller to use
-            poller = Poller(
-                {"task": task_api, "clip": clip_api},
-                timing=timing,
-                max_requests_per_second=settings.max_requests_per_second,
-                keys=keys.get,
-                tenant_max_rps=settings.tenant_max_rps,
-                on_update=lambda ref, task: service_ref[0].on_task_update(ref, task),
-                on_milestone=lambda ref, milestone, seconds: service_ref[0].on_milestone(
-                    ref, milestone, seconds
-                ),
-                on_stalled=lambda ref, task: service_ref[0].on_stalled(ref, task),
-                coordinator=coordinator,
-                load=lambda ref: service_ref[0].stored_state(ref),
-            )
-            for api, kind, model, milestone, seconds in await ledger.milestones():
-                poller.latency.observe((api, kind, model), milestone, seconds)  # type: ignore[arg-type]
-            service = SunoService(
-                settings=settings,
-                task_api=task_api,
-                clip_api=clip_api,
-                ledger=ledger,
-                poller=poller,
-                http=http,
-                catalog=Catalog.with_extra(settings.extra_models),
-                sandbox=sandbox,
-                task_group=tg,
-                keys=keys,
-            )
-            service_ref.append(service)
-            tg.start_soon(poller.run)
-            try:
-                yield service
-            finally:
-                tg.cancel_scope.cancel()
-    finally:
-        # Only after every task of the group has stopped: they write to the ledger.
-        with anyio.CancelScope(shield=True):
-            if coordinator is not None:
-                await coordinator.close()
-            await ledger.close()

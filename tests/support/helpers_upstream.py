@@ -21,7 +21,7 @@ from mcp import Client
 
 from suno_mcp.engine.poller import Timing
 from suno_mcp.server.app import SunoServer, build_server
-from suno_mcp.service.core import open_service
+from suno_mcp.service.wiring import open_service
 from suno_mcp.settings import Settings, load_settings
 from suno_mcp.upstream.retry import RetryPolicy
 

@@ -1,0 +1,105 @@
+"""Saving finished audio under the data directory, on request or as soon as a task completes.
+
+A mixin of :class:`suno_mcp.service.core.SunoService`. Hosted audio URLs expire; the file on
+disk is what the person keeps. Each team-mode tenant's files go in a directory of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import anyio
+import httpx
+
+from suno_mcp.domain.errors import NotFoundError, SunoError
+from suno_mcp.domain.media import PLAIN_ID_RE, safe_stem
+from suno_mcp.domain.models import SavedFile, Status
+from suno_mcp.settings import Settings
+from suno_mcp.store.sqlite import LedgerStore
+from suno_mcp.upstream.downloads import download_to
+
+log = logging.getLogger(__name__)
+
+DOWNLOAD_TIMEOUT_S = 120.0
+
+
+class Downloads:
+    """Where a tenant's audio goes, and fetching it there once."""
+
+    settings: Settings
+    ledger: LedgerStore
+    http: httpx.AsyncClient
+    tenant: str
+
+    async def _auto_download(self, tenant: str, task_id: str) -> None:
+        try:
+            with anyio.move_on_after(DOWNLOAD_TIMEOUT_S):
+                await self._download(tenant, task_id=task_id)
+        except SunoError as err:
+            log.warning("auto-download of %s failed: %s", task_id, err.message)
+        except OSError as err:
+            log.warning("auto-download of %s could not write the file: %s", task_id, err)
+
+    async def download(self, *, task_id: str | None = None, clip_id: str | None = None) -> list[SavedFile]:
+        """Save the final audio of a task's clips (or one clip) under the data directory."""
+        return await self._download(self.tenant, task_id=task_id, clip_id=clip_id)
+
+    @property
+    def audio_dir(self) -> Path:
+        """Where this caller's downloads are saved (see :meth:`audio_dir_of`)."""
+        return self.audio_dir_of(self.tenant)
+
+    def audio_dir_of(self, tenant: str) -> Path:
+        """Where a tenant's audio is saved: the audio directory itself for the server's own key,
+        a directory of its own for each team-mode tenant."""
+        if not tenant:
+            return self.settings.audio_dir
+        if not PLAIN_ID_RE.fullmatch(tenant):  # "t-" + hex: never a path of its own
+            raise ValueError(f"not a tenant id: {tenant!r}")
+        return self.settings.audio_dir / tenant
+
+    async def _download(
+        self, tenant: str, *, task_id: str | None = None, clip_id: str | None = None
+    ) -> list[SavedFile]:
+        """:meth:`download` for one tenant (the auto-download runs in the poller's hook, for the task's tenant)."""
+        record = None
+        if task_id is not None:
+            record = await self.ledger.find(task_id, tenant=tenant)
+        elif clip_id is not None:
+            record = await self.ledger.find_by_clip(clip_id, tenant=tenant)
+        if record is None:
+            raise NotFoundError(f"no task or clip {task_id or clip_id} in the ledger", status_code=404)
+        clips = [c for c in record.clips if clip_id is None or c.id == clip_id]
+        ready = [c for c in clips if c.status is Status.COMPLETE and c.audio_url]
+        if not ready:
+            raise NotFoundError(
+                "no final audio yet: the clip is not complete (call get_task_status with wait_seconds)",
+                status_code=409,
+            )
+        saved_by_clip = {f.clip_id: f for f in record.files}
+        saved: list[SavedFile] = []
+        for clip in ready:
+            assert clip.audio_url is not None
+            existing = saved_by_clip.get(clip.id)
+            if existing is not None and await anyio.Path(existing.path).exists():
+                saved.append(existing)
+                continue
+            got = await download_to(
+                self.http,
+                clip.audio_url,
+                str(self.audio_dir_of(tenant)),
+                safe_stem(clip.title, clip.id),
+                max_bytes=self.settings.download_max_bytes,
+            )
+            file = SavedFile(
+                clip_id=clip.id,
+                task_id=record.task_id,
+                path=got.path,
+                url=clip.audio_url,
+                bytes=got.bytes,
+                mime_type=got.content_type,
+            )
+            await self.ledger.record_file(file, tenant=tenant)
+            saved.append(file)
+        return saved

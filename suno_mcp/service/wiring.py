@@ -1,0 +1,128 @@
+"""Opening a service: the HTTP client, the ledger, the poll coordinator and the poller, wired once.
+
+The one place that knows which backend goes with which setting (PostgreSQL when
+``SUNO_MCP_DATABASE_URL`` is set, else SQLite) and that starts the poller in the service's task
+group. Everything it opens is closed on the way out, the ledger last.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import httpx
+
+from suno_mcp.domain.catalog import Catalog
+from suno_mcp.domain.tenancy import KeyRing
+from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
+from suno_mcp.engine.poller import Poller, Timing
+from suno_mcp.service.core import SunoService
+from suno_mcp.settings import Settings
+from suno_mcp.store.sqlite import AsyncLedger, Ledger, LedgerStore
+from suno_mcp.upstream.client import ClipApi, TaskApi, Upstream
+from suno_mcp.upstream.retry import RetryPolicy
+
+
+def build_http_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The one HTTP client of a server process."""
+    timeout = httpx.Timeout(
+        connect=settings.connect_timeout, read=settings.read_timeout, write=settings.read_timeout, pool=10.0
+    )
+    return httpx.AsyncClient(
+        timeout=timeout,
+        transport=transport,
+        headers={"User-Agent": "suno-mcp"},
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+    )
+
+
+async def _open_ledger(settings: Settings) -> LedgerStore:
+    """PostgreSQL when SUNO_MCP_DATABASE_URL is set (replicas share it), else the SQLite file."""
+    if settings.database_url is not None:
+        from suno_mcp.store.postgres import PostgresLedger  # the optional 'postgres' extra
+
+        return await PostgresLedger.open(settings.database_url.get_secret_value())
+    # Opening runs the migrations: off the event loop like every other ledger call.
+    return AsyncLedger(await anyio.to_thread.run_sync(Ledger, settings.ledger_path))
+
+
+async def _open_coordinator(settings: Settings) -> PollCoordinator:
+    """Leases in the shared database when replicas share a PostgreSQL ledger, else the lone process's."""
+    if settings.database_url is None:
+        return LocalCoordinator()
+    from suno_mcp.engine.coordination_pg import PostgresCoordinator  # the optional 'postgres' extra
+
+    replica = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    return await PostgresCoordinator.open(settings.database_url.get_secret_value(), replica)
+
+
+@asynccontextmanager
+async def open_service(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    timing: Timing | None = None,
+    retry: RetryPolicy | None = None,
+    sandbox: bool = False,
+) -> AsyncIterator[SunoService]:
+    """Open the HTTP client, ledger, poll coordinator and poller; close them all on exit."""
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    ledger = await _open_ledger(settings)
+    coordinator: PollCoordinator | None = None
+    try:
+        coordinator = await _open_coordinator(settings)  # after the ledger: its migrations make the leases
+        async with build_http_client(settings, transport) as http, anyio.create_task_group() as tg:
+            upstream = Upstream(http, base_url=settings.base_url, api_key=key, retry=retry)
+            task_api, clip_api = TaskApi(upstream), ClipApi(upstream)
+            service_ref: list[SunoService] = []
+            # A given timing (the sandbox's, scaled to its speed) brings its own stall limit.
+            timing = timing or Timing.expecting(
+                settings.expected_preview_s, settings.expected_complete_s, stall_s=settings.stall_after_s
+            )
+            keys = KeyRing()  # team mode: callers' keys, in memory only, for the poller to use
+            poller = Poller(
+                {"task": task_api, "clip": clip_api},
+                timing=timing,
+                max_requests_per_second=settings.max_requests_per_second,
+                keys=keys.get,
+                tenant_max_rps=settings.tenant_max_rps,
+                on_update=lambda ref, task: service_ref[0].on_task_update(ref, task),
+                on_milestone=lambda ref, milestone, seconds: service_ref[0].on_milestone(
+                    ref, milestone, seconds
+                ),
+                on_stalled=lambda ref, task: service_ref[0].on_stalled(ref, task),
+                coordinator=coordinator,
+                load=lambda ref: service_ref[0].stored_state(ref),
+            )
+            for api, kind, model, milestone, seconds in await ledger.milestones():
+                poller.latency.observe((api, kind, model), milestone, seconds)  # type: ignore[arg-type]
+            service = SunoService(
+                settings=settings,
+                task_api=task_api,
+                clip_api=clip_api,
+                ledger=ledger,
+                poller=poller,
+                http=http,
+                catalog=Catalog.with_extra(settings.extra_models),
+                sandbox=sandbox,
+                task_group=tg,
+                keys=keys,
+            )
+            service_ref.append(service)
+            tg.start_soon(poller.run)
+            try:
+                yield service
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        # Only after every task of the group has stopped: they write to the ledger.
+        with anyio.CancelScope(shield=True):
+            if coordinator is not None:
+                await coordinator.close()
+            await ledger.close()
