@@ -471,4 +471,4 @@ class SunoService(Spending, Downloads):
             and task.kind != "lyrics"
             and self.task_group is not None
         ):
-            self.task_group.start_soon(self._auto_download, ref.tenant, task.task_id)
+            self.task_group.start_soon(self.auto_download, ref.tenant, task.task_id)

@@ -32,7 +32,8 @@ class Downloads:
     http: httpx.AsyncClient
     tenant: str
 
-    async def _auto_download(self, tenant: str, task_id: str) -> None:
+    async def auto_download(self, tenant: str, task_id: str) -> None:
+        """Save a completed task's audio for its tenant, as SUNO_MCP_AUTO_DOWNLOAD asks; failures are logged."""
         try:
             with anyio.move_on_after(DOWNLOAD_TIMEOUT_S):
                 await self._download(tenant, task_id=task_id)
