@@ -59,9 +59,10 @@ from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
 from suno_mcp.engine.poller import READ, Goal, Poller, ProgressFn, Timing
 from suno_mcp.settings import Settings
 from suno_mcp.store.sqlite import AsyncLedger, Ledger, LedgerStore, OverBudget
-from suno_mcp.upstream.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi, Upstream
 from suno_mcp.upstream.downloads import download_to
+from suno_mcp.upstream.families import ClipApi, MusicApi, TaskApi
 from suno_mcp.upstream.retry import RetryPolicy
+from suno_mcp.upstream.transport import NO_KEY_MESSAGE, Upstream
 
 log = logging.getLogger(__name__)
 
