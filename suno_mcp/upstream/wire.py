@@ -8,7 +8,10 @@ raises :class:`~suno_mcp.domain.errors.MalformedResponseError` (an upload's answ
 :func:`suno_mcp.domain.ids.is_id`.
 
 Each family's submit body is built here from a :class:`~suno_mcp.domain.models.MusicRequest`
-(:func:`task_api_body`, :func:`clip_api_body`): a request stays a model until the wire.
+(:func:`task_api_body`, :func:`clip_api_body`): a request stays a model until the wire. The
+bodies of one or two literal fields (lyrics, concat, upload) stay beside their endpoint in
+:mod:`suno_mcp.upstream.families`. A cover's body is still
+:meth:`~suno_mcp.domain.models.CoverRequest.wire_body`, which the service also fingerprints.
 """
 
 from __future__ import annotations
