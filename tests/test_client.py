@@ -31,9 +31,10 @@ from suno_mcp.domain.errors import (
 )
 from suno_mcp.domain.ids import check_id
 from suno_mcp.domain.models import MusicRequest, Status, TaskRef
-from suno_mcp.upstream.client import RAW_ANSWER_MAX, ClipApi, TaskApi, Upstream
 from suno_mcp.upstream.downloads import download_to
+from suno_mcp.upstream.families import ClipApi, TaskApi
 from suno_mcp.upstream.retry import RetryPolicy
+from suno_mcp.upstream.transport import RAW_ANSWER_MAX, Upstream
 
 # Marked here as well as by conftest: parametrized async tests need the mark at collection time.
 pytestmark = pytest.mark.anyio

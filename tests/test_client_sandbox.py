@@ -30,9 +30,10 @@ from suno_mcp.domain.errors import (
 )
 from suno_mcp.domain.models import CoverRequest, MusicRequest, Status, Task, TaskRef
 from suno_mcp.sandbox import CONTENT_POLICY_TRIGGER, SandboxConfig, SandboxHandle, run_sandbox
-from suno_mcp.upstream.client import ClipApi, TaskApi, Upstream
 from suno_mcp.upstream.downloads import download_to
+from suno_mcp.upstream.families import ClipApi, TaskApi
 from suno_mcp.upstream.retry import RetryPolicy
+from suno_mcp.upstream.transport import Upstream
 
 KEY = "client-test-key"
 SPEED = 400.0  # preview after 75 ms, complete after 300 ms

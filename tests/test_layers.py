@@ -48,7 +48,7 @@ def test_the_package_keeps_its_layer_contracts() -> None:
     ("module", "wrong_way"),
     [
         ("domain/models.py", "from suno_mcp.store import sqlite"),  # a leaf reaching up
-        ("upstream/client.py", "import mcp.server"),  # the vendor client speaking MCP
+        ("upstream/transport.py", "import mcp.server"),  # the vendor client speaking MCP
         ("server/results.py", "import httpx"),  # the MCP layer speaking HTTP itself
         ("sandbox/state.py", "from suno_mcp.domain import models"),  # the sandbox leaning on us
     ],

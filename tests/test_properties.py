@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from suno_mcp.domain.errors import SunoError, UpstreamError, error_from_response, is_error_body
 from suno_mcp.domain.models import Clip, Status, Task, TaskKind, normalize_status
-from suno_mcp.upstream.client import parse_clip, parse_feed, parse_fetch, parse_generate_response
+from suno_mcp.upstream.wire import parse_clip, parse_feed, parse_fetch, parse_generate_response
 
 FAST = settings(max_examples=200, deadline=None)
 

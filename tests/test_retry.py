@@ -29,8 +29,9 @@ from suno_mcp.domain.errors import (
     error_from_response,
 )
 from suno_mcp.domain.models import MusicRequest, Status
-from suno_mcp.upstream.client import TaskApi, Upstream
+from suno_mcp.upstream.families import TaskApi
 from suno_mcp.upstream.retry import NO_RETRY, RetryPolicy, call_with_retry
+from suno_mcp.upstream.transport import Upstream
 
 pytestmark = pytest.mark.anyio
 

@@ -16,8 +16,9 @@ from suno_mcp.domain.models import ApiFamily, MusicRequest, Status, Task, TaskRe
 from suno_mcp.engine.poller import Poller, Timing
 from suno_mcp.service.wiring import open_service
 from suno_mcp.settings import load_settings
-from suno_mcp.upstream.client import ClipApi, Upstream
+from suno_mcp.upstream.families import ClipApi
 from suno_mcp.upstream.retry import RetryPolicy
+from suno_mcp.upstream.transport import Upstream
 
 BASE = "https://upstream.test"
 REQUEST = MusicRequest(gpt_description_prompt="a safe song", prompt="", mv="chirp-v3-5")

@@ -13,7 +13,7 @@ import pytest
 from suno_mcp.sandbox.runner import run_sandbox
 from suno_mcp.sandbox.state import CONTENT_POLICY_TRIGGER, SandboxConfig
 from suno_mcp.settings import load_settings
-from suno_mcp.upstream.client import Upstream
+from suno_mcp.upstream.transport import Upstream
 from tests.support.stdio_session import StdioSession, server_env
 
 CANARY = "sk-CANARY-7f3a9c-do-not-print"

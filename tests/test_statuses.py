@@ -10,8 +10,9 @@ import pytest
 
 from suno_mcp.domain.models import Status, TaskRef, failure_text, normalize_status
 from suno_mcp.server.results import progress_message
-from suno_mcp.upstream.client import ClipApi, TaskApi, Upstream
+from suno_mcp.upstream.families import ClipApi, TaskApi
 from suno_mcp.upstream.retry import RetryPolicy
+from suno_mcp.upstream.transport import Upstream
 
 pytestmark = pytest.mark.anyio
 

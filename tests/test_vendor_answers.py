@@ -33,8 +33,9 @@ from suno_mcp.domain.errors import (
 )
 from suno_mcp.domain.models import MusicRequest
 from suno_mcp.server.results import error_text
-from suno_mcp.upstream.client import ClipApi, TaskApi, Upstream
+from suno_mcp.upstream.families import ClipApi, TaskApi
 from suno_mcp.upstream.retry import RetryPolicy
+from suno_mcp.upstream.transport import Upstream
 
 pytestmark = pytest.mark.anyio
 

@@ -160,7 +160,7 @@ class MusicRequest(BaseModel):
         """The fields as the wire spells them, the same for both families: unset ones left out.
 
         This is the duplicate guard's fingerprint input. Each family's client shapes the body
-        it actually sends from it (``client.task_api_body`` / ``client.clip_api_body``).
+        it actually sends from it (``upstream.wire.task_api_body`` / ``clip_api_body``).
         """
         body = self.model_dump(exclude_none=True)
         if body.get("continue_at") is not None and float(body["continue_at"]).is_integer():

@@ -47,7 +47,7 @@ from suno_mcp.domain.latency import LatencyKey, LatencyModel, Milestone, Window
 from suno_mcp.domain.models import ApiFamily, Status, Task, TaskRef
 from suno_mcp.domain.tenancy import SERVER_TENANT
 from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
-from suno_mcp.upstream.client import MusicApi
+from suno_mcp.upstream.families import MusicApi
 
 log = logging.getLogger(__name__)
 

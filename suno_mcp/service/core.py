@@ -47,7 +47,8 @@ from suno_mcp.service.downloads import Downloads
 from suno_mcp.service.spend import Spending
 from suno_mcp.settings import Settings
 from suno_mcp.store.sqlite import LedgerStore
-from suno_mcp.upstream.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi
+from suno_mcp.upstream.families import ClipApi, MusicApi, TaskApi
+from suno_mcp.upstream.transport import NO_KEY_MESSAGE
 
 log = logging.getLogger(__name__)
 

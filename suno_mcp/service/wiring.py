@@ -23,8 +23,9 @@ from suno_mcp.engine.poller import Poller, Timing
 from suno_mcp.service.core import SunoService
 from suno_mcp.settings import Settings
 from suno_mcp.store.sqlite import AsyncLedger, Ledger, LedgerStore
-from suno_mcp.upstream.client import ClipApi, TaskApi, Upstream
+from suno_mcp.upstream.families import ClipApi, TaskApi
 from suno_mcp.upstream.retry import RetryPolicy
+from suno_mcp.upstream.transport import Upstream
 
 
 def build_http_client(
