@@ -52,18 +52,12 @@ from suno_mcp.domain.inputs import (
     Tags,
     TaskId,
     Title,
-    check_limits,
-    check_model,
-    check_music,
-    check_negative_tags,
     check_text,
-    check_upload_url,
     explain,
-    variant_model,
     wait_field,
 )
 from suno_mcp.domain.media import mime_for_url
-from suno_mcp.domain.models import CoverRequest, MusicRequest, SavedFile, Status, Task, TaskRecord
+from suno_mcp.domain.models import MusicRequest, SavedFile, Status, Task, TaskRecord
 from suno_mcp.domain.spending import CURRENT_CONFIRM, Confirm, Decision, Question
 from suno_mcp.domain.tenancy import CURRENT_CALLER, Caller, caller_from_headers
 from suno_mcp.server.player import player_extension, player_meta
@@ -600,24 +594,13 @@ def _register_generate(server: SunoServer, kit: ToolKit) -> None:
         force_new: ForceNew = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         async def build(service: "SunoService") -> MusicRequest:
-            check_text(description=description, lyrics=lyrics, tags=tags, title=title)
-            mv = check_model(model, service.catalog, settings.default_model)
-            check_music(
+            return service.generate_request(
                 description=description,
                 lyrics=lyrics,
                 tags=tags,
                 title=title,
                 instrumental=instrumental,
-                model=mv,
-                catalog=service.catalog,
-            )
-            return MusicRequest(
-                gpt_description_prompt=description,
-                prompt=lyrics or ("" if description else None),
-                tags=tags,
-                title=title,
-                make_instrumental=instrumental,
-                mv=mv,
+                model=model,
             )
 
         return await _submit_music(ctx, build, force_new=force_new, wait_s=wait_seconds)
@@ -650,37 +633,15 @@ def _register_extend(server: SunoServer, kit: ToolKit) -> None:
         force_new: ForceNew = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         async def build(service: "SunoService") -> MusicRequest:
-            check_text(lyrics=lyrics, tags=tags, title=title)
-            source = await service.clip_source(clip_id)
-            if source is not None and source[0].kind == "upload":
-                # Uploaded audio is continued by the model's -upload variant, whatever was named.
-                base, mv = variant_model(model, service.catalog, settings.default_model, "upload")
-            else:
-                base = mv = check_model(model, service.catalog, settings.default_model)
-            check_limits(lyrics=lyrics, tags=tags, model=base, catalog=service.catalog)
-            follow_up = task_id
-            if (
-                follow_up is None
-                and source is not None
-                and source[0].api == "task"
-                and settings.api == "task"
-            ):
-                follow_up = source[0].task_id  # the task API takes the source task as a follow-up
-            duration = None if source is None else source[1].duration
-            if duration is not None and continue_at > duration:
-                raise ArgumentError(
-                    f"continue_at: {continue_at:g} s is past the end of clip {clip_id} ({duration:g} s long). "
-                    f"Use a value from 0 to {duration:g}."
-                )
-            return MusicRequest(
-                prompt=lyrics or "",
+            return await service.extend_request(
+                clip_id=clip_id,
+                continue_at=continue_at,
+                lyrics=lyrics,
                 tags=tags,
                 title=title,
-                make_instrumental=instrumental,
-                mv=mv,
-                continue_clip_id=clip_id,
-                continue_at=continue_at,
-                task_id=follow_up,
+                instrumental=instrumental,
+                model=model,
+                task_id=task_id,
             )
 
         return await _submit_music(ctx, build, force_new=force_new, wait_s=wait_seconds)
@@ -817,56 +778,6 @@ def _register_download(server: SunoServer, kit: ToolKit) -> None:
         return types.CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
 
 
-async def _cover_request(
-    service: "SunoService",
-    *,
-    clip_id: str,
-    tags: str,
-    lyrics: str | None,
-    title: str | None,
-    negative_tags: str | None,
-    model: str | None,
-) -> CoverRequest:
-    """The cover to send, or an ArgumentError: every check the ledger can answer, before sending."""
-    check_text(tags=tags, lyrics=lyrics, title=title, negative_tags=negative_tags)
-    base, mv = variant_model(model, service.catalog, service.settings.default_model, "cover")
-    check_limits(lyrics=lyrics, tags=tags, model=base, catalog=service.catalog)
-    check_negative_tags(negative_tags, model=base, catalog=service.catalog)
-    source = await service.clip_source(clip_id)
-    if source is None:
-        raise ArgumentError(
-            f"clip_id: no clip {clip_id} is known here. Pass a clip id from an earlier result (list_tasks "
-            f"shows them), or call get_task_status(task_id='{clip_id}') first to look it up upstream."
-        )
-    record, clip = source
-    if clip.status is Status.FAILED:
-        raise ArgumentError(f"clip_id: clip {clip_id} failed and has no audio to cover; cover another clip.")
-    if clip.status is not Status.COMPLETE:
-        raise ArgumentError(
-            f"clip_id: clip {clip_id} is not complete yet ({clip.status.value}); wait until "
-            f"get_task_status(task_id='{record.task_id or record.local_id}', wait_seconds=45) says "
-            "complete, then cover it."
-        )
-    asked = record.request.get("prompt")
-    if record.kind != "music" or record.request.get("continue_clip_id") or not isinstance(asked, str):
-        asked = None  # only a fresh generation's prompt is the whole song's lyrics
-    words = lyrics or clip.lyrics or asked or None
-    if words is None:
-        if not record.request.get("make_instrumental"):
-            raise ArgumentError(
-                f"lyrics: the lyrics of clip {clip_id} are not known here; pass lyrics (the words the cover sings)."
-            )
-        words = ""  # an instrumental stays one
-    return CoverRequest(
-        cover_clip_id=clip_id,
-        mv=mv,
-        prompt=words,
-        tags=tags,
-        negative_tags=negative_tags or "",
-        title=title or clip.title or "",
-    )
-
-
 def _register_cover(server: SunoServer, kit: ToolKit) -> None:
     @server.tool(
         title="Cover music",
@@ -889,8 +800,7 @@ def _register_cover(server: SunoServer, kit: ToolKit) -> None:
         force_new: ForceNew = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         async def call(service: "SunoService", progress: ProgressReport) -> "Outcome":
-            request = await _cover_request(
-                service,
+            request = await service.cover_request(
                 clip_id=clip_id,
                 tags=tags,
                 lyrics=lyrics,
@@ -919,9 +829,7 @@ def _register_upload(server: SunoServer, kit: ToolKit) -> None:
         force_new: ForceNew = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         async def call(service: "SunoService", progress: ProgressReport) -> "Outcome":
-            # The sandbox fetches only loopback URLs; the real upstream can reach only public ones.
-            checked = check_upload_url(url, allow_private=service.sandbox)
-            return await service.upload_audio(checked, force_new=force_new)
+            return await service.upload_audio(service.upload_source(url), force_new=force_new)
 
         return await _answer(ctx, call)
 
