@@ -28,7 +28,7 @@ from suno_mcp.server.lifespan import AppState, Backend, LazyService, ToolContext
 from suno_mcp.server.player import player_extension
 from suno_mcp.server.prompts import register_prompts
 from suno_mcp.server.resources import register_resources
-from suno_mcp.server.results import compact_input
+from suno_mcp.server.schema import compact_input
 from suno_mcp.server.tools import register_tools
 from suno_mcp.settings import Settings
 

@@ -17,8 +17,8 @@ from suno_mcp.domain.spending import CURRENT_CONFIRM
 from suno_mcp.domain.tenancy import CURRENT_CALLER
 from suno_mcp.server.confirm import confirmer
 from suno_mcp.server.lifespan import ToolContext, tool_service
-from suno_mcp.server.results import error_text
 from suno_mcp.server.shaping import ProgressReport, progress_reporter, tool_result
+from suno_mcp.server.texts import error_text
 
 if TYPE_CHECKING:
     from suno_mcp.service.core import Outcome, SunoService

@@ -2,8 +2,8 @@
 structured content, links to the audio (and the audio itself when asked for), progress
 notifications while it waits, and the summaries the ledger's listings show.
 
-The models and the texts themselves are in :mod:`suno_mcp.server.results`; this module makes
-protocol objects of them.
+The models are in :mod:`suno_mcp.server.results` and the texts in :mod:`suno_mcp.server.texts`;
+this module makes protocol objects of them.
 """
 
 from __future__ import annotations
@@ -25,13 +25,10 @@ from suno_mcp.server.results import (
     TaskResult,
     TaskSummary,
     UsageResult,
-    progress_message,
-    request_summary,
     task_result,
-    task_text,
     usage_result,
-    usage_text,
 )
+from suno_mcp.server.texts import progress_message, request_summary, task_text, usage_text
 from suno_mcp.settings import EMBED_MAX_BYTES
 
 if TYPE_CHECKING:
