@@ -1,11 +1,10 @@
 """The MCP server: the SDK's MCPServer with this project's argument errors, compact tool list and
-team mode (:class:`SunoServer`), put together by :func:`build_server`.
+team mode (:class:`SunoServer`), put together by :func:`build_server` so tests can hand it any
+backend.
 
-Built by :func:`build_server` so tests can hand it any backend. What it holds lives next door:
-the service it opens (:mod:`.lifespan`), the tools (:mod:`.tools`), resources (:mod:`.resources`)
-and prompts (:mod:`.prompts`), the spending question (:mod:`.confirm`), how a call runs and fails
-(:mod:`.calls`), how results are shaped (:mod:`.shaping`, :mod:`.results`), the in-chat player
-(:mod:`.player`) and the HTTP transport (:mod:`.http`).
+What it is built from lives next door: the service it opens (:mod:`.lifespan`), the tools
+(:mod:`.tools`), resources (:mod:`.resources`) and prompts (:mod:`.prompts`), the spending question
+(:mod:`.confirm`), how a call runs and fails (:mod:`.calls`), and the in-chat player (:mod:`.player`).
 """
 
 from __future__ import annotations
