@@ -7,11 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import mcp_types as types
 import pytest
 from mcp import Client
 
-from tests.support.helpers_upstream import KEY, FakeUpstream, connect
+from suno_mcp.domain.inputs import ArgumentError
+from suno_mcp.service.wiring import open_service
+from tests.support.helpers_upstream import FAST_RETRY, KEY, FakeUpstream, connect, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -244,6 +247,32 @@ async def test_extending_a_task_api_clip_sends_its_task_as_the_follow_up(tmp_pat
     extension = fake.bodies[-1]
     assert extension["task_id"] == song["task_id"]
     assert extension["mv"] == "chirp-v3-5"
+
+
+async def test_the_service_itself_checks_covers_and_extensions_against_its_ledger_before_sending(
+    tmp_path: Path,
+) -> None:
+    fake = FakeUpstream()
+    settings = make_settings(tmp_path, api="task")
+    async with open_service(settings, transport=httpx.MockTransport(fake), retry=FAST_RETRY) as service:
+        with pytest.raises(ArgumentError, match="clip_id: no clip c-unknown is known here"):
+            await service.cover_request(
+                clip_id="c-unknown", tags="jazz", lyrics=None, title=None, negative_tags=None, model=None
+            )
+        # A clip the ledger does not know: no follow-up task and no duration to check against.
+        extension = await service.extend_request(
+            clip_id="c-unknown",
+            continue_at=30,
+            lyrics=None,
+            tags=None,
+            title=None,
+            instrumental=False,
+            model=None,
+            task_id=None,
+        )
+
+    assert (extension.continue_clip_id, extension.continue_at, extension.task_id) == ("c-unknown", 30, None)
+    assert fake.requests == []
 
 
 async def test_the_models_resource_names_the_cover_and_upload_models(tmp_path: Path) -> None:

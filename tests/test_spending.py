@@ -20,7 +20,7 @@ from mcp.shared.exceptions import MCPError
 
 from suno_mcp.domain.errors import BudgetReachedError, ConfigurationError
 from suno_mcp.domain.models import MusicRequest
-from suno_mcp.server.app import CONFIRM_KEY
+from suno_mcp.server.confirm import CONFIRM_KEY
 from suno_mcp.service.wiring import open_service
 from suno_mcp.settings import load_settings
 from suno_mcp.store.sqlite import Ledger

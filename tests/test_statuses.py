@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from suno_mcp.domain.models import Status, TaskRef, failure_text, normalize_status
-from suno_mcp.server.results import progress_message
+from suno_mcp.server.texts import progress_message
 from suno_mcp.upstream.families import ClipApi, TaskApi
 from suno_mcp.upstream.retry import RetryPolicy
 from suno_mcp.upstream.transport import Upstream

@@ -32,7 +32,7 @@ from suno_mcp.domain.errors import (
     submit_outcome,
 )
 from suno_mcp.domain.models import MusicRequest
-from suno_mcp.server.results import error_text
+from suno_mcp.server.texts import error_text
 from suno_mcp.upstream.families import ClipApi, TaskApi
 from suno_mcp.upstream.retry import RetryPolicy
 from suno_mcp.upstream.transport import Upstream

@@ -44,6 +44,7 @@ from suno_mcp.domain.spending import CURRENT_CONFIRM, Confirm, fingerprint
 from suno_mcp.domain.tenancy import SERVER_TENANT, Caller, KeyRing
 from suno_mcp.engine.poller import READ, Goal, Poller, ProgressFn
 from suno_mcp.service.downloads import Downloads
+from suno_mcp.service.requests import Requests
 from suno_mcp.service.spend import Spending
 from suno_mcp.settings import Settings
 from suno_mcp.store.sqlite import LedgerStore
@@ -71,7 +72,7 @@ class Outcome(BaseModel):
 
 
 @dataclass
-class SunoService(Spending, Downloads):
+class SunoService(Spending, Downloads, Requests):
     """Everything the tools do, without MCP. Build it with :func:`suno_mcp.service.wiring.open_service`."""
 
     settings: Settings

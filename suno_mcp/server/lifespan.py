@@ -1,0 +1,144 @@
+"""The service a server holds: opened on the first call that needs it, kept for the server's life.
+
+The lifespan owns a :class:`LazyService`; a tool call reaches it through its Context, a resource
+read (which gets no Context) through the server's holder. Either way, in team mode the service
+acts for the caller whose key the message brought.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+
+from suno_mcp.domain.errors import ConfigurationError
+from suno_mcp.domain.tenancy import CURRENT_CALLER
+from suno_mcp.settings import Settings
+
+if TYPE_CHECKING:
+    # The service (and httpx behind it) is imported only when the first tool call opens it,
+    # which keeps the server's start-up as light as the SDK's own.
+    from suno_mcp.service.core import SunoService
+
+log = logging.getLogger(__name__)
+
+Backend = Callable[[Settings], AbstractAsyncContextManager["SunoService"]]
+
+
+class LazyService:
+    """Opens the backend on first use, in a task the lifespan owns, and keeps it open.
+
+    Opening it (the HTTP client, the ledger, the poller, or the sandbox) takes longer than
+    everything else at start-up, and a client that only lists tools never needs it.
+    """
+
+    def __init__(self, backend: Backend, settings: Settings) -> None:
+        self._backend = backend
+        self._settings = settings
+        self._requested = anyio.Event()
+        self._ready = anyio.Event()
+        self._service: SunoService | None = None
+        self._failure: str | None = None
+
+    async def run(self) -> None:
+        """Wait for the first request for the service, then open and hold it until cancelled."""
+        await self._requested.wait()
+        try:
+            async with self._backend(self._settings) as service:
+                self._service = service
+                self._ready.set()
+                await anyio.sleep_forever()
+        except Exception as err:  # a backend that cannot open must leave the server answering
+            # Task groups inside the backend wrap what they raise, so the cause may be nested.
+            self._failure = f"{type(err).__name__}: {err}"
+            log.exception("could not open the service")
+            self._ready.set()
+
+    async def get(self) -> SunoService:
+        """The open service, opening it if this is the first call."""
+        if self._service is None:
+            self._requested.set()
+            await self._ready.wait()
+        if self._service is None:
+            raise ConfigurationError(
+                f"the server could not open its task ledger or HTTP client ({self._failure}). Check that "
+                f"SUNO_MCP_DATA_DIR ({self._settings.data_dir}) is writable, then restart the server."
+            )
+        return self._service
+
+
+@dataclass
+class AppState:
+    """What the lifespan opens: the service every tool uses, opened on first use."""
+
+    services: LazyService
+
+
+ToolContext = Context[AppState, Any]
+
+
+def server_lifespan(
+    backend: Backend, settings: Settings, holder: list[LazyService]
+) -> Callable[[MCPServer[AppState]], AbstractAsyncContextManager[AppState]]:
+    """The server's lifespan: a LazyService over ``backend``, in ``holder`` while the server runs
+    (static resources get no Context, so they find the service there)."""
+
+    @asynccontextmanager
+    async def run(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        services = LazyService(backend, settings)
+        holder.append(services)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(services.run)
+            try:
+                yield AppState(services=services)
+            finally:
+                holder.remove(services)
+                tg.cancel_scope.cancel()
+
+    return run
+
+
+# Team mode: what a call that reached the server without its caller's key is told.
+NO_CALLER_KEY = (
+    "This server runs in team mode: every request must bring the caller's own gptproto key as the "
+    "HTTP header 'Authorization: Bearer <your gptproto key>'. Add that header to this server's entry "
+    "in your MCP client (over streamable HTTP), then call again. Nothing was sent."
+)
+
+
+def acting_for_caller(service: SunoService) -> SunoService:
+    """The service acting for the current call's caller (team mode), else the server's own.
+
+    Raises ConfigurationError in team mode when the call brought no key: the shared service has
+    none, and must not fall back to anyone's."""
+    caller = CURRENT_CALLER.get()
+    if caller is not None:
+        return service.for_caller(caller)
+    if service.settings.team_mode:
+        raise ConfigurationError(NO_CALLER_KEY)
+    return service
+
+
+async def tool_service(ctx: ToolContext) -> SunoService:
+    """The service for a tool call, acting for its caller in team mode (a ToolError says why not)."""
+    try:
+        return acting_for_caller(await ctx.request_context.lifespan_context.services.get())
+    except ConfigurationError as err:
+        raise ToolError(err.message) from err
+
+
+async def resource_service(holder: list[LazyService]) -> SunoService:
+    """The service for a resource read, acting for the reader in team mode (resources get no
+    Context: the lifespan fills ``holder``, and SunoServer.read_resource sets the caller)."""
+    if not holder:
+        raise ResourceError("the server is still starting; try again")
+    try:
+        return acting_for_caller(await holder[0].get())
+    except ConfigurationError as err:
+        raise ResourceError(err.message) from err
