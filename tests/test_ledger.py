@@ -18,9 +18,10 @@ from psycopg.types.json import Jsonb
 
 from suno_mcp.domain.models import Clip, SavedFile, Status, Task, TaskRecord
 from suno_mcp.domain.spending import parse_budget
+from suno_mcp.store.base import LedgerStore, OverBudget
 from suno_mcp.store.postgres import MIGRATIONS as PG_MIGRATIONS
 from suno_mcp.store.postgres import PostgresLedger
-from suno_mcp.store.sqlite import MIGRATIONS, AsyncLedger, Ledger, LedgerStore, OverBudget
+from suno_mcp.store.sqlite import MIGRATIONS, AsyncLedger, Ledger
 from tests.support.postgres import PostgresServer, fresh_database
 
 # Rows an older schema left behind, made in the same instant: only their row order tells them apart.

@@ -58,7 +58,8 @@ from suno_mcp.domain.tenancy import SERVER_TENANT, Caller, KeyRing
 from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
 from suno_mcp.engine.poller import READ, Goal, Poller, ProgressFn, Timing
 from suno_mcp.settings import Settings
-from suno_mcp.store.sqlite import AsyncLedger, Ledger, LedgerStore, OverBudget
+from suno_mcp.store.base import LedgerStore, OverBudget
+from suno_mcp.store.sqlite import AsyncLedger, Ledger
 from suno_mcp.upstream.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi, Upstream
 from suno_mcp.upstream.downloads import download_to
 from suno_mcp.upstream.retry import RetryPolicy

@@ -33,7 +33,7 @@ from psycopg.types.json import Jsonb
 
 from suno_mcp.domain.models import ApiFamily, Clip, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
 from suno_mcp.domain.spending import Budget
-from suno_mcp.store.sqlite import OverBudget
+from suno_mcp.store.base import OverBudget
 
 CONNECT_TIMEOUT_S = 10
 
@@ -137,7 +137,7 @@ async def _finish(work: Awaitable[T]) -> T:
 
 
 class PostgresLedger:
-    """The ledger in a PostgreSQL database; provides :class:`suno_mcp.store.sqlite.LedgerStore`.
+    """The ledger in a PostgreSQL database; provides :class:`~suno_mcp.store.base.LedgerStore`.
 
     Open it with :meth:`open`. Writes run shielded from cancellation, so a write asked for
     (the intent before a paid submit above all) is finished, never half-done.

@@ -26,12 +26,13 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import anyio
 
 from suno_mcp.domain.models import ApiFamily, Clip, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
 from suno_mcp.domain.spending import Budget
+from suno_mcp.store.base import OverBudget
 
 BUSY_TIMEOUT_MS = 5000
 WAL_ATTEMPTS = 200
@@ -43,14 +44,6 @@ _PAID = (
     "NOT (status = 'failed' AND task_id IS NULL) AND request_json != '{\"adopted\": true}'"
     " AND created_at >= ? AND sandbox = ? AND tenant = ?"
 )
-
-
-class OverBudget(Exception):
-    """:meth:`Ledger.claim` wrote nothing: the request would go past the budget."""
-
-    def __init__(self, used: float) -> None:
-        super().__init__(f"{used:g} of the budget used")
-        self.used = used
 
 
 MIGRATIONS: tuple[str, ...] = (
@@ -607,138 +600,13 @@ class Ledger:
         return record
 
 
-class LedgerStore(Protocol):
-    """What the service needs of a ledger, whichever database holds it.
-
-    :class:`AsyncLedger` (SQLite, one machine) and ``ledger_pg.PostgresLedger`` (PostgreSQL, shared
-    by replicas) both provide it. Every implementation keeps three rules: the intent row is durable
-    before ``claim``/``record_intent`` return (a submit is only sent after); ``claim`` is atomic
-    against every other writer of the same database, not only against this process; and every
-    method taking ``tenant`` sees, counts and writes that tenant's rows only ("" is the server's
-    own key, the single-key modes).
-    """
-
-    @property
-    def path(self) -> Path | None:
-        """The SQLite file, or None when the ledger lives in a database server."""
-        ...
-
-    async def close(self) -> None:
-        """Finish queued work and close the database."""
-        ...
-
-    async def record_intent(
-        self,
-        *,
-        api: ApiFamily,
-        kind: TaskKind,
-        request: dict[str, Any],
-        fingerprint: str | None,
-        sandbox: bool = False,
-        tenant: str = "",
-    ) -> str:
-        """Write the row for a submit about to be sent; returns its local id."""
-        ...
-
-    async def claim(
-        self,
-        *,
-        api: ApiFamily,
-        kind: TaskKind,
-        request: dict[str, Any],
-        fingerprint: str,
-        window_s: float,
-        sandbox: bool = False,
-        budget: Budget | None = None,
-        prices: Mapping[str, float] | None = None,
-        allow_over: int = 0,
-        tenant: str = "",
-    ) -> tuple[str, TaskRecord | None]:
-        """``(local_id, None)`` for a new intent, or ``("", record)`` for a live duplicate of the tenant's."""
-        ...
-
-    async def used(
-        self,
-        budget: Budget,
-        prices: Mapping[str, float] | None = None,
-        *,
-        sandbox: bool = False,
-        tenant: str = "",
-    ) -> float:
-        """How much of the budget's current window the tenant's paid requests have used."""
-        ...
-
-    async def usage(self, since: float, *, sandbox: bool = False, tenant: str = "") -> list[UsageLine]:
-        """The tenant's paid requests made at or after ``since``, by kind, family and model."""
-        ...
-
-    async def find_duplicate(
-        self, fingerprint: str, window_s: float, *, sandbox: bool = False, tenant: str = ""
-    ) -> TaskRecord | None:
-        """The tenant's newest live record with this request fingerprint made within the window."""
-        ...
-
-    async def record_submitted(self, local_id: str, task: Task) -> None:
-        """The upstream accepted the submit: store its task id and first state."""
-        ...
-
-    async def record_rejected(self, local_id: str, error: str) -> None:
-        """The upstream refused the submit (nothing was charged)."""
-        ...
-
-    async def record_unknown(self, local_id: str, error: str, raw_answer: str | None = None) -> None:
-        """The submit may or may not have reached the upstream; ``raw_answer`` is what came back."""
-        ...
-
-    async def update(self, task: Task, *, tenant: str = "") -> None:
-        """Store a newer state of a known task (by upstream task id, among the tenant's rows)."""
-        ...
-
-    async def record_milestone(
-        self, task_id: str, milestone: str, seconds: float, *, tenant: str = ""
-    ) -> None:
-        """The task was first seen playable (or complete) ``seconds`` after its submit."""
-        ...
-
-    async def milestones(self) -> list[tuple[ApiFamily, TaskKind, str | None, str, float]]:
-        """The newest milestone times of every tenant: (api, kind, model, milestone, seconds), oldest first."""
-        ...
-
-    async def record_file(self, saved: SavedFile, *, tenant: str = "") -> None:
-        """Remember a downloaded file of one of the tenant's clips."""
-        ...
-
-    async def get(self, task_id: str, *, tenant: str = "") -> TaskRecord | None:
-        """The tenant's record with this upstream task id (or local id), if any."""
-        ...
-
-    async def find(self, task_or_clip_id: str, *, tenant: str = "") -> TaskRecord | None:
-        """The tenant's record of a task id, else their newest record holding a clip of that id."""
-        ...
-
-    async def find_by_clip(self, clip_id: str, *, tenant: str = "") -> TaskRecord | None:
-        """The tenant's newest record one of whose clips has this id."""
-        ...
-
-    async def adopt(
-        self, api: ApiFamily, task: Task, *, sandbox: bool = False, tenant: str = ""
-    ) -> TaskRecord:
-        """Keep a task made elsewhere (found upstream by its id), once per tenant however many callers ask."""
-        ...
-
-    async def recent(
-        self, *, statuses: Sequence[Status] | None = None, limit: int = 20, tenant: str = ""
-    ) -> list[TaskRecord]:
-        """The tenant's newest records first, optionally only those in some statuses."""
-        ...
-
-
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
 class AsyncLedger:
-    """The ledger for async callers: each call runs in the ledger's one worker thread.
+    """The ledger for async callers (a :class:`~suno_mcp.store.base.LedgerStore`): each call runs in
+    the ledger's one worker thread.
 
     One thread at a time keeps writes in the order they were asked for; a call that is
     cancelled still finishes its write (the thread is not abandoned), so a row written
