@@ -1,5 +1,5 @@
 """The task ledger, one suite over both backends (SQLite and PostgreSQL): intent before submit,
-schema versions, several writers on one store, one intent for a request claimed at once, and
+schema versions, several writers on one store, one intent for a request reserved at once, and
 tenants that neither see, reuse nor pay for each other's rows."""
 
 from __future__ import annotations
@@ -179,21 +179,21 @@ async def test_duplicates_are_found_within_the_window_and_never_among_refused_re
     now = [1000.0]
     ledger = await store.open(clock=lambda: now[0])
 
-    async def claim() -> tuple[str, TaskRecord | None]:
-        return await ledger.claim(api="task", kind="music", request={}, fingerprint="same", window_s=600)
+    async def reserve() -> tuple[str, TaskRecord | None]:
+        return await ledger.reserve(api="task", kind="music", request={}, fingerprint="same", window_s=600)
 
-    refused, _ = await claim()
+    refused, _ = await reserve()
     await ledger.record_rejected(refused, "429")
-    kept, none = await claim()
+    kept, none = await reserve()
     assert kept
     assert none is None
     await ledger.record_submitted(kept, _task("t1"))
-    again, found = await claim()
+    again, found = await reserve()
     assert again == ""
     assert found is not None
     assert found.task_id == "t1"
     now[0] += 601
-    later, none = await claim()
+    later, none = await reserve()
     assert later
     assert none is None
     await ledger.close()
@@ -300,36 +300,36 @@ async def test_an_answer_that_leaves_a_clip_out_keeps_that_clip_in_the_ledger(le
     assert await ledger.find_by_clip("t1-c1") is not None
 
 
-async def test_a_claim_finds_a_live_duplicate_or_writes_the_intent_and_never_mixes_sandbox_and_real(
+async def test_a_reservation_finds_a_live_duplicate_or_writes_the_intent_and_never_mixes_sandbox_and_real(
     ledger: LedgerStore,
 ) -> None:
-    first, none = await ledger.claim(api="task", kind="music", request={}, fingerprint="fp", window_s=600)
+    first, none = await ledger.reserve(api="task", kind="music", request={}, fingerprint="fp", window_s=600)
     assert first
     assert none is None
-    again, found = await ledger.claim(api="task", kind="music", request={}, fingerprint="fp", window_s=600)
+    again, found = await ledger.reserve(api="task", kind="music", request={}, fingerprint="fp", window_s=600)
     assert again == ""
     assert found is not None
     assert found.local_id == first
-    real, other = await ledger.claim(
+    real, other = await ledger.reserve(
         api="task", kind="music", request={}, fingerprint="fp", window_s=600, sandbox=True
     )
     assert real
     assert other is None
 
 
-async def test_several_writers_claiming_the_same_request_at_once_write_one_intent_per_tenant(
+async def test_several_writers_reserving_the_same_request_at_once_write_one_intent_per_tenant(
     store: Store,
 ) -> None:
     # Four connections (processes on one SQLite file, or replicas on one PostgreSQL database), each
-    # claiming the same requests for two tenants at the same moment; many rounds, so an unguarded
+    # reserving the same requests for two tenants at the same moment; many rounds, so an unguarded
     # check-then-insert would be caught between its check and its insert at least once.
     ledgers = [await store.open() for _ in range(4)]
     rounds = 25
     winners: dict[tuple[str, str], int] = {}
 
-    async def claim(ledger: LedgerStore, tenant: str, fingerprint: str, start: anyio.Event) -> None:
+    async def reserve(ledger: LedgerStore, tenant: str, fingerprint: str, start: anyio.Event) -> None:
         await start.wait()
-        local_id, _ = await ledger.claim(
+        local_id, _ = await ledger.reserve(
             api="task", kind="music", request={}, fingerprint=fingerprint, window_s=600, tenant=tenant
         )
         if local_id:
@@ -341,7 +341,7 @@ async def test_several_writers_claiming_the_same_request_at_once_write_one_inten
             async with anyio.create_task_group() as tg:
                 for ledger in ledgers:
                     for tenant in (A, B):
-                        tg.start_soon(claim, ledger, tenant, f"same-{n}", start)
+                        tg.start_soon(reserve, ledger, tenant, f"same-{n}", start)
                 await anyio.wait_all_tasks_blocked()
                 start.set()
     assert winners == {(tenant, f"same-{n}"): 1 for n in range(rounds) for tenant in (A, B)}
@@ -367,16 +367,16 @@ async def test_the_submits_answer_as_received_stays_with_its_row(ledger: LedgerS
     assert unknown.raw_answer == "<html>bad gateway</html>"
 
 
-async def test_a_budget_lets_exactly_its_limit_through_per_tenant_however_many_ledgers_claim_at_once(
+async def test_a_budget_lets_exactly_its_limit_through_per_tenant_however_many_ledgers_reserve_at_once(
     store: Store,
 ) -> None:
     ledgers = [await store.open() for _ in range(3)]
     budget = parse_budget("5/day")
     outcomes: list[tuple[str, str]] = []
 
-    async def claim(ledger: LedgerStore, tenant: str, n: int) -> None:
+    async def reserve(ledger: LedgerStore, tenant: str, n: int) -> None:
         try:
-            await ledger.claim(
+            await ledger.reserve(
                 api="task",
                 kind="music",
                 request={"n": n},
@@ -393,7 +393,7 @@ async def test_a_budget_lets_exactly_its_limit_through_per_tenant_however_many_l
         async with anyio.create_task_group() as tg:
             for n in range(20):
                 for tenant in ("", B):
-                    tg.start_soon(claim, ledgers[n % len(ledgers)], tenant, n)
+                    tg.start_soon(reserve, ledgers[n % len(ledgers)], tenant, n)
     for tenant in ("", B):
         assert outcomes.count((tenant, "sent")) == 5
         assert await ledgers[0].used(budget, tenant=tenant) == 5
@@ -407,17 +407,17 @@ async def test_a_request_refused_before_anything_was_made_costs_nothing_of_the_b
     ledger: LedgerStore,
 ) -> None:
     budget = parse_budget("1/day")
-    local, _ = await ledger.claim(
+    local, _ = await ledger.reserve(
         api="task", kind="music", request={"n": 1}, fingerprint="a", window_s=600, budget=budget
     )
     await ledger.record_rejected(local, "400 invalid prompt")
     assert await ledger.used(budget) == 0
-    again, _ = await ledger.claim(
+    again, _ = await ledger.reserve(
         api="task", kind="music", request={"n": 2}, fingerprint="b", window_s=600, budget=budget
     )
     assert again
     with pytest.raises(OverBudget):
-        await ledger.claim(
+        await ledger.reserve(
             api="task", kind="music", request={"n": 3}, fingerprint="c", window_s=600, budget=budget
         )
 
@@ -460,8 +460,8 @@ async def test_another_tenants_identical_request_is_no_duplicate_and_not_charged
 ) -> None:
     budget = parse_budget("1/day")
 
-    async def claim(tenant: str, fingerprint: str = "same") -> tuple[str, TaskRecord | None]:
-        return await ledger.claim(
+    async def reserve(tenant: str, fingerprint: str = "same") -> tuple[str, TaskRecord | None]:
+        return await ledger.reserve(
             api="task",
             kind="music",
             request={},
@@ -471,20 +471,20 @@ async def test_another_tenants_identical_request_is_no_duplicate_and_not_charged
             tenant=tenant,
         )
 
-    first, none = await claim(A)
+    first, none = await reserve(A)
     assert first
     assert none is None
-    again, duplicate = await claim(A)
+    again, duplicate = await reserve(A)
     assert again == ""
     assert duplicate is not None
     assert duplicate.local_id == first
-    theirs, none = await claim(B)  # within the window, and A's request used A's whole budget
+    theirs, none = await reserve(B)  # within the window, and A's request used A's whole budget
     assert theirs
     assert theirs != first
     assert none is None
     for tenant in (A, B):
         with pytest.raises(OverBudget):
-            await claim(tenant, "another")
+            await reserve(tenant, "another")
         assert await ledger.used(budget, tenant=tenant) == 1
 
 

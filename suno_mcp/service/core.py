@@ -350,7 +350,7 @@ class SunoService:
         """
         budget, prices, mode = self.settings.budget, self.settings.prices, self.settings.confirm
         claim = functools.partial(
-            self.ledger.claim,
+            self.ledger.reserve,
             api=family,
             kind=kind,
             request=body,

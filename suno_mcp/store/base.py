@@ -19,7 +19,7 @@ Milestone = tuple[ApiFamily, TaskKind, str | None, str, float]
 
 
 class OverBudget(Exception):
-    """:meth:`LedgerStore.claim` wrote nothing: the request would go past the budget."""
+    """:meth:`LedgerStore.reserve` wrote nothing: the request would go past the budget."""
 
     def __init__(self, used: float) -> None:
         super().__init__(f"{used:g} of the budget used")
@@ -29,8 +29,8 @@ class OverBudget(Exception):
 class LedgerStore(Protocol):
     """What the service needs of a ledger, whichever database holds it.
 
-    Every implementation keeps three rules: the intent row is durable before ``claim`` /
-    ``record_intent`` return (a submit is only sent after); ``claim`` is atomic against every
+    Every implementation keeps three rules: the intent row is durable before ``reserve`` /
+    ``record_intent`` return (a submit is only sent after); ``reserve`` is atomic against every
     other writer of the same database, not only against this process; and every method taking
     ``tenant`` sees, counts and writes that tenant's rows only ("" is the server's own key, the
     single-key modes).
@@ -58,7 +58,7 @@ class LedgerStore(Protocol):
         """Write the row for a submit about to be sent; returns its local id."""
         ...
 
-    async def claim(
+    async def reserve(
         self,
         *,
         api: ApiFamily,

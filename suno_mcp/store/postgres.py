@@ -4,9 +4,9 @@ Chosen when ``SUNO_MCP_DATABASE_URL`` is set; otherwise the SQLite ledger (:mod:
 is used. Both keep the same rules: the intent row is committed before a submit leaves the machine,
 and a duplicate request within the window is answered from the ledger instead of paid for twice.
 
-Across replicas the duplicate guard cannot be a lock in one process: :meth:`PostgresLedger.claim`
+Across replicas the duplicate guard cannot be a lock in one process: :meth:`PostgresLedger.reserve`
 takes a transaction-scoped advisory lock on the tenant and the request's fingerprint, so two replicas
-claiming the same request for one tenant queue up in the database and the second sees the first one's
+reserving the same request for one tenant queue up in the database and the second sees the first one's
 committed row. Every row carries its tenant ("" in the single-key modes); reads, counts and the
 duplicate guard see one tenant's rows only.
 
@@ -37,10 +37,11 @@ from suno_mcp.store.base import OverBudget
 
 CONNECT_TIMEOUT_S = 10
 
-# Advisory-lock namespaces (the first of the two-int form): one for migrations, one for claims,
-# one for adoptions. The numbers only have to differ from each other and from other users' locks.
+# Advisory-lock namespaces (the first of the two-int form): one for migrations, one for reservations,
+# one for adoptions, one for budgets. The numbers only have to differ from each other and from other
+# users' locks.
 _LOCK_MIGRATE = 0x53554E4F  # "SUNO"
-_LOCK_CLAIM = 0x53554E31
+_LOCK_RESERVE = 0x53554E31
 _LOCK_ADOPT = 0x53554E32
 _LOCK_BUDGET = 0x53554E33
 
@@ -249,7 +250,7 @@ class PostgresLedger:
             self._locked(self._insert_intent(tenant, api, kind, request, fingerprint, sandbox, self._clock()))
         )
 
-    async def claim(
+    async def reserve(
         self,
         *,
         api: ApiFamily,
@@ -266,13 +267,13 @@ class PostgresLedger:
         """Find a live duplicate of this request or write the intent for it, atomically across replicas.
 
         The advisory lock on the tenant and fingerprint lasts until the transaction ends: a second
-        claimer waits for it, and its check (a fresh snapshot, READ COMMITTED) then sees the first
-        row. With a ``budget``, one more advisory lock serializes the tenant's budgeted claims, so
+        reservation waits for it, and its check (a fresh snapshot, READ COMMITTED) then sees the first
+        row. With a ``budget``, one more advisory lock serializes the tenant's budgeted reservations, so
         replicas cannot together slip past it; :class:`OverBudget` is raised with nothing written.
         Only the tenant's rows are duplicates or count against the budget.
         """
         return await _finish(
-            self._claim(
+            self._reserve(
                 tenant,
                 api,
                 kind,
@@ -287,7 +288,7 @@ class PostgresLedger:
             )
         )
 
-    async def _claim(
+    async def _reserve(
         self,
         tenant: str,
         api: ApiFamily,
@@ -305,7 +306,8 @@ class PostgresLedger:
             async with self._conn.transaction():
                 # Two tenants' locks collide only when their hashes do: they then merely queue.
                 await self._conn.execute(
-                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLAIM, f"{tenant}:{fingerprint}")
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                    (_LOCK_RESERVE, f"{tenant}:{fingerprint}"),
                 )
                 duplicate: DictRow | None = None
                 if window_s > 0:

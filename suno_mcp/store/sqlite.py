@@ -260,7 +260,7 @@ class Ledger:
         )
         return local_id
 
-    def claim(
+    def reserve(
         self,
         *,
         api: ApiFamily,
@@ -649,7 +649,7 @@ class AsyncLedger:
             tenant=tenant,
         )
 
-    async def claim(
+    async def reserve(
         self,
         *,
         api: ApiFamily,
@@ -663,9 +663,9 @@ class AsyncLedger:
         allow_over: int = 0,
         tenant: str = "",
     ) -> tuple[str, TaskRecord | None]:
-        """See :meth:`Ledger.claim`."""
+        """See :meth:`Ledger.reserve`."""
         return await self._run(
-            self._ledger.claim,
+            self._ledger.reserve,
             api=api,
             kind=kind,
             request=request,
