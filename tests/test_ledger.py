@@ -17,10 +17,11 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from suno_mcp.domain.models import Clip, SavedFile, Status, Task, TaskRecord
-from suno_mcp.domain.spending import parse_budget
+from suno_mcp.domain.spending import Budget, parse_budget
 from suno_mcp.store.base import LedgerStore, OverBudget
 from suno_mcp.store.postgres import MIGRATIONS as PG_MIGRATIONS
 from suno_mcp.store.postgres import PostgresLedger
+from suno_mcp.store.rules import PaidWindow, merge_clips
 from suno_mcp.store.sqlite import MIGRATIONS, AsyncLedger, Ledger
 from tests.support.postgres import PostgresServer, fresh_database
 
@@ -543,3 +544,109 @@ async def test_rows_written_before_tenants_existed_stay_with_the_server_key_afte
         assert theirs.files == []
     finally:
         await ledger.close()
+
+
+# Every way a row comes to be, as the service makes it: the paid rule must tell them apart alike
+# in SQL (on each database) and in Python.
+ROW_KINDS = ("intent", "outcome unknown", "refused", "accepted", "failed upstream", "adopted")
+PAID_KINDS = {"intent", "outcome unknown", "accepted", "failed upstream"}
+
+
+async def _write_row(ledger: LedgerStore, kind: str, name: str, *, sandbox: bool, tenant: str) -> None:
+    if kind == "adopted":
+        await ledger.adopt("task", _task(name), sandbox=sandbox, tenant=tenant)
+        return
+    local = await ledger.record_intent(
+        api="task", kind="music", request={"mv": name}, fingerprint=name, sandbox=sandbox, tenant=tenant
+    )
+    if kind == "outcome unknown":
+        await ledger.record_unknown(local, "timed out")
+    elif kind == "refused":
+        await ledger.record_rejected(local, "400 invalid prompt")
+    elif kind in ("accepted", "failed upstream"):
+        await ledger.record_submitted(local, _task(name))
+    if kind == "failed upstream":
+        await ledger.update(_task(name, Status.FAILED), tenant=tenant)
+
+
+async def test_the_paid_rule_in_sql_and_in_python_agree_on_every_kind_of_row(store: Store) -> None:
+    now = [0.0]
+    ledger = await store.open(clock=lambda: now[0])
+    since = 200.0  # one row of each sort before the window, one at its very start, one inside
+    rows: dict[str, tuple[str, float, bool, str]] = {}
+    for tenant in (A, B):
+        for sandbox in (False, True):
+            for made in (100.0, since, 300.0):
+                for kind in ROW_KINDS:
+                    name = f"r{len(rows)}"
+                    rows[name] = (kind, made, sandbox, tenant)
+                    now[0] = made
+                    await _write_row(ledger, kind, name, sandbox=sandbox, tenant=tenant)
+    now[0] = 400.0
+    budget = Budget(limit=1000, window_s=now[0] - since, text="1000/200s")
+    records = {tenant: await ledger.recent(limit=1000, tenant=tenant) for tenant in (A, B)}
+    assert sum(len(r) for r in records.values()) == len(rows)
+    for tenant in (A, B):
+        for sandbox in (False, True):
+            window = PaidWindow(since=since, sandbox=sandbox, tenant=tenant)
+            in_python = sorted(
+                # Each row's name is its model, or for an adopted row (which has none) its task id.
+                str(record.request.get("mv", record.task_id))
+                for owner, theirs in records.items()
+                for record in theirs
+                if window.covers(record, tenant=owner)
+            )
+            usage = await ledger.usage(since, sandbox=sandbox, tenant=tenant)
+            assert all(line.requests == 1 for line in usage)  # one row per model: the names say which
+            in_sql = sorted(str(line.model) for line in usage)
+            assert in_sql == in_python
+            assert in_sql == sorted(
+                name
+                for name, (kind, made, in_sandbox, owner) in rows.items()
+                if kind in PAID_KINDS and made >= since and in_sandbox == sandbox and owner == tenant
+            )
+            assert await ledger.used(budget, sandbox=sandbox, tenant=tenant) == len(in_sql)
+    await ledger.close()
+
+
+async def test_a_cost_budget_lets_through_requests_whose_prices_add_up_to_exactly_its_limit(
+    ledger: LedgerStore,
+) -> None:
+    budget = parse_budget("cost:0.30/day")  # three at 0.10: 0.1 + 0.1 + 0.1 is 0.30000000000000004
+    prices = {"music": 0.10}
+
+    async def reserve(n: int, allow_over: int = 0) -> str:
+        local, _ = await ledger.reserve(
+            api="task",
+            kind="music",
+            request={"n": n},
+            fingerprint=f"f{n}",
+            window_s=600,
+            budget=budget,
+            prices=prices,
+            allow_over=allow_over,
+        )
+        return local
+
+    for n in range(3):
+        assert await reserve(n)
+    with pytest.raises(OverBudget):
+        await reserve(3)
+    assert await reserve(3, allow_over=1)  # one the person accepted going over
+    assert await ledger.used(budget, prices) == pytest.approx(0.40)
+
+
+def test_the_clip_merge_keeps_a_clip_an_answer_left_out_and_adds_the_new_ones() -> None:
+    known = [
+        Clip(id="c0", status=Status.RUNNING, title="first").model_dump(mode="json"),
+        Clip(id="c1", status=Status.RUNNING).model_dump(mode="json"),
+    ]
+    answer = [Clip(id="c1", status=Status.COMPLETE), Clip(id="c2", status=Status.RUNNING)]
+    merged = [Clip.model_validate(c) for c in merge_clips(known, answer)]
+    assert [(c.id, c.status) for c in merged] == [
+        ("c0", Status.RUNNING),
+        ("c1", Status.COMPLETE),
+        ("c2", Status.RUNNING),
+    ]
+    assert merged[0].title == "first"
+    assert merge_clips(known, []) == known  # an answer with no clips yet erases nothing
