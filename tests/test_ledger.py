@@ -4,7 +4,6 @@ tenants that neither see, reuse nor pay for each other's rows."""
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,7 +21,7 @@ from suno_mcp.store.base import LedgerStore, OverBudget
 from suno_mcp.store.postgres import MIGRATIONS as PG_MIGRATIONS
 from suno_mcp.store.postgres import PostgresLedger
 from suno_mcp.store.rules import PaidWindow, merge_clips
-from suno_mcp.store.sqlite import MIGRATIONS, AsyncLedger, Ledger
+from suno_mcp.store.sqlite import MIGRATIONS, SqliteLedger
 from tests.support.postgres import PostgresServer, fresh_database
 
 # Rows an older schema left behind, made in the same instant: only their row order tells them apart.
@@ -37,7 +36,7 @@ class SqliteStore:
     migrations: int = len(MIGRATIONS)
 
     async def open(self, clock: Callable[[], float] = time.time) -> LedgerStore:
-        return AsyncLedger(await anyio.to_thread.run_sync(functools.partial(Ledger, self.path, clock=clock)))
+        return await SqliteLedger.open(self.path, clock=clock)
 
     def schema_version(self) -> int:
         with sqlite3.connect(self.path) as db:
@@ -259,9 +258,9 @@ async def test_adopting_a_task_made_elsewhere_keeps_one_row_however_many_ask(sto
         await ledger.close()
 
 
-def test_the_sqlite_ledger_uses_write_ahead_logging(tmp_path: Path) -> None:
+async def test_the_sqlite_ledger_uses_write_ahead_logging(tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite3"
-    Ledger(path).close()
+    await (await SqliteLedger.open(path)).close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

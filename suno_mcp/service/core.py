@@ -59,7 +59,7 @@ from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
 from suno_mcp.engine.poller import READ, Goal, Poller, ProgressFn, Timing
 from suno_mcp.settings import Settings
 from suno_mcp.store.base import LedgerStore, OverBudget
-from suno_mcp.store.sqlite import AsyncLedger, Ledger
+from suno_mcp.store.sqlite import SqliteLedger
 from suno_mcp.upstream.client import NO_KEY_MESSAGE, ClipApi, MusicApi, TaskApi, Upstream
 from suno_mcp.upstream.downloads import download_to
 from suno_mcp.upstream.retry import RetryPolicy
@@ -763,7 +763,7 @@ async def _open_ledger(settings: Settings) -> LedgerStore:
 
         return await PostgresLedger.open(settings.database_url.get_secret_value())
     # Opening runs the migrations: off the event loop like every other ledger call.
-    return AsyncLedger(await anyio.to_thread.run_sync(Ledger, settings.ledger_path))
+    return await SqliteLedger.open(settings.ledger_path)
 
 
 async def _open_coordinator(settings: Settings) -> PollCoordinator:

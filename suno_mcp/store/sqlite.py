@@ -10,10 +10,12 @@ the paths of downloaded files. Each row belongs to a tenant (team mode: one per 
 WAL mode and a busy timeout let two server processes share one file. The schema is
 versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` holds each step.
 
-:class:`Ledger` applies the rules of :mod:`suno_mcp.store.rules`. It is synchronous: a durable
-commit waits for the disk, and a second process holding the write lock can make it wait for
-seconds. Async code therefore uses :class:`AsyncLedger`, which runs every call in one worker
-thread; the event loop only waits.
+:class:`SqliteLedger` provides :class:`~suno_mcp.store.base.LedgerStore` with the rules of
+:mod:`suno_mcp.store.rules`. SQLite blocks: a durable commit waits for the disk, and a second
+process holding the write lock can make it wait for seconds. So each method is written once, as
+the blocking code it is, and :func:`_in_worker` makes it the async method callers await: its work
+runs in the ledger's one worker thread, the event loop only waits, and writes happen in the
+order they were asked for.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ import functools
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 
@@ -199,28 +201,65 @@ def _migrate(db: sqlite3.Connection, path: Path | str) -> None:
             db.execute(f"PRAGMA user_version = {number}")
 
 
-class Ledger:
-    """The ledger in one SQLite file. Methods block (a commit waits for the disk, a busy database
-    for its lock) and must not run in two threads at once: from async code, go through
-    :class:`AsyncLedger`, which runs them one at a time in its worker thread."""
+P = ParamSpec("P")
+T = TypeVar("T")
 
-    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
-        self.path = Path(path)
-        self._db = _connect(path)
+
+def _in_worker(
+    method: Callable[Concatenate[SqliteLedger, P], T],
+) -> Callable[Concatenate[SqliteLedger, P], Coroutine[Any, Any, T]]:
+    """The async method for a blocking one: it runs in the ledger's one worker thread.
+
+    One call at a time, in the order asked, keeps writes in that order; a call that is cancelled
+    still finishes its work (the thread is not abandoned), so a row written before a paid submit
+    is never half-done.
+    """
+
+    @functools.wraps(method)
+    async def in_worker(self: SqliteLedger, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        work = functools.partial(method, self, *args, **kwargs)
+        return await anyio.to_thread.run_sync(work, limiter=self._worker)
+
+    return in_worker
+
+
+class SqliteLedger:
+    """The ledger in one SQLite file; provides :class:`~suno_mcp.store.base.LedgerStore`.
+
+    Open it with :meth:`open`. Every public method runs in the ledger's worker thread.
+    """
+
+    def __init__(self, db: sqlite3.Connection, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._path = path
         self._clock = clock
+        self._worker = anyio.CapacityLimiter(1)
         self._written = rules.WrittenStates()
 
-    def close(self) -> None:
-        """Close the database."""
-        self._db.close()
+    @classmethod
+    async def open(cls, path: Path | str, *, clock: Callable[[], float] = time.time) -> SqliteLedger:
+        """Open (or create) the file at ``path`` and bring its schema up to date, off the event loop."""
+        db = await anyio.to_thread.run_sync(_connect, path)
+        return cls(db, Path(path), clock=clock)
 
     @property
+    def path(self) -> Path:
+        """The SQLite file."""
+        return self._path
+
+    @_in_worker
+    def close(self) -> None:
+        """Close the database once every call queued before has run."""
+        self._db.close()
+
+    @_in_worker
     def schema_version(self) -> int:
         """The schema step this file is at."""
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     # ------------------------------------------------------------ writes
 
+    @_in_worker
     def record_intent(
         self,
         *,
@@ -246,6 +285,7 @@ class Ledger:
         )
         return row.local_id
 
+    @_in_worker
     def reserve(
         self,
         *,
@@ -281,6 +321,7 @@ class Ledger:
                 )  # raising rolls back
             return self._insert(rules.intent_row(tenant, api, kind, request, fingerprint, sandbox, now)), None
 
+    @_in_worker
     def record_submitted(self, local_id: str, task: Task) -> None:
         """The upstream accepted the submit: store its task id and first state."""
         with _transaction(self._db):
@@ -292,6 +333,7 @@ class Ledger:
             )
             self._write_state(local_id, task)
 
+    @_in_worker
     def record_rejected(self, local_id: str, error: str) -> None:
         """The upstream refused the submit (nothing was charged)."""
         with _transaction(self._db):
@@ -301,6 +343,7 @@ class Ledger:
                 rules.rejected_row(local_id, error, self._clock()),
             )
 
+    @_in_worker
     def record_unknown(self, local_id: str, error: str, raw_answer: str | None = None) -> None:
         """The submit may or may not have reached the upstream; ``raw_answer`` is what came back, if anything."""
         with _transaction(self._db):
@@ -310,6 +353,7 @@ class Ledger:
                 rules.unknown_row(local_id, error, raw_answer, self._clock()),
             )
 
+    @_in_worker
     def update(self, task: Task, *, tenant: str = "") -> None:
         """Store a newer state of one of the tenant's tasks; an answer identical to the last one
         written here is skipped (most polls find nothing new)."""
@@ -332,6 +376,7 @@ class Ledger:
             {**rules.state_row(local_id, task, self._clock()), "clips": json.dumps(clips)},
         )
 
+    @_in_worker
     def adopt(self, api: ApiFamily, task: Task, *, sandbox: bool = False, tenant: str = "") -> TaskRecord:
         """Keep a task made elsewhere, once per tenant: the check and the writes are one transaction,
         so two processes adopting the same task at once leave one row (not a unique-id error and an
@@ -344,6 +389,7 @@ class Ledger:
         assert record is not None  # found or just written
         return record
 
+    @_in_worker
     def record_milestone(self, task_id: str, milestone: str, seconds: float, *, tenant: str = "") -> None:
         """The task was first seen playable (or complete) ``seconds`` after its submit."""
         with _transaction(self._db):
@@ -352,6 +398,7 @@ class Ledger:
                 {"seconds": seconds, "tenant": tenant, "task_id": task_id},
             )
 
+    @_in_worker
     def record_file(self, saved: SavedFile, *, tenant: str = "") -> None:
         """Remember a downloaded file of one of the tenant's clips."""
         with _transaction(self._db):
@@ -366,6 +413,7 @@ class Ledger:
     def _used(self, budget: Budget, prices: Mapping[str, float], window: rules.PaidWindow) -> float:
         return rules.budget_used(budget, prices, self._db.execute(rules.used_sql(_SQL), window.params()))
 
+    @_in_worker
     def used(
         self,
         budget: Budget,
@@ -378,11 +426,13 @@ class Ledger:
         window = rules.PaidWindow(self._clock() - budget.window_s, sandbox, tenant)
         return self._used(budget, prices or {}, window)
 
+    @_in_worker
     def usage(self, since: float, *, sandbox: bool = False, tenant: str = "") -> list[UsageLine]:
         """The tenant's paid requests made at or after ``since`` (a wall-clock time), by kind, family and model."""
         rows = self._db.execute(rules.usage_sql(_SQL), rules.PaidWindow(since, sandbox, tenant).params())
         return [rules.usage_line(row) for row in rows]
 
+    @_in_worker
     def milestones(self, *, per_key: int = 20) -> list[Milestone]:
         """The newest milestone times of every tenant: (api, kind, model, milestone, seconds), oldest first."""
         return rules.milestones(
@@ -400,14 +450,17 @@ class Ledger:
         row = self._row_by_task_id(task_id, tenant)
         return None if row is None else self._record(row)
 
+    @_in_worker
     def get(self, task_id: str, *, tenant: str = "") -> TaskRecord | None:
         """The tenant's record with this upstream task id (or local id), if any."""
         return self._get(task_id, tenant)
 
+    @_in_worker
     def find(self, task_or_clip_id: str, *, tenant: str = "") -> TaskRecord | None:
         """The tenant's record of a task id, else their newest record holding a clip of that id."""
         return self._get(task_or_clip_id, tenant) or self._find_by_clip(task_or_clip_id, tenant)
 
+    @_in_worker
     def find_by_clip(self, clip_id: str, *, tenant: str = "") -> TaskRecord | None:
         """The tenant's newest record one of whose clips has this id."""
         return self._find_by_clip(clip_id, tenant)
@@ -425,6 +478,7 @@ class Ledger:
                 return record
         return None
 
+    @_in_worker
     def find_duplicate(
         self, fingerprint: str, window_s: float, *, sandbox: bool = False, tenant: str = ""
     ) -> TaskRecord | None:
@@ -438,6 +492,7 @@ class Ledger:
         row = self._db.execute(duplicate.sql(_SQL), duplicate.params()).fetchone()
         return None if row is None else self._record(row)
 
+    @_in_worker
     def recent(
         self, *, statuses: Sequence[Status] | None = None, limit: int = 20, tenant: str = ""
     ) -> list[TaskRecord]:
@@ -464,159 +519,3 @@ class Ledger:
         )
         record.files = self._files_for(record.clip_ids, row["tenant"])
         return record
-
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-class AsyncLedger:
-    """The ledger for async callers (a :class:`~suno_mcp.store.base.LedgerStore`): each call runs in
-    the ledger's one worker thread.
-
-    One thread at a time keeps writes in the order they were asked for; a call that is
-    cancelled still finishes its write (the thread is not abandoned), so a row written
-    before a paid submit is never half-done.
-    """
-
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
-        self._worker = anyio.CapacityLimiter(1)
-
-    async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._worker)
-
-    @property
-    def path(self) -> Path:
-        return self._ledger.path
-
-    async def close(self) -> None:
-        """Close the database once every queued call has run."""
-        await self._run(self._ledger.close)
-
-    async def record_intent(
-        self,
-        *,
-        api: ApiFamily,
-        kind: TaskKind,
-        request: dict[str, Any],
-        fingerprint: str | None,
-        sandbox: bool = False,
-        tenant: str = "",
-    ) -> str:
-        """See :meth:`Ledger.record_intent`."""
-        return await self._run(
-            self._ledger.record_intent,
-            api=api,
-            kind=kind,
-            request=request,
-            fingerprint=fingerprint,
-            sandbox=sandbox,
-            tenant=tenant,
-        )
-
-    async def reserve(
-        self,
-        *,
-        api: ApiFamily,
-        kind: TaskKind,
-        request: dict[str, Any],
-        fingerprint: str,
-        window_s: float,
-        sandbox: bool = False,
-        budget: Budget | None = None,
-        prices: Mapping[str, float] | None = None,
-        allow_over: int = 0,
-        tenant: str = "",
-    ) -> tuple[str, TaskRecord | None]:
-        """See :meth:`Ledger.reserve`."""
-        return await self._run(
-            self._ledger.reserve,
-            api=api,
-            kind=kind,
-            request=request,
-            fingerprint=fingerprint,
-            window_s=window_s,
-            sandbox=sandbox,
-            budget=budget,
-            prices=prices,
-            allow_over=allow_over,
-            tenant=tenant,
-        )
-
-    async def used(
-        self,
-        budget: Budget,
-        prices: Mapping[str, float] | None = None,
-        *,
-        sandbox: bool = False,
-        tenant: str = "",
-    ) -> float:
-        """See :meth:`Ledger.used`."""
-        return await self._run(self._ledger.used, budget, prices, sandbox=sandbox, tenant=tenant)
-
-    async def usage(self, since: float, *, sandbox: bool = False, tenant: str = "") -> list[UsageLine]:
-        """See :meth:`Ledger.usage`."""
-        return await self._run(self._ledger.usage, since, sandbox=sandbox, tenant=tenant)
-
-    async def find_duplicate(
-        self, fingerprint: str, window_s: float, *, sandbox: bool = False, tenant: str = ""
-    ) -> TaskRecord | None:
-        """See :meth:`Ledger.find_duplicate`."""
-        return await self._run(
-            self._ledger.find_duplicate, fingerprint, window_s, sandbox=sandbox, tenant=tenant
-        )
-
-    async def record_submitted(self, local_id: str, task: Task) -> None:
-        """See :meth:`Ledger.record_submitted`."""
-        await self._run(self._ledger.record_submitted, local_id, task)
-
-    async def record_rejected(self, local_id: str, error: str) -> None:
-        """See :meth:`Ledger.record_rejected`."""
-        await self._run(self._ledger.record_rejected, local_id, error)
-
-    async def record_unknown(self, local_id: str, error: str, raw_answer: str | None = None) -> None:
-        """See :meth:`Ledger.record_unknown`."""
-        await self._run(self._ledger.record_unknown, local_id, error, raw_answer)
-
-    async def update(self, task: Task, *, tenant: str = "") -> None:
-        """See :meth:`Ledger.update`."""
-        await self._run(self._ledger.update, task, tenant=tenant)
-
-    async def record_milestone(
-        self, task_id: str, milestone: str, seconds: float, *, tenant: str = ""
-    ) -> None:
-        """See :meth:`Ledger.record_milestone`."""
-        await self._run(self._ledger.record_milestone, task_id, milestone, seconds, tenant=tenant)
-
-    async def milestones(self) -> list[tuple[ApiFamily, TaskKind, str | None, str, float]]:
-        """See :meth:`Ledger.milestones`."""
-        return await self._run(self._ledger.milestones)
-
-    async def record_file(self, saved: SavedFile, *, tenant: str = "") -> None:
-        """See :meth:`Ledger.record_file`."""
-        await self._run(self._ledger.record_file, saved, tenant=tenant)
-
-    async def get(self, task_id: str, *, tenant: str = "") -> TaskRecord | None:
-        """See :meth:`Ledger.get`."""
-        return await self._run(self._ledger.get, task_id, tenant=tenant)
-
-    async def find(self, task_or_clip_id: str, *, tenant: str = "") -> TaskRecord | None:
-        """See :meth:`Ledger.find`."""
-        return await self._run(self._ledger.find, task_or_clip_id, tenant=tenant)
-
-    async def adopt(
-        self, api: ApiFamily, task: Task, *, sandbox: bool = False, tenant: str = ""
-    ) -> TaskRecord:
-        """See :meth:`Ledger.adopt`."""
-        return await self._run(self._ledger.adopt, api, task, sandbox=sandbox, tenant=tenant)
-
-    async def find_by_clip(self, clip_id: str, *, tenant: str = "") -> TaskRecord | None:
-        """See :meth:`Ledger.find_by_clip`."""
-        return await self._run(self._ledger.find_by_clip, clip_id, tenant=tenant)
-
-    async def recent(
-        self, *, statuses: Sequence[Status] | None = None, limit: int = 20, tenant: str = ""
-    ) -> list[TaskRecord]:
-        """See :meth:`Ledger.recent`."""
-        return await self._run(self._ledger.recent, statuses=statuses, limit=limit, tenant=tenant)
