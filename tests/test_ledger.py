@@ -1,10 +1,9 @@
 """The task ledger, one suite over both backends (SQLite and PostgreSQL): intent before submit,
-schema versions, several writers on one store, one intent for a request claimed at once, and
+schema versions, several writers on one store, one intent for a request reserved at once, and
 tenants that neither see, reuse nor pay for each other's rows."""
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,10 +16,12 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from suno_mcp.domain.models import Clip, SavedFile, Status, Task, TaskRecord
-from suno_mcp.domain.spending import parse_budget
+from suno_mcp.domain.spending import Budget, parse_budget
+from suno_mcp.store.base import LedgerStore, OverBudget
 from suno_mcp.store.postgres import MIGRATIONS as PG_MIGRATIONS
 from suno_mcp.store.postgres import PostgresLedger
-from suno_mcp.store.sqlite import MIGRATIONS, AsyncLedger, Ledger, LedgerStore, OverBudget
+from suno_mcp.store.rules import PaidWindow, merge_clips
+from suno_mcp.store.sqlite import MIGRATIONS, SqliteLedger
 from tests.support.postgres import PostgresServer, fresh_database
 
 # Rows an older schema left behind, made in the same instant: only their row order tells them apart.
@@ -35,7 +36,7 @@ class SqliteStore:
     migrations: int = len(MIGRATIONS)
 
     async def open(self, clock: Callable[[], float] = time.time) -> LedgerStore:
-        return AsyncLedger(await anyio.to_thread.run_sync(functools.partial(Ledger, self.path, clock=clock)))
+        return await SqliteLedger.open(self.path, clock=clock)
 
     def schema_version(self) -> int:
         with sqlite3.connect(self.path) as db:
@@ -178,21 +179,21 @@ async def test_duplicates_are_found_within_the_window_and_never_among_refused_re
     now = [1000.0]
     ledger = await store.open(clock=lambda: now[0])
 
-    async def claim() -> tuple[str, TaskRecord | None]:
-        return await ledger.claim(api="task", kind="music", request={}, fingerprint="same", window_s=600)
+    async def reserve() -> tuple[str, TaskRecord | None]:
+        return await ledger.reserve(api="task", kind="music", request={}, fingerprint="same", window_s=600)
 
-    refused, _ = await claim()
+    refused, _ = await reserve()
     await ledger.record_rejected(refused, "429")
-    kept, none = await claim()
+    kept, none = await reserve()
     assert kept
     assert none is None
     await ledger.record_submitted(kept, _task("t1"))
-    again, found = await claim()
+    again, found = await reserve()
     assert again == ""
     assert found is not None
     assert found.task_id == "t1"
     now[0] += 601
-    later, none = await claim()
+    later, none = await reserve()
     assert later
     assert none is None
     await ledger.close()
@@ -257,9 +258,9 @@ async def test_adopting_a_task_made_elsewhere_keeps_one_row_however_many_ask(sto
         await ledger.close()
 
 
-def test_the_sqlite_ledger_uses_write_ahead_logging(tmp_path: Path) -> None:
+async def test_the_sqlite_ledger_uses_write_ahead_logging(tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite3"
-    Ledger(path).close()
+    await (await SqliteLedger.open(path)).close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -299,36 +300,36 @@ async def test_an_answer_that_leaves_a_clip_out_keeps_that_clip_in_the_ledger(le
     assert await ledger.find_by_clip("t1-c1") is not None
 
 
-async def test_a_claim_finds_a_live_duplicate_or_writes_the_intent_and_never_mixes_sandbox_and_real(
+async def test_a_reservation_finds_a_live_duplicate_or_writes_the_intent_and_never_mixes_sandbox_and_real(
     ledger: LedgerStore,
 ) -> None:
-    first, none = await ledger.claim(api="task", kind="music", request={}, fingerprint="fp", window_s=600)
+    first, none = await ledger.reserve(api="task", kind="music", request={}, fingerprint="fp", window_s=600)
     assert first
     assert none is None
-    again, found = await ledger.claim(api="task", kind="music", request={}, fingerprint="fp", window_s=600)
+    again, found = await ledger.reserve(api="task", kind="music", request={}, fingerprint="fp", window_s=600)
     assert again == ""
     assert found is not None
     assert found.local_id == first
-    real, other = await ledger.claim(
+    real, other = await ledger.reserve(
         api="task", kind="music", request={}, fingerprint="fp", window_s=600, sandbox=True
     )
     assert real
     assert other is None
 
 
-async def test_several_writers_claiming_the_same_request_at_once_write_one_intent_per_tenant(
+async def test_several_writers_reserving_the_same_request_at_once_write_one_intent_per_tenant(
     store: Store,
 ) -> None:
     # Four connections (processes on one SQLite file, or replicas on one PostgreSQL database), each
-    # claiming the same requests for two tenants at the same moment; many rounds, so an unguarded
+    # reserving the same requests for two tenants at the same moment; many rounds, so an unguarded
     # check-then-insert would be caught between its check and its insert at least once.
     ledgers = [await store.open() for _ in range(4)]
     rounds = 25
     winners: dict[tuple[str, str], int] = {}
 
-    async def claim(ledger: LedgerStore, tenant: str, fingerprint: str, start: anyio.Event) -> None:
+    async def reserve(ledger: LedgerStore, tenant: str, fingerprint: str, start: anyio.Event) -> None:
         await start.wait()
-        local_id, _ = await ledger.claim(
+        local_id, _ = await ledger.reserve(
             api="task", kind="music", request={}, fingerprint=fingerprint, window_s=600, tenant=tenant
         )
         if local_id:
@@ -340,7 +341,7 @@ async def test_several_writers_claiming_the_same_request_at_once_write_one_inten
             async with anyio.create_task_group() as tg:
                 for ledger in ledgers:
                     for tenant in (A, B):
-                        tg.start_soon(claim, ledger, tenant, f"same-{n}", start)
+                        tg.start_soon(reserve, ledger, tenant, f"same-{n}", start)
                 await anyio.wait_all_tasks_blocked()
                 start.set()
     assert winners == {(tenant, f"same-{n}"): 1 for n in range(rounds) for tenant in (A, B)}
@@ -366,16 +367,16 @@ async def test_the_submits_answer_as_received_stays_with_its_row(ledger: LedgerS
     assert unknown.raw_answer == "<html>bad gateway</html>"
 
 
-async def test_a_budget_lets_exactly_its_limit_through_per_tenant_however_many_ledgers_claim_at_once(
+async def test_a_budget_lets_exactly_its_limit_through_per_tenant_however_many_ledgers_reserve_at_once(
     store: Store,
 ) -> None:
     ledgers = [await store.open() for _ in range(3)]
     budget = parse_budget("5/day")
     outcomes: list[tuple[str, str]] = []
 
-    async def claim(ledger: LedgerStore, tenant: str, n: int) -> None:
+    async def reserve(ledger: LedgerStore, tenant: str, n: int) -> None:
         try:
-            await ledger.claim(
+            await ledger.reserve(
                 api="task",
                 kind="music",
                 request={"n": n},
@@ -392,7 +393,7 @@ async def test_a_budget_lets_exactly_its_limit_through_per_tenant_however_many_l
         async with anyio.create_task_group() as tg:
             for n in range(20):
                 for tenant in ("", B):
-                    tg.start_soon(claim, ledgers[n % len(ledgers)], tenant, n)
+                    tg.start_soon(reserve, ledgers[n % len(ledgers)], tenant, n)
     for tenant in ("", B):
         assert outcomes.count((tenant, "sent")) == 5
         assert await ledgers[0].used(budget, tenant=tenant) == 5
@@ -406,17 +407,17 @@ async def test_a_request_refused_before_anything_was_made_costs_nothing_of_the_b
     ledger: LedgerStore,
 ) -> None:
     budget = parse_budget("1/day")
-    local, _ = await ledger.claim(
+    local, _ = await ledger.reserve(
         api="task", kind="music", request={"n": 1}, fingerprint="a", window_s=600, budget=budget
     )
     await ledger.record_rejected(local, "400 invalid prompt")
     assert await ledger.used(budget) == 0
-    again, _ = await ledger.claim(
+    again, _ = await ledger.reserve(
         api="task", kind="music", request={"n": 2}, fingerprint="b", window_s=600, budget=budget
     )
     assert again
     with pytest.raises(OverBudget):
-        await ledger.claim(
+        await ledger.reserve(
             api="task", kind="music", request={"n": 3}, fingerprint="c", window_s=600, budget=budget
         )
 
@@ -459,8 +460,8 @@ async def test_another_tenants_identical_request_is_no_duplicate_and_not_charged
 ) -> None:
     budget = parse_budget("1/day")
 
-    async def claim(tenant: str, fingerprint: str = "same") -> tuple[str, TaskRecord | None]:
-        return await ledger.claim(
+    async def reserve(tenant: str, fingerprint: str = "same") -> tuple[str, TaskRecord | None]:
+        return await ledger.reserve(
             api="task",
             kind="music",
             request={},
@@ -470,20 +471,20 @@ async def test_another_tenants_identical_request_is_no_duplicate_and_not_charged
             tenant=tenant,
         )
 
-    first, none = await claim(A)
+    first, none = await reserve(A)
     assert first
     assert none is None
-    again, duplicate = await claim(A)
+    again, duplicate = await reserve(A)
     assert again == ""
     assert duplicate is not None
     assert duplicate.local_id == first
-    theirs, none = await claim(B)  # within the window, and A's request used A's whole budget
+    theirs, none = await reserve(B)  # within the window, and A's request used A's whole budget
     assert theirs
     assert theirs != first
     assert none is None
     for tenant in (A, B):
         with pytest.raises(OverBudget):
-            await claim(tenant, "another")
+            await reserve(tenant, "another")
         assert await ledger.used(budget, tenant=tenant) == 1
 
 
@@ -542,3 +543,109 @@ async def test_rows_written_before_tenants_existed_stay_with_the_server_key_afte
         assert theirs.files == []
     finally:
         await ledger.close()
+
+
+# Every way a row comes to be, as the service makes it: the paid rule must tell them apart alike
+# in SQL (on each database) and in Python.
+ROW_KINDS = ("intent", "outcome unknown", "refused", "accepted", "failed upstream", "adopted")
+PAID_KINDS = {"intent", "outcome unknown", "accepted", "failed upstream"}
+
+
+async def _write_row(ledger: LedgerStore, kind: str, name: str, *, sandbox: bool, tenant: str) -> None:
+    if kind == "adopted":
+        await ledger.adopt("task", _task(name), sandbox=sandbox, tenant=tenant)
+        return
+    local = await ledger.record_intent(
+        api="task", kind="music", request={"mv": name}, fingerprint=name, sandbox=sandbox, tenant=tenant
+    )
+    if kind == "outcome unknown":
+        await ledger.record_unknown(local, "timed out")
+    elif kind == "refused":
+        await ledger.record_rejected(local, "400 invalid prompt")
+    elif kind in ("accepted", "failed upstream"):
+        await ledger.record_submitted(local, _task(name))
+    if kind == "failed upstream":
+        await ledger.update(_task(name, Status.FAILED), tenant=tenant)
+
+
+async def test_the_paid_rule_in_sql_and_in_python_agree_on_every_kind_of_row(store: Store) -> None:
+    now = [0.0]
+    ledger = await store.open(clock=lambda: now[0])
+    since = 200.0  # one row of each sort before the window, one at its very start, one inside
+    rows: dict[str, tuple[str, float, bool, str]] = {}
+    for tenant in (A, B):
+        for sandbox in (False, True):
+            for made in (100.0, since, 300.0):
+                for kind in ROW_KINDS:
+                    name = f"r{len(rows)}"
+                    rows[name] = (kind, made, sandbox, tenant)
+                    now[0] = made
+                    await _write_row(ledger, kind, name, sandbox=sandbox, tenant=tenant)
+    now[0] = 400.0
+    budget = Budget(limit=1000, window_s=now[0] - since, text="1000/200s")
+    records = {tenant: await ledger.recent(limit=1000, tenant=tenant) for tenant in (A, B)}
+    assert sum(len(r) for r in records.values()) == len(rows)
+    for tenant in (A, B):
+        for sandbox in (False, True):
+            window = PaidWindow(since=since, sandbox=sandbox, tenant=tenant)
+            in_python = sorted(
+                # Each row's name is its model, or for an adopted row (which has none) its task id.
+                str(record.request.get("mv", record.task_id))
+                for owner, theirs in records.items()
+                for record in theirs
+                if window.covers(record, tenant=owner)
+            )
+            usage = await ledger.usage(since, sandbox=sandbox, tenant=tenant)
+            assert all(line.requests == 1 for line in usage)  # one row per model: the names say which
+            in_sql = sorted(str(line.model) for line in usage)
+            assert in_sql == in_python
+            assert in_sql == sorted(
+                name
+                for name, (kind, made, in_sandbox, owner) in rows.items()
+                if kind in PAID_KINDS and made >= since and in_sandbox == sandbox and owner == tenant
+            )
+            assert await ledger.used(budget, sandbox=sandbox, tenant=tenant) == len(in_sql)
+    await ledger.close()
+
+
+async def test_a_cost_budget_lets_through_requests_whose_prices_add_up_to_exactly_its_limit(
+    ledger: LedgerStore,
+) -> None:
+    budget = parse_budget("cost:0.30/day")  # three at 0.10: 0.1 + 0.1 + 0.1 is 0.30000000000000004
+    prices = {"music": 0.10}
+
+    async def reserve(n: int, allow_over: int = 0) -> str:
+        local, _ = await ledger.reserve(
+            api="task",
+            kind="music",
+            request={"n": n},
+            fingerprint=f"f{n}",
+            window_s=600,
+            budget=budget,
+            prices=prices,
+            allow_over=allow_over,
+        )
+        return local
+
+    for n in range(3):
+        assert await reserve(n)
+    with pytest.raises(OverBudget):
+        await reserve(3)
+    assert await reserve(3, allow_over=1)  # one the person accepted going over
+    assert await ledger.used(budget, prices) == pytest.approx(0.40)
+
+
+def test_the_clip_merge_keeps_a_clip_an_answer_left_out_and_adds_the_new_ones() -> None:
+    known = [
+        Clip(id="c0", status=Status.RUNNING, title="first").model_dump(mode="json"),
+        Clip(id="c1", status=Status.RUNNING).model_dump(mode="json"),
+    ]
+    answer = [Clip(id="c1", status=Status.COMPLETE), Clip(id="c2", status=Status.RUNNING)]
+    merged = [Clip.model_validate(c) for c in merge_clips(known, answer)]
+    assert [(c.id, c.status) for c in merged] == [
+        ("c0", Status.RUNNING),
+        ("c1", Status.COMPLETE),
+        ("c2", Status.RUNNING),
+    ]
+    assert merged[0].title == "first"
+    assert merge_clips(known, []) == known  # an answer with no clips yet erases nothing

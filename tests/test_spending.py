@@ -23,7 +23,7 @@ from suno_mcp.domain.models import MusicRequest
 from suno_mcp.server.confirm import CONFIRM_KEY
 from suno_mcp.service.wiring import open_service
 from suno_mcp.settings import load_settings
-from suno_mcp.store.sqlite import Ledger
+from suno_mcp.store.sqlite import SqliteLedger
 from tests.support.helpers_upstream import FAST_RETRY, FakeUpstream, make_server, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -305,6 +305,10 @@ def test_two_processes_on_one_data_directory_share_the_budget(tmp_path: Path) ->
 
 def test_two_processes_opening_one_new_ledger_at_the_same_moment_both_open(tmp_path: Path) -> None:
     failures: list[BaseException] = []
+
+    async def open_and_close(path: Path) -> None:
+        await (await SqliteLedger.open(path)).close()
+
     for n in range(20):
         start = threading.Barrier(2)
         path = tmp_path / f"{n}" / "tasks.sqlite3"
@@ -312,7 +316,7 @@ def test_two_processes_opening_one_new_ledger_at_the_same_moment_both_open(tmp_p
         def open_one(path: Path = path, start: threading.Barrier = start) -> None:
             start.wait(30)
             try:
-                Ledger(path).close()
+                anyio.run(open_and_close, path)
             except BaseException as err:  # collected: the assertion below names it
                 failures.append(err)
 

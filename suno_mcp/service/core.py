@@ -47,7 +47,7 @@ from suno_mcp.service.downloads import Downloads
 from suno_mcp.service.requests import Requests
 from suno_mcp.service.spend import Spending
 from suno_mcp.settings import Settings
-from suno_mcp.store.sqlite import LedgerStore
+from suno_mcp.store.base import LedgerStore
 from suno_mcp.upstream.families import ClipApi, MusicApi, TaskApi
 from suno_mcp.upstream.transport import NO_KEY_MESSAGE
 
@@ -299,7 +299,7 @@ class SunoService(Spending, Downloads, Requests):
             raise
         except BaseException:
             # Cancelled (or crashed) while the request may have been in flight.
-            # The write itself finishes even under cancellation (see AsyncLedger).
+            # The write itself finishes even under cancellation (see the ledgers' cancellation shielding).
             with anyio.CancelScope(shield=True):
                 await self.ledger.record_unknown(local_id, "interrupted while the submit was in flight")
             raise

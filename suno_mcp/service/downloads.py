@@ -16,7 +16,7 @@ from suno_mcp.domain.errors import NotFoundError, SunoError
 from suno_mcp.domain.media import PLAIN_ID_RE, safe_stem
 from suno_mcp.domain.models import SavedFile, Status
 from suno_mcp.settings import Settings
-from suno_mcp.store.sqlite import LedgerStore
+from suno_mcp.store.base import LedgerStore
 from suno_mcp.upstream.downloads import download_to
 
 log = logging.getLogger(__name__)

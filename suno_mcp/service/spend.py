@@ -17,7 +17,8 @@ from suno_mcp.domain.errors import BudgetReachedError, DeclinedError
 from suno_mcp.domain.models import ApiFamily, TaskKind, TaskRecord, UsageLine
 from suno_mcp.domain.spending import DAY_COUNT, USAGE_WINDOWS, Confirm, Decision, Question, request_line
 from suno_mcp.settings import Settings
-from suno_mcp.store.sqlite import LedgerStore, OverBudget
+from suno_mcp.store.base import LedgerStore, OverBudget
+from suno_mcp.store.rules import fits_budget
 
 
 class UsageWindow(BaseModel):
@@ -54,7 +55,7 @@ class Spending:
         """
         budget, prices, mode = self.settings.budget, self.settings.prices, self.settings.confirm
         reserve = functools.partial(
-            self.ledger.claim,
+            self.ledger.reserve,
             api=family,
             kind=kind,
             request=body,
@@ -83,9 +84,7 @@ class Spending:
                 used = over.used
                 if mode == "never":
                     raise BudgetReachedError(self._budget_text(used)) from None
-        over_budget = (
-            budget is not None and used is not None and used + budget.weight(kind, prices) > budget.limit
-        )
+        over_budget = budget is not None and used is not None and not fits_budget(budget, prices, kind, used)
         if budget is None:
             # No budget to measure against: the person still sees what was spent today.
             used = await self.ledger.used(DAY_COUNT, sandbox=self.sandbox, tenant=self.tenant)

@@ -22,7 +22,8 @@ from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
 from suno_mcp.engine.poller import Poller, Timing
 from suno_mcp.service.core import SunoService
 from suno_mcp.settings import Settings
-from suno_mcp.store.sqlite import AsyncLedger, Ledger, LedgerStore
+from suno_mcp.store.base import LedgerStore
+from suno_mcp.store.sqlite import SqliteLedger
 from suno_mcp.upstream.families import ClipApi, TaskApi
 from suno_mcp.upstream.retry import RetryPolicy
 from suno_mcp.upstream.transport import Upstream
@@ -50,7 +51,7 @@ async def _open_ledger(settings: Settings) -> LedgerStore:
 
         return await PostgresLedger.open(settings.database_url.get_secret_value())
     # Opening runs the migrations: off the event loop like every other ledger call.
-    return AsyncLedger(await anyio.to_thread.run_sync(Ledger, settings.ledger_path))
+    return await SqliteLedger.open(settings.ledger_path)
 
 
 async def _open_coordinator(settings: Settings) -> PollCoordinator:

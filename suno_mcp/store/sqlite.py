@@ -1,4 +1,4 @@
-"""The task ledger: every paid request, durably, in SQLite.
+"""The task ledger in SQLite: every paid request, durably, in one file.
 
 A row is written *before* a submit leaves the machine (status ``unknown``, no task id)
 and the task id is added the moment it comes back. A crash in between therefore leaves
@@ -10,9 +10,12 @@ the paths of downloaded files. Each row belongs to a tenant (team mode: one per 
 WAL mode and a busy timeout let two server processes share one file. The schema is
 versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` holds each step.
 
-:class:`Ledger` is synchronous: a durable commit waits for the disk, and a second process
-holding the write lock can make it wait for seconds. Async code therefore uses
-:class:`AsyncLedger`, which runs every call in one worker thread; the event loop only waits.
+:class:`SqliteLedger` provides :class:`~suno_mcp.store.base.LedgerStore` with the rules of
+:mod:`suno_mcp.store.rules`. SQLite blocks: a durable commit waits for the disk, and a second
+process holding the write lock can make it wait for seconds. So each method is written once, as
+the blocking code it is, and :func:`_in_worker` makes it the async method callers await: its work
+runs in the ledger's one worker thread, the event loop only waits, and writes happen in the
+order they were asked for.
 """
 
 from __future__ import annotations
@@ -20,38 +23,24 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 
-from suno_mcp.domain.models import ApiFamily, Clip, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
+from suno_mcp.domain.models import ApiFamily, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
 from suno_mcp.domain.spending import Budget
+from suno_mcp.store import rules
+from suno_mcp.store.base import Milestone
 
 BUSY_TIMEOUT_MS = 5000
 WAL_ATTEMPTS = 200
 WAL_RETRY_S = 0.01
 
-# Rows that cost (or may have cost) money: not refused before anything was made (failed
-# without a task id), and not adopted from elsewhere (paid for by whoever made it).
-_PAID = (
-    "NOT (status = 'failed' AND task_id IS NULL) AND request_json != '{\"adopted\": true}'"
-    " AND created_at >= ? AND sandbox = ? AND tenant = ?"
-)
-
-
-class OverBudget(Exception):
-    """:meth:`Ledger.claim` wrote nothing: the request would go past the budget."""
-
-    def __init__(self, used: float) -> None:
-        super().__init__(f"{used:g} of the budget used")
-        self.used = used
-
+_SQL = rules.SQLITE
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: tasks and downloaded files
@@ -153,74 +142,124 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-class Ledger:
-    """SQLite-backed store of tasks. Methods block (a commit waits for the disk, a busy database
-    for its lock): from async code, go through :class:`AsyncLedger`."""
-
-    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
-        self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._written: dict[tuple[str, str], str] = {}  # (tenant, task id) -> the last state written here
-        self._db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self._wal()
+def _connect(path: Path | str) -> sqlite3.Connection:
+    """Open the file (making its folder) and bring its schema up to date. Blocks: call it off the loop."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+    try:
+        db.row_factory = sqlite3.Row
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _wal(db)
         # FULL: the row written before a paid submit must survive a power loss, not only a crash.
-        self._db.execute("PRAGMA synchronous = FULL")
-        self._migrate()
+        db.execute("PRAGMA synchronous = FULL")
+        _migrate(db, path)
+    except BaseException:
+        db.close()
+        raise
+    return db
 
-    def _wal(self) -> None:
-        # Switching a new file to WAL takes a lock SQLite does not wait for with the busy
-        # timeout: a second process opening the same new file at the same moment gets
-        # "database is locked" at once. It is free again within milliseconds.
-        for attempt in range(WAL_ATTEMPTS):
-            try:
-                self._db.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as err:
-                if "locked" not in str(err) or attempt + 1 == WAL_ATTEMPTS:
-                    raise
-                time.sleep(WAL_RETRY_S)  # in the opening thread, never on an event loop
 
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+def _wal(db: sqlite3.Connection) -> None:
+    # Switching a new file to WAL takes a lock SQLite does not wait for with the busy
+    # timeout: a second process opening the same new file at the same moment gets
+    # "database is locked" at once. It is free again within milliseconds.
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or attempt + 1 == WAL_ATTEMPTS:
                 raise
-            self._db.execute("COMMIT")
+            time.sleep(WAL_RETRY_S)  # in the opening thread, never on an event loop
 
-    def _migrate(self) -> None:
-        with self._tx() as db:
-            version = int(db.execute("PRAGMA user_version").fetchone()[0])
-            if version > len(MIGRATIONS):
-                raise RuntimeError(
-                    f"the ledger at {self.path} was written by a newer suno-mcp (schema {version}); upgrade suno-mcp"
-                )
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in script.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number}")
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    # IMMEDIATE takes the file's write lock at once: another process's transaction cannot slip in
+    # between this one's reads and its writes.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _migrate(db: sqlite3.Connection, path: Path | str) -> None:
+    with _transaction(db):
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"the ledger at {path} was written by a newer suno-mcp (schema {version}); upgrade suno-mcp"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in script.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _in_worker(
+    method: Callable[Concatenate[SqliteLedger, P], T],
+) -> Callable[Concatenate[SqliteLedger, P], Coroutine[Any, Any, T]]:
+    """The async method for a blocking one: it runs in the ledger's one worker thread.
+
+    One call at a time, in the order asked, keeps writes in that order; a call that is cancelled
+    still finishes its work (the thread is not abandoned), so a row written before a paid submit
+    is never half-done.
+    """
+
+    @functools.wraps(method)
+    async def in_worker(self: SqliteLedger, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        work = functools.partial(method, self, *args, **kwargs)
+        return await anyio.to_thread.run_sync(work, limiter=self._worker)
+
+    return in_worker
+
+
+class SqliteLedger:
+    """The ledger in one SQLite file; provides :class:`~suno_mcp.store.base.LedgerStore`.
+
+    Open it with :meth:`open`. Every public method runs in the ledger's worker thread.
+    """
+
+    def __init__(self, db: sqlite3.Connection, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._path = path
+        self._clock = clock
+        self._worker = anyio.CapacityLimiter(1)
+        self._written = rules.WrittenStates()
+
+    @classmethod
+    async def open(cls, path: Path | str, *, clock: Callable[[], float] = time.time) -> SqliteLedger:
+        """Open (or create) the file at ``path`` and bring its schema up to date, off the event loop."""
+        db = await anyio.to_thread.run_sync(_connect, path)
+        return cls(db, Path(path), clock=clock)
 
     @property
+    def path(self) -> Path:
+        """The SQLite file."""
+        return self._path
+
+    @_in_worker
+    def close(self) -> None:
+        """Close the database once every call queued before has run."""
+        self._db.close()
+
+    @_in_worker
     def schema_version(self) -> int:
-        with self._lock:
-            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        """The schema step this file is at."""
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     # ------------------------------------------------------------ writes
 
+    @_in_worker
     def record_intent(
         self,
         *,
@@ -231,43 +270,23 @@ class Ledger:
         sandbox: bool = False,
         tenant: str = "",
     ) -> str:
-        """Write the row for a submit about to be sent; returns its local id."""
-        with self._tx() as db:
-            return self._insert_intent(db, tenant, api, kind, request, fingerprint, sandbox, self._clock())
+        """Write the row for a submit about to be sent; returns its local id once committed."""
+        with _transaction(self._db):
+            return self._insert(
+                rules.intent_row(tenant, api, kind, request, fingerprint, sandbox, self._clock())
+            )
 
-    @staticmethod
-    def _insert_intent(
-        db: sqlite3.Connection,
-        tenant: str,
-        api: ApiFamily,
-        kind: TaskKind,
-        request: dict[str, Any],
-        fingerprint: str | None,
-        sandbox: bool,
-        now: float,
-    ) -> str:
-        local_id = "local-" + uuid.uuid4().hex
-        model = request.get("mv")
-        db.execute(
-            "INSERT INTO tasks (local_id, tenant, api, kind, fingerprint, request_json, status, sandbox,"
-            " created_at, updated_at, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                local_id,
-                tenant,
-                api,
-                kind,
-                fingerprint,
-                json.dumps(request, sort_keys=True),
-                Status.UNKNOWN.value,
-                int(sandbox),
-                now,
-                now,
-                model if isinstance(model, str) else None,
-            ),
+    def _insert(self, row: rules.NewRow) -> str:
+        self._db.execute(
+            "INSERT INTO tasks (local_id, tenant, task_id, api, kind, fingerprint, request_json, status, sandbox,"
+            " created_at, updated_at, model) VALUES (:local_id, :tenant, :task_id, :api, :kind, :fingerprint,"
+            " :request, :status, :sandbox, :created_at, :updated_at, :model)",
+            {**row.columns, "request": json.dumps(row.request, sort_keys=True)},
         )
-        return local_id
+        return row.local_id
 
-    def claim(
+    @_in_worker
+    def reserve(
         self,
         *,
         api: ApiFamily,
@@ -283,50 +302,118 @@ class Ledger:
     ) -> tuple[str, TaskRecord | None]:
         """Find a live duplicate of this request or write the intent for it, in one transaction.
 
-        Only the tenant's own rows count: another tenant's identical request is no duplicate of
-        this one, and their spending is not charged to this tenant's budget.
-
-        Returns ``(local_id, None)`` for a new intent, or ``("", record)`` for the duplicate.
-        With a ``budget``, raises :class:`OverBudget` (writing nothing) when this request
-        would go past it; ``allow_over`` requests more than the budget are let through (one
-        the person accepted going over). One transaction means two server processes sharing
-        the file can neither both pass the duplicate check and both pay, nor both slip under
-        the budget.
+        See :meth:`~suno_mcp.store.base.LedgerStore.reserve`. The transaction holds the file's
+        write lock from its start, so two server processes sharing the file can neither both
+        pass the duplicate check and both pay, nor both slip under the budget.
         """
         now = self._clock()
-        duplicate: sqlite3.Row | None = None
-        with self._tx() as db:
+        with _transaction(self._db):
             if window_s > 0:
-                duplicate = self._duplicate_row(db, tenant, fingerprint, now - window_s, sandbox)
-            if duplicate is None and budget is not None:
-                prices = prices or {}
-                used = self._used(db, tenant, budget, prices, now, sandbox)
-                this = budget.weight(kind, prices)
-                if used + this > budget.limit + allow_over * this + 1e-9:
-                    raise OverBudget(used)
-            local_id = (
-                ""
-                if duplicate is not None
-                else self._insert_intent(db, tenant, api, kind, request, fingerprint, sandbox, now)
+                duplicate = self._duplicate(rules.LiveDuplicate(tenant, fingerprint, now - window_s, sandbox))
+                if duplicate is not None:
+                    return "", duplicate
+            if budget is not None:
+                used = self._used(
+                    budget, prices or {}, rules.PaidWindow(now - budget.window_s, sandbox, tenant)
+                )
+                rules.check_budget(
+                    budget, prices or {}, kind, used, allow_over=allow_over
+                )  # raising rolls back
+            return self._insert(rules.intent_row(tenant, api, kind, request, fingerprint, sandbox, now)), None
+
+    @_in_worker
+    def record_submitted(self, local_id: str, task: Task) -> None:
+        """The upstream accepted the submit: store its task id and first state."""
+        with _transaction(self._db):
+            # The submit's answer as received (bounded, key removed by the client) stays with
+            # the row: whatever we could not read in it, a person still can.
+            self._db.execute(
+                "UPDATE tasks SET task_id = ?, raw_answer = COALESCE(?, raw_answer) WHERE local_id = ?",
+                (task.task_id, task.raw_answer, local_id),
             )
-        # Outside the transaction: building a record reads the files table under the same lock.
-        return local_id, None if duplicate is None else self._record(duplicate)
+            self._write_state(local_id, task)
 
-    @staticmethod
-    def _used(
-        db: sqlite3.Connection,
-        tenant: str,
-        budget: Budget,
-        prices: Mapping[str, float],
-        now: float,
-        sandbox: bool,
-    ) -> float:
-        rows = db.execute(
-            f"SELECT kind, COUNT(*) FROM tasks WHERE {_PAID} GROUP BY kind",  # noqa: S608 (a fixed fragment)
-            (now - budget.window_s, int(sandbox), tenant),
-        ).fetchall()
-        return float(sum(budget.weight(kind, prices) * count for kind, count in rows))
+    @_in_worker
+    def record_rejected(self, local_id: str, error: str) -> None:
+        """The upstream refused the submit (nothing was charged)."""
+        with _transaction(self._db):
+            self._db.execute(
+                "UPDATE tasks SET status = :status, error = :error, fingerprint = :fingerprint, updated_at = :updated_at"
+                " WHERE local_id = :local_id",
+                rules.rejected_row(local_id, error, self._clock()),
+            )
 
+    @_in_worker
+    def record_unknown(self, local_id: str, error: str, raw_answer: str | None = None) -> None:
+        """The submit may or may not have reached the upstream; ``raw_answer`` is what came back, if anything."""
+        with _transaction(self._db):
+            self._db.execute(
+                "UPDATE tasks SET status = :status, error = :error, raw_answer = COALESCE(:raw_answer, raw_answer),"
+                " updated_at = :updated_at WHERE local_id = :local_id",
+                rules.unknown_row(local_id, error, raw_answer, self._clock()),
+            )
+
+    @_in_worker
+    def update(self, task: Task, *, tenant: str = "") -> None:
+        """Store a newer state of one of the tenant's tasks; an answer identical to the last one
+        written here is skipped (most polls find nothing new)."""
+        if self._written.unchanged(task, tenant):
+            return
+        row = self._row_by_task_id(task.task_id, tenant)
+        if row is None:
+            return
+        with _transaction(self._db):
+            self._write_state(str(row["local_id"]), task)
+        self._written.remember(task, tenant)
+
+    def _write_state(self, local_id: str, task: Task) -> None:
+        old = self._db.execute("SELECT clips_json FROM tasks WHERE local_id = ?", (local_id,)).fetchone()
+        clips = rules.merge_clips(json.loads(old[0]) if old and old[0] else [], task.clips)
+        self._db.execute(
+            "UPDATE tasks SET status = :status, raw_status = :raw_status, error = :error, clips_json = :clips,"
+            " lyrics_title = COALESCE(:lyrics_title, lyrics_title), lyrics_text = COALESCE(:lyrics_text, lyrics_text),"
+            " updated_at = :updated_at WHERE local_id = :local_id",
+            {**rules.state_row(local_id, task, self._clock()), "clips": json.dumps(clips)},
+        )
+
+    @_in_worker
+    def adopt(self, api: ApiFamily, task: Task, *, sandbox: bool = False, tenant: str = "") -> TaskRecord:
+        """Keep a task made elsewhere, once per tenant: the check and the writes are one transaction,
+        so two processes adopting the same task at once leave one row (not a unique-id error and an
+        orphan). Another tenant adopting the same upstream task gets a row of its own."""
+        with _transaction(self._db):
+            if self._row_by_task_id(task.task_id, tenant) is None:
+                local_id = self._insert(rules.adopted_row(tenant, api, task, sandbox, self._clock()))
+                self._write_state(local_id, task)
+        record = self._get(task.task_id, tenant)
+        assert record is not None  # found or just written
+        return record
+
+    @_in_worker
+    def record_milestone(self, task_id: str, milestone: str, seconds: float, *, tenant: str = "") -> None:
+        """The task was first seen playable (or complete) ``seconds`` after its submit."""
+        with _transaction(self._db):
+            self._db.execute(
+                rules.milestone_sql(_SQL, milestone),
+                {"seconds": seconds, "tenant": tenant, "task_id": task_id},
+            )
+
+    @_in_worker
+    def record_file(self, saved: SavedFile, *, tenant: str = "") -> None:
+        """Remember a downloaded file of one of the tenant's clips."""
+        with _transaction(self._db):
+            self._db.execute(
+                "INSERT OR REPLACE INTO files (tenant, clip_id, task_id, path, url, bytes, mime_type, created_at)"
+                " VALUES (:tenant, :clip_id, :task_id, :path, :url, :bytes, :mime_type, :created_at)",
+                rules.file_row(saved, tenant, self._clock()),
+            )
+
+    # ------------------------------------------------------------ reads
+
+    def _used(self, budget: Budget, prices: Mapping[str, float], window: rules.PaidWindow) -> float:
+        return rules.budget_used(budget, prices, self._db.execute(rules.used_sql(_SQL), window.params()))
+
+    @_in_worker
     def used(
         self,
         budget: Budget,
@@ -336,197 +423,62 @@ class Ledger:
         tenant: str = "",
     ) -> float:
         """How much of the budget's current window the tenant's paid requests have used."""
-        with self._lock:
-            return self._used(self._db, tenant, budget, prices or {}, self._clock(), sandbox)
+        window = rules.PaidWindow(self._clock() - budget.window_s, sandbox, tenant)
+        return self._used(budget, prices or {}, window)
 
+    @_in_worker
     def usage(self, since: float, *, sandbox: bool = False, tenant: str = "") -> list[UsageLine]:
-        """Paid requests made at or after ``since`` (a wall-clock time), by kind, family and model."""
-        where = f" FROM tasks WHERE {_PAID} GROUP BY kind, api, model ORDER BY kind, api, model"
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT kind, api, model, COUNT(*) AS requests,"
-                " SUM(CASE WHEN task_id IS NULL THEN 1 ELSE 0 END) AS maybe,"
-                " SUM(json_array_length(clips_json)) AS clips" + where,
-                (since, int(sandbox), tenant),
-            ).fetchall()
-        return [
-            UsageLine(
-                kind=r["kind"],
-                api=r["api"],
-                model=r["model"],
-                requests=r["requests"],
-                maybe_charged=r["maybe"] or 0,
-                clips=r["clips"] or 0,
-            )
-            for r in rows
-        ]
+        """The tenant's paid requests made at or after ``since`` (a wall-clock time), by kind, family and model."""
+        rows = self._db.execute(rules.usage_sql(_SQL), rules.PaidWindow(since, sandbox, tenant).params())
+        return [rules.usage_line(row) for row in rows]
 
-    def record_submitted(self, local_id: str, task: Task) -> None:
-        """The upstream accepted the submit: store its task id and first state."""
-        self._write_state(local_id, task, set_task_id=True)
-
-    def record_rejected(self, local_id: str, error: str) -> None:
-        """The upstream refused the submit (nothing was charged)."""
-        with self._tx() as db:
-            db.execute(
-                "UPDATE tasks SET status = ?, error = ?, fingerprint = NULL, updated_at = ? WHERE local_id = ?",
-                (Status.FAILED.value, error, self._clock(), local_id),
-            )
-
-    def record_unknown(self, local_id: str, error: str, raw_answer: str | None = None) -> None:
-        """The submit may or may not have reached the upstream; ``raw_answer`` is what came back, if anything."""
-        with self._tx() as db:
-            db.execute(
-                "UPDATE tasks SET status = ?, error = ?, raw_answer = COALESCE(?, raw_answer), updated_at = ?"
-                " WHERE local_id = ?",
-                (Status.UNKNOWN.value, error, raw_answer, self._clock(), local_id),
-            )
-
-    def update(self, task: Task, *, tenant: str = "") -> None:
-        """Store a newer state of a known task (by upstream task id, among the tenant's rows).
-
-        Most polls find nothing new; an answer identical to the last one this process
-        wrote is not written again.
-        """
-        signature = task.model_dump_json()
-        key = (tenant, task.task_id)
-        if self._written.get(key) == signature:
-            return
-        row = self._row_by_task_id(task.task_id, tenant)
-        if row is not None:
-            self._write_state(str(row["local_id"]), task, set_task_id=False)
-            self._written[key] = signature
-
-    def _write_state(self, local_id: str, task: Task, *, set_task_id: bool) -> None:
-        with self._tx() as db:
-            self._write_state_in(db, local_id, task, set_task_id=set_task_id)
-
-    def adopt(self, api: ApiFamily, task: Task, *, sandbox: bool = False, tenant: str = "") -> TaskRecord:
-        """Keep a task made elsewhere, once per tenant: the check and the writes are one transaction,
-        so two processes adopting the same task at once leave one row (not a unique-id error and an
-        orphan). Another tenant adopting the same upstream task gets a row of its own."""
-        with self._tx() as db:
-            known = db.execute(
-                "SELECT local_id FROM tasks WHERE tenant = ? AND (task_id = ? OR local_id = ?)",
-                (tenant, task.task_id, task.task_id),
-            ).fetchone()
-            if known is None:
-                local_id = self._insert_intent(
-                    db, tenant, api, task.kind, {"adopted": True}, None, sandbox, self._clock()
-                )
-                self._write_state_in(db, local_id, task, set_task_id=True)
-        record = self.get(task.task_id, tenant=tenant)
-        assert record is not None  # found or just written
-        return record
-
-    def _write_state_in(
-        self, db: sqlite3.Connection, local_id: str, task: Task, *, set_task_id: bool
-    ) -> None:
-        if set_task_id:
-            # The submit's answer as received (bounded, key removed by the client) stays with
-            # the row: whatever we could not read in it, a person still can.
-            db.execute(
-                "UPDATE tasks SET task_id = ?, raw_answer = COALESCE(?, raw_answer) WHERE local_id = ?",
-                (task.task_id, task.raw_answer, local_id),
-            )
-        old = db.execute("SELECT clips_json FROM tasks WHERE local_id = ?", (local_id,)).fetchone()
-        # Merge by clip id: an answer that leaves a clip out (or has none yet) must not
-        # erase what we knew of it, or the clip's id is lost.
-        merged: dict[str, Any] = {c["id"]: c for c in json.loads(old[0] if old and old[0] else "[]")}
-        merged.update((c.id, c.model_dump(mode="json")) for c in task.clips)
-        db.execute(
-            "UPDATE tasks SET status = ?, raw_status = ?, error = ?, clips_json = ?,"
-            " lyrics_title = COALESCE(?, lyrics_title), lyrics_text = COALESCE(?, lyrics_text),"
-            " updated_at = ? WHERE local_id = ?",
-            (
-                task.status.value,
-                task.raw_status,
-                task.error,
-                json.dumps(list(merged.values())),
-                task.lyrics_title,
-                task.lyrics_text,
-                self._clock(),
-                local_id,
-            ),
+    @_in_worker
+    def milestones(self, *, per_key: int = 20) -> list[Milestone]:
+        """The newest milestone times of every tenant: (api, kind, model, milestone, seconds), oldest first."""
+        return rules.milestones(
+            self._db.execute(rules.milestones_sql(_SQL), rules.milestones_params(per_key)).fetchall()
         )
 
-    def record_milestone(self, task_id: str, milestone: str, seconds: float, *, tenant: str = "") -> None:
-        """The task was first seen playable (or complete) ``seconds`` after its submit."""
-        column = {"playable": "playable_s", "complete": "complete_s"}[milestone]
-        with self._tx() as db:
-            db.execute(
-                f"UPDATE tasks SET {column} = ? WHERE tenant = ? AND task_id = ? AND {column} IS NULL",  # noqa: S608 (a fixed name)
-                (seconds, tenant, task_id),
-            )
-
-    def milestones(self, *, per_key: int = 20) -> list[tuple[ApiFamily, TaskKind, str | None, str, float]]:
-        """The newest milestone times: (api, kind, model, milestone, seconds), oldest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT api, kind, model, playable_s, complete_s FROM tasks"
-                " WHERE playable_s IS NOT NULL OR complete_s IS NOT NULL ORDER BY created_at DESC LIMIT ?",
-                (per_key * 50,),
-            ).fetchall()
-        out: list[tuple[ApiFamily, TaskKind, str | None, str, float]] = []
-        for row in reversed(rows):
-            for milestone, column in (("playable", "playable_s"), ("complete", "complete_s")):
-                if row[column] is not None:
-                    out.append((row["api"], row["kind"], row["model"], milestone, float(row[column])))
-        return out
-
-    def record_file(self, saved: SavedFile, *, tenant: str = "") -> None:
-        """Remember a downloaded file of one of the tenant's clips."""
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO files (tenant, clip_id, task_id, path, url, bytes, mime_type, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    tenant,
-                    saved.clip_id,
-                    saved.task_id,
-                    saved.path,
-                    saved.url,
-                    saved.bytes,
-                    saved.mime_type,
-                    self._clock(),
-                ),
-            )
-
-    # ------------------------------------------------------------ reads
-
     def _row_by_task_id(self, task_id: str, tenant: str) -> sqlite3.Row | None:
-        with self._lock:
-            row: sqlite3.Row | None = self._db.execute(
-                "SELECT * FROM tasks WHERE tenant = ? AND (task_id = ? OR local_id = ?)",
-                (tenant, task_id, task_id),
-            ).fetchone()
-            return row
+        row: sqlite3.Row | None = self._db.execute(
+            "SELECT * FROM tasks WHERE tenant = ? AND (task_id = ? OR local_id = ?)",
+            (tenant, task_id, task_id),
+        ).fetchone()
+        return row
 
-    def get(self, task_id: str, *, tenant: str = "") -> TaskRecord | None:
-        """The tenant's record with this upstream task id (or local id), if any."""
+    def _get(self, task_id: str, tenant: str) -> TaskRecord | None:
         row = self._row_by_task_id(task_id, tenant)
         return None if row is None else self._record(row)
 
+    @_in_worker
+    def get(self, task_id: str, *, tenant: str = "") -> TaskRecord | None:
+        """The tenant's record with this upstream task id (or local id), if any."""
+        return self._get(task_id, tenant)
+
+    @_in_worker
     def find(self, task_or_clip_id: str, *, tenant: str = "") -> TaskRecord | None:
         """The tenant's record of a task id, else their newest record holding a clip of that id."""
-        return self.get(task_or_clip_id, tenant=tenant) or self.find_by_clip(task_or_clip_id, tenant=tenant)
+        return self._get(task_or_clip_id, tenant) or self._find_by_clip(task_or_clip_id, tenant)
 
+    @_in_worker
     def find_by_clip(self, clip_id: str, *, tenant: str = "") -> TaskRecord | None:
         """The tenant's newest record one of whose clips has this id."""
+        return self._find_by_clip(clip_id, tenant)
+
+    def _find_by_clip(self, clip_id: str, tenant: str) -> TaskRecord | None:
         # A coarse filter (the quoted id anywhere in the clips' JSON, whatever its separators);
         # the exact check is below.
-        pattern = f'%"{clip_id}"%'
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM tasks WHERE tenant = ? AND clips_json LIKE ? ORDER BY created_at DESC",
-                (tenant, pattern),
-            ).fetchall()
-        for row in rows:
+        rows = self._db.execute(
+            f"SELECT * FROM tasks WHERE tenant = ? AND clips_json LIKE ? ORDER BY {_SQL.newest_first}",  # noqa: S608 (a fixed fragment)
+            (tenant, f'%"{clip_id}"%'),
+        )
+        for row in rows.fetchall():
             record = self._record(row)
             if clip_id in record.clip_ids:
                 return record
         return None
 
+    @_in_worker
     def find_duplicate(
         self, fingerprint: str, window_s: float, *, sandbox: bool = False, tenant: str = ""
     ) -> TaskRecord | None:
@@ -534,21 +486,13 @@ class Ledger:
 
         Sandbox tasks and real ones never stand in for each other, nor do two tenants' tasks.
         """
-        with self._lock:
-            row = self._duplicate_row(self._db, tenant, fingerprint, self._clock() - window_s, sandbox)
+        return self._duplicate(rules.LiveDuplicate(tenant, fingerprint, self._clock() - window_s, sandbox))
+
+    def _duplicate(self, duplicate: rules.LiveDuplicate) -> TaskRecord | None:
+        row = self._db.execute(duplicate.sql(_SQL), duplicate.params()).fetchone()
         return None if row is None else self._record(row)
 
-    @staticmethod
-    def _duplicate_row(
-        db: sqlite3.Connection, tenant: str, fingerprint: str, since: float, sandbox: bool
-    ) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = db.execute(
-            "SELECT * FROM tasks WHERE tenant = ? AND fingerprint = ? AND created_at >= ? AND status != ?"
-            " AND sandbox = ? ORDER BY created_at DESC LIMIT 1",
-            (tenant, fingerprint, since, Status.FAILED.value, int(sandbox)),
-        ).fetchone()
-        return row
-
+    @_in_worker
     def recent(
         self, *, statuses: Sequence[Status] | None = None, limit: int = 20, tenant: str = ""
     ) -> list[TaskRecord]:
@@ -558,331 +502,20 @@ class Ledger:
         if statuses:
             query += " AND status IN (" + ",".join("?" for _ in statuses) + ")"
             args.extend(s.value for s in statuses)
-        query += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        query += f" ORDER BY {_SQL.newest_first} LIMIT ?"
         args.append(limit)
-        with self._lock:
-            rows = self._db.execute(query, args).fetchall()
-        return [self._record(r) for r in rows]
+        return [self._record(row) for row in self._db.execute(query, args).fetchall()]
 
-    def files_for(self, clip_ids: Sequence[str], *, tenant: str = "") -> list[SavedFile]:
-        """Downloaded files of these clips of the tenant's."""
+    def _files_for(self, clip_ids: Sequence[str], tenant: str) -> list[SavedFile]:
         if not clip_ids:
             return []
         marks = ",".join("?" for _ in clip_ids)
         query = f"SELECT * FROM files WHERE tenant = ? AND clip_id IN ({marks})"  # noqa: S608 (only "?" placeholders)
-        with self._lock:
-            rows = self._db.execute(query, [tenant, *clip_ids]).fetchall()
-        return [
-            SavedFile(
-                clip_id=r["clip_id"],
-                task_id=r["task_id"],
-                path=r["path"],
-                url=r["url"],
-                bytes=r["bytes"],
-                mime_type=r["mime_type"],
-            )
-            for r in rows
-        ]
+        return [rules.saved_file(row) for row in self._db.execute(query, [tenant, *clip_ids]).fetchall()]
 
     def _record(self, row: sqlite3.Row) -> TaskRecord:
-        clips = [Clip.model_validate(c) for c in json.loads(row["clips_json"] or "[]")]
-        record = TaskRecord(
-            local_id=row["local_id"],
-            task_id=row["task_id"],
-            api=row["api"],
-            kind=row["kind"],
-            request=json.loads(row["request_json"] or "{}"),
-            status=Status(row["status"]),
-            raw_status=row["raw_status"],
-            error=row["error"],
-            clips=clips,
-            lyrics_title=row["lyrics_title"],
-            lyrics_text=row["lyrics_text"],
-            sandbox=bool(row["sandbox"]),
-            raw_answer=row["raw_answer"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
+        record = rules.task_record(
+            row, json.loads(row["request_json"] or "{}"), json.loads(row["clips_json"] or "[]")
         )
-        record.files = self.files_for(record.clip_ids, tenant=row["tenant"])
+        record.files = self._files_for(record.clip_ids, row["tenant"])
         return record
-
-
-class LedgerStore(Protocol):
-    """What the service needs of a ledger, whichever database holds it.
-
-    :class:`AsyncLedger` (SQLite, one machine) and ``ledger_pg.PostgresLedger`` (PostgreSQL, shared
-    by replicas) both provide it. Every implementation keeps three rules: the intent row is durable
-    before ``claim``/``record_intent`` return (a submit is only sent after); ``claim`` is atomic
-    against every other writer of the same database, not only against this process; and every
-    method taking ``tenant`` sees, counts and writes that tenant's rows only ("" is the server's
-    own key, the single-key modes).
-    """
-
-    @property
-    def path(self) -> Path | None:
-        """The SQLite file, or None when the ledger lives in a database server."""
-        ...
-
-    async def close(self) -> None:
-        """Finish queued work and close the database."""
-        ...
-
-    async def record_intent(
-        self,
-        *,
-        api: ApiFamily,
-        kind: TaskKind,
-        request: dict[str, Any],
-        fingerprint: str | None,
-        sandbox: bool = False,
-        tenant: str = "",
-    ) -> str:
-        """Write the row for a submit about to be sent; returns its local id."""
-        ...
-
-    async def claim(
-        self,
-        *,
-        api: ApiFamily,
-        kind: TaskKind,
-        request: dict[str, Any],
-        fingerprint: str,
-        window_s: float,
-        sandbox: bool = False,
-        budget: Budget | None = None,
-        prices: Mapping[str, float] | None = None,
-        allow_over: int = 0,
-        tenant: str = "",
-    ) -> tuple[str, TaskRecord | None]:
-        """``(local_id, None)`` for a new intent, or ``("", record)`` for a live duplicate of the tenant's."""
-        ...
-
-    async def used(
-        self,
-        budget: Budget,
-        prices: Mapping[str, float] | None = None,
-        *,
-        sandbox: bool = False,
-        tenant: str = "",
-    ) -> float:
-        """How much of the budget's current window the tenant's paid requests have used."""
-        ...
-
-    async def usage(self, since: float, *, sandbox: bool = False, tenant: str = "") -> list[UsageLine]:
-        """The tenant's paid requests made at or after ``since``, by kind, family and model."""
-        ...
-
-    async def find_duplicate(
-        self, fingerprint: str, window_s: float, *, sandbox: bool = False, tenant: str = ""
-    ) -> TaskRecord | None:
-        """The tenant's newest live record with this request fingerprint made within the window."""
-        ...
-
-    async def record_submitted(self, local_id: str, task: Task) -> None:
-        """The upstream accepted the submit: store its task id and first state."""
-        ...
-
-    async def record_rejected(self, local_id: str, error: str) -> None:
-        """The upstream refused the submit (nothing was charged)."""
-        ...
-
-    async def record_unknown(self, local_id: str, error: str, raw_answer: str | None = None) -> None:
-        """The submit may or may not have reached the upstream; ``raw_answer`` is what came back."""
-        ...
-
-    async def update(self, task: Task, *, tenant: str = "") -> None:
-        """Store a newer state of a known task (by upstream task id, among the tenant's rows)."""
-        ...
-
-    async def record_milestone(
-        self, task_id: str, milestone: str, seconds: float, *, tenant: str = ""
-    ) -> None:
-        """The task was first seen playable (or complete) ``seconds`` after its submit."""
-        ...
-
-    async def milestones(self) -> list[tuple[ApiFamily, TaskKind, str | None, str, float]]:
-        """The newest milestone times of every tenant: (api, kind, model, milestone, seconds), oldest first."""
-        ...
-
-    async def record_file(self, saved: SavedFile, *, tenant: str = "") -> None:
-        """Remember a downloaded file of one of the tenant's clips."""
-        ...
-
-    async def get(self, task_id: str, *, tenant: str = "") -> TaskRecord | None:
-        """The tenant's record with this upstream task id (or local id), if any."""
-        ...
-
-    async def find(self, task_or_clip_id: str, *, tenant: str = "") -> TaskRecord | None:
-        """The tenant's record of a task id, else their newest record holding a clip of that id."""
-        ...
-
-    async def find_by_clip(self, clip_id: str, *, tenant: str = "") -> TaskRecord | None:
-        """The tenant's newest record one of whose clips has this id."""
-        ...
-
-    async def adopt(
-        self, api: ApiFamily, task: Task, *, sandbox: bool = False, tenant: str = ""
-    ) -> TaskRecord:
-        """Keep a task made elsewhere (found upstream by its id), once per tenant however many callers ask."""
-        ...
-
-    async def recent(
-        self, *, statuses: Sequence[Status] | None = None, limit: int = 20, tenant: str = ""
-    ) -> list[TaskRecord]:
-        """The tenant's newest records first, optionally only those in some statuses."""
-        ...
-
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-class AsyncLedger:
-    """The ledger for async callers: each call runs in the ledger's one worker thread.
-
-    One thread at a time keeps writes in the order they were asked for; a call that is
-    cancelled still finishes its write (the thread is not abandoned), so a row written
-    before a paid submit is never half-done.
-    """
-
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
-        self._worker = anyio.CapacityLimiter(1)
-
-    async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._worker)
-
-    @property
-    def path(self) -> Path:
-        return self._ledger.path
-
-    async def close(self) -> None:
-        """Close the database once every queued call has run."""
-        await self._run(self._ledger.close)
-
-    async def record_intent(
-        self,
-        *,
-        api: ApiFamily,
-        kind: TaskKind,
-        request: dict[str, Any],
-        fingerprint: str | None,
-        sandbox: bool = False,
-        tenant: str = "",
-    ) -> str:
-        """See :meth:`Ledger.record_intent`."""
-        return await self._run(
-            self._ledger.record_intent,
-            api=api,
-            kind=kind,
-            request=request,
-            fingerprint=fingerprint,
-            sandbox=sandbox,
-            tenant=tenant,
-        )
-
-    async def claim(
-        self,
-        *,
-        api: ApiFamily,
-        kind: TaskKind,
-        request: dict[str, Any],
-        fingerprint: str,
-        window_s: float,
-        sandbox: bool = False,
-        budget: Budget | None = None,
-        prices: Mapping[str, float] | None = None,
-        allow_over: int = 0,
-        tenant: str = "",
-    ) -> tuple[str, TaskRecord | None]:
-        """See :meth:`Ledger.claim`."""
-        return await self._run(
-            self._ledger.claim,
-            api=api,
-            kind=kind,
-            request=request,
-            fingerprint=fingerprint,
-            window_s=window_s,
-            sandbox=sandbox,
-            budget=budget,
-            prices=prices,
-            allow_over=allow_over,
-            tenant=tenant,
-        )
-
-    async def used(
-        self,
-        budget: Budget,
-        prices: Mapping[str, float] | None = None,
-        *,
-        sandbox: bool = False,
-        tenant: str = "",
-    ) -> float:
-        """See :meth:`Ledger.used`."""
-        return await self._run(self._ledger.used, budget, prices, sandbox=sandbox, tenant=tenant)
-
-    async def usage(self, since: float, *, sandbox: bool = False, tenant: str = "") -> list[UsageLine]:
-        """See :meth:`Ledger.usage`."""
-        return await self._run(self._ledger.usage, since, sandbox=sandbox, tenant=tenant)
-
-    async def find_duplicate(
-        self, fingerprint: str, window_s: float, *, sandbox: bool = False, tenant: str = ""
-    ) -> TaskRecord | None:
-        """See :meth:`Ledger.find_duplicate`."""
-        return await self._run(
-            self._ledger.find_duplicate, fingerprint, window_s, sandbox=sandbox, tenant=tenant
-        )
-
-    async def record_submitted(self, local_id: str, task: Task) -> None:
-        """See :meth:`Ledger.record_submitted`."""
-        await self._run(self._ledger.record_submitted, local_id, task)
-
-    async def record_rejected(self, local_id: str, error: str) -> None:
-        """See :meth:`Ledger.record_rejected`."""
-        await self._run(self._ledger.record_rejected, local_id, error)
-
-    async def record_unknown(self, local_id: str, error: str, raw_answer: str | None = None) -> None:
-        """See :meth:`Ledger.record_unknown`."""
-        await self._run(self._ledger.record_unknown, local_id, error, raw_answer)
-
-    async def update(self, task: Task, *, tenant: str = "") -> None:
-        """See :meth:`Ledger.update`."""
-        await self._run(self._ledger.update, task, tenant=tenant)
-
-    async def record_milestone(
-        self, task_id: str, milestone: str, seconds: float, *, tenant: str = ""
-    ) -> None:
-        """See :meth:`Ledger.record_milestone`."""
-        await self._run(self._ledger.record_milestone, task_id, milestone, seconds, tenant=tenant)
-
-    async def milestones(self) -> list[tuple[ApiFamily, TaskKind, str | None, str, float]]:
-        """See :meth:`Ledger.milestones`."""
-        return await self._run(self._ledger.milestones)
-
-    async def record_file(self, saved: SavedFile, *, tenant: str = "") -> None:
-        """See :meth:`Ledger.record_file`."""
-        await self._run(self._ledger.record_file, saved, tenant=tenant)
-
-    async def get(self, task_id: str, *, tenant: str = "") -> TaskRecord | None:
-        """See :meth:`Ledger.get`."""
-        return await self._run(self._ledger.get, task_id, tenant=tenant)
-
-    async def find(self, task_or_clip_id: str, *, tenant: str = "") -> TaskRecord | None:
-        """See :meth:`Ledger.find`."""
-        return await self._run(self._ledger.find, task_or_clip_id, tenant=tenant)
-
-    async def adopt(
-        self, api: ApiFamily, task: Task, *, sandbox: bool = False, tenant: str = ""
-    ) -> TaskRecord:
-        """See :meth:`Ledger.adopt`."""
-        return await self._run(self._ledger.adopt, api, task, sandbox=sandbox, tenant=tenant)
-
-    async def find_by_clip(self, clip_id: str, *, tenant: str = "") -> TaskRecord | None:
-        """See :meth:`Ledger.find_by_clip`."""
-        return await self._run(self._ledger.find_by_clip, clip_id, tenant=tenant)
-
-    async def recent(
-        self, *, statuses: Sequence[Status] | None = None, limit: int = 20, tenant: str = ""
-    ) -> list[TaskRecord]:
-        """See :meth:`Ledger.recent`."""
-        return await self._run(self._ledger.recent, statuses=statuses, limit=limit, tenant=tenant)

@@ -31,7 +31,7 @@ from suno_mcp.sandbox.state import SandboxConfig
 from suno_mcp.service.core import SunoService
 from suno_mcp.service.wiring import open_service
 from suno_mcp.settings import load_settings
-from suno_mcp.store.sqlite import Ledger
+from suno_mcp.store.sqlite import SqliteLedger
 from suno_mcp.upstream.retry import RetryPolicy
 
 # The share of each fault kind in the injected faults; scaled to the requested rate.
@@ -148,11 +148,11 @@ async def run_soak(
         accepted = stats.submits_by_fingerprint
         upstream_requests = sum(stats.requests.values())
 
-    ledger = Ledger(settings.ledger_path)
+    ledger = await SqliteLedger.open(settings.ledger_path)
     try:
-        records = ledger.recent(limit=100_000)
+        records = await ledger.recent(limit=100_000)
     finally:
-        ledger.close()
+        await ledger.close()
 
     # The ledger keeps the family-independent request; each family's client leaves out or
     # sends an empty prompt as its examples do, so unset and empty fields are compared alike.
