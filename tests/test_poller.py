@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import anyio
+import anyio.abc
 import pytest
 from pydantic import SecretStr
 
@@ -12,16 +13,8 @@ from suno_mcp.domain.errors import NotFoundError, RateLimitedError, SunoError
 from suno_mcp.domain.latency import LatencyModel
 from suno_mcp.domain.models import ApiFamily, Clip, Status, Task, TaskRef
 from suno_mcp.engine.coordination import LocalCoordinator
-from suno_mcp.engine.poller import (
-    CUT_EVERY_S,
-    IDLE,
-    READ,
-    AdaptiveLimiter,
-    NoKeyError,
-    Poller,
-    Timing,
-    reached,
-)
+from suno_mcp.engine.limiter import CUT_EVERY_S, IDLE, READ, WAITED, AdaptiveLimiter
+from suno_mcp.engine.poller import NoKeyError, Poller, Timing, reached
 
 
 class Clock:
@@ -332,6 +325,135 @@ async def test_a_read_that_cannot_get_a_turn_in_time_gives_up_instead_of_waiting
     limiter = AdaptiveLimiter(1.0, start=1.0, clock=clock)
     limiter.rate_limited(retry_after=30.0)  # nothing may go for 30 s
     assert await limiter.acquire(READ, deadline=clock.now) is False
+
+
+class Turns:
+    """Requests queued on one limiter in the background, each in a cancel scope of its own.
+
+    ``answers`` holds (name, granted) in the order the limiter answered them. The limiter's clock is
+    fake: nobody's turn comes until the test moves it.
+    """
+
+    def __init__(self, limiter: AdaptiveLimiter, tg: anyio.abc.TaskGroup) -> None:
+        self.limiter, self._tg = limiter, tg
+        self.answers: list[tuple[str, bool]] = []
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        self._answered = anyio.Event()
+
+    @property
+    def granted(self) -> list[str]:
+        return [name for name, granted in self.answers if granted]
+
+    async def ask(
+        self, name: str, priority: int = WAITED, *, due: float = 0.0, deadline: float | None = None
+    ) -> None:
+        """Queue one request; return once it waits (or has its answer)."""
+        scope = self._scopes[name] = anyio.CancelScope()
+
+        async def request() -> None:
+            with scope:
+                granted = await self.limiter.acquire(priority, due=due, deadline=deadline)
+                self.answers.append((name, granted))
+                answered, self._answered = self._answered, anyio.Event()
+                answered.set()
+
+        self._tg.start_soon(request)
+        await anyio.wait_all_tasks_blocked()
+
+    async def cancel(self, name: str) -> None:
+        self._scopes[name].cancel()
+        await anyio.wait_all_tasks_blocked()
+
+    async def until(self, count: int) -> None:
+        while len(self.answers) < count:
+            await self._answered.wait()
+
+
+async def test_the_limiter_grants_turns_by_priority_then_due_then_arrival() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(1000.0, clock=clock)  # turns 1 ms apart on the fake clock
+    assert await limiter.acquire()  # the first goes at once; the next turn is at 1 ms
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            turns = Turns(limiter, tg)
+            await turns.ask("idle", IDLE)
+            await turns.ask("waited 1", WAITED)
+            await turns.ask("read due 5", READ, due=5.0)
+            await turns.ask("read due 2", READ, due=2.0)
+            await turns.ask("waited 2", WAITED)
+            assert turns.answers == []  # the clock has not moved: nobody's turn has come
+            assert limiter.queued == 5
+            for n in range(1, 6):
+                clock.now += 0.001
+                await turns.until(n)
+    assert turns.granted == ["read due 2", "read due 5", "waited 1", "waited 2", "idle"]
+    assert limiter.queued == 0
+
+
+async def test_a_cancelled_request_leaves_the_queue_and_the_others_keep_their_order() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(1000.0, clock=clock)
+    assert await limiter.acquire()
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            turns = Turns(limiter, tg)
+            for name in ("a", "b", "c", "d"):
+                await turns.ask(name)
+            await turns.cancel("b")  # one in the middle of the queue
+            assert limiter.queued == 3
+            await turns.cancel("a")  # the head: the turn it slept towards is c's now
+            assert limiter.queued == 2
+            clock.now += 0.001
+            await turns.until(1)
+            clock.now += 0.001
+            await turns.until(2)
+    assert turns.answers == [("c", True), ("d", True)]
+    assert limiter.queued == 0
+    assert not await limiter.acquire(deadline=clock.now)  # the next turn is 1 ms on, as the rate says
+    clock.now += 0.001
+    assert await limiter.acquire(deadline=clock.now)
+
+
+async def test_a_request_whose_turn_cannot_come_before_its_deadline_is_refused_at_once() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(1.0, clock=clock)  # one turn a second
+    assert await limiter.acquire()  # the next turn is at 1 s
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            turns = Turns(limiter, tg)
+            await turns.ask("poll 1")
+            await turns.ask("poll 2")  # turns at 1 s and 2 s
+            # Behind both, its turn would be at 3 s: refused now, not once 2.5 s have passed.
+            assert await limiter.acquire(WAITED, deadline=2.5) is False
+            await turns.ask("read", deadline=3.5)  # its turn, at 3 s, comes in time: it waits
+            assert turns.answers == []
+            await turns.ask("urgent", READ)  # ahead of all three: the read's turn moves to 4 s
+            assert turns.answers == [("read", False)]  # it gives up at once
+            assert limiter.queued == 3
+            tg.cancel_scope.cancel()
+
+
+async def test_retry_after_holds_every_turn_back_until_it_has_passed() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(1000.0, clock=clock)
+    # Short holds: the fake clock decides who goes, but a queued request naps (for real) until the
+    # time its turn is due, then looks at the clock again.
+    limiter.rate_limited(retry_after=0.02)  # at 0: nothing may go before 20 ms
+    assert await limiter.acquire(READ, deadline=0.01) is False  # the hold outlasts its deadline
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            turns = Turns(limiter, tg)
+            await turns.ask("poll")
+            await turns.ask("read", READ, deadline=0.05)
+            limiter.rate_limited(retry_after=0.07)  # another 429: the read cannot make it any more
+            await anyio.wait_all_tasks_blocked()
+            assert turns.answers == [("read", False)]
+            clock.now = 0.069
+            await anyio.wait_all_tasks_blocked()
+            assert turns.answers == [("read", False)]
+            clock.now = 0.07
+            await turns.until(2)
+    assert turns.answers == [("read", False), ("poll", True)]
 
 
 # ------------------------------------------------------------ tenants

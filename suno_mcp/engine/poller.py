@@ -28,8 +28,6 @@ notice that another replica stored a new state all read that state from the shar
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import math
 import time
@@ -47,7 +45,11 @@ from suno_mcp.domain.latency import LatencyKey, LatencyModel, Milestone, Window
 from suno_mcp.domain.models import ApiFamily, Status, Task, TaskRef
 from suno_mcp.domain.tenancy import SERVER_TENANT
 from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
+from suno_mcp.engine.limiter import IDLE, READ, WAITED, AdaptiveLimiter
 from suno_mcp.upstream.client import MusicApi
+
+# READ is re-exported: the service's submits take their turns at the priority of a read.
+__all__ = ["FRESH_S", "READ", "Goal", "NoKeyError", "Poller", "ProgressFn", "Timing", "reached"]
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +84,6 @@ REFRESH_LIMIT_S = 20.0
 # Another replica's waiters take a task's polling over when nobody fetched it for this many of
 # their own schedule's gaps (its holder polls it more sparsely than they need, or died).
 LAG = 1.5
-
-# Request priorities (lower goes first).
-READ, WAITED, IDLE = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -188,88 +187,6 @@ class _Watch:
         if self.ref.kind == "lyrics" or (self.task is not None and self.task.status.playable):
             return "complete"
         return "playable"
-
-
-# A burst of requests sent at one rate meets the upstream's limit together: their 429s halve the rate
-# once. Another 429 halves it again only this long (seconds) after the last cut.
-CUT_EVERY_S = 1.0
-
-
-class AdaptiveLimiter:
-    """Spaces upstream requests 1/rate apart, in priority order; the rate adapts to 429s."""
-
-    def __init__(
-        self,
-        ceiling: float,
-        *,
-        start: float | None = None,
-        floor: float = 0.2,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.ceiling = ceiling
-        self.floor = min(floor, ceiling)
-        # Start at the ceiling (the user's own number); the first 429 halves it.
-        self.rate = min(ceiling, start if start is not None else ceiling)
-        self._clock = clock
-        self._next = 0.0
-        self._cut_at: float | None = None  # when a 429 last halved the rate
-        self._queue: list[tuple[int, float, int]] = []  # (priority, due, arrival): smallest goes next
-        self._seq = itertools.count()
-        self._changed = anyio.Event()
-
-    def _poke(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
-
-    async def acquire(
-        self, priority: int = WAITED, *, due: float = 0.0, deadline: float | None = None
-    ) -> bool:
-        """Wait for this request's turn; False if ``deadline`` (a clock value) passes first."""
-        entry = (priority, due, next(self._seq))
-        heapq.heappush(self._queue, entry)
-        try:
-            while True:
-                now = self._clock()
-                if self._queue[0] is entry and now >= self._next:
-                    heapq.heappop(self._queue)
-                    self._next = max(now, self._next) + 1.0 / self.rate
-                    self._poke()
-                    return True
-                if deadline is not None and now >= deadline:
-                    return False
-                if deadline is not None and self._turn_after(entry, now) > deadline:
-                    return False  # the requests ahead of this one will not be through in time
-                wait = self._next - now if self._queue[0] is entry else math.inf
-                if deadline is not None:
-                    wait = min(wait, deadline - now)
-                changed = self._changed
-                with anyio.move_on_after(min(wait, 3600.0)):
-                    await changed.wait()
-        finally:
-            if entry in self._queue:
-                self._queue.remove(entry)
-                heapq.heapify(self._queue)
-                self._poke()
-
-    def _turn_after(self, entry: tuple[int, float, int], now: float) -> float:
-        """The earliest time this entry could go, if the rate holds."""
-        ahead = sum(1 for other in self._queue if other < entry)
-        return max(now, self._next) + ahead / self.rate
-
-    def succeeded(self) -> None:
-        """A clean answer: creep the rate up towards the ceiling."""
-        self.rate = min(self.ceiling, self.rate + 0.02 * self.ceiling)
-
-    def rate_limited(self, retry_after: float | None) -> None:
-        """A 429: hold every request back for Retry-After, and halve the rate (once per
-        :data:`CUT_EVERY_S`: the other requests in flight met the same limit, not a lower one)."""
-        now = self._clock()
-        if self._cut_at is None or now - self._cut_at >= CUT_EVERY_S:
-            self.rate = max(self.floor, self.rate / 2)
-            self._cut_at = now
-        if retry_after:
-            self._next = max(self._next, now + retry_after)
-        self._poke()
 
 
 _Key = tuple[str, str]  # (tenant, task id)
