@@ -448,28 +448,28 @@ async def coordinators(
         yield made
 
 
-async def test_claims_follow_the_lease_the_last_fetch_and_the_databases_clock(database: str) -> None:
+async def test_leases_follow_the_holder_the_last_fetch_and_the_databases_clock(database: str) -> None:
     clock = Clock()
     async with coordinators(database, 2, clock) as (a, b):
         rules = {"fresh_s": 30.0, "lease_s": 600.0}
-        assert await a.claim(REF, read=False, **rules)  # nobody held it: a takes the lease
-        assert not await b.claim(REF, read=False, **rules)  # held
-        assert await a.claim(REF, read=False, **rules)  # a's own last fetch does not hold a back
-        assert not await b.claim(REF, read=True, **rules)  # fetched just now: the ledger answers
-        assert await b.claim(REF, read=True, fresh_s=0.0, lease_s=600.0)  # stale news: anyone may read
+        assert await a.take_lease(REF, read=False, **rules)  # nobody held it: a takes the lease
+        assert not await b.take_lease(REF, read=False, **rules)  # held
+        assert await a.take_lease(REF, read=False, **rules)  # a's own last fetch does not hold a back
+        assert not await b.take_lease(REF, read=True, **rules)  # fetched just now: the ledger answers
+        assert await b.take_lease(REF, read=True, fresh_s=0.0, lease_s=600.0)  # stale news: anyone may read
         assert await lease_row(database) == ("c0", True)  # a read takes no lease that still holds
-        assert not await a.claim(REF, read=False, **rules)  # b fetched just now
+        assert not await a.take_lease(REF, read=False, **rules)  # b fetched just now
         # b's waiters want news more often than a fetches: b takes the polling over.
-        assert await b.claim(REF, read=False, fresh_s=30.0, lease_s=600.0, stale_s=0.0)
+        assert await b.take_lease(REF, read=False, fresh_s=30.0, lease_s=600.0, stale_s=0.0)
         assert await lease_row(database) == ("c1", True)
         await a.release(REF)  # not a's lease: it stays
         assert await lease_row(database) == ("c1", True)
         await database_clock_moves_on(database, 601.0)
-        assert await a.claim(REF, read=False, **rules)  # expired: a takes over
+        assert await a.take_lease(REF, read=False, **rules)  # expired: a takes over
         assert await lease_row(database) == ("c0", True)
         await a.release(REF)
         assert await lease_row(database) == ("c0", False)
-        assert not await b.claim(REF, read=False, **rules)  # a fetched just now, even though it let go
+        assert not await b.take_lease(REF, read=False, **rules)  # a fetched just now, even though it let go
         await database_clock_moves_on(database, 2 * 3600.0)
         clock.now += PRUNE_EVERY_S
         await a.release(TaskRef("another", "task"))  # now and then a release clears long-expired rows
@@ -539,23 +539,23 @@ async def test_pause_notices_reach_the_other_replicas_and_unreadable_ones_are_sk
         receive.close()
 
 
-async def test_while_the_database_cannot_be_asked_claims_are_granted_and_it_is_asked_again_later(
+async def test_while_the_database_cannot_be_asked_leases_are_granted_and_it_is_asked_again_later(
     database: str,
 ) -> None:
     clock = Clock()
     async with coordinators(database, 2, clock) as (a, b):
         rules = {"fresh_s": 30.0, "lease_s": 600.0}
-        assert await b.claim(REF, read=False, **rules)  # b holds the lease
-        assert not await a.claim(REF, read=False, **rules)
+        assert await b.take_lease(REF, read=False, **rules)  # b holds the lease
+        assert not await a.take_lease(REF, read=False, **rules)
         async with await psycopg.AsyncConnection.connect(database, autocommit=True) as admin:
             await admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
                 ("suno-mcp leases c0",),
             )
-        assert await a.claim(REF, read=False, **rules)  # cannot ask: polls as a lone process would
-        assert await a.claim(REF, read=False, **rules)  # and does not try again at once
+        assert await a.take_lease(REF, read=False, **rules)  # cannot ask: polls as a lone process would
+        assert await a.take_lease(REF, read=False, **rules)  # and does not try again at once
         clock.now += OUTAGE_RETRY_S
-        assert not await a.claim(REF, read=False, **rules)  # reconnected: b's lease counts again
+        assert not await a.take_lease(REF, read=False, **rules)  # reconnected: b's lease counts again
 
 
 async def test_a_coordinator_refuses_to_open_on_a_database_without_the_lease_table(database: str) -> None:
@@ -563,10 +563,10 @@ async def test_a_coordinator_refuses_to_open_on_a_database_without_the_lease_tab
         await PostgresCoordinator.open(database, "early")
 
 
-async def test_a_lone_process_is_granted_every_claim() -> None:
+async def test_a_lone_process_is_granted_every_lease() -> None:
     local = LocalCoordinator()
-    assert await local.claim(REF, read=False, fresh_s=1e9, lease_s=0.0)
-    assert await local.claim(REF, read=True, fresh_s=1e9, lease_s=0.0)
+    assert await local.take_lease(REF, read=False, fresh_s=1e9, lease_s=0.0)
+    assert await local.take_lease(REF, read=True, fresh_s=1e9, lease_s=0.0)
 
 
 # ------------------------------------------------------------ the whole server, three replicas

@@ -83,15 +83,15 @@ class KeyedApi:
 
 
 class CountingCoordinator(LocalCoordinator):
-    """Grants every claim, as a lone process does, and counts them."""
+    """Grants every lease, as a lone process does, and counts them."""
 
     def __init__(self) -> None:
-        self.claims: list[TaskRef] = []
+        self.leases: list[TaskRef] = []
 
-    async def claim(
+    async def take_lease(
         self, ref: TaskRef, *, read: bool, fresh_s: float, lease_s: float, stale_s: float | None = None
     ) -> bool:
-        self.claims.append(ref)
+        self.leases.append(ref)
         return True
 
     async def close(self) -> None:
@@ -496,7 +496,7 @@ async def test_a_tenant_without_a_key_here_is_not_polled_until_its_next_call_bri
     clock.now = watch.next_at
     await poller._poll_batch("task", [watch])
     assert task_api.calls == []
-    assert coordinator.claims == []  # no lease either: a replica that holds the key polls it
+    assert coordinator.leases == []  # no lease either: a replica that holds the key polls it
     error = poller.last_error("t1", tenant="t-a")
     assert isinstance(error, NoKeyError)
     assert "next call" in error.message
@@ -507,7 +507,7 @@ async def test_a_tenant_without_a_key_here_is_not_polled_until_its_next_call_bri
     assert poller.last_error("t1", tenant="t-a") is None
     await poller._poll_batch("task", [watch])
     assert task_api.keys == ["key-of-a"]
-    assert coordinator.claims == [ref]
+    assert coordinator.leases == [ref]
     assert watch.task is not None
     assert watch.task.status is Status.RUNNING
 

@@ -102,7 +102,7 @@ class Timing:
     horizon_s: float = 30 * 60.0  # stop watching a task nobody waits for after this
     stall_s: float = 30 * 60.0  # a task whose status has not moved for this long is stalled
     progress_every_s: float = 5.0
-    # How long a replica's claim to poll a task lasts (a few times the longest gap): once its
+    # How long a replica's lease to poll a task lasts (a few times the longest gap): once its
     # holder has been gone this long, another replica takes the task over.
     lease_s: float = 60.0
 
@@ -310,7 +310,7 @@ class Poller:
         self._slow_down(tenant, family, retry_after)
         if self._group is not None:
             # Sent beside, not in the way: the answer this 429 came with is due to its waiters now,
-            # and the notice may queue behind this replica's claims.
+            # and the notice may queue behind this replica's lease requests.
             self._group.start_soon(self._tell_paused, tenant, family, retry_after)
         else:
             await self._tell_paused(tenant, family, retry_after)
@@ -556,7 +556,7 @@ class Poller:
         deadline: float | None = None,
         read: bool = False,
     ) -> None:
-        """Poll watches of one tenant: claim each, fetch the granted ones, read the rest from the ledger."""
+        """Poll watches of one tenant: take each one's lease, fetch the leased ones, read the rest from the ledger."""
         tenant = watches[0].ref.tenant
         assert all(w.ref.tenant == tenant for w in watches)  # one key per request
         for watch in watches:
@@ -568,7 +568,7 @@ class Poller:
                 for watch in watches:
                     watch.error = NO_KEY  # and no lease taken: a replica holding the key polls it
             else:
-                granted = await self._claim(watches, read=read)
+                granted = await self._leased(watches, read=read)
                 if granted and await self.acquire(tenant, priority, due=due, deadline=deadline):
                     await self._fetch_batch(family, api, granted, deadline)
         except Exception as err:
@@ -588,14 +588,15 @@ class Poller:
                 watch.notify()  # a waiter sharing a cancelled fetch must not wait for nothing
             self._wake.set()
 
-    async def _claim(self, watches: Sequence[_Watch], *, read: bool) -> list[_Watch]:
-        """The watches this replica may fetch now; the others get the ledger's state instead."""
+    async def _leased(self, watches: Sequence[_Watch], *, read: bool) -> list[_Watch]:
+        """The watches whose lease this replica took: it may fetch them now; the others get the
+        ledger's state instead."""
         t = self.timing
         granted: list[_Watch] = []
         for watch in watches:
             # Waiters here need news about once a gap; an idle watch leaves the pace to the holder.
             stale_s = max(t.fresh_s, LAG * watch.gap) if watch.waiters and not read else None
-            if await self.coordinator.claim(
+            if await self.coordinator.take_lease(
                 watch.ref, read=read, fresh_s=t.fresh_s, lease_s=t.lease_s, stale_s=stale_s
             ):
                 granted.append(watch)
