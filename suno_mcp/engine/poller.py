@@ -3,17 +3,14 @@
 Many waiters on one task share its fetches. Reads are fresh: a status read or a waited
 call fetches at once unless a fetch of that task finished within :data:`FRESH_S`.
 
-The schedule assumes nothing about the upstream's latency until it has learned it
-(:mod:`suno_mcp.domain.latency`): from the submit, the gap between polls grows with the time
-elapsed (a share, :data:`GROWTH`, of it), so the overshoot past the moment audio became playable
-stays a bounded share of the real latency, whatever it is. Once this upstream's
-milestones for a (family, kind, model) are known, polls are sparse before the usual
-window, dense inside it and growing again past it.
+The schedule (:mod:`suno_mcp.engine.schedule`) assumes nothing about the upstream's latency until it
+has learned it, then polls sparsely before the usual window, densely inside it and growing past it.
 
-Requests go through one :class:`AdaptiveLimiter`: its rate rises while answers (polls and submits)
-are clean and halves on a 429, once for a burst of them, within a ceiling; a 429's Retry-After holds
-the tenant's requests back on every replica. When requests are scarce, a read someone is waiting on
-goes first, then polls of tasks with waiters (earliest due first), and tasks nobody waits for last.
+Requests go through an :class:`~suno_mcp.engine.limiter.AdaptiveLimiter`: its rate rises while answers
+(polls and submits) are clean and halves on a 429, once for a burst of them, within a ceiling; a 429's
+Retry-After holds the tenant's requests back on every replica. When requests are scarce, a read someone
+is waiting on goes first, then polls of tasks with waiters (earliest due first), and tasks nobody waits
+for last.
 
 Team mode: every task belongs to a tenant (``TaskRef.tenant``) and is fetched with that tenant's
 key (the key ring the service fills from each caller's requests); a tenant whose key this process
@@ -33,19 +30,18 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
 
 import anyio
 import anyio.abc
 from pydantic import SecretStr
 
 from suno_mcp.domain.errors import ConfigurationError, NotFoundError, RateLimitedError, SunoError
-from suno_mcp.domain.latency import LatencyKey, LatencyModel, Milestone, Window
+from suno_mcp.domain.latency import LatencyModel, Milestone
 from suno_mcp.domain.models import ApiFamily, Status, Task, TaskRef
 from suno_mcp.domain.tenancy import SERVER_TENANT
 from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
 from suno_mcp.engine.limiter import IDLE, READ, WAITED, AdaptiveLimiter
+from suno_mcp.engine.schedule import FRESH_S, Goal, Schedule, Timing, Watch, latency_key, reached
 from suno_mcp.upstream.client import MusicApi
 
 # READ is re-exported: the service's submits take their turns at the priority of a read.
@@ -53,30 +49,12 @@ __all__ = ["FRESH_S", "READ", "Goal", "NoKeyError", "Poller", "ProgressFn", "Tim
 
 log = logging.getLogger(__name__)
 
-Goal = Literal["playable", "complete"]
 # (newest state, seconds since the submit, the last poll's error, seconds after the submit
 # that final audio usually arrives for tasks like this one)
 ProgressFn = Callable[[Task | None, float, str | None, float], Awaitable[None]]
 
-# A fetch this recent (seconds) answers a read without another request.
-FRESH_S = 2.0
 # A read that waits for nothing answers within this, from what is known if no fetch fits.
 READ_BUDGET_S = 0.7
-# With no learned window, the next poll comes after this share of the time since the submit.
-# The first playable audio is what a person waits for; final audio follows a preview they can
-# already hear, so its polls are spaced wider (fewer requests, a later "complete").
-GROWTH = {"playable": 0.2, "complete": 0.3}
-# Just past a learned window (up to LATE_SPAN times its far edge) the gap grows more slowly:
-# a task only a little slower than usual is still found soon.
-LATE_GROWTH = 0.12
-LATE_SPAN = 1.5
-# Inside a learned window, the gap is this share of the window's median.
-DENSE = {"playable": 0.08, "complete": 0.3}
-# A milestone time is learned only when the polls around it bracket it this tightly (a share
-# of the time): the schedule's own gaps stay inside it, a task first seen after a restart does not.
-BRACKET = 0.35
-# A task nobody waits for is polled at most this often, as a share of its age.
-IDLE_GROWTH = 0.5
 # A task the upstream has not heard of this long after its submit really is unknown.
 NOT_FOUND_GRACE_S = 60.0
 # The longest a waited call's first read waits for its fetch.
@@ -84,62 +62,6 @@ REFRESH_LIMIT_S = 20.0
 # Another replica's waiters take a task's polling over when nobody fetched it for this many of
 # their own schedule's gaps (its holder polls it more sparsely than they need, or died).
 LAG = 1.5
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Time scales of the schedule. ``preview_s``/``complete_s``/``lyrics_s`` are only the
-    prior (quoted in progress messages until this upstream's times are learned)."""
-
-    preview_s: float = 30.0
-    complete_s: float = 120.0
-    lyrics_s: float = 10.0
-    first_poll_s: float = 3.0
-    fresh_s: float = FRESH_S
-    min_gap_s: float = 1.0
-    max_gap_s: float = 15.0
-    idle_max_gap_s: float = 60.0
-    horizon_s: float = 30 * 60.0  # stop watching a task nobody waits for after this
-    stall_s: float = 30 * 60.0  # a task whose status has not moved for this long is stalled
-    progress_every_s: float = 5.0
-    # How long a replica's lease to poll a task lasts (a few times the longest gap): once its
-    # holder has been gone this long, another replica takes the task over.
-    lease_s: float = 60.0
-
-    @classmethod
-    def expecting(cls, preview_s: float, complete_s: float, *, stall_s: float = 30 * 60.0) -> Timing:
-        """The default time scales with another prior and stall limit."""
-        return cls(preview_s=preview_s, complete_s=complete_s, stall_s=stall_s)
-
-    def scaled(self, factor: float) -> Timing:
-        """The same schedule for an upstream ``factor`` times faster (the sandbox's speed)."""
-        return Timing(
-            preview_s=self.preview_s / factor,
-            complete_s=self.complete_s / factor,
-            lyrics_s=self.lyrics_s / factor,
-            first_poll_s=self.first_poll_s / factor,
-            fresh_s=self.fresh_s / factor,
-            min_gap_s=self.min_gap_s / factor,
-            max_gap_s=self.max_gap_s / factor,
-            idle_max_gap_s=self.idle_max_gap_s / factor,
-            horizon_s=self.horizon_s,
-            stall_s=self.stall_s / factor,
-            progress_every_s=min(self.progress_every_s, max(0.05, self.preview_s / factor / 4)),
-            lease_s=self.lease_s / factor,
-        )
-
-
-def reached(task: Task | None, goal: Goal) -> bool:
-    """True when a waiter with this goal can stop waiting."""
-    if task is None:
-        return False
-    if not task.status.followed:  # finished, or stalled: nothing more will come by waiting
-        return True
-    return goal == "playable" and task.kind != "lyrics" and task.status.playable
-
-
-def latency_key(ref: TaskRef) -> LatencyKey:
-    return (ref.api, ref.kind, ref.model)
 
 
 class NoKeyError(ConfigurationError):
@@ -155,38 +77,6 @@ NO_KEY = NoKeyError(
 
 def _same(before: Task | None, after: Task) -> bool:
     return before is not None and before.model_dump() == after.model_dump()
-
-
-@dataclass
-class _Watch:
-    ref: TaskRef
-    started: float
-    next_at: float
-    waiters: int = 0
-    misses: int = 0
-    task: Task | None = None
-    error: SunoError | None = None
-    fetched_at: float | None = None  # when the last answer (of any kind) came back
-    seen_at: float | None = None  # when the upstream last answered with this task's state
-    polled_unreached: dict[str, float] = field(default_factory=dict)  # milestone -> last poll before it
-    moved_at: float = 0.0  # when its status last changed
-    in_flight: bool = False
-    gap: float = 0.0  # the gap its schedule last chose
-    version: int = 0  # counts this process's own answers (a ledger read older than one is dropped)
-    loading: bool = False  # a ledger read for another replica's notice is under way
-    reload: bool = False  # another notice came meanwhile: read again
-    changed: anyio.Event = field(default_factory=anyio.Event)
-
-    def notify(self) -> None:
-        self.changed.set()
-        self.changed = anyio.Event()
-
-    @property
-    def milestone(self) -> Milestone:
-        """The next milestone this task is heading for."""
-        if self.ref.kind == "lyrics" or (self.task is not None and self.task.status.playable):
-            return "complete"
-        return "playable"
 
 
 _Key = tuple[str, str]  # (tenant, task id)
@@ -228,7 +118,8 @@ class Poller:
             prior_complete_s=self.timing.complete_s,
             prior_lyrics_s=self.timing.lyrics_s,
         )
-        self._watches: dict[_Key, _Watch] = {}
+        self.schedule = Schedule(self.timing, self.latency)
+        self._watches: dict[_Key, Watch] = {}
         self._wake = anyio.Event()
         self._on_update = on_update
         self._on_milestone = on_milestone
@@ -243,39 +134,8 @@ class Poller:
 
     # ------------------------------------------------------------ schedule
 
-    def _gap(self, watch: _Watch, now: float, window: Window | None) -> float:
-        """Seconds to the next poll; ``window`` is where this task's next milestone usually lands."""
-        t = self.timing
-        elapsed = max(0.0, now - watch.started)
-        milestone = watch.milestone
-        growth = GROWTH[milestone]
-        if window is not None and window.high < elapsed <= LATE_SPAN * window.high:
-            growth = min(growth, LATE_GROWTH)
-        growing = min(t.max_gap_s, max(t.min_gap_s, growth * elapsed))
-        if window is None or elapsed > window.high:
-            gap = growing
-        elif elapsed < window.low:
-            gap = window.low - elapsed  # nothing usually happens before the window opens
-        else:
-            gap = min(t.max_gap_s, max(t.min_gap_s, DENSE[milestone] * window.median))
-        if watch.waiters == 0:
-            gap = max(gap, min(t.idle_max_gap_s, IDLE_GROWTH * elapsed))
-        return max(gap, t.min_gap_s)
-
-    def _schedule(self, watch: _Watch, now: float) -> None:
-        first = watch.started + self.timing.first_poll_s
-        window = self.latency.window(latency_key(watch.ref), watch.milestone)
-        if (
-            watch.fetched_at is None
-            and now < first
-            and (window is None or window.low < 2 * self.timing.first_poll_s)
-        ):
-            # With nothing learned (or a window opening within seconds), look soon after the submit.
-            due = first
-        else:
-            due = now + self._gap(watch, now, window)
-        watch.gap = max(self.timing.min_gap_s, due - now)
-        watch.next_at = max(due, self._paused_until[(watch.ref.tenant, watch.ref.api)])
+    def _schedule(self, watch: Watch, now: float) -> None:
+        self.schedule.plan(watch, now, paused_until=self._paused_until[(watch.ref.tenant, watch.ref.api)])
 
     # ------------------------------------------------------------ requests
 
@@ -351,7 +211,7 @@ class Poller:
 
     # ------------------------------------------------------------ public
 
-    def watch(self, ref: TaskRef, *, started: float | None = None, current: Task | None = None) -> _Watch:
+    def watch(self, ref: TaskRef, *, started: float | None = None, current: Task | None = None) -> Watch:
         """Start (or keep) watching a task; ``started`` is its submit time on this clock."""
         existing = self._watches.get(_key(ref))
         if existing is not None:
@@ -363,7 +223,7 @@ class Poller:
                 self._reschedule_now_if_idle(existing)
             return existing
         now = self._clock()
-        watch = _Watch(ref=ref, started=now if started is None else started, next_at=now, moved_at=now)
+        watch = Watch(ref=ref, started=now if started is None else started, next_at=now, moved_at=now)
         watch.task = current
         if current is None or not current.status.playable:
             # At the submit nothing was playable yet: that brackets the first milestone.
@@ -420,7 +280,7 @@ class Poller:
             watch.waiters -= 1
         return watch.task
 
-    async def _report(self, watch: _Watch, progress: ProgressFn) -> None:
+    async def _report(self, watch: Watch, progress: ProgressFn) -> None:
         await progress(
             watch.task,
             self._clock() - watch.started,
@@ -439,10 +299,10 @@ class Poller:
         watch = self._watches.get((tenant, task_id))
         return None if watch is None else watch.seen_at
 
-    def _fresh(self, watch: _Watch) -> bool:
+    def _fresh(self, watch: Watch) -> bool:
         return watch.fetched_at is not None and self._clock() - watch.fetched_at < self.timing.fresh_s
 
-    def _reschedule_now_if_idle(self, watch: _Watch) -> None:
+    def _reschedule_now_if_idle(self, watch: Watch) -> None:
         # A task nobody waited for was scheduled sparsely; a new waiter brings it back in
         # (never later than the poll already due).
         if not watch.in_flight:
@@ -451,7 +311,7 @@ class Poller:
             watch.next_at = min(due, watch.next_at)
             self._wake.set()
 
-    async def _refresh(self, watch: _Watch, limit_s: float) -> None:
+    async def _refresh(self, watch: Watch, limit_s: float) -> None:
         """Fetch now, or join the fetch already in flight, and wait for its answer, bounded.
 
         The fetch runs in the caller's task rather than through the polling loop: one hop
@@ -475,7 +335,7 @@ class Poller:
                     watch.waiters -= 1
 
     @staticmethod
-    def _describe_error(watch: _Watch) -> str | None:
+    def _describe_error(watch: Watch) -> str | None:
         if watch.error is None or isinstance(watch.error, RateLimitedError):
             return None  # our own pacing, not something the person needs to act on
         return watch.error.message
@@ -522,7 +382,7 @@ class Poller:
                 if wake is self._wake:
                     self._wake = anyio.Event()
                 continue
-            clip_batches: dict[str, list[_Watch]] = defaultdict(list)
+            clip_batches: dict[str, list[Watch]] = defaultdict(list)
             for watch in sorted(ready, key=lambda w: (w.waiters == 0, w.next_at)):
                 # Taken now, before its fetch task starts, so the next turn skips it.
                 watch.in_flight = True
@@ -534,12 +394,12 @@ class Poller:
                 self._clip_feed_out.add(tenant)
                 fetches.start_soon(self._poll_clip_batch, tenant, batch)
 
-    async def _poll_scheduled(self, family: ApiFamily, watches: Sequence[_Watch]) -> None:
+    async def _poll_scheduled(self, family: ApiFamily, watches: Sequence[Watch]) -> None:
         waited = any(w.waiters for w in watches)
         due = min(w.next_at for w in watches)
         await self._poll_batch(family, watches, priority=WAITED if waited else IDLE, due=due)
 
-    async def _poll_clip_batch(self, tenant: str, watches: Sequence[_Watch]) -> None:
+    async def _poll_clip_batch(self, tenant: str, watches: Sequence[Watch]) -> None:
         try:
             await self._poll_scheduled("clip", watches)
         finally:
@@ -549,7 +409,7 @@ class Poller:
     async def _poll_batch(
         self,
         family: ApiFamily,
-        watches: Sequence[_Watch],
+        watches: Sequence[Watch],
         *,
         priority: int = WAITED,
         due: float = 0.0,
@@ -588,11 +448,11 @@ class Poller:
                 watch.notify()  # a waiter sharing a cancelled fetch must not wait for nothing
             self._wake.set()
 
-    async def _leased(self, watches: Sequence[_Watch], *, read: bool) -> list[_Watch]:
+    async def _leased(self, watches: Sequence[Watch], *, read: bool) -> list[Watch]:
         """The watches whose lease this replica took: it may fetch them now; the others get the
         ledger's state instead."""
         t = self.timing
-        granted: list[_Watch] = []
+        granted: list[Watch] = []
         for watch in watches:
             # Waiters here need news about once a gap; an idle watch leaves the pace to the holder.
             stale_s = max(t.fresh_s, LAG * watch.gap) if watch.waiters and not read else None
@@ -608,7 +468,7 @@ class Poller:
         return granted
 
     async def _fetch_batch(
-        self, family: ApiFamily, api: MusicApi, watches: Sequence[_Watch], deadline: float | None
+        self, family: ApiFamily, api: MusicApi, watches: Sequence[Watch], deadline: float | None
     ) -> None:
         self.fetches += 1
         tenant = watches[0].ref.tenant
@@ -632,7 +492,7 @@ class Poller:
         for watch in watches:
             await self._take(watch, tasks.get(watch.ref.task_id), now)
 
-    async def _take(self, watch: _Watch, task: Task | None, now: float) -> None:
+    async def _take(self, watch: Watch, task: Task | None, now: float) -> None:
         """Fold one answer into its watch: state, milestones, stall, reschedule."""
         watch.fetched_at = now
         watch.version += 1
@@ -668,7 +528,7 @@ class Poller:
         if finished or stale or stalled:
             await self._drop(watch)
 
-    async def _drop(self, watch: _Watch) -> None:
+    async def _drop(self, watch: Watch) -> None:
         """Stop following a task here, and let go of its lease."""
         if self._watches.get(_key(watch.ref)) is watch:
             del self._watches[_key(watch.ref)]
@@ -692,7 +552,7 @@ class Poller:
 
             await self.coordinator.run(on_change, self._peer_paused)
 
-    async def _read_changes(self, watch: _Watch) -> None:
+    async def _read_changes(self, watch: Watch) -> None:
         try:
             while True:
                 watch.reload = False
@@ -705,7 +565,7 @@ class Poller:
         finally:
             watch.loading = False
 
-    async def _load_state(self, watch: _Watch, *, seen: bool) -> None:
+    async def _load_state(self, watch: Watch, *, seen: bool) -> None:
         """Fold the ledger's state of the task into its watch, without writing it back.
 
         ``seen``: the upstream answered with it just now (another replica's fetch), so it counts
@@ -738,34 +598,8 @@ class Poller:
             await self._drop(watch)
         watch.notify()
 
-    async def _note_milestones(self, watch: _Watch, task: Task, now: float, *, report: bool = True) -> None:
-        """Learn when this task reached a milestone: between the last poll before and this one."""
-        before = watch.task
-        checks: list[tuple[Milestone, bool, bool]] = [
-            (
-                "complete",
-                task.status.finished and task.status.value == "complete",
-                bool(before and before.status.finished),
-            ),
-        ]
-        if task.kind != "lyrics":
-            checks.append(("playable", task.status.playable, bool(before and before.status.playable)))
-        for milestone, now_there, was_there in checks:
-            if was_there:
-                continue
-            if not now_there:
-                watch.polled_unreached[milestone] = now
-                continue
-            last_before = watch.polled_unreached.get(milestone)
-            if last_before is None:
-                continue  # first seen already there: we do not know when it happened
-            low, high = last_before - watch.started, now - watch.started
-            window = self.latency.window(latency_key(watch.ref), milestone)
-            # A well-bracketed time teaches us about this upstream; so does a milestone already
-            # reached by the poll that opened the window (the upstream got faster: learn it).
-            opened = window is not None and high <= window.low + self.timing.min_gap_s
-            if high > 0 and (high - low <= BRACKET * high or opened):
-                seconds = (low + high) / 2
-                self.latency.observe(latency_key(watch.ref), milestone, seconds)
-                if report and self._on_milestone is not None:
-                    await self._on_milestone(watch.ref, milestone, seconds)
+    async def _note_milestones(self, watch: Watch, task: Task, now: float, *, report: bool = True) -> None:
+        """Learn when this task reached a milestone, and report it for the ledger."""
+        for milestone, seconds in self.schedule.learn(watch, task, now):
+            if report and self._on_milestone is not None:
+                await self._on_milestone(watch.ref, milestone, seconds)
