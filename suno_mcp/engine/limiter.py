@@ -13,7 +13,8 @@ requests ahead of it cannot be through in time (its place in the list says how m
 is asked again only when something can have pushed its turn back: a request queued ahead of it, or a
 429. So a queue of n requests costs O(n log n) in all, not a wake-up of every waiter per grant.
 
-:class:`TenantLimiters` holds the shared limiter and, in team mode, one per tenant in front of it.
+:class:`TenantLimiters` holds the shared limiter and, in team mode, one per tenant in front of it, and
+when each tenant's scheduled polls of an API family may go again after a 429's Retry-After.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Callable
 
 import anyio
 
+from suno_mcp.domain.models import ApiFamily
 from suno_mcp.domain.tenancy import SERVER_TENANT
 
 # Request priorities (lower goes first): a read someone is waiting on, a poll of a task with waiters,
@@ -177,7 +179,8 @@ class AdaptiveLimiter:
 
 class TenantLimiters:
     """The shared limiter and, in team mode, one per tenant in front of it (as high as
-    ``tenant_max_rps``, by default the shared ceiling): a busy tenant queues behind itself."""
+    ``tenant_max_rps``, by default the shared ceiling): a busy tenant queues behind itself.
+    A 429 slows the key it came for: the shared limiter for the server's own key, else the tenant's."""
 
     def __init__(
         self,
@@ -190,6 +193,7 @@ class TenantLimiters:
         self.shared = AdaptiveLimiter(max_rps, clock=clock)
         self._tenant_max_rps = tenant_max_rps if tenant_max_rps is not None else max_rps
         self._own: dict[str, AdaptiveLimiter] = {}
+        self._paused: dict[tuple[str, ApiFamily], float] = {}  # (tenant, family) -> Retry-After's end
 
     def of(self, tenant: str) -> AdaptiveLimiter:
         """The limiter that a 429 on ``tenant``'s key slows: the shared one for the server's own key."""
@@ -216,6 +220,14 @@ class TenantLimiters:
         if tenant != SERVER_TENANT:
             self.of(tenant).succeeded()
 
-    def rate_limited(self, tenant: str, retry_after: float | None) -> None:
-        """A 429 on ``tenant``'s key: that key's limiter slows down and holds back."""
+    def rate_limited(self, tenant: str, retry_after: float | None, family: ApiFamily | None = None) -> None:
+        """A 429 on ``tenant``'s key: that key's limiter slows down and holds back. ``family``: the
+        API a poll was refused on; its scheduled polls wait out Retry-After (:meth:`paused_until`)."""
         self.of(tenant).rate_limited(retry_after)
+        if retry_after and family is not None:
+            until = self._clock() + retry_after
+            self._paused[(tenant, family)] = max(self.paused_until(tenant, family), until)
+
+    def paused_until(self, tenant: str, family: ApiFamily) -> float:
+        """The clock value before which ``tenant``'s scheduled polls of ``family`` wait (a Retry-After)."""
+        return self._paused.get((tenant, family), 0.0)

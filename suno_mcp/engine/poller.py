@@ -40,7 +40,7 @@ from suno_mcp.domain.latency import LatencyModel, Milestone
 from suno_mcp.domain.models import ApiFamily, Status, Task, TaskRef
 from suno_mcp.domain.tenancy import SERVER_TENANT
 from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
-from suno_mcp.engine.limiter import IDLE, READ, WAITED, AdaptiveLimiter
+from suno_mcp.engine.limiter import IDLE, READ, WAITED, AdaptiveLimiter, TenantLimiters
 from suno_mcp.engine.schedule import FRESH_S, Goal, Schedule, Timing, Watch, latency_key, reached
 from suno_mcp.upstream.client import MusicApi
 
@@ -109,10 +109,11 @@ class Poller:
         self._apis = apis
         self.timing = timing or Timing()
         self._clock = clock
-        self.limiter = limiter or AdaptiveLimiter(max_requests_per_second, clock=clock)
-        # Each tenant's own limiter (team mode), in front of the shared one; by default as high.
-        self._tenant_max_rps = tenant_max_rps if tenant_max_rps is not None else self.limiter.ceiling
-        self._tenant_limiters: dict[str, AdaptiveLimiter] = {}
+        ceiling = limiter.ceiling if limiter is not None else max_requests_per_second
+        self._limiters = TenantLimiters(ceiling, tenant_max_rps, clock=clock)
+        if limiter is not None:
+            self._limiters.shared = limiter
+        self.limiter = self._limiters.shared
         self.latency = latency or LatencyModel(
             prior_playable_s=self.timing.preview_s,
             prior_complete_s=self.timing.complete_s,
@@ -127,7 +128,6 @@ class Poller:
         self._keys = keys
         self.coordinator: PollCoordinator = coordinator or LocalCoordinator()
         self._load = load
-        self._paused_until: dict[tuple[str, ApiFamily], float] = defaultdict(float)
         self.fetches = 0  # upstream fetch requests made, for tests and benchmarks
         self._clip_feed_out: set[str] = set()  # tenants with a batched feed request of the loop in flight
         self._group: anyio.abc.TaskGroup | None = None  # the running loop's, for releases
@@ -135,15 +135,10 @@ class Poller:
     # ------------------------------------------------------------ schedule
 
     def _schedule(self, watch: Watch, now: float) -> None:
-        self.schedule.plan(watch, now, paused_until=self._paused_until[(watch.ref.tenant, watch.ref.api)])
+        paused_until = self._limiters.paused_until(watch.ref.tenant, watch.ref.api)
+        self.schedule.plan(watch, now, paused_until=paused_until)
 
     # ------------------------------------------------------------ requests
-
-    def _tenant_limiter(self, tenant: str) -> AdaptiveLimiter:
-        limiter = self._tenant_limiters.get(tenant)
-        if limiter is None:
-            limiter = self._tenant_limiters[tenant] = AdaptiveLimiter(self._tenant_max_rps, clock=self._clock)
-        return limiter
 
     async def acquire(
         self, tenant: str, priority: int = WAITED, *, due: float = 0.0, deadline: float | None = None
@@ -153,11 +148,7 @@ class Poller:
         A team-mode tenant's request waits for its own limiter first, then the shared one: a busy
         tenant's queue holds only its own requests, never another tenant's.
         """
-        if tenant != SERVER_TENANT and not await self._tenant_limiter(tenant).acquire(
-            priority, due=due, deadline=deadline
-        ):
-            return False
-        return await self.limiter.acquire(priority, due=due, deadline=deadline)
+        return await self._limiters.acquire(tenant, priority, due=due, deadline=deadline)
 
     async def rate_limited(
         self, tenant: str, retry_after: float | None, family: ApiFamily | None = None
@@ -167,7 +158,7 @@ class Poller:
 
         ``family``: the API a poll was refused on; its scheduled polls also wait out Retry-After.
         """
-        self._slow_down(tenant, family, retry_after)
+        self._limiters.rate_limited(tenant, retry_after, family)
         if self._group is not None:
             # Sent beside, not in the way: the answer this 429 came with is due to its waiters now,
             # and the notice may queue behind this replica's lease requests.
@@ -182,22 +173,13 @@ class Poller:
             # The other replicas then meet the limit themselves: one more 429 each, nothing lost.
             log.exception("telling the other replicas about a 429 failed")
 
-    def _slow_down(self, tenant: str, family: ApiFamily | None, retry_after: float | None) -> None:
-        limiter = self.limiter if tenant == SERVER_TENANT else self._tenant_limiter(tenant)
-        limiter.rate_limited(retry_after)
-        if retry_after and family is not None:
-            until = self._clock() + retry_after
-            self._paused_until[(tenant, family)] = max(self._paused_until[(tenant, family)], until)
-
     async def _peer_paused(self, tenant: str, family: ApiFamily | None, retry_after: float | None) -> None:
         """Another replica's request with this tenant's key got a 429: the key is limited here too."""
-        self._slow_down(tenant, family, retry_after)
+        self._limiters.rate_limited(tenant, retry_after, family)
 
     def succeeded(self, tenant: str) -> None:
         """A clean answer to one of ``tenant``'s requests (a poll or a submit): creep back up."""
-        self.limiter.succeeded()
-        if tenant != SERVER_TENANT:
-            self._tenant_limiter(tenant).succeeded()
+        self._limiters.succeeded(tenant)
 
     def _api_for(self, family: ApiFamily, tenant: str) -> MusicApi | None:
         """The client to fetch ``tenant``'s tasks with, or None when this process holds no key for it."""
