@@ -6,11 +6,9 @@ call fetches at once unless a fetch of that task finished within :data:`FRESH_S`
 The schedule (:mod:`suno_mcp.engine.schedule`) assumes nothing about the upstream's latency until it
 has learned it, then polls sparsely before the usual window, densely inside it and growing past it.
 
-Requests go through an :class:`~suno_mcp.engine.limiter.AdaptiveLimiter`: its rate rises while answers
-(polls and submits) are clean and halves on a 429, once for a burst of them, within a ceiling; a 429's
+Requests take turns from the limiters (:mod:`suno_mcp.engine.limiter`), which adapt to 429s; a 429's
 Retry-After holds the tenant's requests back on every replica. When requests are scarce, a read someone
-is waiting on goes first, then polls of tasks with waiters (earliest due first), and tasks nobody waits
-for last.
+is waiting on goes first, then polls of tasks with waiters, and tasks nobody waits for last.
 
 Team mode: every task belongs to a tenant (``TaskRef.tenant``) and is fetched with that tenant's
 key (the key ring the service fills from each caller's requests); a tenant whose key this process
@@ -18,9 +16,14 @@ does not hold is not polled here. Each tenant's requests first pass a limiter of
 (``tenant_max_rps``), so one busy tenant queues behind itself, and a 429 slows that tenant alone.
 
 Replicas: before every fetch the poller asks its :class:`~suno_mcp.engine.coordination.PollCoordinator`
-whether this replica may fetch the task now. A refused read, a refused scheduled poll and a
-notice that another replica stored a new state all read that state from the shared ledger
-(``load``) instead of fetching it again.
+for the task's lease. A refused read, a refused scheduled poll and a notice that another replica
+stored a new state all read that state from the shared ledger (through the host) instead of
+fetching it again.
+
+What the poller needs from the service (keys, the stored state, where answers, milestones and stalls
+go) is one :class:`~suno_mcp.engine.host.PollerHost`. :meth:`Poller.run` polls on the clock;
+:meth:`Poller.step` polls whatever is due at a given time and returns once the answers are in (tests
+drive it with a fake clock, beside :meth:`Poller.listen` for the other replicas' notices).
 """
 
 from __future__ import annotations
@@ -29,23 +32,24 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import anyio
 import anyio.abc
-from pydantic import SecretStr
 
-from suno_mcp.domain.errors import ConfigurationError, NotFoundError, RateLimitedError, SunoError
+from suno_mcp.domain.errors import NotFoundError, RateLimitedError, SunoError
 from suno_mcp.domain.latency import LatencyModel, Milestone
 from suno_mcp.domain.models import ApiFamily, Status, Task, TaskRef
 from suno_mcp.domain.tenancy import SERVER_TENANT
 from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
-from suno_mcp.engine.limiter import IDLE, READ, WAITED, AdaptiveLimiter, TenantLimiters
-from suno_mcp.engine.schedule import FRESH_S, Goal, Schedule, Timing, Watch, latency_key, reached
+from suno_mcp.engine.host import NO_KEY, NoHost, NoKeyError, PollerHost
+from suno_mcp.engine.limiter import IDLE, READ, WAITED, TenantLimiters
+from suno_mcp.engine.schedule import FRESH_S, Followed, Goal, Schedule, Timing, Watch, latency_key, reached
 from suno_mcp.upstream.client import MusicApi
 
 # READ is re-exported: the service's submits take their turns at the priority of a read.
-__all__ = ["FRESH_S", "READ", "Goal", "NoKeyError", "Poller", "ProgressFn", "Timing", "reached"]
+__all__ = ["FRESH_S", "READ", "Followed", "Goal", "NoKeyError", "Poller", "ProgressFn", "Timing", "reached"]
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +66,6 @@ REFRESH_LIMIT_S = 20.0
 # Another replica's waiters take a task's polling over when nobody fetched it for this many of
 # their own schedule's gaps (its holder polls it more sparsely than they need, or died).
 LAG = 1.5
-
-
-class NoKeyError(ConfigurationError):
-    """This process holds no key for the task's tenant, so it cannot poll the task."""
-
-
-NO_KEY = NoKeyError(
-    "this server process has not seen the key of this task's owner (it restarted since their last "
-    "call, or their calls went to another replica), so it does not poll the task itself; the owner's "
-    "next call here brings the key and polling resumes"
-)
 
 
 def _same(before: Task | None, after: Task) -> bool:
@@ -93,50 +86,41 @@ class Poller:
         self,
         apis: Mapping[ApiFamily, MusicApi],
         *,
+        host: PollerHost | None = None,
         timing: Timing | None = None,
         max_requests_per_second: float = 10.0,
         tenant_max_rps: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        on_update: Callable[[TaskRef, Task], Awaitable[None]] | None = None,
-        on_milestone: Callable[[TaskRef, Milestone, float], Awaitable[None]] | None = None,
-        on_stalled: Callable[[TaskRef, Task], Awaitable[None]] | None = None,
-        latency: LatencyModel | None = None,
-        limiter: AdaptiveLimiter | None = None,
-        keys: Callable[[str], SecretStr | None] | None = None,
         coordinator: PollCoordinator | None = None,
-        load: Callable[[TaskRef], Awaitable[Task | None]] | None = None,
+        latency: LatencyModel | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``max_requests_per_second`` is the shared ceiling (``math.inf``: no pacing);
+        ``tenant_max_rps`` each team-mode tenant's (by default as high). ``host`` may also be set
+        afterwards (the service that provides it is built around this poller)."""
         self._apis = apis
+        self.host: PollerHost = host or NoHost()
         self.timing = timing or Timing()
         self._clock = clock
-        ceiling = limiter.ceiling if limiter is not None else max_requests_per_second
-        self._limiters = TenantLimiters(ceiling, tenant_max_rps, clock=clock)
-        if limiter is not None:
-            self._limiters.shared = limiter
+        self._limiters = TenantLimiters(max_requests_per_second, tenant_max_rps, clock=clock)
         self.limiter = self._limiters.shared
         self.latency = latency or LatencyModel(
             prior_playable_s=self.timing.preview_s,
             prior_complete_s=self.timing.complete_s,
             prior_lyrics_s=self.timing.lyrics_s,
         )
-        self.schedule = Schedule(self.timing, self.latency)
+        self._schedule = Schedule(self.timing, self.latency)
+        self.coordinator: PollCoordinator = coordinator or LocalCoordinator()
         self._watches: dict[_Key, Watch] = {}
         self._wake = anyio.Event()
-        self._on_update = on_update
-        self._on_milestone = on_milestone
-        self._on_stalled = on_stalled
-        self._keys = keys
-        self.coordinator: PollCoordinator = coordinator or LocalCoordinator()
-        self._load = load
         self.fetches = 0  # upstream fetch requests made, for tests and benchmarks
-        self._clip_feed_out: set[str] = set()  # tenants with a batched feed request of the loop in flight
+        self._clip_feed_out: set[str] = set()  # tenants with a batched feed request in flight
         self._group: anyio.abc.TaskGroup | None = None  # the running loop's, for releases
 
     # ------------------------------------------------------------ schedule
 
-    def _schedule(self, watch: Watch, now: float) -> None:
+    def _plan(self, watch: Watch, now: float) -> None:
         paused_until = self._limiters.paused_until(watch.ref.tenant, watch.ref.api)
-        self.schedule.plan(watch, now, paused_until=paused_until)
+        self._schedule.plan(watch, now, paused_until=paused_until)
 
     # ------------------------------------------------------------ requests
 
@@ -186,15 +170,18 @@ class Poller:
         api = self._apis[family]
         if tenant == SERVER_TENANT:
             return api
-        key = None if self._keys is None else self._keys(tenant)
+        key = self.host.tenant_key(tenant)
         if key is None:
             return None
         return api.with_key(key)  # a light view of the one HTTP client: cheaper than remembering it
 
     # ------------------------------------------------------------ public
 
-    def watch(self, ref: TaskRef, *, started: float | None = None, current: Task | None = None) -> Watch:
-        """Start (or keep) watching a task; ``started`` is its submit time on this clock."""
+    def watch(self, ref: TaskRef, *, started: float | None = None, current: Task | None = None) -> None:
+        """Start (or keep) following a task; ``started`` is its submit time on this clock."""
+        self._watch(ref, started=started, current=current)
+
+    def _watch(self, ref: TaskRef, *, started: float | None, current: Task | None) -> Watch:
         existing = self._watches.get(_key(ref))
         if existing is not None:
             if ref.clip_ids and not existing.ref.clip_ids:
@@ -205,15 +192,34 @@ class Poller:
                 self._reschedule_now_if_idle(existing)
             return existing
         now = self._clock()
-        watch = Watch(ref=ref, started=now if started is None else started, next_at=now, moved_at=now)
-        watch.task = current
-        if current is None or not current.status.playable:
-            # At the submit nothing was playable yet: that brackets the first milestone.
-            watch.polled_unreached = {"playable": watch.started, "complete": watch.started}
-        self._schedule(watch, now)
+        watch = Watch.new(ref, started=now if started is None else started, current=current, now=now)
+        self._plan(watch, now)
         self._watches[_key(ref)] = watch
         self._wake.set()
         return watch
+
+    @contextmanager
+    def waiting(
+        self, ref: TaskRef, *, started: float | None = None, current: Task | None = None
+    ) -> Iterator[None]:
+        """Follow a task with someone waiting on it for the ``with`` block: its polls come as often
+        as a waited call's (:meth:`wait` counts its callers this way)."""
+        with self._waiting(self._watch(ref, started=started, current=current)):
+            yield
+
+    @contextmanager
+    def _waiting(self, watch: Watch) -> Iterator[None]:
+        watch.waiters += 1
+        self._reschedule_now_if_idle(watch)
+        try:
+            yield
+        finally:
+            watch.waiters -= 1
+
+    def followed(self, task_id: str, *, tenant: str = SERVER_TENANT) -> Followed | None:
+        """What this poller knows of a task it follows now; None when it does not follow it."""
+        watch = self._watches.get((tenant, task_id))
+        return None if watch is None else watch.followed()
 
     @property
     def watching(self) -> int:
@@ -239,7 +245,7 @@ class Poller:
         FRESH_S (here, or on another replica: then the ledger answers). With ``wait_s`` 0 it
         answers within READ_BUDGET_S: from the newest known state when no request can go out in time.
         """
-        watch = self.watch(ref, started=started, current=current)
+        watch = self._watch(ref, started=started, current=current)
         if watch.task is None:
             watch.task = current
         if not self._fresh(watch):
@@ -248,18 +254,13 @@ class Poller:
             await self._report(watch, progress)  # what the first read found, at once
         if wait_s <= 0 or reached(watch.task, goal):
             return watch.task
-        watch.waiters += 1
-        self._reschedule_now_if_idle(watch)
-        try:
-            with anyio.move_on_after(wait_s):
-                while not reached(watch.task, goal):
-                    event = watch.changed
-                    with anyio.move_on_after(self.timing.progress_every_s):
-                        await event.wait()
-                    if progress is not None:
-                        await self._report(watch, progress)
-        finally:
-            watch.waiters -= 1
+        with self._waiting(watch), anyio.move_on_after(wait_s):
+            while not reached(watch.task, goal):
+                event = watch.changed
+                with anyio.move_on_after(self.timing.progress_every_s):
+                    await event.wait()
+                if progress is not None:
+                    await self._report(watch, progress)
         return watch.task
 
     async def _report(self, watch: Watch, progress: ProgressFn) -> None:
@@ -289,7 +290,7 @@ class Poller:
         # (never later than the poll already due).
         if not watch.in_flight:
             due = watch.next_at
-            self._schedule(watch, self._clock())
+            self._plan(watch, self._clock())
             watch.next_at = min(due, watch.next_at)
             self._wake.set()
 
@@ -340,53 +341,70 @@ class Poller:
         async with anyio.create_task_group() as tasks:
             self._group = tasks
             try:
-                tasks.start_soon(self._follow_changes)
+                tasks.start_soon(self.listen)
                 await self._loop(tasks)
             finally:
                 self._group = None
 
+    async def step(self, now: float) -> list[TaskRef]:
+        """Poll every task due at ``now`` (a clock value) as :meth:`run` would, and return once all
+        their answers are in (stored, learnt from, waiters woken): the tasks it polled."""
+        due = self._take_due(now)
+        async with anyio.create_task_group() as polls:
+            for family, watches in due:
+                polls.start_soon(self._poll_due, family, watches)
+        return [watch.ref for _, watches in due for watch in watches]
+
+    def next_due(self) -> float:
+        """When the next scheduled poll falls due (a clock value; ``math.inf`` when none is)."""
+        return min((w.next_at for w in self._watches.values() if self._idle(w)), default=math.inf)
+
+    def _idle(self, watch: Watch) -> bool:
+        # While a tenant's feed request is out, its clip-API tasks falling due wait for the next
+        # one, so they share it: that is what keeps the feed batched (one key per request).
+        clip_feed_out = watch.ref.api == "clip" and watch.ref.tenant in self._clip_feed_out
+        return not watch.in_flight and not clip_feed_out
+
     async def _loop(self, fetches: anyio.abc.TaskGroup) -> None:
         while True:
             now = self._clock()
-            idle = [w for w in self._watches.values() if not w.in_flight]
-            # While a tenant's feed request is out, its clip-API tasks falling due wait for the next
-            # one, so they share it: that is what keeps the feed batched (one key per request).
-            ready = [
-                w
-                for w in idle
-                if w.next_at <= now and not (w.ref.api == "clip" and w.ref.tenant in self._clip_feed_out)
-            ]
-            if not ready:
-                upcoming = min((w.next_at for w in idle if w.next_at > now), default=math.inf)
+            due = self._take_due(now)
+            if not due:
                 wake = self._wake
-                with anyio.move_on_after(min(upcoming - now, 3600.0)):
+                with anyio.move_on_after(min(self.next_due() - now, 3600.0)):
                     await wake.wait()
                 if wake is self._wake:
                     self._wake = anyio.Event()
                 continue
-            clip_batches: dict[str, list[Watch]] = defaultdict(list)
-            for watch in sorted(ready, key=lambda w: (w.waiters == 0, w.next_at)):
-                # Taken now, before its fetch task starts, so the next turn skips it.
-                watch.in_flight = True
-                if watch.ref.api == "clip":
-                    clip_batches[watch.ref.tenant].append(watch)
-                else:
-                    fetches.start_soon(self._poll_scheduled, "task", [watch])
-            for tenant, batch in clip_batches.items():
-                self._clip_feed_out.add(tenant)
-                fetches.start_soon(self._poll_clip_batch, tenant, batch)
+            for family, watches in due:
+                fetches.start_soon(self._poll_due, family, watches)
 
-    async def _poll_scheduled(self, family: ApiFamily, watches: Sequence[Watch]) -> None:
+    def _take_due(self, now: float) -> list[tuple[ApiFamily, list[Watch]]]:
+        """The polls due at ``now``, in the order they should go: task-API tasks one by one, each
+        tenant's clip-API tasks in one feed request. Marked in flight, so the next turn skips them."""
+        ready = [w for w in self._watches.values() if self._idle(w) and w.next_at <= now]
+        due: list[tuple[ApiFamily, list[Watch]]] = []
+        clip_batches: dict[str, list[Watch]] = defaultdict(list)
+        for watch in sorted(ready, key=lambda w: (w.waiters == 0, w.next_at)):
+            watch.in_flight = True
+            if watch.ref.api == "clip":
+                clip_batches[watch.ref.tenant].append(watch)
+            else:
+                due.append(("task", [watch]))
+        for tenant, batch in clip_batches.items():
+            self._clip_feed_out.add(tenant)
+            due.append(("clip", batch))
+        return due
+
+    async def _poll_due(self, family: ApiFamily, watches: Sequence[Watch]) -> None:
         waited = any(w.waiters for w in watches)
         due = min(w.next_at for w in watches)
-        await self._poll_batch(family, watches, priority=WAITED if waited else IDLE, due=due)
-
-    async def _poll_clip_batch(self, tenant: str, watches: Sequence[Watch]) -> None:
         try:
-            await self._poll_scheduled("clip", watches)
+            await self._poll_batch(family, watches, priority=WAITED if waited else IDLE, due=due)
         finally:
-            self._clip_feed_out.discard(tenant)
-            self._wake.set()
+            if family == "clip":
+                self._clip_feed_out.discard(watches[0].ref.tenant)
+                self._wake.set()
 
     async def _poll_batch(
         self,
@@ -426,7 +444,7 @@ class Poller:
             for watch in watches:
                 watch.in_flight = False
                 if watch.next_at == math.inf:  # not rescheduled: cancelled, refused a turn, or failed
-                    self._schedule(watch, now)
+                    self._plan(watch, now)
                 watch.notify()  # a waiter sharing a cancelled fetch must not wait for nothing
             self._wake.set()
 
@@ -467,7 +485,7 @@ class Poller:
             for watch in watches:
                 watch.error = error
                 watch.fetched_at = now
-                self._schedule(watch, now)
+                self._plan(watch, now)
             return
         self.succeeded(tenant)
         now = self._clock()
@@ -485,27 +503,23 @@ class Poller:
                     f"the upstream does not know task {watch.ref.task_id}", status_code=404
                 )
         else:
-            await self._note_milestones(watch, task, now)
-            if watch.task is None or (watch.task.status, watch.task.raw_status) != (
-                task.status,
-                task.raw_status,
-            ):
+            for milestone, seconds in self._schedule.learn(watch, task, now):
+                await self.host.milestone_reached(watch.ref, milestone, seconds)
+            if watch.moves_on(task):
                 watch.moved_at = now
             news = not _same(watch.task, task)
             watch.task, watch.error, watch.misses, watch.seen_at = task, None, 0, now
-            if self._on_update is not None:
-                await self._on_update(watch.ref, task)
+            await self.host.task_fetched(watch.ref, task)
             if news:
                 await self.coordinator.changed(watch.ref)  # stored: the other replicas read it
-        self._schedule(watch, now)
+        self._plan(watch, now)
         finished = task is not None and task.status.finished
         stale = now - watch.started > self.timing.horizon_s and watch.waiters == 0
         stalled = task is not None and not finished and now - watch.moved_at > self.timing.stall_s
         if stalled and task is not None:
             # Its waiters stop waiting (nothing more will come), and the ledger says so.
             watch.task = task.model_copy(update={"status": Status.STALLED})
-            if self._on_stalled is not None:
-                await self._on_stalled(watch.ref, task)
+            await self.host.task_stalled(watch.ref, task)
             await self.coordinator.changed(watch.ref)
         if finished or stale or stalled:
             await self._drop(watch)
@@ -518,8 +532,10 @@ class Poller:
 
     # ------------------------------------------------------------ other replicas' news
 
-    async def _follow_changes(self) -> None:
-        """Read the state of every task another replica reports changed, until cancelled."""
+    async def listen(self) -> None:
+        """Take in the other replicas' notices until cancelled: read the state of every task another
+        replica reports changed, and slow a tenant down on another replica's 429 (:meth:`run` does
+        this beside its polling)."""
         async with anyio.create_task_group() as reads:
 
             async def on_change(tenant: str, task_id: str) -> None:
@@ -553,13 +569,11 @@ class Poller:
         ``seen``: the upstream answered with it just now (another replica's fetch), so it counts
         as fresh here too. A read that an answer of this process overtook is dropped.
         """
-        if self._load is None:
-            return
         version = watch.version
         # Shielded: a database statement cancelled half-way can cost its connection (psycopg under
         # anyio closes it), and this read may run inside a waiter's bounded wait.
         with anyio.CancelScope(shield=True):
-            task = await self._load(watch.ref)
+            task = await self.host.stored_state(watch.ref)
         if task is None or watch.version != version:
             return
         now = self._clock()
@@ -569,19 +583,10 @@ class Poller:
                 watch.error = None  # someone's fetch just worked: an earlier failure here is old news
         if not _same(watch.task, task):
             # Learnt here too (this replica may poll it next), but recorded by the replica that fetched.
-            await self._note_milestones(watch, task, now, report=False)
-            if watch.task is None or (watch.task.status, watch.task.raw_status) != (
-                task.status,
-                task.raw_status,
-            ):
+            self._schedule.learn(watch, task, now)
+            if watch.moves_on(task):
                 watch.moved_at = now
             watch.task, watch.misses = task, 0
         if not task.status.followed:  # finished, or stalled by the replica that polled it
             await self._drop(watch)
         watch.notify()
-
-    async def _note_milestones(self, watch: Watch, task: Task, now: float, *, report: bool = True) -> None:
-        """Learn when this task reached a milestone, and report it for the ledger."""
-        for milestone, seconds in self.schedule.learn(watch, task, now):
-            if report and self._on_milestone is not None:
-                await self._on_milestone(watch.ref, milestone, seconds)

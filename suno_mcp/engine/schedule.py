@@ -7,8 +7,8 @@ stays a bounded share of the real latency, whatever it is. Once this upstream's
 milestones for a (family, kind, model) are known, polls are sparse before the usual
 window, dense inside it and growing again past it.
 
-A :class:`Watch` is the poller's record of one followed task; :class:`Schedule` sets its next poll
-and learns from its answers. Neither does I/O.
+A :class:`Watch` is the poller's record of one followed task (:class:`Followed`, a copy of what others
+may read of it); :class:`Schedule` sets its next poll and learns from its answers. Neither does I/O.
 """
 
 from __future__ import annotations
@@ -99,6 +99,16 @@ def latency_key(ref: TaskRef) -> LatencyKey:
     return (ref.api, ref.kind, ref.model)
 
 
+@dataclass(frozen=True)
+class Followed:
+    """A followed task as its poller sees it now."""
+
+    ref: TaskRef
+    task: Task | None  # the newest state known here
+    next_poll_at: float  # when its next scheduled poll falls due (math.inf while a poll is under way)
+    waiters: int  # calls waiting on it now
+
+
 @dataclass
 class Watch:
     """The poller's record of one followed task."""
@@ -121,9 +131,26 @@ class Watch:
     reload: bool = False  # another notice came meanwhile: read again
     changed: anyio.Event = field(default_factory=anyio.Event)
 
+    @classmethod
+    def new(cls, ref: TaskRef, *, started: float, current: Task | None, now: float) -> Watch:
+        """A watch of a task submitted at ``started``, whose newest known state is ``current``."""
+        watch = cls(ref=ref, started=started, next_at=now, moved_at=now, task=current)
+        if current is None or not current.status.playable:
+            # At the submit nothing was playable yet: that brackets the first milestone.
+            watch.polled_unreached = {"playable": started, "complete": started}
+        return watch
+
     def notify(self) -> None:
         self.changed.set()
         self.changed = anyio.Event()
+
+    def followed(self) -> Followed:
+        return Followed(ref=self.ref, task=self.task, next_poll_at=self.next_at, waiters=self.waiters)
+
+    def moves_on(self, task: Task) -> bool:
+        """Whether this state moves the task on from the one known (status, or the upstream's word)."""
+        before = self.task
+        return before is None or (before.status, before.raw_status) != (task.status, task.raw_status)
 
     @property
     def milestone(self) -> Milestone:
