@@ -7,11 +7,12 @@ then the earliest arrival). The rate starts at its ceiling, halves on a 429 (onc
 them, :data:`CUT_EVERY_S`) and creeps back up on clean answers; a 429's Retry-After holds every turn
 back until it has passed.
 
-The queue is a sorted list. Each waiter sleeps on an event of its own: a grant wakes the one new head,
-which sleeps until its turn; nobody else is woken. A waiter with a deadline gives up at once when the
-requests ahead of it cannot be through in time (its place in the list says how many are ahead), and
-is asked again only when something can have pushed its turn back: a request queued ahead of it, or a
-429. So a queue of n requests costs O(n log n) in all, not a wake-up of every waiter per grant.
+The queue is a sorted list (bisect finds a place; the list's inserts and pops only move pointers,
+which costs far less than a task's wake-up). Each waiter sleeps on an event of its own: a grant wakes
+the one new head, which sleeps until its turn; nobody else is woken. A waiter with a deadline gives up
+at once when the requests ahead of it cannot be through in time (its index in the list says how many
+are ahead), and is asked again only when something can have pushed its turn back: a request queued
+ahead of it, or a 429. So a queue of n requests costs about n wake-ups, not one of every waiter per grant.
 
 :class:`TenantLimiters` holds the shared limiter and, in team mode, one per tenant in front of it, and
 when each tenant's scheduled polls of an API family may go again after a 429's Retry-After.
