@@ -136,7 +136,7 @@ def make(
     """A poller on the fake clock; by default its requests are not paced at all."""
     task_api, clip_api = FakeApi("task"), FakeApi("clip")
     poller = Poller(
-        {"task": task_api, "clip": clip_api},  # type: ignore[dict-item]
+        {"task": task_api, "clip": clip_api},
         timing=TIMING,
         clock=clock,
         max_requests_per_second=max_requests_per_second,
