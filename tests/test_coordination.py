@@ -3,18 +3,18 @@ the others' waiters served from the ledger and woken by notices, and a dead hold
 
 Every replica here is a real Poller with its own ledger connection and PostgresCoordinator on one
 real database; the upstream is one fake that counts every fetch. The pollers run on fake clocks and
-their ticks are driven by hand (one scheduled poll per replica per tick, in a fixed order), so counts
-are exact. Lease times are the database's own clock: where a test needs time to pass there, it moves
+their ticks are driven by hand (each replica's ``step`` in a fixed order, while ``listen`` takes in the
+others' notices), so counts are exact. Lease times are the database's own clock: where a test needs time to pass there, it moves
 the lease rows back (what ``lease_s`` seconds of waiting would do), instead of sleeping.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import anyio
 import psycopg
@@ -25,7 +25,8 @@ from suno_mcp.domain.errors import RateLimitedError, SunoError
 from suno_mcp.domain.models import ApiFamily, Clip, MusicRequest, Status, Task, TaskRef
 from suno_mcp.engine.coordination import LocalCoordinator
 from suno_mcp.engine.coordination_pg import CHANNEL, OUTAGE_RETRY_S, PRUNE_EVERY_S, PostgresCoordinator
-from suno_mcp.engine.poller import AdaptiveLimiter, Goal, NoKeyError, Poller, Timing
+from suno_mcp.engine.host import NoHost
+from suno_mcp.engine.poller import Followed, Goal, NoKeyError, Poller, Timing
 from suno_mcp.sandbox.runner import run_sandbox
 from suno_mcp.sandbox.state import SandboxConfig
 from suno_mcp.service.core import SunoService
@@ -104,12 +105,31 @@ class Replica:
     ledger: PostgresLedger
     listening: anyio.CancelScope
 
-    def watch_of(self, ref: TaskRef) -> Any:
-        return self.poller._watches.get((ref.tenant, ref.task_id))
+    def followed(self, ref: TaskRef) -> Followed:
+        followed = self.poller.followed(ref.task_id, tenant=ref.tenant)
+        assert followed is not None, f"{self.name} does not follow {ref.task_id}"
+        return followed
 
     def die(self) -> None:
         """The process is gone: no more polls, no notices heard, no lease released."""
         self.listening.cancel()
+
+
+class LedgerHost(NoHost):
+    """A replica's service, as far as its poller sees it: keys, and its ledger to store and read states."""
+
+    def __init__(self, ledger: PostgresLedger, keys: Callable[[str], SecretStr | None] | None) -> None:
+        self.ledger, self.keys = ledger, keys
+
+    def tenant_key(self, tenant: str) -> SecretStr | None:
+        return None if self.keys is None else self.keys(tenant)
+
+    async def stored_state(self, ref: TaskRef) -> Task | None:
+        record = await self.ledger.get(ref.task_id)
+        return None if record is None else record.as_task()
+
+    async def task_fetched(self, ref: TaskRef, task: Task) -> None:
+        await self.ledger.update(task)
 
 
 def _poller(
@@ -120,22 +140,13 @@ def _poller(
     timing: Timing,
     keys: Callable[[str], SecretStr | None] | None,
 ) -> Poller:
-    async def store(ref: TaskRef, task: Task) -> None:
-        await ledger.update(task)
-
-    async def load(ref: TaskRef) -> Task | None:
-        record = await ledger.get(ref.task_id)
-        return None if record is None else record.as_task()
-
     return Poller(
         {"task": upstream.api("task"), "clip": upstream.api("clip")},  # type: ignore[dict-item]
+        host=LedgerHost(ledger, keys),
         timing=timing,
         clock=clock,
-        limiter=AdaptiveLimiter(1e9, start=1e9),  # on the real clock: never makes anyone wait
-        keys=keys,
+        max_requests_per_second=math.inf,  # never makes anyone wait
         coordinator=coordinator,
-        on_update=store,
-        load=load,
     )
 
 
@@ -171,7 +182,7 @@ async def replicas(
 
 async def _listen(replica: Replica) -> None:
     with replica.listening:
-        await replica.poller._follow_changes()
+        await replica.poller.listen()
 
 
 async def submitted(ledger: PostgresLedger, task_id: str) -> None:
@@ -181,13 +192,14 @@ async def submitted(ledger: PostgresLedger, task_id: str) -> None:
 
 
 async def tick(group: Sequence[Replica], ref: TaskRef = REF) -> None:
-    """One tick: every replica's clock moves to the poll due next, and each runs it, in order."""
-    watches = [(r, r.watch_of(ref)) for r in group]
-    due = max(w.next_at for _, w in watches if w is not None)
-    for replica, watch in watches:
+    """One tick: every replica's clock moves to the task's poll due last among them, and each replica
+    polls what is due then, in order (a replica that an earlier one's notice let go of the task polls
+    nothing)."""
+    followed = [r.poller.followed(ref.task_id, tenant=ref.tenant) for r in group]
+    due = max(f.next_poll_at for f in followed if f is not None)
+    for replica in group:
         replica.clock.now = max(replica.clock.now, due)
-        if watch is not None and replica.watch_of(ref) is watch:
-            await replica.poller._poll_scheduled("task", [watch])
+        await replica.poller.step(replica.clock.now)
 
 
 async def lease_row(url: str, ref: TaskRef = REF) -> tuple[str, bool] | None:
@@ -244,15 +256,15 @@ async def test_waiters_on_two_replicas_see_every_new_state_for_one_fetch_per_tic
                 tg.start_soon(on_b)
                 await on_b.read.wait()  # b's came within fresh_s: the ledger answered it
                 assert upstream.fetches == 1
-                assert b.watch_of(REF).task.raw_status == "queued"
+                assert b.followed(REF).task.raw_status == "queued"
                 for n, (status, raw) in enumerate(
                     [(Status.RUNNING, "step 1"), (Status.RUNNING, "step 2"), (Status.STREAMING, "playable")]
                 ):
                     upstream.set("t1", status, raw)
                     await tick([a, b])
                     assert upstream.fetches == 2 + n  # one per tick, however many replicas wait
-                    assert a.watch_of(REF).task.raw_status == raw
-                    assert b.watch_of(REF).task.raw_status == raw
+                    assert a.followed(REF).task.raw_status == raw
+                    assert b.followed(REF).task.raw_status == raw
                 upstream.set("t1", Status.COMPLETE, "done")
                 await tick([a, b])
         assert upstream.fetches == 5
@@ -347,23 +359,24 @@ async def test_when_the_holder_dies_another_replica_takes_over_once_the_lease_ex
     upstream.set("t1", Status.RUNNING, "queued")
     async with replicas(database, upstream, 2) as (a, b):
         await submitted(a.ledger, "t1")
-        for replica in (a, b):
-            replica.poller.watch(REF, started=0.0).waiters = 1  # someone waits on each
-        await tick([a, b])
-        assert (a.poller.fetches, b.poller.fetches) == (1, 0)
-        a.die()
-        upstream.set("t1", Status.RUNNING, "still going")
-        await tick([b])
-        await tick([b])
-        assert b.poller.fetches == 0  # the lease still holds: b waits for it to run out
-        assert b.watch_of(REF).task.raw_status == "queued"  # what the ledger knows
-        await database_clock_moves_on(database, TIMING.lease_s)
-        for n in range(3):
+        with ExitStack() as waiting:
+            for replica in (a, b):
+                waiting.enter_context(replica.poller.waiting(REF, started=0.0))  # someone waits on each
+            await tick([a, b])
+            assert (a.poller.fetches, b.poller.fetches) == (1, 0)
+            a.die()
+            upstream.set("t1", Status.RUNNING, "still going")
             await tick([b])
-            assert b.poller.fetches == n + 1  # b polls now, and keeps polling
-        assert b.watch_of(REF).task.raw_status == "still going"
-        assert await lease_row(database) == ("replica-1", True)
-        assert upstream.fetches == 4
+            await tick([b])
+            assert b.poller.fetches == 0  # the lease still holds: b waits for it to run out
+            assert b.followed(REF).task.raw_status == "queued"  # what the ledger knows
+            await database_clock_moves_on(database, TIMING.lease_s)
+            for n in range(3):
+                await tick([b])
+                assert b.poller.fetches == n + 1  # b polls now, and keeps polling
+            assert b.followed(REF).task.raw_status == "still going"
+            assert await lease_row(database) == ("replica-1", True)
+            assert upstream.fetches == 4
 
 
 async def test_a_replica_without_the_tenants_key_takes_no_lease_and_hears_from_one_that_has_it(
@@ -421,7 +434,7 @@ async def test_a_429_on_one_replica_holds_that_tenants_requests_back_on_the_othe
         sent = upstream.fetches
         await b.poller.wait(limited, goal="complete", wait_s=0, started=0.0)
         assert upstream.fetches == sent  # held back: answered from what is known
-        assert b.watch_of(limited).next_at >= b.clock.now + 30.0  # its schedule waits the pause out
+        assert b.followed(limited).next_poll_at >= b.clock.now + 30.0  # its schedule waits the pause out
         b.clock.now += 1.0  # past t-b's own spacing since b's first read (well inside the pause)
         await b.poller.wait(another, goal="complete", wait_s=0, started=0.0)
         assert upstream.calls[-1] == ("key-of-b", ["t3"])  # another tenant's key is not held back
@@ -448,28 +461,28 @@ async def coordinators(
         yield made
 
 
-async def test_claims_follow_the_lease_the_last_fetch_and_the_databases_clock(database: str) -> None:
+async def test_leases_follow_the_holder_the_last_fetch_and_the_databases_clock(database: str) -> None:
     clock = Clock()
     async with coordinators(database, 2, clock) as (a, b):
         rules = {"fresh_s": 30.0, "lease_s": 600.0}
-        assert await a.claim(REF, read=False, **rules)  # nobody held it: a takes the lease
-        assert not await b.claim(REF, read=False, **rules)  # held
-        assert await a.claim(REF, read=False, **rules)  # a's own last fetch does not hold a back
-        assert not await b.claim(REF, read=True, **rules)  # fetched just now: the ledger answers
-        assert await b.claim(REF, read=True, fresh_s=0.0, lease_s=600.0)  # stale news: anyone may read
+        assert await a.take_lease(REF, read=False, **rules)  # nobody held it: a takes the lease
+        assert not await b.take_lease(REF, read=False, **rules)  # held
+        assert await a.take_lease(REF, read=False, **rules)  # a's own last fetch does not hold a back
+        assert not await b.take_lease(REF, read=True, **rules)  # fetched just now: the ledger answers
+        assert await b.take_lease(REF, read=True, fresh_s=0.0, lease_s=600.0)  # stale news: anyone may read
         assert await lease_row(database) == ("c0", True)  # a read takes no lease that still holds
-        assert not await a.claim(REF, read=False, **rules)  # b fetched just now
+        assert not await a.take_lease(REF, read=False, **rules)  # b fetched just now
         # b's waiters want news more often than a fetches: b takes the polling over.
-        assert await b.claim(REF, read=False, fresh_s=30.0, lease_s=600.0, stale_s=0.0)
+        assert await b.take_lease(REF, read=False, fresh_s=30.0, lease_s=600.0, stale_s=0.0)
         assert await lease_row(database) == ("c1", True)
         await a.release(REF)  # not a's lease: it stays
         assert await lease_row(database) == ("c1", True)
         await database_clock_moves_on(database, 601.0)
-        assert await a.claim(REF, read=False, **rules)  # expired: a takes over
+        assert await a.take_lease(REF, read=False, **rules)  # expired: a takes over
         assert await lease_row(database) == ("c0", True)
         await a.release(REF)
         assert await lease_row(database) == ("c0", False)
-        assert not await b.claim(REF, read=False, **rules)  # a fetched just now, even though it let go
+        assert not await b.take_lease(REF, read=False, **rules)  # a fetched just now, even though it let go
         await database_clock_moves_on(database, 2 * 3600.0)
         clock.now += PRUNE_EVERY_S
         await a.release(TaskRef("another", "task"))  # now and then a release clears long-expired rows
@@ -539,23 +552,23 @@ async def test_pause_notices_reach_the_other_replicas_and_unreadable_ones_are_sk
         receive.close()
 
 
-async def test_while_the_database_cannot_be_asked_claims_are_granted_and_it_is_asked_again_later(
+async def test_while_the_database_cannot_be_asked_leases_are_granted_and_it_is_asked_again_later(
     database: str,
 ) -> None:
     clock = Clock()
     async with coordinators(database, 2, clock) as (a, b):
         rules = {"fresh_s": 30.0, "lease_s": 600.0}
-        assert await b.claim(REF, read=False, **rules)  # b holds the lease
-        assert not await a.claim(REF, read=False, **rules)
+        assert await b.take_lease(REF, read=False, **rules)  # b holds the lease
+        assert not await a.take_lease(REF, read=False, **rules)
         async with await psycopg.AsyncConnection.connect(database, autocommit=True) as admin:
             await admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
                 ("suno-mcp leases c0",),
             )
-        assert await a.claim(REF, read=False, **rules)  # cannot ask: polls as a lone process would
-        assert await a.claim(REF, read=False, **rules)  # and does not try again at once
+        assert await a.take_lease(REF, read=False, **rules)  # cannot ask: polls as a lone process would
+        assert await a.take_lease(REF, read=False, **rules)  # and does not try again at once
         clock.now += OUTAGE_RETRY_S
-        assert not await a.claim(REF, read=False, **rules)  # reconnected: b's lease counts again
+        assert not await a.take_lease(REF, read=False, **rules)  # reconnected: b's lease counts again
 
 
 async def test_a_coordinator_refuses_to_open_on_a_database_without_the_lease_table(database: str) -> None:
@@ -563,10 +576,10 @@ async def test_a_coordinator_refuses_to_open_on_a_database_without_the_lease_tab
         await PostgresCoordinator.open(database, "early")
 
 
-async def test_a_lone_process_is_granted_every_claim() -> None:
+async def test_a_lone_process_is_granted_every_lease() -> None:
     local = LocalCoordinator()
-    assert await local.claim(REF, read=False, fresh_s=1e9, lease_s=0.0)
-    assert await local.claim(REF, read=True, fresh_s=1e9, lease_s=0.0)
+    assert await local.take_lease(REF, read=False, fresh_s=1e9, lease_s=0.0)
+    assert await local.take_lease(REF, read=True, fresh_s=1e9, lease_s=0.0)
 
 
 # ------------------------------------------------------------ the whole server, three replicas

@@ -63,7 +63,6 @@ def test_a_wrong_way_import_breaks_the_layer_contracts(tmp_path: Path, module: s
     assert "1 broken" in run.stdout, run.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="server, client, service, poller and the ledgers are split next")
 def test_no_module_outside_the_sandbox_runs_past_600_lines() -> None:
     long = [
         (str(path.relative_to(PACKAGE)), lines)

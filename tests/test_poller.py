@@ -1,27 +1,29 @@
-"""The poller's schedule, batching, sharing and limits, on a fake clock and a fake upstream."""
+"""The poller's schedule, batching, sharing and limits, on a fake clock and a fake upstream.
+
+Tests drive the poller through its public surface: ``step(now)`` polls whatever is due at ``now`` on
+the fake clock, ``next_due()`` says when that is, ``waiting(ref)`` stands for someone waiting on a
+task, and ``followed(task_id)`` reads what the poller knows of it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 
 import anyio
+import anyio.abc
 import pytest
 from pydantic import SecretStr
 
 from suno_mcp.domain.errors import NotFoundError, RateLimitedError, SunoError
-from suno_mcp.domain.latency import LatencyModel
+from suno_mcp.domain.latency import LatencyModel, Milestone
 from suno_mcp.domain.models import ApiFamily, Clip, Status, Task, TaskRef
 from suno_mcp.engine.coordination import LocalCoordinator
-from suno_mcp.engine.poller import (
-    CUT_EVERY_S,
-    IDLE,
-    READ,
-    AdaptiveLimiter,
-    NoKeyError,
-    Poller,
-    Timing,
-    reached,
-)
+from suno_mcp.engine.host import NoHost
+from suno_mcp.engine.limiter import CUT_EVERY_S, IDLE, READ, WAITED, AdaptiveLimiter
+from suno_mcp.engine.poller import NoKeyError, Poller, Timing, reached
+
+BOUND_S = 10.0  # the longest any test here waits for something (real seconds)
 
 
 class Clock:
@@ -90,57 +92,90 @@ class KeyedApi:
 
 
 class CountingCoordinator(LocalCoordinator):
-    """Grants every claim, as a lone process does, and counts them."""
+    """Grants every lease, as a lone process does, and counts them."""
 
     def __init__(self) -> None:
-        self.claims: list[TaskRef] = []
+        self.leases: list[TaskRef] = []
 
-    async def claim(
+    async def take_lease(
         self, ref: TaskRef, *, read: bool, fresh_s: float, lease_s: float, stale_s: float | None = None
     ) -> bool:
-        self.claims.append(ref)
+        self.leases.append(ref)
         return True
 
     async def close(self) -> None:
         return None
 
 
+class Host(NoHost):
+    """The service's side of the poller, recorded: the tenants' keys it holds (the dict is read live,
+    so a test can hand a key over later) and the milestones and stalls it was told of."""
+
+    def __init__(self, keys: Mapping[str, SecretStr] | None = None) -> None:
+        self.keys: Mapping[str, SecretStr] = keys if keys is not None else {}
+        self.milestones: list[tuple[str, Milestone, float]] = []
+        self.stalled: list[str] = []
+
+    def tenant_key(self, tenant: str) -> SecretStr | None:
+        return self.keys.get(tenant)
+
+    async def milestone_reached(self, ref: TaskRef, milestone: Milestone, seconds: float) -> None:
+        self.milestones.append((ref.task_id, milestone, seconds))
+
+    async def task_stalled(self, ref: TaskRef, task: Task) -> None:
+        assert ref.task_id == task.task_id
+        self.stalled.append(task.task_id)
+
+
 TIMING = Timing(preview_s=30.0, complete_s=120.0, min_gap_s=1.0, max_gap_s=15.0)
 
 
-def make(clock: Clock, **kwargs: object) -> tuple[Poller, FakeApi, FakeApi]:
+def make(
+    clock: Clock, *, max_requests_per_second: float = math.inf, **kwargs: object
+) -> tuple[Poller, FakeApi, FakeApi]:
+    """A poller on the fake clock; by default its requests are not paced at all."""
     task_api, clip_api = FakeApi("task"), FakeApi("clip")
     poller = Poller(
         {"task": task_api, "clip": clip_api},
         timing=TIMING,
         clock=clock,
-        limiter=AdaptiveLimiter(1e9, start=1e9, clock=clock),  # never makes anyone wait
+        max_requests_per_second=max_requests_per_second,
         **kwargs,  # type: ignore[arg-type]
     )
     return poller, task_api, clip_api
+
+
+async def advance(poller: Poller, clock: Clock) -> list[TaskRef]:
+    """Move the clock to the next poll due and run it: the tasks polled."""
+    clock.now = poller.next_due()
+    return await poller.step(clock.now)
 
 
 async def first_playable(
     poller: Poller, api: FakeApi, clock: Clock, playable_at: float, name: str = "t"
 ) -> tuple[float, int]:
     """Drive one task's schedule on the fake clock; when it was seen playable and how many polls it took."""
-    watch = poller.watch(TaskRef(name, "task", model="m"), started=clock.now)
+    ref = TaskRef(name, "task", model="m")
     started, polls = clock.now, 0
-    watch.waiters = 1  # someone waits, as a generate_music call does
-    while True:
-        clock.now = watch.next_at
-        api.status[name] = Status.STREAMING if clock.now - started >= playable_at else Status.RUNNING
-        await poller._poll_batch("task", [watch])
-        polls += 1
-        if reached(watch.task, "playable"):
-            return clock.now - started, polls
+    with poller.waiting(ref, started=started):  # someone waits, as a generate_music call does
+        while True:
+            clock.now = poller.next_due()
+            api.status[name] = Status.STREAMING if clock.now - started >= playable_at else Status.RUNNING
+            assert await poller.step(clock.now) == [ref]
+            polls += 1
+            followed = poller.followed(name)
+            assert followed is not None
+            if reached(followed.task, "playable"):
+                break
+    poller.forget(name)  # it plays: the next task has the poller to itself
+    return clock.now - started, polls
 
 
 def test_polls_start_within_a_few_seconds_of_the_submit() -> None:
     clock = Clock()
     poller, _, _ = make(clock)
-    watch = poller.watch(TaskRef("t1", "task"), started=0.0)
-    assert watch.next_at == pytest.approx(TIMING.first_poll_s)
+    poller.watch(TaskRef("t1", "task"), started=0.0)
+    assert poller.next_due() == pytest.approx(TIMING.first_poll_s)
 
 
 @pytest.mark.parametrize("latency", [4.0, 9.0, 30.0, 75.0, 400.0])
@@ -162,8 +197,9 @@ async def test_a_learned_window_polls_sparsely_before_it_and_densely_inside_it()
     seen, polls = await first_playable(poller, api, clock, 30.0)
     assert seen <= 30.0 * 1.05
     assert polls <= 5
-    cold_poller, cold_api, _ = make(Clock())
-    _, cold_polls = await first_playable(cold_poller, cold_api, cold_poller._clock, 30.0)  # type: ignore[arg-type]
+    cold_clock = Clock()
+    cold_poller, cold_api, _ = make(cold_clock)
+    _, cold_polls = await first_playable(cold_poller, cold_api, cold_clock, 30.0)
     assert polls < cold_polls
 
 
@@ -191,14 +227,10 @@ async def test_the_learned_window_follows_an_upstream_that_gets_faster_or_slower
 
 async def test_learned_milestones_are_reported_for_the_ledger() -> None:
     clock = Clock()
-    got: list[tuple[str, str, float]] = []
-
-    async def keep(ref: TaskRef, milestone: str, seconds: float) -> None:
-        got.append((ref.task_id, milestone, seconds))
-
-    poller, api, _ = make(clock, on_milestone=keep)
+    host = Host()
+    poller, api, _ = make(clock, host=host)
     await first_playable(poller, api, clock, 20.0, name="t1")
-    ((task_id, milestone, seconds),) = got
+    ((task_id, milestone, seconds),) = host.milestones
     assert (task_id, milestone) == ("t1", "playable")
     assert 20.0 * 0.8 <= seconds <= 20.0 * 1.2
 
@@ -206,11 +238,10 @@ async def test_learned_milestones_are_reported_for_the_ledger() -> None:
 async def test_clip_api_tasks_due_together_are_fetched_in_one_request() -> None:
     clock = Clock()
     poller, _, clip_api = make(clock)
-    watches = []
     for name in ("a", "b", "c"):
         clip_api.status[name] = Status.RUNNING
-        watches.append(poller.watch(TaskRef(name, "clip", clip_ids=(name,)), started=0.0))
-    await poller._poll_batch("clip", watches)
+        poller.watch(TaskRef(name, "clip", clip_ids=(name,)), started=0.0)
+    assert len(await advance(poller, clock)) == 3
     assert clip_api.calls == [["a", "b", "c"]]
     assert poller.fetches == 1
 
@@ -218,9 +249,17 @@ async def test_clip_api_tasks_due_together_are_fetched_in_one_request() -> None:
 def test_many_watchers_of_one_task_share_one_watch() -> None:
     clock = Clock()
     poller, _, _ = make(clock)
-    watches = {id(poller.watch(TaskRef("t1", "task"), started=0.0)) for _ in range(20)}
-    assert len(watches) == 1
-    assert poller.watching == 1
+    ref = TaskRef("t1", "task")
+    for _ in range(20):
+        poller.watch(ref, started=0.0)
+    with poller.waiting(ref), poller.waiting(ref):
+        assert poller.watching == 1
+        followed = poller.followed("t1")
+        assert followed is not None
+        assert followed.waiters == 2  # both wait on the one watch
+    followed = poller.followed("t1")
+    assert followed is not None
+    assert followed.waiters == 0
 
 
 async def test_retry_after_pushes_back_every_task_of_that_family_and_is_not_a_task_error() -> None:
@@ -228,14 +267,18 @@ async def test_retry_after_pushes_back_every_task_of_that_family_and_is_not_a_ta
     poller, task_api, _ = make(clock)
     task_api.fail_with = RateLimitedError("slow down", retry_after=40.0)
     task_api.status.update({"t1": Status.RUNNING, "t2": Status.RUNNING})
-    first = poller.watch(TaskRef("t1", "task"), started=0.0)
-    second = poller.watch(TaskRef("t2", "task"), started=0.0)
+    first = TaskRef("t1", "task")
+    poller.watch(first, started=0.0)
     clock.now = 27.0
-    await poller._poll_batch("task", [first])
-    assert first.next_at >= 67.0
+    assert await poller.step(clock.now) == [first]
+    followed = poller.followed("t1")
+    assert followed is not None
+    assert followed.next_poll_at >= 67.0
     assert poller.last_error("t1") is None  # our own pacing: nothing for a tool result to report
-    poller._schedule(second, clock.now)
-    assert second.next_at >= 67.0
+    poller.watch(TaskRef("t2", "task"), started=0.0)  # another task of the family, scheduled now
+    second = poller.followed("t2")
+    assert second is not None
+    assert second.next_poll_at >= 67.0
     # A read in the meantime gives up at its deadline instead of waiting out the pause.
     assert await poller.limiter.acquire(READ, deadline=clock.now) is False
 
@@ -243,44 +286,59 @@ async def test_retry_after_pushes_back_every_task_of_that_family_and_is_not_a_ta
 async def test_a_finished_task_is_no_longer_watched_and_a_waiter_sees_it() -> None:
     clock = Clock()
     poller, task_api, _ = make(clock)
-    task_api.status["t1"] = Status.COMPLETE
-    watch = poller.watch(TaskRef("t1", "task"), started=0.0)
-    await poller._poll_batch("task", [watch])
+    ref = TaskRef("t1", "task")
+    task_api.status["t1"] = Status.RUNNING
+    seen: list[Task | None] = []
+
+    async def waiter() -> None:
+        seen.append(await poller.wait(ref, goal="complete", wait_s=BOUND_S, started=0.0))
+
+    with anyio.fail_after(BOUND_S):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter)
+            await anyio.wait_all_tasks_blocked()  # its first read is in: it waits for news
+            task_api.status["t1"] = Status.COMPLETE
+            assert await advance(poller, clock) == [ref]
     assert poller.watching == 0
-    assert reached(watch.task, "complete")
+    (task,) = seen
+    assert task is not None
+    assert reached(task, "complete")
 
 
 async def test_a_task_the_upstream_never_heard_of_becomes_not_found_after_a_grace_period() -> None:
     clock = Clock()
     poller, _, _ = make(clock)
-    watch = poller.watch(TaskRef("ghost", "task"), started=0.0)
-    for now in (30.0, 40.0, 50.0):  # three misses, all within a minute of the submit
-        clock.now = now
-        await poller._poll_batch("task", [watch])
-    assert watch.error is None
-    clock.now = 70.0
-    await poller._poll_batch("task", [watch])
-    assert isinstance(watch.error, NotFoundError)
+    ref = TaskRef("ghost", "task")
+    with poller.waiting(ref, started=0.0):  # a waiter's dense schedule: a poll at each of these times
+        for now in (30.0, 40.0, 50.0):  # three misses, all within a minute of the submit
+            clock.now = now
+            assert await poller.step(now) == [ref]
+        assert poller.last_error("ghost") is None
+        clock.now = 70.0
+        assert await poller.step(clock.now) == [ref]
+    assert isinstance(poller.last_error("ghost"), NotFoundError)
 
 
 async def test_a_task_whose_status_never_moves_is_reported_stalled_and_no_longer_polled() -> None:
     clock = Clock()
-    stalled: list[str] = []
-
-    async def on_stalled(ref: TaskRef, task: Task) -> None:
-        assert ref.task_id == task.task_id
-        stalled.append(task.task_id)
-
-    poller, task_api, _ = make(clock, on_stalled=on_stalled)
+    host = Host()
+    poller, task_api, _ = make(clock, host=host)
     task_api.status["t1"] = Status.RUNNING
-    watch = poller.watch(TaskRef("t1", "task"), started=0.0)
-    watch.waiters = 1
-    while poller.watching and clock.now < 2 * TIMING.stall_s:
-        clock.now = watch.next_at
-        await poller._poll_batch("task", [watch])
-    assert stalled == ["t1"]
+    seen: list[Task | None] = []
+
+    async def waiter() -> None:
+        seen.append(await poller.wait(TaskRef("t1", "task"), goal="complete", wait_s=BOUND_S, started=0.0))
+
+    with anyio.fail_after(BOUND_S):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter)
+            await anyio.wait_all_tasks_blocked()
+            while poller.watching and clock.now < 2 * TIMING.stall_s:
+                await advance(poller, clock)
+    assert host.stalled == ["t1"]
     assert poller.watching == 0
-    assert reached(watch.task, "complete")  # its waiters stop waiting: nothing more will come
+    (task,) = seen
+    assert reached(task, "complete")  # its waiter stopped waiting: nothing more will come
     assert TIMING.stall_s <= clock.now <= TIMING.stall_s + TIMING.first_poll_s + TIMING.max_gap_s
 
 
@@ -334,6 +392,135 @@ async def test_a_read_that_cannot_get_a_turn_in_time_gives_up_instead_of_waiting
     assert await limiter.acquire(READ, deadline=clock.now) is False
 
 
+class Turns:
+    """Requests queued on one limiter in the background, each in a cancel scope of its own.
+
+    ``answers`` holds (name, granted) in the order the limiter answered them. The limiter's clock is
+    fake: nobody's turn comes until the test moves it.
+    """
+
+    def __init__(self, limiter: AdaptiveLimiter, tg: anyio.abc.TaskGroup) -> None:
+        self.limiter, self._tg = limiter, tg
+        self.answers: list[tuple[str, bool]] = []
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        self._answered = anyio.Event()
+
+    @property
+    def granted(self) -> list[str]:
+        return [name for name, granted in self.answers if granted]
+
+    async def ask(
+        self, name: str, priority: int = WAITED, *, due: float = 0.0, deadline: float | None = None
+    ) -> None:
+        """Queue one request; return once it waits (or has its answer)."""
+        scope = self._scopes[name] = anyio.CancelScope()
+
+        async def request() -> None:
+            with scope:
+                granted = await self.limiter.acquire(priority, due=due, deadline=deadline)
+                self.answers.append((name, granted))
+                answered, self._answered = self._answered, anyio.Event()
+                answered.set()
+
+        self._tg.start_soon(request)
+        await anyio.wait_all_tasks_blocked()
+
+    async def cancel(self, name: str) -> None:
+        self._scopes[name].cancel()
+        await anyio.wait_all_tasks_blocked()
+
+    async def until(self, count: int) -> None:
+        while len(self.answers) < count:
+            await self._answered.wait()
+
+
+async def test_the_limiter_grants_turns_by_priority_then_due_then_arrival() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(1000.0, clock=clock)  # turns 1 ms apart on the fake clock
+    assert await limiter.acquire()  # the first goes at once; the next turn is at 1 ms
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            turns = Turns(limiter, tg)
+            await turns.ask("idle", IDLE)
+            await turns.ask("waited 1", WAITED)
+            await turns.ask("read due 5", READ, due=5.0)
+            await turns.ask("read due 2", READ, due=2.0)
+            await turns.ask("waited 2", WAITED)
+            assert turns.answers == []  # the clock has not moved: nobody's turn has come
+            assert limiter.queued == 5
+            for n in range(1, 6):
+                clock.now += 0.001
+                await turns.until(n)
+    assert turns.granted == ["read due 2", "read due 5", "waited 1", "waited 2", "idle"]
+    assert limiter.queued == 0
+
+
+async def test_a_cancelled_request_leaves_the_queue_and_the_others_keep_their_order() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(1000.0, clock=clock)
+    assert await limiter.acquire()
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            turns = Turns(limiter, tg)
+            for name in ("a", "b", "c", "d"):
+                await turns.ask(name)
+            await turns.cancel("b")  # one in the middle of the queue
+            assert limiter.queued == 3
+            await turns.cancel("a")  # the head: the turn it slept towards is c's now
+            assert limiter.queued == 2
+            clock.now += 0.001
+            await turns.until(1)
+            clock.now += 0.001
+            await turns.until(2)
+    assert turns.answers == [("c", True), ("d", True)]
+    assert limiter.queued == 0
+    assert not await limiter.acquire(deadline=clock.now)  # the next turn is 1 ms on, as the rate says
+    clock.now += 0.001
+    assert await limiter.acquire(deadline=clock.now)
+
+
+async def test_a_request_whose_turn_cannot_come_before_its_deadline_is_refused_at_once() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(1.0, clock=clock)  # one turn a second
+    assert await limiter.acquire()  # the next turn is at 1 s
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            turns = Turns(limiter, tg)
+            await turns.ask("poll 1")
+            await turns.ask("poll 2")  # turns at 1 s and 2 s
+            # Behind both, its turn would be at 3 s: refused now, not once 2.5 s have passed.
+            assert await limiter.acquire(WAITED, deadline=2.5) is False
+            await turns.ask("read", deadline=3.5)  # its turn, at 3 s, comes in time: it waits
+            assert turns.answers == []
+            await turns.ask("urgent", READ)  # ahead of all three: the read's turn moves to 4 s
+            assert turns.answers == [("read", False)]  # it gives up at once
+            assert limiter.queued == 3
+            tg.cancel_scope.cancel()
+
+
+async def test_retry_after_holds_every_turn_back_until_it_has_passed() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(1000.0, clock=clock)
+    # Short holds: the fake clock decides who goes, but a queued request naps (for real) until the
+    # time its turn is due, then looks at the clock again.
+    limiter.rate_limited(retry_after=0.02)  # at 0: nothing may go before 20 ms
+    assert await limiter.acquire(READ, deadline=0.01) is False  # the hold outlasts its deadline
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            turns = Turns(limiter, tg)
+            await turns.ask("poll")
+            await turns.ask("read", READ, deadline=0.05)
+            limiter.rate_limited(retry_after=0.07)  # another 429: the read cannot make it any more
+            await anyio.wait_all_tasks_blocked()
+            assert turns.answers == [("read", False)]
+            clock.now = 0.069
+            await anyio.wait_all_tasks_blocked()
+            assert turns.answers == [("read", False)]
+            clock.now = 0.07
+            await turns.until(2)
+    assert turns.answers == [("read", False), ("poll", True)]
+
+
 # ------------------------------------------------------------ tenants
 
 
@@ -342,80 +529,76 @@ KEYS = {"t-a": SecretStr("key-of-a"), "t-b": SecretStr("key-of-b")}
 
 async def test_a_tenants_tasks_are_fetched_with_that_tenants_key_and_the_servers_with_its_own() -> None:
     clock = Clock()
-    poller, task_api, _ = make(clock, keys=KEYS.get)
+    poller, task_api, _ = make(clock, host=Host(KEYS))
     task_api.status.update({"mine": Status.RUNNING, "theirs": Status.RUNNING})
-    await poller._poll_batch("task", [poller.watch(TaskRef("theirs", "task", tenant="t-a"), started=0.0)])
-    clock.now = 1.0  # the limiter's next turn (on a frozen clock it would never come)
-    await poller._poll_batch("task", [poller.watch(TaskRef("mine", "task"), started=0.0)])
-    assert task_api.keys == ["key-of-a", None]
-    assert poller.checked_at("theirs", tenant="t-a") == 0.0
+    poller.watch(TaskRef("theirs", "task", tenant="t-a"), started=0.0)
+    poller.watch(TaskRef("mine", "task"), started=0.0)
+    assert len(await advance(poller, clock)) == 2
+    keys_by_task = {tuple(ids): key for ids, key in zip(task_api.calls, task_api.keys, strict=True)}
+    assert keys_by_task == {("theirs",): "key-of-a", ("mine",): None}
+    assert poller.checked_at("theirs", tenant="t-a") == clock.now
     assert poller.checked_at("theirs") is None  # another tenant's task of the same id is another watch
 
 
 async def test_one_task_id_under_two_tenants_is_two_watches() -> None:
-    poller, _, _ = make(Clock(), keys=KEYS.get)
-    first = poller.watch(TaskRef("same", "task", tenant="t-a"), started=0.0)
-    second = poller.watch(TaskRef("same", "task", tenant="t-b"), started=0.0)
-    assert first is not second
+    poller, _, _ = make(Clock(), host=Host(KEYS))
+    poller.watch(TaskRef("same", "task", tenant="t-a"), started=0.0)
+    poller.watch(TaskRef("same", "task", tenant="t-b"), started=0.0)
     assert poller.watching == 2
     poller.forget("same", tenant="t-a")
     assert poller.watching == 1
-    assert poller.watch(TaskRef("same", "task", tenant="t-b")) is second
+    assert poller.followed("same", tenant="t-a") is None
+    poller.watch(TaskRef("same", "task", tenant="t-b"))
+    assert poller.watching == 1
+    followed = poller.followed("same", tenant="t-b")
+    assert followed is not None
+    assert followed.ref.tenant == "t-b"
 
 
 async def test_a_tenant_without_a_key_here_is_not_polled_until_its_next_call_brings_the_key() -> None:
     clock = Clock()
     held: dict[str, SecretStr] = {}  # this process restarted: it has seen nobody's key yet
     coordinator = CountingCoordinator()
-    poller, task_api, _ = make(clock, keys=held.get, coordinator=coordinator)
+    poller, task_api, _ = make(clock, host=Host(held), coordinator=coordinator)
     task_api.status["t1"] = Status.RUNNING
     ref = TaskRef("t1", "task", tenant="t-a")
-    watch = poller.watch(ref, started=0.0)
-    clock.now = watch.next_at
-    await poller._poll_batch("task", [watch])
+    poller.watch(ref, started=0.0)
+    assert await advance(poller, clock) == [ref]
     assert task_api.calls == []
-    assert coordinator.claims == []  # no lease either: a replica that holds the key polls it
+    assert coordinator.leases == []  # no lease either: a replica that holds the key polls it
     error = poller.last_error("t1", tenant="t-a")
     assert isinstance(error, NoKeyError)
     assert "next call" in error.message
-    assert watch.next_at > clock.now  # still scheduled, not dropped
+    assert poller.next_due() > clock.now  # still scheduled, not dropped
 
     held["t-a"] = KEYS["t-a"]  # the tenant calls again
-    assert poller.watch(ref) is watch
+    poller.watch(ref)
+    assert poller.watching == 1
     assert poller.last_error("t1", tenant="t-a") is None
-    await poller._poll_batch("task", [watch])
+    assert await advance(poller, clock) == [ref]
     assert task_api.keys == ["key-of-a"]
-    assert coordinator.claims == [ref]
-    assert watch.task is not None
-    assert watch.task.status is Status.RUNNING
+    assert coordinator.leases == [ref]
+    followed = poller.followed("t1", tenant="t-a")
+    assert followed is not None
+    assert followed.task is not None
+    assert followed.task.status is Status.RUNNING
 
 
 async def test_clip_feed_batches_hold_one_tenant_each() -> None:
     clock = Clock()
-    clip_api = FakeApi("clip")
-    poller = Poller(
-        {"task": FakeApi("task"), "clip": clip_api},  # type: ignore[dict-item]
-        timing=TIMING,
-        clock=clock,
-        limiter=AdaptiveLimiter(1e9, start=1e9),  # on the real clock: three requests in a row go at once
-        keys=KEYS.get,
-    )
+    poller, _, clip_api = make(clock, host=Host(KEYS))
     for name, tenant in (("a1", "t-a"), ("a2", "t-a"), ("b1", "t-b"), ("s1", "")):
         clip_api.status[name] = Status.RUNNING
         poller.watch(TaskRef(name, "clip", clip_ids=(name,), tenant=tenant), started=0.0)
     clock.now = 10.0  # every one of them is due
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(poller.run)
-            await clip_api.calls_reach(3)
-            tg.cancel_scope.cancel()
+    assert len(await poller.step(clock.now)) == 4
     batches = sorted(zip(clip_api.keys, clip_api.calls, strict=True), key=lambda kc: str(kc[0]))
     assert batches == [(None, ["s1"]), ("key-of-a", ["a1", "a2"]), ("key-of-b", ["b1"])]
 
 
 async def test_a_busy_tenants_queue_does_not_delay_another_tenants_request() -> None:
     clock = Clock()
-    poller, _, _ = make(clock, keys=KEYS.get, tenant_max_rps=0.01)
+    poller, _, _ = make(clock, host=Host(KEYS), tenant_max_rps=0.01)
     served: list[str] = []
     assert await poller.acquire("t-a", READ)  # its next request is due 100 s later
 
@@ -454,7 +637,7 @@ class PauseRecorder(LocalCoordinator):
 async def test_a_running_poller_passes_a_429_on_to_the_other_replicas_beside_its_answer() -> None:
     clock = Clock()
     recorder = PauseRecorder()
-    poller, task_api, _ = make(clock, keys=KEYS.get, coordinator=recorder)
+    poller, task_api, _ = make(clock, host=Host(KEYS), coordinator=recorder)
     task_api.fail_for_key["key-of-a"] = RateLimitedError("slow down", retry_after=40.0)
     task_api.status["a1"] = Status.RUNNING
     with anyio.fail_after(5):
@@ -472,21 +655,25 @@ async def test_a_running_poller_passes_a_429_on_to_the_other_replicas_beside_its
 
 async def test_a_429_on_one_tenants_request_slows_that_tenant_alone() -> None:
     clock = Clock()
-    poller, task_api, _ = make(clock, keys=KEYS.get, tenant_max_rps=10.0)
+    # Paced (very fast) so that the test can see the shared limiter does not halve.
+    poller, task_api, _ = make(clock, host=Host(KEYS), max_requests_per_second=1e9, tenant_max_rps=10.0)
     task_api.fail_for_key["key-of-a"] = RateLimitedError("slow down", retry_after=40.0)
     task_api.status.update({"a1": Status.RUNNING, "b1": Status.RUNNING})
-    of_a = poller.watch(TaskRef("a1", "task", tenant="t-a"), started=0.0)
-    of_b = poller.watch(TaskRef("b1", "task", tenant="t-b"), started=0.0)
-    clock.now = 5.0
-    await poller._poll_batch("task", [of_a])
-    assert of_a.next_at >= 45.0  # its key's Retry-After
-    clock.now = 6.0
-    await poller._poll_batch("task", [of_b])
-    assert of_b.task is not None
-    assert of_b.next_at < 45.0
-    clock.now = 7.0
+    of_a, of_b = TaskRef("a1", "task", tenant="t-a"), TaskRef("b1", "task", tenant="t-b")
+    poller.watch(of_a, started=0.0)
+    poller.watch(of_b, started=1.0)  # its first poll comes a second after a's
+    assert await advance(poller, clock) == [of_a]
+    followed_a = poller.followed("a1", tenant="t-a")
+    assert followed_a is not None
+    assert followed_a.next_poll_at >= clock.now + 40.0  # its key's Retry-After
+    assert await advance(poller, clock) == [of_b]
+    followed_b = poller.followed("b1", tenant="t-b")
+    assert followed_b is not None
+    assert followed_b.task is not None
+    assert followed_b.next_poll_at < followed_a.next_poll_at
+    clock.now += 1.0
     assert await poller.acquire("t-a", READ, deadline=clock.now) is False
     assert await poller.acquire("t-b", READ, deadline=clock.now) is True
-    clock.now = 8.0
+    clock.now += 1.0
     assert await poller.acquire("", READ, deadline=clock.now) is True
     assert poller.limiter.rate == pytest.approx(1e9)  # the shared limiter did not halve

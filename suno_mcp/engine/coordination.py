@@ -2,20 +2,23 @@
 
 Every replica runs its own :class:`~suno_mcp.engine.poller.Poller`. Left alone, N replicas with waiters on
 one task would each fetch it on every tick. A :class:`PollCoordinator` stands between a poller's
-schedule and the upstream: before each fetch the poller asks :meth:`PollCoordinator.claim`, and only
-a granted claim goes out. After a fetch stored a new state in the shared ledger,
+schedule and the upstream: before each fetch the poller asks :meth:`PollCoordinator.take_lease`, and
+only a fetch whose lease was granted goes out. After a fetch stored a new state in the shared ledger,
 :meth:`PollCoordinator.changed` tells the other replicas, whose pollers read that state from the
 ledger instead of fetching it again.
 
-Two kinds of claim:
+A task's lease has two parts: the *polling lease* (who polls it on schedule, until when) and the last
+fetch (who fetched it, when), which keeps everyone else off for ``fresh_s``. Two kinds of request
+take them:
 
-- a *scheduled* poll (the poller's own schedule) is granted to the replica holding the task's lease,
-  or to anyone once the lease has expired (its holder died or stopped following the task), and only
+- a *scheduled* poll (the poller's own schedule) is granted to the replica holding the polling lease,
+  or to anyone once it has expired (its holder died or stopped following the task), and only
   when no other replica fetched the task within ``fresh_s``; the grant renews the lease. A replica
   whose waiters need more than the holder gives them (nobody fetched within ``stale_s``) takes the
   lease over, so the most demanding schedule sets the pace, once;
 - a *read* (a status read or a waited call someone is asking for right now) is granted to anyone when
-  nobody fetched within ``fresh_s``; a refused read is answered from the ledger.
+  nobody fetched within ``fresh_s`` (it takes the polling lease only if that had expired); a refused
+  read is answered from the ledger.
 
 The vendor limits a key, not a replica: when the upstream answers one replica's request with 429,
 :meth:`PollCoordinator.paused` passes the Retry-After on, and every replica slows that tenant down as
@@ -45,7 +48,7 @@ OnPause = Callable[[str, ApiFamily | None, float | None], Awaitable[None]]
 class PollCoordinator(Protocol):
     """Shares the polling of tasks between the replicas of one deployment."""
 
-    async def claim(
+    async def take_lease(
         self,
         ref: TaskRef,
         *,
@@ -54,7 +57,7 @@ class PollCoordinator(Protocol):
         lease_s: float,
         stale_s: float | None = None,
     ) -> bool:
-        """May this replica fetch this task now? A granted claim counts as a fetch for the others."""
+        """May this replica fetch this task now? A granted lease counts as a fetch for the others."""
         ...
 
     async def changed(self, ref: TaskRef) -> None:
@@ -75,14 +78,14 @@ class PollCoordinator(Protocol):
         ...
 
     async def close(self) -> None:
-        """Let go of whatever :meth:`run` and the claims hold (connections)."""
+        """Let go of whatever :meth:`run` and :meth:`take_lease` hold (connections)."""
         ...
 
 
 class LocalCoordinator:
-    """One process alone: every claim is granted and nobody else needs telling."""
+    """One process alone: every lease is granted and nobody else needs telling."""
 
-    async def claim(
+    async def take_lease(
         self,
         ref: TaskRef,
         *,

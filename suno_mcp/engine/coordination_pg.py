@@ -5,9 +5,9 @@ that polls it, until when, and who fetched it last and when. Every time in it is
 (``clock_timestamp()``), never a replica's: replicas on different machines agree on what "expired"
 and "fetched within the last two seconds" mean even when their own clocks do not.
 
-A claim is one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` statement: the row lock it takes makes
-concurrent claims on one task queue up, and each sees the one before it, so at most one of them is
-granted per ``fresh_s``. The rules are in :mod:`suno_mcp.engine.coordination`.
+Taking a lease is one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` statement: the row lock it takes
+makes concurrent requests for one task's lease queue up, and each sees the one before it, so at most one
+of them is granted per ``fresh_s``. The rules are in :mod:`suno_mcp.engine.coordination`.
 
 Notices go through ``pg_notify`` on one channel, as JSON: ``{"replica", "tenant", "task_id"}`` for a
 new state, ``{"replica", "tenant", "kind": "paused", "api", "retry_after"}`` for a 429 (Retry-After
@@ -15,7 +15,7 @@ in seconds, relative, so the replicas' clocks need not agree). A dedicated conne
 reconnected (bounded backoff) whenever it drops. A notice lost while it was down costs only latency
 (a replica whose waiters are refused a scheduled poll reads the ledger anyway) or one more 429.
 
-If the lease connection fails, claims are granted (and the connection retried at most once per
+If the lease connection fails, leases are granted (and the connection retried at most once per
 :data:`OUTAGE_RETRY_S`): a replica that cannot coordinate polls as a lone process would, which costs
 duplicate fetches, never a task nobody follows.
 """
@@ -41,12 +41,12 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "suno_mcp_poll"
 CONNECT_TIMEOUT_S = 10
-# A claim is a single-row statement; one that takes longer than this has met a stuck database.
+# Taking a lease is a single-row statement; one that takes longer than this has met a stuck database.
 STATEMENT_TIMEOUT_MS = 5000
 # Reconnecting the LISTEN connection: the first retry is quick, later ones back off to the cap.
 RECONNECT_MIN_S = 0.05
 RECONNECT_MAX_S = 5.0
-# With the lease connection down, claims are granted and a reconnect tried at most this often.
+# With the lease connection down, leases are granted and a reconnect tried at most this often.
 OUTAGE_RETRY_S = 1.0
 # NOTIFY payloads are capped at 8000 bytes; a task id too long for one is left to the fallback.
 MAX_PAYLOAD = 7000
@@ -150,7 +150,7 @@ class PostgresCoordinator:
 
     # ------------------------------------------------------------ leases
 
-    async def claim(
+    async def take_lease(
         self,
         ref: TaskRef,
         *,

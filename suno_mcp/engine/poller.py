@@ -3,17 +3,12 @@
 Many waiters on one task share its fetches. Reads are fresh: a status read or a waited
 call fetches at once unless a fetch of that task finished within :data:`FRESH_S`.
 
-The schedule assumes nothing about the upstream's latency until it has learned it
-(:mod:`suno_mcp.domain.latency`): from the submit, the gap between polls grows with the time
-elapsed (a share, :data:`GROWTH`, of it), so the overshoot past the moment audio became playable
-stays a bounded share of the real latency, whatever it is. Once this upstream's
-milestones for a (family, kind, model) are known, polls are sparse before the usual
-window, dense inside it and growing again past it.
+The schedule (:mod:`suno_mcp.engine.schedule`) assumes nothing about the upstream's latency until it
+has learned it, then polls sparsely before the usual window, densely inside it and growing past it.
 
-Requests go through one :class:`AdaptiveLimiter`: its rate rises while answers (polls and submits)
-are clean and halves on a 429, once for a burst of them, within a ceiling; a 429's Retry-After holds
-the tenant's requests back on every replica. When requests are scarce, a read someone is waiting on
-goes first, then polls of tasks with waiters (earliest due first), and tasks nobody waits for last.
+Requests take turns from the limiters (:mod:`suno_mcp.engine.limiter`), which adapt to 429s; a 429's
+Retry-After holds the tenant's requests back on every replica. When requests are scarce, a read someone
+is waiting on goes first, then polls of tasks with waiters, and tasks nobody waits for last.
 
 Team mode: every task belongs to a tenant (``TaskRef.tenant``) and is fetched with that tenant's
 key (the key ring the service fills from each caller's requests); a tenant whose key this process
@@ -21,60 +16,49 @@ does not hold is not polled here. Each tenant's requests first pass a limiter of
 (``tenant_max_rps``), so one busy tenant queues behind itself, and a 429 slows that tenant alone.
 
 Replicas: before every fetch the poller asks its :class:`~suno_mcp.engine.coordination.PollCoordinator`
-whether this replica may fetch the task now. A refused read, a refused scheduled poll and a
-notice that another replica stored a new state all read that state from the shared ledger
-(``load``) instead of fetching it again.
+for the task's lease. A refused read, a refused scheduled poll and a notice that another replica
+stored a new state all read that state from the shared ledger (through the host) instead of
+fetching it again.
+
+What the poller needs from the service (keys, the stored state, where answers, milestones and stalls
+go) is one :class:`~suno_mcp.engine.host.PollerHost`. :meth:`Poller.run` polls on the clock;
+:meth:`Poller.step` polls whatever is due at a given time and returns once the answers are in (tests
+drive it with a fake clock, beside :meth:`Poller.listen` for the other replicas' notices).
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import anyio
 import anyio.abc
-from pydantic import SecretStr
 
-from suno_mcp.domain.errors import ConfigurationError, NotFoundError, RateLimitedError, SunoError
-from suno_mcp.domain.latency import LatencyKey, LatencyModel, Milestone, Window
+from suno_mcp.domain.errors import NotFoundError, RateLimitedError, SunoError
+from suno_mcp.domain.latency import LatencyModel, Milestone
 from suno_mcp.domain.models import ApiFamily, Status, Task, TaskRef
 from suno_mcp.domain.tenancy import SERVER_TENANT
 from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
+from suno_mcp.engine.host import NO_KEY, NoHost, NoKeyError, PollerHost
+from suno_mcp.engine.limiter import IDLE, READ, WAITED, TenantLimiters
+from suno_mcp.engine.schedule import FRESH_S, Followed, Goal, Schedule, Timing, Watch, latency_key, reached
 from suno_mcp.upstream.families import MusicApi
+
+# READ is re-exported: the service's submits take their turns at the priority of a read.
+__all__ = ["FRESH_S", "READ", "Followed", "Goal", "NoKeyError", "Poller", "ProgressFn", "Timing", "reached"]
 
 log = logging.getLogger(__name__)
 
-Goal = Literal["playable", "complete"]
 # (newest state, seconds since the submit, the last poll's error, seconds after the submit
 # that final audio usually arrives for tasks like this one)
 ProgressFn = Callable[[Task | None, float, str | None, float], Awaitable[None]]
 
-# A fetch this recent (seconds) answers a read without another request.
-FRESH_S = 2.0
 # A read that waits for nothing answers within this, from what is known if no fetch fits.
 READ_BUDGET_S = 0.7
-# With no learned window, the next poll comes after this share of the time since the submit.
-# The first playable audio is what a person waits for; final audio follows a preview they can
-# already hear, so its polls are spaced wider (fewer requests, a later "complete").
-GROWTH = {"playable": 0.2, "complete": 0.3}
-# Just past a learned window (up to LATE_SPAN times its far edge) the gap grows more slowly:
-# a task only a little slower than usual is still found soon.
-LATE_GROWTH = 0.12
-LATE_SPAN = 1.5
-# Inside a learned window, the gap is this share of the window's median.
-DENSE = {"playable": 0.08, "complete": 0.3}
-# A milestone time is learned only when the polls around it bracket it this tightly (a share
-# of the time): the schedule's own gaps stay inside it, a task first seen after a restart does not.
-BRACKET = 0.35
-# A task nobody waits for is polled at most this often, as a share of its age.
-IDLE_GROWTH = 0.5
 # A task the upstream has not heard of this long after its submit really is unknown.
 NOT_FOUND_GRACE_S = 60.0
 # The longest a waited call's first read waits for its fetch.
@@ -83,193 +67,9 @@ REFRESH_LIMIT_S = 20.0
 # their own schedule's gaps (its holder polls it more sparsely than they need, or died).
 LAG = 1.5
 
-# Request priorities (lower goes first).
-READ, WAITED, IDLE = 0, 1, 2
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Time scales of the schedule. ``preview_s``/``complete_s``/``lyrics_s`` are only the
-    prior (quoted in progress messages until this upstream's times are learned)."""
-
-    preview_s: float = 30.0
-    complete_s: float = 120.0
-    lyrics_s: float = 10.0
-    first_poll_s: float = 3.0
-    fresh_s: float = FRESH_S
-    min_gap_s: float = 1.0
-    max_gap_s: float = 15.0
-    idle_max_gap_s: float = 60.0
-    horizon_s: float = 30 * 60.0  # stop watching a task nobody waits for after this
-    stall_s: float = 30 * 60.0  # a task whose status has not moved for this long is stalled
-    progress_every_s: float = 5.0
-    # How long a replica's claim to poll a task lasts (a few times the longest gap): once its
-    # holder has been gone this long, another replica takes the task over.
-    lease_s: float = 60.0
-
-    @classmethod
-    def expecting(cls, preview_s: float, complete_s: float, *, stall_s: float = 30 * 60.0) -> Timing:
-        """The default time scales with another prior and stall limit."""
-        return cls(preview_s=preview_s, complete_s=complete_s, stall_s=stall_s)
-
-    def scaled(self, factor: float) -> Timing:
-        """The same schedule for an upstream ``factor`` times faster (the sandbox's speed)."""
-        return Timing(
-            preview_s=self.preview_s / factor,
-            complete_s=self.complete_s / factor,
-            lyrics_s=self.lyrics_s / factor,
-            first_poll_s=self.first_poll_s / factor,
-            fresh_s=self.fresh_s / factor,
-            min_gap_s=self.min_gap_s / factor,
-            max_gap_s=self.max_gap_s / factor,
-            idle_max_gap_s=self.idle_max_gap_s / factor,
-            horizon_s=self.horizon_s,
-            stall_s=self.stall_s / factor,
-            progress_every_s=min(self.progress_every_s, max(0.05, self.preview_s / factor / 4)),
-            lease_s=self.lease_s / factor,
-        )
-
-
-def reached(task: Task | None, goal: Goal) -> bool:
-    """True when a waiter with this goal can stop waiting."""
-    if task is None:
-        return False
-    if not task.status.followed:  # finished, or stalled: nothing more will come by waiting
-        return True
-    return goal == "playable" and task.kind != "lyrics" and task.status.playable
-
-
-def latency_key(ref: TaskRef) -> LatencyKey:
-    return (ref.api, ref.kind, ref.model)
-
-
-class NoKeyError(ConfigurationError):
-    """This process holds no key for the task's tenant, so it cannot poll the task."""
-
-
-NO_KEY = NoKeyError(
-    "this server process has not seen the key of this task's owner (it restarted since their last "
-    "call, or their calls went to another replica), so it does not poll the task itself; the owner's "
-    "next call here brings the key and polling resumes"
-)
-
 
 def _same(before: Task | None, after: Task) -> bool:
     return before is not None and before.model_dump() == after.model_dump()
-
-
-@dataclass
-class _Watch:
-    ref: TaskRef
-    started: float
-    next_at: float
-    waiters: int = 0
-    misses: int = 0
-    task: Task | None = None
-    error: SunoError | None = None
-    fetched_at: float | None = None  # when the last answer (of any kind) came back
-    seen_at: float | None = None  # when the upstream last answered with this task's state
-    polled_unreached: dict[str, float] = field(default_factory=dict)  # milestone -> last poll before it
-    moved_at: float = 0.0  # when its status last changed
-    in_flight: bool = False
-    gap: float = 0.0  # the gap its schedule last chose
-    version: int = 0  # counts this process's own answers (a ledger read older than one is dropped)
-    loading: bool = False  # a ledger read for another replica's notice is under way
-    reload: bool = False  # another notice came meanwhile: read again
-    changed: anyio.Event = field(default_factory=anyio.Event)
-
-    def notify(self) -> None:
-        self.changed.set()
-        self.changed = anyio.Event()
-
-    @property
-    def milestone(self) -> Milestone:
-        """The next milestone this task is heading for."""
-        if self.ref.kind == "lyrics" or (self.task is not None and self.task.status.playable):
-            return "complete"
-        return "playable"
-
-
-# A burst of requests sent at one rate meets the upstream's limit together: their 429s halve the rate
-# once. Another 429 halves it again only this long (seconds) after the last cut.
-CUT_EVERY_S = 1.0
-
-
-class AdaptiveLimiter:
-    """Spaces upstream requests 1/rate apart, in priority order; the rate adapts to 429s."""
-
-    def __init__(
-        self,
-        ceiling: float,
-        *,
-        start: float | None = None,
-        floor: float = 0.2,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.ceiling = ceiling
-        self.floor = min(floor, ceiling)
-        # Start at the ceiling (the user's own number); the first 429 halves it.
-        self.rate = min(ceiling, start if start is not None else ceiling)
-        self._clock = clock
-        self._next = 0.0
-        self._cut_at: float | None = None  # when a 429 last halved the rate
-        self._queue: list[tuple[int, float, int]] = []  # (priority, due, arrival): smallest goes next
-        self._seq = itertools.count()
-        self._changed = anyio.Event()
-
-    def _poke(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
-
-    async def acquire(
-        self, priority: int = WAITED, *, due: float = 0.0, deadline: float | None = None
-    ) -> bool:
-        """Wait for this request's turn; False if ``deadline`` (a clock value) passes first."""
-        entry = (priority, due, next(self._seq))
-        heapq.heappush(self._queue, entry)
-        try:
-            while True:
-                now = self._clock()
-                if self._queue[0] is entry and now >= self._next:
-                    heapq.heappop(self._queue)
-                    self._next = max(now, self._next) + 1.0 / self.rate
-                    self._poke()
-                    return True
-                if deadline is not None and now >= deadline:
-                    return False
-                if deadline is not None and self._turn_after(entry, now) > deadline:
-                    return False  # the requests ahead of this one will not be through in time
-                wait = self._next - now if self._queue[0] is entry else math.inf
-                if deadline is not None:
-                    wait = min(wait, deadline - now)
-                changed = self._changed
-                with anyio.move_on_after(min(wait, 3600.0)):
-                    await changed.wait()
-        finally:
-            if entry in self._queue:
-                self._queue.remove(entry)
-                heapq.heapify(self._queue)
-                self._poke()
-
-    def _turn_after(self, entry: tuple[int, float, int], now: float) -> float:
-        """The earliest time this entry could go, if the rate holds."""
-        ahead = sum(1 for other in self._queue if other < entry)
-        return max(now, self._next) + ahead / self.rate
-
-    def succeeded(self) -> None:
-        """A clean answer: creep the rate up towards the ceiling."""
-        self.rate = min(self.ceiling, self.rate + 0.02 * self.ceiling)
-
-    def rate_limited(self, retry_after: float | None) -> None:
-        """A 429: hold every request back for Retry-After, and halve the rate (once per
-        :data:`CUT_EVERY_S`: the other requests in flight met the same limit, not a lower one)."""
-        now = self._clock()
-        if self._cut_at is None or now - self._cut_at >= CUT_EVERY_S:
-            self.rate = max(self.floor, self.rate / 2)
-            self._cut_at = now
-        if retry_after:
-            self._next = max(self._next, now + retry_after)
-        self._poke()
 
 
 _Key = tuple[str, str]  # (tenant, task id)
@@ -286,87 +86,43 @@ class Poller:
         self,
         apis: Mapping[ApiFamily, MusicApi],
         *,
+        host: PollerHost | None = None,
         timing: Timing | None = None,
         max_requests_per_second: float = 10.0,
         tenant_max_rps: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        on_update: Callable[[TaskRef, Task], Awaitable[None]] | None = None,
-        on_milestone: Callable[[TaskRef, Milestone, float], Awaitable[None]] | None = None,
-        on_stalled: Callable[[TaskRef, Task], Awaitable[None]] | None = None,
-        latency: LatencyModel | None = None,
-        limiter: AdaptiveLimiter | None = None,
-        keys: Callable[[str], SecretStr | None] | None = None,
         coordinator: PollCoordinator | None = None,
-        load: Callable[[TaskRef], Awaitable[Task | None]] | None = None,
+        latency: LatencyModel | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``max_requests_per_second`` is the shared ceiling (``math.inf``: no pacing);
+        ``tenant_max_rps`` each team-mode tenant's (by default as high). ``host`` may also be set
+        afterwards (the service that provides it is built around this poller)."""
         self._apis = apis
+        self.host: PollerHost = host or NoHost()
         self.timing = timing or Timing()
         self._clock = clock
-        self.limiter = limiter or AdaptiveLimiter(max_requests_per_second, clock=clock)
-        # Each tenant's own limiter (team mode), in front of the shared one; by default as high.
-        self._tenant_max_rps = tenant_max_rps if tenant_max_rps is not None else self.limiter.ceiling
-        self._tenant_limiters: dict[str, AdaptiveLimiter] = {}
+        self._limiters = TenantLimiters(max_requests_per_second, tenant_max_rps, clock=clock)
+        self.limiter = self._limiters.shared
         self.latency = latency or LatencyModel(
             prior_playable_s=self.timing.preview_s,
             prior_complete_s=self.timing.complete_s,
             prior_lyrics_s=self.timing.lyrics_s,
         )
-        self._watches: dict[_Key, _Watch] = {}
-        self._wake = anyio.Event()
-        self._on_update = on_update
-        self._on_milestone = on_milestone
-        self._on_stalled = on_stalled
-        self._keys = keys
+        self._schedule = Schedule(self.timing, self.latency)
         self.coordinator: PollCoordinator = coordinator or LocalCoordinator()
-        self._load = load
-        self._paused_until: dict[tuple[str, ApiFamily], float] = defaultdict(float)
+        self._watches: dict[_Key, Watch] = {}
+        self._wake = anyio.Event()
         self.fetches = 0  # upstream fetch requests made, for tests and benchmarks
-        self._clip_feed_out: set[str] = set()  # tenants with a batched feed request of the loop in flight
+        self._clip_feed_out: set[str] = set()  # tenants with a batched feed request in flight
         self._group: anyio.abc.TaskGroup | None = None  # the running loop's, for releases
 
     # ------------------------------------------------------------ schedule
 
-    def _gap(self, watch: _Watch, now: float, window: Window | None) -> float:
-        """Seconds to the next poll; ``window`` is where this task's next milestone usually lands."""
-        t = self.timing
-        elapsed = max(0.0, now - watch.started)
-        milestone = watch.milestone
-        growth = GROWTH[milestone]
-        if window is not None and window.high < elapsed <= LATE_SPAN * window.high:
-            growth = min(growth, LATE_GROWTH)
-        growing = min(t.max_gap_s, max(t.min_gap_s, growth * elapsed))
-        if window is None or elapsed > window.high:
-            gap = growing
-        elif elapsed < window.low:
-            gap = window.low - elapsed  # nothing usually happens before the window opens
-        else:
-            gap = min(t.max_gap_s, max(t.min_gap_s, DENSE[milestone] * window.median))
-        if watch.waiters == 0:
-            gap = max(gap, min(t.idle_max_gap_s, IDLE_GROWTH * elapsed))
-        return max(gap, t.min_gap_s)
-
-    def _schedule(self, watch: _Watch, now: float) -> None:
-        first = watch.started + self.timing.first_poll_s
-        window = self.latency.window(latency_key(watch.ref), watch.milestone)
-        if (
-            watch.fetched_at is None
-            and now < first
-            and (window is None or window.low < 2 * self.timing.first_poll_s)
-        ):
-            # With nothing learned (or a window opening within seconds), look soon after the submit.
-            due = first
-        else:
-            due = now + self._gap(watch, now, window)
-        watch.gap = max(self.timing.min_gap_s, due - now)
-        watch.next_at = max(due, self._paused_until[(watch.ref.tenant, watch.ref.api)])
+    def _plan(self, watch: Watch, now: float) -> None:
+        paused_until = self._limiters.paused_until(watch.ref.tenant, watch.ref.api)
+        self._schedule.plan(watch, now, paused_until=paused_until)
 
     # ------------------------------------------------------------ requests
-
-    def _tenant_limiter(self, tenant: str) -> AdaptiveLimiter:
-        limiter = self._tenant_limiters.get(tenant)
-        if limiter is None:
-            limiter = self._tenant_limiters[tenant] = AdaptiveLimiter(self._tenant_max_rps, clock=self._clock)
-        return limiter
 
     async def acquire(
         self, tenant: str, priority: int = WAITED, *, due: float = 0.0, deadline: float | None = None
@@ -376,11 +132,7 @@ class Poller:
         A team-mode tenant's request waits for its own limiter first, then the shared one: a busy
         tenant's queue holds only its own requests, never another tenant's.
         """
-        if tenant != SERVER_TENANT and not await self._tenant_limiter(tenant).acquire(
-            priority, due=due, deadline=deadline
-        ):
-            return False
-        return await self.limiter.acquire(priority, due=due, deadline=deadline)
+        return await self._limiters.acquire(tenant, priority, due=due, deadline=deadline)
 
     async def rate_limited(
         self, tenant: str, retry_after: float | None, family: ApiFamily | None = None
@@ -390,10 +142,10 @@ class Poller:
 
         ``family``: the API a poll was refused on; its scheduled polls also wait out Retry-After.
         """
-        self._slow_down(tenant, family, retry_after)
+        self._limiters.rate_limited(tenant, retry_after, family)
         if self._group is not None:
             # Sent beside, not in the way: the answer this 429 came with is due to its waiters now,
-            # and the notice may queue behind this replica's claims.
+            # and the notice may queue behind this replica's lease requests.
             self._group.start_soon(self._tell_paused, tenant, family, retry_after)
         else:
             await self._tell_paused(tenant, family, retry_after)
@@ -405,37 +157,31 @@ class Poller:
             # The other replicas then meet the limit themselves: one more 429 each, nothing lost.
             log.exception("telling the other replicas about a 429 failed")
 
-    def _slow_down(self, tenant: str, family: ApiFamily | None, retry_after: float | None) -> None:
-        limiter = self.limiter if tenant == SERVER_TENANT else self._tenant_limiter(tenant)
-        limiter.rate_limited(retry_after)
-        if retry_after and family is not None:
-            until = self._clock() + retry_after
-            self._paused_until[(tenant, family)] = max(self._paused_until[(tenant, family)], until)
-
     async def _peer_paused(self, tenant: str, family: ApiFamily | None, retry_after: float | None) -> None:
         """Another replica's request with this tenant's key got a 429: the key is limited here too."""
-        self._slow_down(tenant, family, retry_after)
+        self._limiters.rate_limited(tenant, retry_after, family)
 
     def succeeded(self, tenant: str) -> None:
         """A clean answer to one of ``tenant``'s requests (a poll or a submit): creep back up."""
-        self.limiter.succeeded()
-        if tenant != SERVER_TENANT:
-            self._tenant_limiter(tenant).succeeded()
+        self._limiters.succeeded(tenant)
 
     def _api_for(self, family: ApiFamily, tenant: str) -> MusicApi | None:
         """The client to fetch ``tenant``'s tasks with, or None when this process holds no key for it."""
         api = self._apis[family]
         if tenant == SERVER_TENANT:
             return api
-        key = None if self._keys is None else self._keys(tenant)
+        key = self.host.tenant_key(tenant)
         if key is None:
             return None
         return api.with_key(key)  # a light view of the one HTTP client: cheaper than remembering it
 
     # ------------------------------------------------------------ public
 
-    def watch(self, ref: TaskRef, *, started: float | None = None, current: Task | None = None) -> _Watch:
-        """Start (or keep) watching a task; ``started`` is its submit time on this clock."""
+    def watch(self, ref: TaskRef, *, started: float | None = None, current: Task | None = None) -> None:
+        """Start (or keep) following a task; ``started`` is its submit time on this clock."""
+        self._watch(ref, started=started, current=current)
+
+    def _watch(self, ref: TaskRef, *, started: float | None, current: Task | None) -> Watch:
         existing = self._watches.get(_key(ref))
         if existing is not None:
             if ref.clip_ids and not existing.ref.clip_ids:
@@ -446,15 +192,34 @@ class Poller:
                 self._reschedule_now_if_idle(existing)
             return existing
         now = self._clock()
-        watch = _Watch(ref=ref, started=now if started is None else started, next_at=now, moved_at=now)
-        watch.task = current
-        if current is None or not current.status.playable:
-            # At the submit nothing was playable yet: that brackets the first milestone.
-            watch.polled_unreached = {"playable": watch.started, "complete": watch.started}
-        self._schedule(watch, now)
+        watch = Watch.new(ref, started=now if started is None else started, current=current, now=now)
+        self._plan(watch, now)
         self._watches[_key(ref)] = watch
         self._wake.set()
         return watch
+
+    @contextmanager
+    def waiting(
+        self, ref: TaskRef, *, started: float | None = None, current: Task | None = None
+    ) -> Iterator[None]:
+        """Follow a task with someone waiting on it for the ``with`` block: its polls come as often
+        as a waited call's (:meth:`wait` counts its callers this way)."""
+        with self._waiting(self._watch(ref, started=started, current=current)):
+            yield
+
+    @contextmanager
+    def _waiting(self, watch: Watch) -> Iterator[None]:
+        watch.waiters += 1
+        self._reschedule_now_if_idle(watch)
+        try:
+            yield
+        finally:
+            watch.waiters -= 1
+
+    def followed(self, task_id: str, *, tenant: str = SERVER_TENANT) -> Followed | None:
+        """What this poller knows of a task it follows now; None when it does not follow it."""
+        watch = self._watches.get((tenant, task_id))
+        return None if watch is None else watch.followed()
 
     @property
     def watching(self) -> int:
@@ -480,7 +245,7 @@ class Poller:
         FRESH_S (here, or on another replica: then the ledger answers). With ``wait_s`` 0 it
         answers within READ_BUDGET_S: from the newest known state when no request can go out in time.
         """
-        watch = self.watch(ref, started=started, current=current)
+        watch = self._watch(ref, started=started, current=current)
         if watch.task is None:
             watch.task = current
         if not self._fresh(watch):
@@ -489,21 +254,16 @@ class Poller:
             await self._report(watch, progress)  # what the first read found, at once
         if wait_s <= 0 or reached(watch.task, goal):
             return watch.task
-        watch.waiters += 1
-        self._reschedule_now_if_idle(watch)
-        try:
-            with anyio.move_on_after(wait_s):
-                while not reached(watch.task, goal):
-                    event = watch.changed
-                    with anyio.move_on_after(self.timing.progress_every_s):
-                        await event.wait()
-                    if progress is not None:
-                        await self._report(watch, progress)
-        finally:
-            watch.waiters -= 1
+        with self._waiting(watch), anyio.move_on_after(wait_s):
+            while not reached(watch.task, goal):
+                event = watch.changed
+                with anyio.move_on_after(self.timing.progress_every_s):
+                    await event.wait()
+                if progress is not None:
+                    await self._report(watch, progress)
         return watch.task
 
-    async def _report(self, watch: _Watch, progress: ProgressFn) -> None:
+    async def _report(self, watch: Watch, progress: ProgressFn) -> None:
         await progress(
             watch.task,
             self._clock() - watch.started,
@@ -522,19 +282,19 @@ class Poller:
         watch = self._watches.get((tenant, task_id))
         return None if watch is None else watch.seen_at
 
-    def _fresh(self, watch: _Watch) -> bool:
+    def _fresh(self, watch: Watch) -> bool:
         return watch.fetched_at is not None and self._clock() - watch.fetched_at < self.timing.fresh_s
 
-    def _reschedule_now_if_idle(self, watch: _Watch) -> None:
+    def _reschedule_now_if_idle(self, watch: Watch) -> None:
         # A task nobody waited for was scheduled sparsely; a new waiter brings it back in
         # (never later than the poll already due).
         if not watch.in_flight:
             due = watch.next_at
-            self._schedule(watch, self._clock())
+            self._plan(watch, self._clock())
             watch.next_at = min(due, watch.next_at)
             self._wake.set()
 
-    async def _refresh(self, watch: _Watch, limit_s: float) -> None:
+    async def _refresh(self, watch: Watch, limit_s: float) -> None:
         """Fetch now, or join the fetch already in flight, and wait for its answer, bounded.
 
         The fetch runs in the caller's task rather than through the polling loop: one hop
@@ -558,7 +318,7 @@ class Poller:
                     watch.waiters -= 1
 
     @staticmethod
-    def _describe_error(watch: _Watch) -> str | None:
+    def _describe_error(watch: Watch) -> str | None:
         if watch.error is None or isinstance(watch.error, RateLimitedError):
             return None  # our own pacing, not something the person needs to act on
         return watch.error.message
@@ -581,65 +341,82 @@ class Poller:
         async with anyio.create_task_group() as tasks:
             self._group = tasks
             try:
-                tasks.start_soon(self._follow_changes)
+                tasks.start_soon(self.listen)
                 await self._loop(tasks)
             finally:
                 self._group = None
 
+    async def step(self, now: float) -> list[TaskRef]:
+        """Poll every task due at ``now`` (a clock value) as :meth:`run` would, and return once all
+        their answers are in (stored, learnt from, waiters woken): the tasks it polled."""
+        due = self._take_due(now)
+        async with anyio.create_task_group() as polls:
+            for family, watches in due:
+                polls.start_soon(self._poll_due, family, watches)
+        return [watch.ref for _, watches in due for watch in watches]
+
+    def next_due(self) -> float:
+        """When the next scheduled poll falls due (a clock value; ``math.inf`` when none is)."""
+        return min((w.next_at for w in self._watches.values() if self._idle(w)), default=math.inf)
+
+    def _idle(self, watch: Watch) -> bool:
+        # While a tenant's feed request is out, its clip-API tasks falling due wait for the next
+        # one, so they share it: that is what keeps the feed batched (one key per request).
+        clip_feed_out = watch.ref.api == "clip" and watch.ref.tenant in self._clip_feed_out
+        return not watch.in_flight and not clip_feed_out
+
     async def _loop(self, fetches: anyio.abc.TaskGroup) -> None:
         while True:
             now = self._clock()
-            idle = [w for w in self._watches.values() if not w.in_flight]
-            # While a tenant's feed request is out, its clip-API tasks falling due wait for the next
-            # one, so they share it: that is what keeps the feed batched (one key per request).
-            ready = [
-                w
-                for w in idle
-                if w.next_at <= now and not (w.ref.api == "clip" and w.ref.tenant in self._clip_feed_out)
-            ]
-            if not ready:
-                upcoming = min((w.next_at for w in idle if w.next_at > now), default=math.inf)
+            due = self._take_due(now)
+            if not due:
                 wake = self._wake
-                with anyio.move_on_after(min(upcoming - now, 3600.0)):
+                with anyio.move_on_after(min(self.next_due() - now, 3600.0)):
                     await wake.wait()
                 if wake is self._wake:
                     self._wake = anyio.Event()
                 continue
-            clip_batches: dict[str, list[_Watch]] = defaultdict(list)
-            for watch in sorted(ready, key=lambda w: (w.waiters == 0, w.next_at)):
-                # Taken now, before its fetch task starts, so the next turn skips it.
-                watch.in_flight = True
-                if watch.ref.api == "clip":
-                    clip_batches[watch.ref.tenant].append(watch)
-                else:
-                    fetches.start_soon(self._poll_scheduled, "task", [watch])
-            for tenant, batch in clip_batches.items():
-                self._clip_feed_out.add(tenant)
-                fetches.start_soon(self._poll_clip_batch, tenant, batch)
+            for family, watches in due:
+                fetches.start_soon(self._poll_due, family, watches)
 
-    async def _poll_scheduled(self, family: ApiFamily, watches: Sequence[_Watch]) -> None:
+    def _take_due(self, now: float) -> list[tuple[ApiFamily, list[Watch]]]:
+        """The polls due at ``now``, in the order they should go: task-API tasks one by one, each
+        tenant's clip-API tasks in one feed request. Marked in flight, so the next turn skips them."""
+        ready = [w for w in self._watches.values() if self._idle(w) and w.next_at <= now]
+        due: list[tuple[ApiFamily, list[Watch]]] = []
+        clip_batches: dict[str, list[Watch]] = defaultdict(list)
+        for watch in sorted(ready, key=lambda w: (w.waiters == 0, w.next_at)):
+            watch.in_flight = True
+            if watch.ref.api == "clip":
+                clip_batches[watch.ref.tenant].append(watch)
+            else:
+                due.append(("task", [watch]))
+        for tenant, batch in clip_batches.items():
+            self._clip_feed_out.add(tenant)
+            due.append(("clip", batch))
+        return due
+
+    async def _poll_due(self, family: ApiFamily, watches: Sequence[Watch]) -> None:
         waited = any(w.waiters for w in watches)
         due = min(w.next_at for w in watches)
-        await self._poll_batch(family, watches, priority=WAITED if waited else IDLE, due=due)
-
-    async def _poll_clip_batch(self, tenant: str, watches: Sequence[_Watch]) -> None:
         try:
-            await self._poll_scheduled("clip", watches)
+            await self._poll_batch(family, watches, priority=WAITED if waited else IDLE, due=due)
         finally:
-            self._clip_feed_out.discard(tenant)
-            self._wake.set()
+            if family == "clip":
+                self._clip_feed_out.discard(watches[0].ref.tenant)
+                self._wake.set()
 
     async def _poll_batch(
         self,
         family: ApiFamily,
-        watches: Sequence[_Watch],
+        watches: Sequence[Watch],
         *,
         priority: int = WAITED,
         due: float = 0.0,
         deadline: float | None = None,
         read: bool = False,
     ) -> None:
-        """Poll watches of one tenant: claim each, fetch the granted ones, read the rest from the ledger."""
+        """Poll watches of one tenant: take each one's lease, fetch the leased ones, read the rest from the ledger."""
         tenant = watches[0].ref.tenant
         assert all(w.ref.tenant == tenant for w in watches)  # one key per request
         for watch in watches:
@@ -651,7 +428,7 @@ class Poller:
                 for watch in watches:
                     watch.error = NO_KEY  # and no lease taken: a replica holding the key polls it
             else:
-                granted = await self._claim(watches, read=read)
+                granted = await self._leased(watches, read=read)
                 if granted and await self.acquire(tenant, priority, due=due, deadline=deadline):
                     await self._fetch_batch(family, api, granted, deadline)
         except Exception as err:
@@ -667,18 +444,19 @@ class Poller:
             for watch in watches:
                 watch.in_flight = False
                 if watch.next_at == math.inf:  # not rescheduled: cancelled, refused a turn, or failed
-                    self._schedule(watch, now)
+                    self._plan(watch, now)
                 watch.notify()  # a waiter sharing a cancelled fetch must not wait for nothing
             self._wake.set()
 
-    async def _claim(self, watches: Sequence[_Watch], *, read: bool) -> list[_Watch]:
-        """The watches this replica may fetch now; the others get the ledger's state instead."""
+    async def _leased(self, watches: Sequence[Watch], *, read: bool) -> list[Watch]:
+        """The watches whose lease this replica took: it may fetch them now; the others get the
+        ledger's state instead."""
         t = self.timing
-        granted: list[_Watch] = []
+        granted: list[Watch] = []
         for watch in watches:
             # Waiters here need news about once a gap; an idle watch leaves the pace to the holder.
             stale_s = max(t.fresh_s, LAG * watch.gap) if watch.waiters and not read else None
-            if await self.coordinator.claim(
+            if await self.coordinator.take_lease(
                 watch.ref, read=read, fresh_s=t.fresh_s, lease_s=t.lease_s, stale_s=stale_s
             ):
                 granted.append(watch)
@@ -690,7 +468,7 @@ class Poller:
         return granted
 
     async def _fetch_batch(
-        self, family: ApiFamily, api: MusicApi, watches: Sequence[_Watch], deadline: float | None
+        self, family: ApiFamily, api: MusicApi, watches: Sequence[Watch], deadline: float | None
     ) -> None:
         self.fetches += 1
         tenant = watches[0].ref.tenant
@@ -707,14 +485,14 @@ class Poller:
             for watch in watches:
                 watch.error = error
                 watch.fetched_at = now
-                self._schedule(watch, now)
+                self._plan(watch, now)
             return
         self.succeeded(tenant)
         now = self._clock()
         for watch in watches:
             await self._take(watch, tasks.get(watch.ref.task_id), now)
 
-    async def _take(self, watch: _Watch, task: Task | None, now: float) -> None:
+    async def _take(self, watch: Watch, task: Task | None, now: float) -> None:
         """Fold one answer into its watch: state, milestones, stall, reschedule."""
         watch.fetched_at = now
         watch.version += 1
@@ -725,32 +503,28 @@ class Poller:
                     f"the upstream does not know task {watch.ref.task_id}", status_code=404
                 )
         else:
-            await self._note_milestones(watch, task, now)
-            if watch.task is None or (watch.task.status, watch.task.raw_status) != (
-                task.status,
-                task.raw_status,
-            ):
+            for milestone, seconds in self._schedule.learn(watch, task, now):
+                await self.host.milestone_reached(watch.ref, milestone, seconds)
+            if watch.moves_on(task):
                 watch.moved_at = now
             news = not _same(watch.task, task)
             watch.task, watch.error, watch.misses, watch.seen_at = task, None, 0, now
-            if self._on_update is not None:
-                await self._on_update(watch.ref, task)
+            await self.host.task_fetched(watch.ref, task)
             if news:
                 await self.coordinator.changed(watch.ref)  # stored: the other replicas read it
-        self._schedule(watch, now)
+        self._plan(watch, now)
         finished = task is not None and task.status.finished
         stale = now - watch.started > self.timing.horizon_s and watch.waiters == 0
         stalled = task is not None and not finished and now - watch.moved_at > self.timing.stall_s
         if stalled and task is not None:
             # Its waiters stop waiting (nothing more will come), and the ledger says so.
             watch.task = task.model_copy(update={"status": Status.STALLED})
-            if self._on_stalled is not None:
-                await self._on_stalled(watch.ref, task)
+            await self.host.task_stalled(watch.ref, task)
             await self.coordinator.changed(watch.ref)
         if finished or stale or stalled:
             await self._drop(watch)
 
-    async def _drop(self, watch: _Watch) -> None:
+    async def _drop(self, watch: Watch) -> None:
         """Stop following a task here, and let go of its lease."""
         if self._watches.get(_key(watch.ref)) is watch:
             del self._watches[_key(watch.ref)]
@@ -758,8 +532,10 @@ class Poller:
 
     # ------------------------------------------------------------ other replicas' news
 
-    async def _follow_changes(self) -> None:
-        """Read the state of every task another replica reports changed, until cancelled."""
+    async def listen(self) -> None:
+        """Take in the other replicas' notices until cancelled: read the state of every task another
+        replica reports changed, and slow a tenant down on another replica's 429 (:meth:`run` does
+        this beside its polling)."""
         async with anyio.create_task_group() as reads:
 
             async def on_change(tenant: str, task_id: str) -> None:
@@ -774,7 +550,7 @@ class Poller:
 
             await self.coordinator.run(on_change, self._peer_paused)
 
-    async def _read_changes(self, watch: _Watch) -> None:
+    async def _read_changes(self, watch: Watch) -> None:
         try:
             while True:
                 watch.reload = False
@@ -787,19 +563,17 @@ class Poller:
         finally:
             watch.loading = False
 
-    async def _load_state(self, watch: _Watch, *, seen: bool) -> None:
+    async def _load_state(self, watch: Watch, *, seen: bool) -> None:
         """Fold the ledger's state of the task into its watch, without writing it back.
 
         ``seen``: the upstream answered with it just now (another replica's fetch), so it counts
         as fresh here too. A read that an answer of this process overtook is dropped.
         """
-        if self._load is None:
-            return
         version = watch.version
         # Shielded: a database statement cancelled half-way can cost its connection (psycopg under
         # anyio closes it), and this read may run inside a waiter's bounded wait.
         with anyio.CancelScope(shield=True):
-            task = await self._load(watch.ref)
+            task = await self.host.stored_state(watch.ref)
         if task is None or watch.version != version:
             return
         now = self._clock()
@@ -809,45 +583,10 @@ class Poller:
                 watch.error = None  # someone's fetch just worked: an earlier failure here is old news
         if not _same(watch.task, task):
             # Learnt here too (this replica may poll it next), but recorded by the replica that fetched.
-            await self._note_milestones(watch, task, now, report=False)
-            if watch.task is None or (watch.task.status, watch.task.raw_status) != (
-                task.status,
-                task.raw_status,
-            ):
+            self._schedule.learn(watch, task, now)
+            if watch.moves_on(task):
                 watch.moved_at = now
             watch.task, watch.misses = task, 0
         if not task.status.followed:  # finished, or stalled by the replica that polled it
             await self._drop(watch)
         watch.notify()
-
-    async def _note_milestones(self, watch: _Watch, task: Task, now: float, *, report: bool = True) -> None:
-        """Learn when this task reached a milestone: between the last poll before and this one."""
-        before = watch.task
-        checks: list[tuple[Milestone, bool, bool]] = [
-            (
-                "complete",
-                task.status.finished and task.status.value == "complete",
-                bool(before and before.status.finished),
-            ),
-        ]
-        if task.kind != "lyrics":
-            checks.append(("playable", task.status.playable, bool(before and before.status.playable)))
-        for milestone, now_there, was_there in checks:
-            if was_there:
-                continue
-            if not now_there:
-                watch.polled_unreached[milestone] = now
-                continue
-            last_before = watch.polled_unreached.get(milestone)
-            if last_before is None:
-                continue  # first seen already there: we do not know when it happened
-            low, high = last_before - watch.started, now - watch.started
-            window = self.latency.window(latency_key(watch.ref), milestone)
-            # A well-bracketed time teaches us about this upstream; so does a milestone already
-            # reached by the poll that opened the window (the upstream got faster: learn it).
-            opened = window is not None and high <= window.low + self.timing.min_gap_s
-            if high > 0 and (high - low <= BRACKET * high or opened):
-                seconds = (low + high) / 2
-                self.latency.observe(latency_key(watch.ref), milestone, seconds)
-                if report and self._on_milestone is not None:
-                    await self._on_milestone(watch.ref, milestone, seconds)

@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from suno_mcp.domain.catalog import Catalog
 from suno_mcp.domain.errors import (
@@ -380,7 +380,7 @@ class SunoService(Spending, Downloads, Requests):
             self.poller.forget(record.task_id, tenant=self.tenant)
             if not fresh.status.finished and fresh.raw_status == record.raw_status:
                 # Looked at again and still no progress: it stays stalled.
-                await self.on_stalled(self._ref(fresh), fresh.as_task())
+                await self.task_stalled(self._ref(fresh), fresh.as_task())
                 fresh = await self.ledger.get(record.task_id, tenant=self.tenant) or fresh
         error = self.poller.last_error(record.task_id, tenant=self.tenant)
         checked = self.poller.checked_at(record.task_id, tenant=self.tenant)
@@ -442,19 +442,23 @@ class SunoService(Spending, Downloads, Requests):
         """What the poller has learned of this upstream's latency, per family, kind and model."""
         return self.poller.latency.snapshot()
 
+    # The poller's hooks (:class:`suno_mcp.engine.host.PollerHost`) act for the tenant on the task's
+    # ref, whichever view of the service (usually the server's own) the poller was given.
+
+    def tenant_key(self, tenant: str) -> SecretStr | None:
+        """Poller hook: the key a team-mode tenant last called with (in memory only), if any."""
+        return self.keys.get(tenant)
+
     async def stored_state(self, ref: TaskRef) -> Task | None:
         """Poller hook: the ledger's newest state of a task (another replica fetched and stored it)."""
         record = await self.ledger.get(ref.task_id, tenant=ref.tenant)
         return None if record is None or record.task_id is None else record.as_task()
 
-    # The poller's hooks act for the tenant on the task's ref, whichever view of the service
-    # (usually the server's own) the poller was built with.
-
-    async def on_milestone(self, ref: TaskRef, milestone: str, seconds: float) -> None:
+    async def milestone_reached(self, ref: TaskRef, milestone: str, seconds: float) -> None:
         """Poller hook: keep when a task reached a milestone, so the latency survives restarts."""
         await self.ledger.record_milestone(ref.task_id, milestone, seconds, tenant=ref.tenant)
 
-    async def on_stalled(self, ref: TaskRef, task: Task) -> None:
+    async def task_stalled(self, ref: TaskRef, task: Task) -> None:
         """Poller hook: a task whose status has not moved for far too long stops being followed."""
         stalled = task.model_copy(
             update={
@@ -464,8 +468,8 @@ class SunoService(Spending, Downloads, Requests):
         )
         await self.ledger.update(stalled, tenant=ref.tenant)
 
-    async def on_task_update(self, ref: TaskRef, task: Task) -> None:
-        """Poller hook: store every new state; start the opt-in download when final."""
+    async def task_fetched(self, ref: TaskRef, task: Task) -> None:
+        """Poller hook: store every state a poll brought; start the opt-in download when final."""
         await self.ledger.update(task, tenant=ref.tenant)
         if (
             self.settings.auto_download

@@ -82,25 +82,16 @@ async def open_service(
         async with build_http_client(settings, transport) as http, anyio.create_task_group() as tg:
             upstream = Upstream(http, base_url=settings.base_url, api_key=key, retry=retry)
             task_api, clip_api = TaskApi(upstream), ClipApi(upstream)
-            service_ref: list[SunoService] = []
             # A given timing (the sandbox's, scaled to its speed) brings its own stall limit.
             timing = timing or Timing.expecting(
                 settings.expected_preview_s, settings.expected_complete_s, stall_s=settings.stall_after_s
             )
-            keys = KeyRing()  # team mode: callers' keys, in memory only, for the poller to use
             poller = Poller(
                 {"task": task_api, "clip": clip_api},
                 timing=timing,
                 max_requests_per_second=settings.max_requests_per_second,
-                keys=keys.get,
                 tenant_max_rps=settings.tenant_max_rps,
-                on_update=lambda ref, task: service_ref[0].on_task_update(ref, task),
-                on_milestone=lambda ref, milestone, seconds: service_ref[0].on_milestone(
-                    ref, milestone, seconds
-                ),
-                on_stalled=lambda ref, task: service_ref[0].on_stalled(ref, task),
                 coordinator=coordinator,
-                load=lambda ref: service_ref[0].stored_state(ref),
             )
             for api, kind, model, milestone, seconds in await ledger.milestones():
                 poller.latency.observe((api, kind, model), milestone, seconds)  # type: ignore[arg-type]
@@ -114,9 +105,11 @@ async def open_service(
                 catalog=Catalog.with_extra(settings.extra_models),
                 sandbox=sandbox,
                 task_group=tg,
-                keys=keys,
+                keys=KeyRing(),  # team mode: callers' keys, in memory only, for the poller to use
             )
-            service_ref.append(service)
+            # The service is built around the poller and is its host: it hands over the tenants'
+            # keys and keeps what the polls find (PollerHost).
+            poller.host = service
             tg.start_soon(poller.run)
             try:
                 yield service
