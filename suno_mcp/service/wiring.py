@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
+import anyio.to_thread
 import httpx
 
 from suno_mcp.domain.catalog import Catalog
@@ -79,7 +80,10 @@ async def open_service(
     coordinator: PollCoordinator | None = None
     try:
         coordinator = await _open_coordinator(settings)  # after the ledger: its migrations make the leases
-        async with build_http_client(settings, transport) as http, anyio.create_task_group() as tg:
+        # Building the client loads the system's CA certificates into a TLS context: tens of
+        # milliseconds of CPU that would stall every other call on the loop, so a worker does it.
+        http = await anyio.to_thread.run_sync(build_http_client, settings, transport)
+        async with http, anyio.create_task_group() as tg:
             upstream = Upstream(http, base_url=settings.base_url, api_key=key, retry=retry)
             task_api, clip_api = TaskApi(upstream), ClipApi(upstream)
             # A given timing (the sandbox's, scaled to its speed) brings its own stall limit.
