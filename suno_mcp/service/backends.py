@@ -6,11 +6,13 @@ points the service at it, with the poll schedule scaled to the sandbox's speed.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
 from pydantic import SecretStr
 
 from suno_mcp.settings import Settings
@@ -20,6 +22,16 @@ if TYPE_CHECKING:
 
 # The service and the sandbox are imported when the backend opens (on the first tool call),
 # not when the server starts: that keeps httpx and starlette's server side out of start-up.
+# They are imported by a worker thread: 100 ms and more of module loading would otherwise
+# stall every other call the loop is serving (a ping, a tools/list) behind the first tool call.
+SERVICE_MODULES = ("suno_mcp.service.wiring",)
+SANDBOX_MODULES = ("suno_mcp.service.wiring", "suno_mcp.sandbox.runner", "suno_mcp.sandbox.state")
+
+
+async def _import_off_the_loop(names: tuple[str, ...]) -> None:
+    for name in names:
+        await anyio.to_thread.run_sync(importlib.import_module, name)
+
 
 # The key the service sends to its own sandbox (which accepts any non-empty key); in team mode each
 # caller's own key is sent instead.
@@ -30,6 +42,7 @@ DEFAULT_SANDBOX_SPEED = 10.0
 @asynccontextmanager
 async def upstream_backend(settings: Settings) -> AsyncIterator[SunoService]:
     """The service against GPTPROTO_BASE_URL with the configured key."""
+    await _import_off_the_loop(SERVICE_MODULES)
     from suno_mcp.service.wiring import open_service
 
     async with open_service(settings) as service:
@@ -68,6 +81,7 @@ def sandbox_backend(
 
     @asynccontextmanager
     async def backend(settings: Settings) -> AsyncIterator[SunoService]:
+        await _import_off_the_loop(SANDBOX_MODULES)
         from suno_mcp.engine.poller import Timing
         from suno_mcp.sandbox.runner import run_sandbox
         from suno_mcp.sandbox.state import SandboxConfig
