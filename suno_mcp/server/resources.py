@@ -87,6 +87,11 @@ def register_resources(server: MCPServer[AppState], settings: Settings, holder: 
     async def usage_resource() -> str:
         return (await read_usage(await service())).model_dump_json(indent=1)
 
+    _register_task_resource(server, holder)
+    _register_latency_resource(server, holder)
+
+
+def _register_task_resource(server: MCPServer[AppState], holder: list[LazyService]) -> None:
     @server.resource(
         "suno://tasks/{task_id}",
         name="task",
@@ -99,7 +104,7 @@ def register_resources(server: MCPServer[AppState], settings: Settings, holder: 
     )
     async def task_resource(task_id: str) -> str:
         try:
-            record = await (await service()).record(task_id)
+            record = await (await resource_service(holder)).record(task_id)
         except ArgumentError as err:
             raise ResourceNotFoundError(str(err)) from err
         if record is None:
@@ -108,8 +113,6 @@ def register_resources(server: MCPServer[AppState], settings: Settings, holder: 
         return json.dumps(
             {**task_result(record).model_dump(mode="json"), "raw_answer": record.raw_answer}, indent=1
         )
-
-    _register_latency_resource(server, holder)
 
 
 def _register_latency_resource(server: MCPServer[AppState], holder: list[LazyService]) -> None:
