@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import AfterValidator, Field, StringConstraints, ValidationError
 
 from suno_mcp.domain.catalog import DESCRIPTION_MAX, LYRICS_PROMPT_MAX, TITLE_MAX, Catalog
-from suno_mcp.domain.ids import ID_PATTERN, ID_RULE, is_id
+from suno_mcp.domain.ids import ID_PATTERN, ID_RULE, VENDOR_ID_RULE, is_id, looks_like_vendor_id
 
 LONGEST_LYRICS = 5000
 LONGEST_TAGS = 1000
@@ -27,6 +27,11 @@ AUDIO_SUFFIXES = (".mp3", ".wav", ".m4a", ".ogg", ".flac", ".aac")
 
 class ArgumentError(ValueError):
     """An argument is wrong; the message names the field and the fix."""
+
+
+# What to do about a refused id, wherever it was refused (the schema, or the service for an id
+# nobody has seen).
+ID_FIX = "pass an id exactly as an earlier result gave it; list_tasks shows them"
 
 
 Description = Annotated[
@@ -85,7 +90,7 @@ Title = Annotated[
 def _exact_id(value: str | None) -> str | None:
     # The schema's pattern is the portable part of the rule; this is all of it.
     if value is not None and not is_id(value):
-        raise ValueError(f"an id is {ID_RULE}")
+        raise ValueError(f"an id is {ID_RULE}; {ID_FIX}")
     return value
 
 
@@ -303,7 +308,7 @@ def check_upload_url(url: str, *, allow_private: bool) -> str:
 _FIXES = {
     "missing": "it is required",
     "string_too_short": "it must not be empty or only spaces",
-    "string_pattern_mismatch": (f"an id is {ID_RULE}; pass the id exactly as a previous tool returned it"),
+    "string_pattern_mismatch": f"an id is {ID_RULE}; {ID_FIX}",
     "greater_than_equal": "use a value of at least {ge}",
     "greater_than": "use a value above {gt}",
     "less_than_equal": "use a value of at most {le}",
@@ -345,3 +350,17 @@ def check_text(**fields: str | None) -> None:
             raise ArgumentError(
                 f"{name}: contains control characters; remove them (newlines and tabs are fine)."
             )
+
+
+def check_unseen_id(field: str, value: str) -> str:
+    """``value``, an id the ledger does not know, if it looks like a vendor id; else an ArgumentError.
+
+    The error names ``field``, shows the id with odd characters escaped (a look-alike letter
+    or an invisible one shows up as ``\\u....``) and says what an id looks like.
+    """
+    if not looks_like_vendor_id(value):
+        raise ArgumentError(
+            f"{field}: {value!a} is not an id this server has seen, and it does not look like one "
+            f"(an id is {VENDOR_ID_RULE}); {ID_FIX}."
+        )
+    return value

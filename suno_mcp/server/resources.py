@@ -12,10 +12,11 @@ fills, and :class:`suno_mcp.server.app.SunoServer` sets the caller they act for.
 import json
 from typing import TYPE_CHECKING
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import MCPServer, ResourceSecurity
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from suno_mcp.domain.catalog import Catalog
+from suno_mcp.domain.inputs import ArgumentError
 from suno_mcp.server.lifespan import AppState, LazyService, resource_service
 from suno_mcp.server.results import TaskList, task_result
 from suno_mcp.server.shaping import read_usage, task_summary
@@ -86,23 +87,32 @@ def register_resources(server: MCPServer[AppState], settings: Settings, holder: 
     async def usage_resource() -> str:
         return (await read_usage(await service())).model_dump_json(indent=1)
 
+    _register_task_resource(server, holder)
+    _register_latency_resource(server, holder)
+
+
+def _register_task_resource(server: MCPServer[AppState], holder: list[LazyService]) -> None:
     @server.resource(
         "suno://tasks/{task_id}",
         name="task",
         title="One task",
         description="One task from the ledger with its clips, URLs and saved files (JSON).",
         mime_type="application/json",
+        # A task id is not a file path: an id the upstream gave us may hold '/' or '..' and is
+        # still read. The service refuses an unknown id that does not look like one.
+        security=ResourceSecurity(exempt_params={"task_id"}),
     )
     async def task_resource(task_id: str) -> str:
-        record = await (await service()).record(task_id)
+        try:
+            record = await (await resource_service(holder)).record(task_id)
+        except ArgumentError as err:
+            raise ResourceNotFoundError(str(err)) from err
         if record is None:
             raise ResourceNotFoundError(f"no task {task_id} in the ledger")
         # The submit's answer as received goes with it: what we could not read, a person can.
         return json.dumps(
             {**task_result(record).model_dump(mode="json"), "raw_answer": record.raw_answer}, indent=1
         )
-
-    _register_latency_resource(server, holder)
 
 
 def _register_latency_resource(server: MCPServer[AppState], holder: list[LazyService]) -> None:

@@ -29,6 +29,8 @@ from suno_mcp.domain.errors import (
     SunoError,
     submit_outcome,
 )
+from suno_mcp.domain.ids import looks_like_vendor_id
+from suno_mcp.domain.inputs import check_unseen_id
 from suno_mcp.domain.models import (
     ApiFamily,
     Clip,
@@ -172,6 +174,7 @@ class SunoService(Spending, Downloads, Requests):
         confirm: Confirm | None = None,
     ) -> Outcome:
         """The whole song ending with ``clip_id`` as one clip (clip API concat, in both modes)."""
+        await self.check_caller_id("clip_id", clip_id)
         self.require_key()
         return await self._submit(
             "clip",
@@ -228,6 +231,18 @@ class SunoService(Spending, Downloads, Requests):
             return None
         clip = next(c for c in record.clips if c.id == clip_id)
         return record, clip
+
+    async def check_caller_id(self, field: str, value: str) -> None:
+        """Refuse, naming ``field``, an id a caller passed that could steer a request.
+
+        An id this tenant's ledger knows (as a task, local or clip id) came from the upstream and
+        is followed whatever it holds. One nobody has seen must look like a vendor id, or it is
+        refused before anything is recorded or sent (:func:`suno_mcp.domain.inputs.check_unseen_id`).
+        """
+        if looks_like_vendor_id(value):
+            return  # the usual case: no ledger read needed
+        if await self.ledger.find(value, tenant=self.tenant) is None:
+            check_unseen_id(field, value)
 
     async def _submit(
         self,
@@ -395,9 +410,10 @@ class SunoService(Spending, Downloads, Requests):
         self, task_id: str, *, wait_s: float = 0.0, progress: ProgressFn | None = None
     ) -> Outcome:
         """A task's newest state. Works for tasks of earlier runs (the ledger) and, when
-        the id is not in the ledger, asks the upstream directly."""
+        the id is not in the ledger, asks the upstream directly (if it looks like an id)."""
         record = await self.ledger.find(task_id, tenant=self.tenant)
         if record is None:
+            check_unseen_id("task_id", task_id)
             record = await self._adopt(task_id)
         elif not record.status.finished and record.status is not Status.UNKNOWN:
             self.require_key()
@@ -429,7 +445,11 @@ class SunoService(Spending, Downloads, Requests):
         )
 
     async def record(self, task_id: str) -> TaskRecord | None:
-        """This tenant's record of a task (by task id or local id), without asking the upstream."""
+        """This tenant's record of a task (by task id or local id), without asking the upstream.
+
+        An unknown id that does not look like one is an ArgumentError naming ``task_id``, as in the tools.
+        """
+        await self.check_caller_id("task_id", task_id)
         return await self.ledger.get(task_id, tenant=self.tenant)
 
     def typical_final_s(self) -> float:

@@ -7,6 +7,7 @@ disk is what the person keeps. Each team-mode tenant's files go in a directory o
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -31,6 +32,8 @@ class Downloads:
     ledger: LedgerStore
     http: httpx.AsyncClient
     tenant: str
+    # Defined by SunoService: refuses a caller's id the ledger does not know that does not look like one.
+    check_caller_id: Callable[[str, str], Awaitable[None]]
 
     async def auto_download(self, tenant: str, task_id: str) -> None:
         """Save a completed task's audio for its tenant, as SUNO_MCP_AUTO_DOWNLOAD asks; failures are logged."""
@@ -44,6 +47,10 @@ class Downloads:
 
     async def download(self, *, task_id: str | None = None, clip_id: str | None = None) -> list[SavedFile]:
         """Save the final audio of a task's clips (or one clip) under the data directory."""
+        if task_id is not None:
+            await self.check_caller_id("task_id", task_id)
+        if clip_id is not None:
+            await self.check_caller_id("clip_id", clip_id)
         return await self._download(self.tenant, task_id=task_id, clip_id=clip_id)
 
     @property

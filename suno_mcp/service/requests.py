@@ -32,8 +32,10 @@ class Requests:
     settings: Settings
     catalog: Catalog
     sandbox: bool
-    # Defined by SunoService: the ledger's row holding a clip, and the clip.
+    # Defined by SunoService: the ledger's row holding a clip, and the clip; the refusal of a
+    # caller's id that the ledger does not know and that does not look like an id.
     clip_source: Callable[[str], Awaitable[tuple[TaskRecord, Clip] | None]]
+    check_caller_id: Callable[[str, str], Awaitable[None]]
 
     def generate_request(
         self,
@@ -85,6 +87,9 @@ class Requests:
         ``task_id`` names one, and ``continue_at`` must not be past the clip's end.
         """
         check_text(lyrics=lyrics, tags=tags, title=title)
+        await self.check_caller_id("clip_id", clip_id)
+        if task_id is not None:
+            await self.check_caller_id("task_id", task_id)
         default = self.settings.default_model
         source = await self.clip_source(clip_id)
         if source is not None and source[0].kind == "upload":
@@ -138,6 +143,7 @@ class Requests:
         base, mv = variant_model(model, self.catalog, self.settings.default_model, "cover")
         check_limits(lyrics=lyrics, tags=tags, model=base, catalog=self.catalog)
         check_negative_tags(negative_tags, model=base, catalog=self.catalog)
+        await self.check_caller_id("clip_id", clip_id)
         source = await self.clip_source(clip_id)
         if source is None:
             raise ArgumentError(

@@ -467,10 +467,11 @@ class SqliteLedger:
 
     def _find_by_clip(self, clip_id: str, tenant: str) -> TaskRecord | None:
         # A coarse filter (the quoted id anywhere in the clips' JSON, whatever its separators);
-        # the exact check is below.
+        # the exact check is below. The id is looked for as json.dumps wrote it into clips_json:
+        # escaped, so an id with a non-ASCII letter, a '\\' or a '"' is found too.
         rows = self._db.execute(
             f"SELECT * FROM tasks WHERE tenant = ? AND clips_json LIKE ? ORDER BY {_SQL.newest_first}",  # noqa: S608 (a fixed fragment)
-            (tenant, f'%"{clip_id}"%'),
+            (tenant, f"%{json.dumps(clip_id)}%"),
         )
         for row in rows.fetchall():
             record = self._record(row)
