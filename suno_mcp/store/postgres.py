@@ -182,6 +182,12 @@ class PostgresLedger:
                         await self._conn.execute(statement.encode())
                 await self._conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
 
+    async def ping(self) -> None:
+        """A trivial statement on the ledger's connection; raises when the database does not answer it."""
+        with anyio.CancelScope(shield=True):  # a cancelled statement would close the connection
+            async with self._lock:
+                await self._conn.execute("SELECT 1 FROM schema_version LIMIT 1")
+
     async def schema_version(self) -> int:
         """The schema step this database is at."""
         with anyio.CancelScope(shield=True):  # a cancelled statement would close the connection
