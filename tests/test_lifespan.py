@@ -17,6 +17,7 @@ from suno_mcp.server.app import build_server
 from suno_mcp.server.lifespan import LazyService
 from suno_mcp.service.backends import upstream_backend
 from suno_mcp.settings import load_settings
+from tests.support.clock import FakeClock
 
 
 async def test_listing_tools_resources_and_prompts_never_opens_the_backend(tmp_path: Path) -> None:
@@ -49,16 +50,6 @@ async def test_an_unwritable_data_directory_is_a_tool_error_that_names_the_setti
     assert "SUNO_MCP_DATA_DIR" in text
     assert str(blocker / "data") in text
     assert again.is_error  # the server stays up and keeps explaining
-
-
-class FakeClock:
-    """Monotonic seconds that move only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class FlakyBackend:

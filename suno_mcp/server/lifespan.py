@@ -66,6 +66,7 @@ class LazyService:
         self._attempt: anyio.Event | None = None  # the start under way, set when it ends
         self._service: SunoService | None = None
         self._failure: str | None = None
+        self._failure_kind = ""  # the failure's type alone: what a health check may show
         self._failures = 0  # failed starts in a row
         self._retry_at = 0.0
 
@@ -83,6 +84,7 @@ class LazyService:
                 # Task groups inside the backend wrap what they raise, so the cause may be nested.
                 self._service = None
                 self._failure = f"{type(err).__name__}: {err}"
+                self._failure_kind = type(err).__name__
                 self._failures += 1
                 self._retry_at = self._clock() + retry_delay(self._failures)
                 log.exception("could not open the service (next try in %g s)", retry_delay(self._failures))
@@ -123,6 +125,28 @@ class LazyService:
             raise self._open_error()
         return self._service
 
+    async def why_not_ready(self, limit_s: float) -> str | None:
+        """None when the service is open and its ledger answers within ``limit_s`` seconds; otherwise
+        why not, in one line naming no path, address, key or tenant (the log has the details).
+
+        A service not open yet is opened, as a call would open it (after a failed start, once the
+        delay has passed): a replica that cannot reach its ledger is not ready. Opening goes on when
+        the answer is "still opening".
+        """
+        deadline = anyio.current_time() + limit_s
+        service: SunoService | None = None
+        with anyio.move_on_after(limit_s):
+            try:
+                service = await self.get()
+            except ConfigurationError:
+                return (
+                    f"the service could not be opened ({self._failure_kind}); the next try is in "
+                    f"{math.ceil(self.retry_in())} s"
+                )
+        if service is None:
+            return "the service is still opening"
+        return await service.why_not_ready(max(0.0, deadline - anyio.current_time()))
+
 
 @dataclass
 class AppState:
@@ -135,14 +159,19 @@ ToolContext = Context[AppState, Any]
 
 
 def server_lifespan(
-    backend: Backend, settings: Settings, holder: list[LazyService]
+    backend: Backend,
+    settings: Settings,
+    holder: list[LazyService],
+    *,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Callable[[MCPServer[AppState]], AbstractAsyncContextManager[AppState]]:
-    """The server's lifespan: a LazyService over ``backend``, in ``holder`` while the server runs
-    (static resources get no Context, so they find the service there)."""
+    """The server's lifespan: a LazyService over ``backend`` (its retry delay measured with
+    ``clock``), in ``holder`` while the server runs (static resources get no Context, so they find
+    the service there)."""
 
     @asynccontextmanager
     async def run(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        services = LazyService(backend, settings)
+        services = LazyService(backend, settings, clock=clock)
         holder.append(services)
         async with anyio.create_task_group() as tg:
             tg.start_soon(services.run)
