@@ -145,7 +145,9 @@ async def test_readyz_opens_a_service_that_failed_to_start_once_the_cause_is_gon
 
 
 @pytest.mark.slow
-async def test_readyz_is_503_while_the_postgresql_server_is_stopped(tmp_path: Path) -> None:
+async def test_readyz_is_503_while_the_postgresql_server_is_stopped_and_200_once_it_is_back(
+    tmp_path: Path,
+) -> None:
     binaries = find_binaries()
     if binaries is None:
         pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not found")
@@ -157,7 +159,12 @@ async def test_readyz_is_503_while_the_postgresql_server_is_stopped(tmp_path: Pa
             with stopped(postgres):
                 down = await http.get("/readyz")
                 alive = await http.get("/healthz")
+            # Started again: the first question finds the old connection gone, a later one connects.
+            with anyio.fail_after(READY_WITHIN_S):
+                while (answer := await http.get("/readyz")).status_code != 200:
+                    assert answer.json()["reason"].startswith("the ledger failed to answer"), answer.text
     assert ready.json() == {"status": "ready"}
+    assert answer.json() == {"status": "ready"}
     assert down.status_code == 503
     assert down.json()["status"] == "not ready"
     assert alive.status_code == 200
