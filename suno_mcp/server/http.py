@@ -11,9 +11,8 @@ within ``SUNO_MCP_HTTP_HEADER_TIMEOUT_S`` is closed, a request whose body is not
 ``SUNO_MCP_HTTP_BODY_TIMEOUT_S`` of its head gets 408 and is closed, at most
 ``SUNO_MCP_HTTP_MAX_CONNECTIONS`` are open (a new one pushes out the oldest that is still sending its
 head), and at most ``SUNO_MCP_HTTP_MAX_CALLS`` MCP messages are handled at once (the rest get 503 with
-Retry-After). uvicorn alone does none of the first three: its keep-alive timer starts only after a
-response, and ``limit_concurrency`` answers 503 to requests but never closes a connection that sends
-none.
+Retry-After). The first three are the connections' job (:mod:`.connections`), the last the
+middleware's here.
 
 In front of the door, ``GET /healthz`` and ``GET /readyz`` answer without any credential, for the
 load balancer or orchestrator that decides which replicas get traffic.
@@ -39,8 +38,6 @@ from suno_mcp.domain.tenancy import bearer_key, tenant_id
 from suno_mcp.settings import Settings
 
 if TYPE_CHECKING:
-    import asyncio
-
     from suno_mcp.server.app import SunoServer
 
 log = logging.getLogger(__name__)
@@ -252,131 +249,6 @@ class CallLimitMiddleware:
             self._limiter.release_on_behalf_of(token)
 
 
-def guarded_protocol(
-    max_connections: int, header_timeout_s: float, body_timeout_s: float
-) -> type[asyncio.Protocol]:
-    """uvicorn's h11 protocol with a deadline for each request head and body, and a cap on open
-    connections.
-
-    The head deadline is armed when a connection opens and again when a response completes (the
-    next head may start then); when it fires while h11 still waits for a complete head, the
-    connection is closed, however slowly bytes trickle in. The body deadline is armed when a head
-    is complete and the request has a body; when it fires while the body is still arriving, the
-    client gets 408 if nothing was answered yet, and the connection is closed either way: the
-    application sees the client gone and gives back its call slot. At the cap, a new connection
-    closes the oldest one still waiting for its head, so half-open connections cannot crowd out a
-    client that talks; when every open connection is mid-request, the new one is closed instead.
-    """
-    import h11
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    open_now: dict[GuardedH11Protocol, None] = {}  # insertion order: oldest first
-
-    class GuardedH11Protocol(H11Protocol):
-        _head_deadline: asyncio.TimerHandle | None = None
-        _body_deadline: asyncio.TimerHandle | None = None
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            if len(open_now) >= max_connections:
-                waiting = next((c for c in open_now if c._waiting_for_head()), None)
-                if waiting is None:
-                    transport.close()
-                    return
-                waiting._close()
-            open_now[self] = None
-            self._arm()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            open_now.pop(self, None)
-            self._disarm()
-            super().connection_lost(exc)
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm()
-
-        def handle_events(self) -> None:
-            # Every event h11 parses passes here, from new bytes and from a finished response alike.
-            super().handle_events()
-            self._watch_body()
-
-        def _waiting_for_head(self) -> bool:
-            return self.conn.their_state is h11.IDLE
-
-        def _arm(self) -> None:
-            self._disarm_head()
-            self._head_deadline = self.loop.call_later(header_timeout_s, self._deadline_passed)
-
-        def _disarm_head(self) -> None:
-            if self._head_deadline is not None:
-                self._head_deadline.cancel()
-                self._head_deadline = None
-
-        def _disarm(self) -> None:
-            self._disarm_head()
-            self._disarm_body()
-
-        def _deadline_passed(self) -> None:
-            self._head_deadline = None
-            if self._waiting_for_head():
-                self._close()
-
-        def _watch_body(self) -> None:
-            """Arm the body deadline when a body starts arriving; disarm it when the body is in."""
-            if self.conn.their_state is not h11.SEND_BODY:
-                self._disarm_body()
-            elif self._body_deadline is None and not self.transport.is_closing():
-                self._body_deadline = self.loop.call_later(body_timeout_s, self._body_deadline_passed)
-
-        def _disarm_body(self) -> None:
-            if self._body_deadline is not None:
-                self._body_deadline.cancel()
-                self._body_deadline = None
-
-        def _body_deadline_passed(self) -> None:
-            self._body_deadline = None
-            if self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
-                return
-            cycle = self.cycle
-            if cycle is not None and not cycle.response_started:
-                # The application is still reading the body: answer for it, and tell it the client is
-                # gone now (as uvicorn does when the connection drops), so its sends are dropped
-                # instead of following this answer.
-                self._send_408()
-                cycle.disconnected = True
-                cycle.message_event.set()
-            self._close()
-
-        def _send_408(self) -> None:
-            body = json.dumps(
-                {
-                    "error": "request_timeout",
-                    "message": f"the request body did not arrive within {body_timeout_s:g} s",
-                }
-            ).encode()
-            headers = [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ]
-            for event in (
-                h11.Response(status_code=408, headers=headers),
-                h11.Data(data=body),
-                h11.EndOfMessage(),
-            ):
-                self.transport.write(self.conn.send(event))
-
-        def _close(self) -> None:
-            open_now.pop(self, None)
-            self._disarm()
-            if not self.transport.is_closing():
-                self.transport.close()
-
-    return GuardedH11Protocol
-
-
 def check_exposure(settings: Settings, host: str) -> None:
     """Refuse to listen beyond this machine when the server's one key would pay for anyone who can
     reach it, unless a token guards the door. In team mode every caller pays with their own key."""
@@ -428,6 +300,8 @@ def serve_http(server: SunoServer, settings: Settings, *, host: str, port: int) 
     """Serve until interrupted."""
     import uvicorn
 
+    from suno_mcp.server.connections import DoorLimits, guarded_protocol
+
     app = build_http_app(server, settings, host)
     print(startup_line(settings, host, port), file=sys.stderr, flush=True)
     uvicorn.run(
@@ -437,7 +311,9 @@ def serve_http(server: SunoServer, settings: Settings, *, host: str, port: int) 
         log_level="warning",
         lifespan="on",
         http=guarded_protocol(
-            settings.http_max_connections, settings.http_header_timeout_s, settings.http_body_timeout_s
+            DoorLimits(
+                settings.http_max_connections, settings.http_header_timeout_s, settings.http_body_timeout_s
+            )
         ),
         # An idle keep-alive connection is closed as soon as a head would be (uvicorn takes whole seconds).
         timeout_keep_alive=max(1, round(settings.http_header_timeout_s)),
