@@ -82,6 +82,10 @@ async def test_healthz_and_readyz_answer_without_a_credential_in_every_mode_and_
     async with _serving(settings) as http:
         health = await http.get("/healthz")
         ready = await _ready(http)
+        # A probe by the replica's own address, which the DNS-rebinding check would refuse on /mcp.
+        by_address = [
+            await http.get(path, headers={"Host": "10.0.0.11:8000"}) for path in ("/healthz", "/readyz")
+        ]
         # Only those two, with GET: the MCP endpoint, and another method on those paths, still meet the door.
         mcp = await http.post("/mcp", json=INIT, headers=MCP_HEADERS)
         posted = await http.post("/readyz")
@@ -89,6 +93,7 @@ async def test_healthz_and_readyz_answer_without_a_credential_in_every_mode_and_
     assert health.json() == {"status": "ok"}
     assert ready.json() == {"status": "ready"}
     assert health.headers["cache-control"] == ready.headers["cache-control"] == "no-store"
+    assert [answer.status_code for answer in by_address] == [200, 200]
     for answer in (health, ready):
         _assert_nothing_secret(answer, settings)
     if CREDENTIAL[mode] is None:

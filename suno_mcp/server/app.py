@@ -73,7 +73,7 @@ class SunoServer(MCPServer[AppState]):
         """None when this server can serve tool calls now (its service open, its ledger answering
         within ``limit_s`` seconds); otherwise why not, in one line naming nothing secret."""
         if not self.service_holder:
-            return "the server is starting"
+            return "the server is starting or stopping"
         return await self.service_holder[0].why_not_ready(limit_s)
 
     async def list_tools(self) -> list[types.Tool]:
