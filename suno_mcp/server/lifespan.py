@@ -86,8 +86,9 @@ class LazyService:
                 self._failure = f"{type(err).__name__}: {err}"
                 self._failure_kind = type(err).__name__
                 self._failures += 1
-                self._retry_at = self._clock() + retry_delay(self._failures)
-                log.exception("could not open the service (next try in %g s)", retry_delay(self._failures))
+                delay = retry_delay(self._failures)
+                self._retry_at = self._clock() + delay
+                log.exception("could not open the service (next try in %g s)", delay)
                 self._end_attempt()
 
     def _end_attempt(self) -> None:
