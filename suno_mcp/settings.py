@@ -86,9 +86,11 @@ class Settings(BaseModel):
     stall_after_s: float = Field(default=STALL_AFTER_S, gt=0)
     http_token: SecretStr | None = None
     # The HTTP door under load: open connections (the oldest still sending its request head is closed
-    # to make room), seconds a request head may take, tool calls at once (past it: 503 + Retry-After).
+    # to make room), seconds a request head may take, seconds a request body may take once its head is
+    # in, tool calls at once (past it: 503 + Retry-After).
     http_max_connections: int = Field(default=256, ge=1, le=100_000)
     http_header_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    http_body_timeout_s: float = Field(default=30.0, gt=0, le=600)
     http_max_calls: int = Field(default=32, ge=1, le=10_000)
     # Public names a reverse proxy in front forwards as Host (the DNS-rebinding check refuses others).
     http_allowed_hosts: tuple[str, ...] = ()
@@ -235,6 +237,7 @@ _ENV: dict[str, str] = {
     "SUNO_MCP_DATABASE_URL": "database_url",
     "SUNO_MCP_HTTP_MAX_CONNECTIONS": "http_max_connections",
     "SUNO_MCP_HTTP_HEADER_TIMEOUT_S": "http_header_timeout_s",
+    "SUNO_MCP_HTTP_BODY_TIMEOUT_S": "http_body_timeout_s",
     "SUNO_MCP_HTTP_MAX_CALLS": "http_max_calls",
     "SUNO_MCP_HTTP_ALLOWED_HOSTS": "http_allowed_hosts",
     "SUNO_MCP_EXPECTED_PREVIEW_S": "expected_preview_s",

@@ -19,7 +19,8 @@ import pytest
 
 from suno_mcp.server.http import CallLimitMiddleware
 from tests.support.http_app import INIT
-from tests.support.processes import stop_process
+from tests.support.processes import http_server_process, stop_process
+from tests.support.stdio_session import server_env
 
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 HALF_OPEN = 1000
@@ -192,3 +193,63 @@ async def test_a_request_head_sent_one_byte_at_a_time_is_cut_off_at_the_deadline
     took = time.perf_counter() - started
     assert closed, "the server kept a trickling request head open"
     assert HEADER_TIMEOUT_S - 0.5 <= took < HEADER_TIMEOUT_S + 5
+
+
+BODY_TIMEOUT_S = 2
+BODY_LENGTH = 1000
+
+
+async def _post_initialize(url: str) -> int:
+    async with httpx.AsyncClient(timeout=10) as http:
+        return (await _initialize(http, url)).status_code
+
+
+@pytest.mark.slow
+async def test_a_request_body_sent_one_byte_at_a_time_gets_408_and_gives_back_its_call_slot(
+    tmp_path: Path,
+) -> None:
+    env = server_env(
+        tmp_path,
+        SUNO_MCP_HTTP_BODY_TIMEOUT_S=str(BODY_TIMEOUT_S),
+        SUNO_MCP_HTTP_MAX_CALLS="1",  # the trickler's call holds the only slot while its body arrives
+    )
+    with http_server_process(env) as (mcp_url, _):
+        url = mcp_url.removesuffix("/mcp")
+        host, port = "127.0.0.1", int(url.rsplit(":", 1)[1])
+        head = (
+            f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Accept: application/json, text/event-stream\r\nContent-Length: {BODY_LENGTH}\r\n\r\n"
+        ).encode()
+        answer = b""
+        async with await anyio.connect_tcp(host, port) as stream:
+            await stream.send(head + b"{")
+            # The head is in, so the call has its slot: another call is refused until the body arrives.
+            with anyio.fail_after(30):
+                while await _post_initialize(url) != 503:
+                    pass
+            with anyio.fail_after(BODY_TIMEOUT_S + 30):
+                for _ in range(BODY_LENGTH - 1):
+                    try:
+                        await stream.send(b" ")
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        break
+                    # The attacker's pace: one byte every 0.2 s; whatever the server says is kept.
+                    with anyio.move_on_after(0.2):
+                        try:
+                            answer += await stream.receive()
+                        except (anyio.EndOfStream, anyio.BrokenResourceError):
+                            break
+                else:
+                    pytest.fail("the server kept reading a trickling request body to its end")
+                while True:  # the rest of the answer, until the server closes the connection
+                    try:
+                        answer += await stream.receive()
+                    except (anyio.EndOfStream, anyio.BrokenResourceError):
+                        break
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert b"did not arrive within" in answer
+        # The slot is free again: the next call is served.
+        with anyio.fail_after(30):
+            while (status := await _post_initialize(url)) == 503:
+                pass
+        assert status == 200

@@ -258,6 +258,12 @@ async def test_adopting_a_task_made_elsewhere_keeps_one_row_however_many_ask(sto
         await ledger.close()
 
 
+async def test_a_ping_answers_while_the_ledger_is_open_and_writes_nothing(ledger: LedgerStore) -> None:
+    await ledger.ping()
+    await ledger.ping()
+    assert await ledger.recent() == []
+
+
 async def test_the_sqlite_ledger_uses_write_ahead_logging(tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite3"
     await (await SqliteLedger.open(path)).close()

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import anyio
 import psycopg
+import pytest
 from mcp import Client
 
 from suno_mcp.server.app import build_server
 from suno_mcp.service.backends import SandboxOptions, sandbox_backend
 from suno_mcp.settings import load_settings
+from suno_mcp.store.postgres import PostgresLedger
 from tests.support.postgres import PostgresServer, fresh_database
 
 
@@ -38,3 +40,24 @@ def test_the_database_url_never_shows_in_the_settings_repr() -> None:
     assert settings.database_url is not None
     assert "hunter2" not in repr(settings)
     assert "hunter2" not in str(settings.model_dump())
+
+
+async def test_a_ledger_whose_connection_the_database_dropped_connects_again_on_its_next_call(
+    postgres_server: PostgresServer,
+) -> None:
+    with fresh_database(postgres_server) as url:
+        ledger = await PostgresLedger.open(url)
+        try:
+            local = await ledger.record_intent(api="task", kind="music", request={}, fingerprint=None)
+            with psycopg.connect(postgres_server.admin_url, autocommit=True) as admin:
+                # What a restart does to every connection to the ledger's database (the admin's is elsewhere).
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (url.rsplit("/", 1)[1],),
+                )
+            with pytest.raises(psycopg.OperationalError):
+                await ledger.ping()  # the call that finds the connection gone fails ...
+            await ledger.ping()  # ... and the next one connects again
+            assert await ledger.get(local) is not None
+        finally:
+            await ledger.close()

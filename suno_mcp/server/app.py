@@ -10,7 +10,8 @@ What it is built from lives next door: the service it opens (:mod:`.lifespan`), 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import mcp_types as types
@@ -65,6 +66,15 @@ class SunoServer(MCPServer[AppState]):
 
     # Set in team mode (by build_server): tenant ids are derived from each caller's key with it.
     tenant_secret: SecretStr | None = None
+    # Set by build_server: the lifespan's service while the server runs (see server_lifespan).
+    service_holder: list[LazyService] | None = None
+
+    async def why_not_ready(self, limit_s: float) -> str | None:
+        """None when this server can serve tool calls now (its service open, its ledger answering
+        within ``limit_s`` seconds); otherwise why not, in one line naming nothing secret."""
+        if not self.service_holder:
+            return "the server is starting or stopping"
+        return await self.service_holder[0].why_not_ready(limit_s)
 
     async def list_tools(self) -> list[types.Tool]:
         tools = await super().list_tools()
@@ -115,11 +125,14 @@ def team_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"api_key": None})
 
 
-def build_server(settings: Settings, backend: Backend) -> SunoServer:
-    """The MCP server; ``backend`` opens the service for the server's lifetime."""
+def build_server(
+    settings: Settings, backend: Backend, *, clock: Callable[[], float] = time.monotonic
+) -> SunoServer:
+    """The MCP server; ``backend`` opens the service for the server's lifetime (tried again after
+    a failed start once a delay measured with ``clock`` has passed)."""
     settings = team_settings(settings)
 
-    # Static resources get no Context, so they find the service here while the server runs.
+    # Static resources get no Context (and /readyz is no MCP request): they find the service here.
     holder: list[LazyService] = []
 
     server = SunoServer(
@@ -127,10 +140,11 @@ def build_server(settings: Settings, backend: Backend) -> SunoServer:
         title="Suno music",
         version=__version__,
         instructions=INSTRUCTIONS,
-        lifespan=server_lifespan(backend, settings, holder),
+        lifespan=server_lifespan(backend, settings, holder, clock=clock),
         log_level=settings.log_level,
         extensions=[player_extension(settings, holder)],
     )
+    server.service_holder = holder
     if settings.team_mode:
         server.tenant_secret = settings.tenant_secret
     register_tools(server, settings)

@@ -7,11 +7,15 @@ key instead: a request without one gets 401, and one tenant has at most
 so the door may open beyond loopback without a server token; TLS is then terminated in front.
 
 Under abuse the door also refuses to be held open: a connection whose request head is not complete
-within ``SUNO_MCP_HTTP_HEADER_TIMEOUT_S`` is closed, at most ``SUNO_MCP_HTTP_MAX_CONNECTIONS`` are
-open (a new one pushes out the oldest that is still sending its head), and at most
-``SUNO_MCP_HTTP_MAX_CALLS`` MCP messages are handled at once (the rest get 503 with Retry-After).
-uvicorn alone does neither of the first two: its keep-alive timer starts only after a response, and
-``limit_concurrency`` answers 503 to requests but never closes a connection that sends none.
+within ``SUNO_MCP_HTTP_HEADER_TIMEOUT_S`` is closed, a request whose body is not complete within
+``SUNO_MCP_HTTP_BODY_TIMEOUT_S`` of its head gets 408 and is closed, at most
+``SUNO_MCP_HTTP_MAX_CONNECTIONS`` are open (a new one pushes out the oldest that is still sending its
+head), and at most ``SUNO_MCP_HTTP_MAX_CALLS`` MCP messages are handled at once (the rest get 503 with
+Retry-After). The first three are the connections' job (:mod:`.connections`), the last the
+middleware's here.
+
+In front of the door, ``GET /healthz`` and ``GET /readyz`` answer without any credential, for the
+load balancer or orchestrator that decides which replicas get traffic.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import ipaddress
 import json
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -33,7 +38,7 @@ from suno_mcp.domain.tenancy import bearer_key, tenant_id
 from suno_mcp.settings import Settings
 
 if TYPE_CHECKING:
-    import asyncio
+    from suno_mcp.server.app import SunoServer
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +94,46 @@ def _json_response(
     ]
 
 
-async def _refuse(send: Send, status: int, body: dict[str, str], extra: list[tuple[bytes, bytes]]) -> None:
+async def _answer(send: Send, status: int, body: dict[str, str], extra: list[tuple[bytes, bytes]]) -> None:
     for message in _json_response(status, body, extra):
         await send(message)
+
+
+# The health endpoints, answered before any credential check, and how long /readyz waits for the
+# service to open and its ledger to answer before it says 503.
+HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
+READY_LIMIT_S = 1.0
+_NO_STORE = [(b"cache-control", b"no-store")]
+
+
+class HealthMiddleware:
+    """``GET /healthz``: 200 while the process serves HTTP (liveness). ``GET /readyz``: 200 when the
+    server can serve tool calls now (its service open, its ledger answering within
+    :data:`READY_LIMIT_S`), else 503 with a one-line reason (readiness).
+
+    Outermost in every mode: a load balancer or an orchestrator holds no token and no gptproto key,
+    and probes a replica by its own address (so the Host check is not applied either). Exactly these
+    two paths with GET are answered here; everything else goes on to the door. Neither answer names
+    a key, an address, a path or a tenant.
+    """
+
+    def __init__(self, app: ASGIApp, why_not_ready: Callable[[float], Awaitable[str | None]]) -> None:
+        self._app = app
+        self._why_not_ready = why_not_ready
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path") if scope["type"] == "http" and scope.get("method") == "GET" else None
+        if path == HEALTH_PATH:
+            await _answer(send, 200, {"status": "ok"}, _NO_STORE)
+        elif path == READY_PATH:
+            reason = await self._why_not_ready(READY_LIMIT_S)
+            if reason is None:
+                await _answer(send, 200, {"status": "ready"}, _NO_STORE)
+            else:
+                await _answer(send, 503, {"status": "not ready", "reason": reason}, _NO_STORE)
+        else:
+            await self._app(scope, receive, send)
 
 
 class BearerTokenMiddleware:
@@ -108,7 +150,7 @@ class BearerTokenMiddleware:
         given = dict(scope.get("headers") or []).get(b"authorization", b"")
         if not hmac.compare_digest(given, self._expected):
             body = {"error": "unauthorized", "message": "send Authorization: Bearer <SUNO_MCP_HTTP_TOKEN>"}
-            await _refuse(send, 401, body, _UNAUTHORIZED)
+            await _answer(send, 401, body, _UNAUTHORIZED)
             return
         await self._app(scope, receive, send)
 
@@ -155,7 +197,7 @@ class CallerKeyMiddleware:
             return
         key = _bearer_key(scope)
         if key is None:
-            await _refuse(send, 401, {"error": "unauthorized", "message": NO_KEY_AT_DOOR}, _UNAUTHORIZED)
+            await _answer(send, 401, {"error": "unauthorized", "message": NO_KEY_AT_DOOR}, _UNAUTHORIZED)
             return
         if scope.get("method") != "POST":  # like the global cap: a listening stream is not a call
             await self._app(scope, receive, send)
@@ -168,7 +210,7 @@ class CallerKeyMiddleware:
                 "message": f"too many calls at once with this key (at most {self._max_calls}); "
                 f"retry in {RETRY_AFTER_S} s",
             }
-            await _refuse(send, 503, body, _BUSY)
+            await _answer(send, 503, body, _BUSY)
             return
         self._active[tenant] = active + 1
         try:
@@ -199,76 +241,12 @@ class CallLimitMiddleware:
             self._limiter.acquire_on_behalf_of_nowait(token)
         except anyio.WouldBlock:
             body = {"error": "busy", "message": f"too many calls at once; retry in {RETRY_AFTER_S} s"}
-            await _refuse(send, 503, body, _BUSY)
+            await _answer(send, 503, body, _BUSY)
             return
         try:
             await self._app(scope, receive, send)
         finally:
             self._limiter.release_on_behalf_of(token)
-
-
-def guarded_protocol(max_connections: int, header_timeout_s: float) -> type[asyncio.Protocol]:
-    """uvicorn's h11 protocol with a deadline for each request head and a cap on open connections.
-
-    The deadline is armed when a connection opens and again when a response completes (the next
-    head may start then); when it fires while h11 still waits for a complete head, the connection is
-    closed, however slowly bytes trickle in. At the cap, a new connection closes the oldest one still
-    waiting for its head, so half-open connections cannot crowd out a client that talks; when every
-    open connection is mid-request, the new one is closed instead.
-    """
-    import h11
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    open_now: dict[GuardedH11Protocol, None] = {}  # insertion order: oldest first
-
-    class GuardedH11Protocol(H11Protocol):
-        _head_deadline: asyncio.TimerHandle | None = None
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            if len(open_now) >= max_connections:
-                waiting = next((c for c in open_now if c._waiting_for_head()), None)
-                if waiting is None:
-                    transport.close()
-                    return
-                waiting._close()
-            open_now[self] = None
-            self._arm()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            open_now.pop(self, None)
-            self._disarm()
-            super().connection_lost(exc)
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm()
-
-        def _waiting_for_head(self) -> bool:
-            return self.conn.their_state is h11.IDLE
-
-        def _arm(self) -> None:
-            self._disarm()
-            self._head_deadline = self.loop.call_later(header_timeout_s, self._deadline_passed)
-
-        def _disarm(self) -> None:
-            if self._head_deadline is not None:
-                self._head_deadline.cancel()
-                self._head_deadline = None
-
-        def _deadline_passed(self) -> None:
-            self._head_deadline = None
-            if self._waiting_for_head():
-                self._close()
-
-        def _close(self) -> None:
-            open_now.pop(self, None)
-            self._disarm()
-            if not self.transport.is_closing():
-                self.transport.close()
-
-    return GuardedH11Protocol
 
 
 def check_exposure(settings: Settings, host: str) -> None:
@@ -283,9 +261,10 @@ def check_exposure(settings: Settings, host: str) -> None:
         )
 
 
-def build_http_app(server: Any, settings: Settings, host: str) -> ASGIApp:
-    """The ASGI app for ``server``: the global call cap, and in front of it the token check or, in
-    team mode, the caller's own key and the per-tenant call cap."""
+def build_http_app(server: SunoServer, settings: Settings, host: str) -> ASGIApp:
+    """The ASGI app for ``server``: the global call cap, in front of it the token check or, in
+    team mode, the caller's own key and the per-tenant call cap, and in front of everything the
+    health endpoints."""
     check_exposure(settings, host)
     app: ASGIApp = server.streamable_http_app(
         transport_security=transport_security(host, settings.http_allowed_hosts),
@@ -299,7 +278,7 @@ def build_http_app(server: Any, settings: Settings, host: str) -> ASGIApp:
         app = CallerKeyMiddleware(app, settings.tenant_secret, settings.tenant_max_calls)
     elif settings.http_token is not None:
         app = BearerTokenMiddleware(app, settings.http_token.get_secret_value())
-    return app
+    return HealthMiddleware(app, server.why_not_ready)
 
 
 def startup_line(settings: Settings, host: str, port: int) -> str:
@@ -317,9 +296,11 @@ def startup_line(settings: Settings, host: str, port: int) -> str:
     return line
 
 
-def serve_http(server: Any, settings: Settings, *, host: str, port: int) -> None:
+def serve_http(server: SunoServer, settings: Settings, *, host: str, port: int) -> None:
     """Serve until interrupted."""
     import uvicorn
+
+    from suno_mcp.server.connections import DoorLimits, guarded_protocol
 
     app = build_http_app(server, settings, host)
     print(startup_line(settings, host, port), file=sys.stderr, flush=True)
@@ -329,7 +310,11 @@ def serve_http(server: Any, settings: Settings, *, host: str, port: int) -> None
         port=port,
         log_level="warning",
         lifespan="on",
-        http=guarded_protocol(settings.http_max_connections, settings.http_header_timeout_s),
+        http=guarded_protocol(
+            DoorLimits(
+                settings.http_max_connections, settings.http_header_timeout_s, settings.http_body_timeout_s
+            )
+        ),
         # An idle keep-alive connection is closed as soon as a head would be (uvicorn takes whole seconds).
         timeout_keep_alive=max(1, round(settings.http_header_timeout_s)),
     )

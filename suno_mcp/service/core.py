@@ -63,6 +63,14 @@ SUBMIT_JOIN_LIMIT_S = 70.0
 LEDGER_WRITE_ATTEMPTS = 3
 
 
+@dataclass
+class _LedgerCheck:
+    """One readiness question to the ledger: ``done`` once it answered, ``failure`` the error's kind."""
+
+    done: anyio.Event = field(default_factory=anyio.Event)
+    failure: str | None = None
+
+
 class Outcome(BaseModel):
     """What a service call found: the ledger record and how we got there."""
 
@@ -94,6 +102,8 @@ class SunoService(Spending, Downloads, Requests):
     keys: KeyRing = field(default_factory=KeyRing)
     # "tenant:fingerprint" -> the submit of that request being sent now
     _in_flight: dict[str, anyio.Event] = field(default_factory=dict)
+    # The readiness check of the ledger under way (at most one), shared by every view of the service.
+    _ledger_checks: list[_LedgerCheck] = field(default_factory=list)
 
     def for_caller(self, caller: Caller) -> SunoService:
         """The service acting for one team-mode caller: their key upstream, their rows in the ledger.
@@ -117,6 +127,39 @@ class SunoService(Spending, Downloads, Requests):
     def api_for(self, family: ApiFamily) -> MusicApi:
         """The client of one endpoint family."""
         return self.task_api if family == "task" else self.clip_api
+
+    async def why_not_ready(self, limit_s: float) -> str | None:
+        """None when the ledger answers a cheap question (:meth:`LedgerStore.ping`) within
+        ``limit_s`` seconds; otherwise why not, in one line naming no path, address, key or tenant
+        (the log has the details).
+
+        The question runs in the service's task group: one that takes longer is left to finish
+        rather than cut short (no ledger call is), and the next check waits for it instead of
+        queueing another behind it.
+        """
+        check = self._ledger_checks[0] if self._ledger_checks else self._start_ledger_check()
+        with anyio.move_on_after(limit_s):
+            await check.done.wait()
+            return None if check.failure is None else f"the ledger failed to answer ({check.failure})"
+        return "the ledger did not answer in time"
+
+    def _start_ledger_check(self) -> _LedgerCheck:
+        if self.task_group is None:  # a service built by hand, without open_service: nowhere to leave it
+            raise RuntimeError("why_not_ready needs the service's task group (open it with open_service)")
+        check = _LedgerCheck()
+        self._ledger_checks.append(check)
+        self.task_group.start_soon(self._check_ledger, check)
+        return check
+
+    async def _check_ledger(self, check: _LedgerCheck) -> None:
+        try:
+            await self.ledger.ping()
+        except Exception as err:  # whatever it is, the ledger cannot serve a request now
+            check.failure = type(err).__name__
+            log.warning("the ledger did not answer its readiness check: %s: %s", type(err).__name__, err)
+        finally:
+            self._ledger_checks.remove(check)
+            check.done.set()
 
     def require_key(self) -> None:
         """Raise before anything is recorded or sent when no API key is configured."""

@@ -45,6 +45,11 @@ class LedgerStore(Protocol):
         """Finish queued work and close the database."""
         ...
 
+    async def ping(self) -> None:
+        """Ask the database a cheap question that needs what a paid request's intent needs first;
+        raise when it cannot answer. Like every call, it runs to its end once asked."""
+        ...
+
     async def record_intent(
         self,
         *,

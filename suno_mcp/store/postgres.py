@@ -16,13 +16,15 @@ under an advisory lock so replicas starting together do not run them twice.
 
 The driver is psycopg 3 (its async connection). One connection per ledger, used by one call at a
 time: every call is a short statement or transaction, and the order of writes stays the order
-they were asked for, as with the SQLite ledger's one worker thread.
+they were asked for, as with the SQLite ledger's one worker thread. When the database drops it (a
+restart, a failover), the next call connects again.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -120,6 +122,12 @@ _Conn = psycopg.AsyncConnection[DictRow]
 T = TypeVar("T")
 
 
+async def _connect(url: str) -> _Conn:
+    return await psycopg.AsyncConnection.connect(
+        url, autocommit=True, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT_S
+    )
+
+
 async def _finish(work: Awaitable[T]) -> T:
     """Run ``work`` to its end even when the caller is cancelled meanwhile (a write is never half-done)."""
     with anyio.CancelScope(shield=True):
@@ -134,8 +142,9 @@ class PostgresLedger:
     (the intent before a paid submit above all) is finished, never half-done.
     """
 
-    def __init__(self, conn: _Conn, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, conn: _Conn, url: str, *, clock: Callable[[], float] = time.time) -> None:
         self._conn = conn
+        self._url = url  # to connect again when the database has dropped the connection
         self._clock = clock
         self._lock = anyio.Lock()
         self._written = rules.WrittenStates()
@@ -143,10 +152,8 @@ class PostgresLedger:
     @classmethod
     async def open(cls, url: str, *, clock: Callable[[], float] = time.time) -> PostgresLedger:
         """Connect to ``url`` (a libpq URL or key=value string) and bring the schema up to date."""
-        conn = await psycopg.AsyncConnection.connect(
-            url, autocommit=True, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT_S
-        )
-        ledger = cls(conn, clock=clock)
+        conn = await _connect(url)
+        ledger = cls(conn, url, clock=clock)
         try:
             await ledger._migrate()
         except BaseException:
@@ -160,14 +167,24 @@ class PostgresLedger:
         """None: this ledger lives in a database server, not a file."""
         return None
 
+    @asynccontextmanager
+    async def _connected(self) -> AsyncIterator[None]:
+        """Hold the ledger's one connection (one call at a time), made again first when the
+        database dropped it: after a restart or a failover the next call connects instead of
+        failing for the rest of the process's life. Raises the driver's error while it cannot."""
+        async with self._lock:
+            if self._conn.closed:
+                self._conn = await _connect(self._url)
+            yield
+
     async def close(self) -> None:
         """Close the connection once the call in progress has finished."""
         with anyio.CancelScope(shield=True):
-            async with self._lock:
+            async with self._lock:  # closing needs no connection made again
                 await self._conn.close()
 
     async def _migrate(self) -> None:
-        async with self._lock, self._conn.transaction():
+        async with self._connected(), self._conn.transaction():
             await self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_MIGRATE,))
             await self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = await (await self._conn.execute("SELECT max(version) AS v FROM schema_version")).fetchone()
@@ -182,10 +199,16 @@ class PostgresLedger:
                         await self._conn.execute(statement.encode())
                 await self._conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
 
+    async def ping(self) -> None:
+        """A trivial statement on the ledger's connection; raises when the database does not answer it."""
+        with anyio.CancelScope(shield=True):  # a cancelled statement would close the connection
+            async with self._connected():
+                await self._conn.execute("SELECT 1 FROM schema_version LIMIT 1")
+
     async def schema_version(self) -> int:
         """The schema step this database is at."""
         with anyio.CancelScope(shield=True):  # a cancelled statement would close the connection
-            async with self._lock:
+            async with self._connected():
                 cur = await self._conn.execute("SELECT max(version) AS v FROM schema_version")
                 row = await cur.fetchone()
         return int(row["v"]) if row and row["v"] is not None else 0
@@ -273,7 +296,7 @@ class PostgresLedger:
     async def record_submitted(self, local_id: str, task: Task) -> None:
         """The upstream accepted the submit: store its task id and first state."""
         with anyio.CancelScope(shield=True):
-            async with self._lock, self._conn.transaction():
+            async with self._connected(), self._conn.transaction():
                 # The submit's answer as received (bounded, key removed by the client) stays with
                 # the row: whatever we could not read in it, a person still can.
                 await self._conn.execute(
@@ -285,7 +308,7 @@ class PostgresLedger:
     async def record_rejected(self, local_id: str, error: str) -> None:
         """The upstream refused the submit (nothing was charged)."""
         with anyio.CancelScope(shield=True):
-            async with self._lock:
+            async with self._connected():
                 await self._conn.execute(
                     "UPDATE tasks SET status = %(status)s, error = %(error)s, fingerprint = %(fingerprint)s,"
                     " updated_at = %(updated_at)s WHERE local_id = %(local_id)s",
@@ -295,7 +318,7 @@ class PostgresLedger:
     async def record_unknown(self, local_id: str, error: str, raw_answer: str | None = None) -> None:
         """The submit may or may not have reached the upstream; ``raw_answer`` is what came back, if anything."""
         with anyio.CancelScope(shield=True):
-            async with self._lock:
+            async with self._connected():
                 await self._conn.execute(
                     "UPDATE tasks SET status = %(status)s, error = %(error)s,"
                     " raw_answer = COALESCE(%(raw_answer)s, raw_answer), updated_at = %(updated_at)s"
@@ -309,7 +332,7 @@ class PostgresLedger:
         if self._written.unchanged(task, tenant):
             return
         with anyio.CancelScope(shield=True):
-            async with self._lock, self._conn.transaction():
+            async with self._connected(), self._conn.transaction():
                 row = await self._row_by_task_id(task.task_id, tenant)
                 if row is None:
                     return
@@ -338,7 +361,7 @@ class PostgresLedger:
         return await _finish(self._adopt(tenant, row, task))
 
     async def _adopt(self, tenant: str, row: rules.NewRow, task: Task) -> TaskRecord:
-        async with self._lock:
+        async with self._connected():
             async with self._conn.transaction():
                 await self._conn.execute(
                     "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
@@ -357,13 +380,13 @@ class PostgresLedger:
         """The task was first seen playable (or complete) ``seconds`` after its submit."""
         query = rules.milestone_sql(_SQL, milestone)
         with anyio.CancelScope(shield=True):
-            async with self._lock:
+            async with self._connected():
                 await self._conn.execute(query, {"seconds": seconds, "tenant": tenant, "task_id": task_id})
 
     async def record_file(self, saved: SavedFile, *, tenant: str = "") -> None:
         """Remember a downloaded file of one of the tenant's clips."""
         with anyio.CancelScope(shield=True):
-            async with self._lock:
+            async with self._connected():
                 await self._conn.execute(
                     "INSERT INTO files (tenant, clip_id, task_id, path, url, bytes, mime_type, created_at)"
                     " VALUES (%(tenant)s, %(clip_id)s, %(task_id)s, %(path)s, %(url)s, %(bytes)s, %(mime_type)s,"
@@ -374,7 +397,7 @@ class PostgresLedger:
                 )
 
     async def _locked(self, work: Awaitable[T]) -> T:
-        async with self._lock:
+        async with self._connected():
             return await work
 
     # ------------------------------------------------------------ reads
@@ -399,7 +422,7 @@ class PostgresLedger:
     async def usage(self, since: float, *, sandbox: bool = False, tenant: str = "") -> list[UsageLine]:
         """The tenant's paid requests made at or after ``since`` (a wall-clock time), by kind, family and model."""
         with anyio.CancelScope(shield=True):  # a cancelled statement would close the connection
-            async with self._lock:
+            async with self._connected():
                 cur = await self._conn.execute(
                     rules.usage_sql(_SQL), rules.PaidWindow(since, sandbox, tenant).params()
                 )
@@ -409,7 +432,7 @@ class PostgresLedger:
     async def milestones(self, *, per_key: int = 20) -> list[Milestone]:
         """The newest milestone times of every tenant: (api, kind, model, milestone, seconds), oldest first."""
         with anyio.CancelScope(shield=True):  # a cancelled statement would close the connection
-            async with self._lock:
+            async with self._connected():
                 cur = await self._conn.execute(rules.milestones_sql(_SQL), rules.milestones_params(per_key))
                 rows = await cur.fetchall()
         return rules.milestones(rows)

@@ -253,6 +253,14 @@ class SqliteLedger:
         self._db.close()
 
     @_in_worker
+    def ping(self) -> None:
+        """Take the file's write lock and read a row, as the intent before a paid submit does; an
+        empty transaction writes nothing. Raises when the file cannot be read, or another process
+        holds its write lock past the busy timeout."""
+        with _transaction(self._db):
+            self._db.execute("SELECT 1 FROM tasks LIMIT 1").fetchall()
+
+    @_in_worker
     def schema_version(self) -> int:
         """The schema step this file is at."""
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])

@@ -68,6 +68,9 @@ class PostgresServer:
 
     port: int
     admin_url: str
+    binaries: Path | None = None
+    data: Path | None = None
+    user: str | None = None  # whom the server runs as (None: ourselves)
 
     def url_for(self, database: str) -> str:
         return f"postgresql://{ADMIN_USER}@127.0.0.1:{self.port}/{database}"
@@ -95,11 +98,37 @@ def running_postgres(binaries: Path) -> Iterator[PostgresServer]:
         options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off -c max_connections=200"
         run(str(binaries / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
         try:
-            yield PostgresServer(port=port, admin_url=f"postgresql://{ADMIN_USER}@127.0.0.1:{port}/postgres")
+            admin_url = f"postgresql://{ADMIN_USER}@127.0.0.1:{port}/postgres"
+            yield PostgresServer(port=port, admin_url=admin_url, binaries=binaries, data=data, user=user)
         finally:
             run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def stopped(server: PostgresServer) -> Iterator[None]:
+    """``server`` stopped as by a crash (immediate mode) while the block runs, then started again on the
+    same port with the same options (``pg_ctl restart`` reads them back from the data directory)."""
+    assert server.binaries is not None, "a server from running_postgres"
+    assert server.data is not None, "a server from running_postgres"
+    pg_ctl, log = str(server.binaries / "pg_ctl"), str(server.data.parent / "server.log")
+
+    def run(*args: str) -> None:
+        subprocess.run(
+            [pg_ctl, "-D", str(server.data), *args],
+            check=True,
+            cwd=server.data.parent,
+            user=server.user,
+            capture_output=True,
+            timeout=START_TIMEOUT_S,
+        )
+
+    run("-m", "immediate", "-w", "stop")
+    try:
+        yield
+    finally:
+        run("-l", log, "-w", "restart")  # its output to the log: a pipe would be held open by the server
 
 
 @contextmanager
