@@ -4,6 +4,8 @@ The tree (right: what a submit refused with that error left behind, see :func:`s
 
     SunoError                         anything that went wrong talking to Suno
     ├── ConfigurationError            no API key, bad settings (nothing was sent)       refused
+    ├── LedgerUnavailableError        the task ledger did not answer (database down,    refused
+    │                                 restarting, or busy past its timeout): not sent
     ├── SpendingRefusedError          not sent: the user's budget or answer said no     refused
     │   ├── BudgetReachedError        SUNO_MCP_BUDGET would be passed
     │   └── DeclinedError             the user declined (or cancelled) when asked
@@ -64,6 +66,16 @@ class SunoError(Exception):
 
 class ConfigurationError(SunoError):
     """The server is not set up to make this call (for example no API key)."""
+
+
+class LedgerUnavailableError(SunoError):
+    """The task ledger could not be read or written in time: its database is down, restarting,
+    unreachable, or busy past its timeout. Raised by both stores in place of any driver error.
+
+    Raised before a submit, it means nothing was sent or charged. After the upstream accepted a
+    submit, the service does not let it escape as this error: the task id is kept elsewhere and the
+    caller is told it (nothing paid is lost).
+    """
 
 
 class SpendingRefusedError(SunoError):
