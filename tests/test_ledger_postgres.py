@@ -6,7 +6,6 @@ from pathlib import Path
 
 import anyio
 import psycopg
-import pytest
 from mcp import Client
 
 from suno_mcp.server.app import build_server
@@ -42,7 +41,7 @@ def test_the_database_url_never_shows_in_the_settings_repr() -> None:
     assert "hunter2" not in str(settings.model_dump())
 
 
-async def test_a_ledger_whose_connection_the_database_dropped_connects_again_on_its_next_call(
+async def test_a_ledger_whose_idle_connections_the_database_dropped_answers_its_next_call(
     postgres_server: PostgresServer,
 ) -> None:
     with fresh_database(postgres_server) as url:
@@ -55,9 +54,8 @@ async def test_a_ledger_whose_connection_the_database_dropped_connects_again_on_
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
                     (url.rsplit("/", 1)[1],),
                 )
-            with pytest.raises(psycopg.OperationalError):
-                await ledger.ping()  # the call that finds the connection gone fails ...
-            await ledger.ping()  # ... and the next one connects again
+            # The pool's check finds the connection gone before the call uses it: nothing in flight, nothing lost.
+            await ledger.ping()
             assert await ledger.get(local) is not None
         finally:
             await ledger.close()
