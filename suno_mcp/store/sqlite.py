@@ -15,7 +15,8 @@ versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` holds each step.
 process holding the write lock can make it wait for seconds. So each method is written once, as
 the blocking code it is, and :func:`_in_worker` makes it the async method callers await: its work
 runs in the ledger's one worker thread, the event loop only waits, and writes happen in the
-order they were asked for.
+order they were asked for. A file that is locked past the busy timeout, unreadable or on a full
+disk raises :class:`~suno_mcp.domain.errors.LedgerUnavailableError`, never the driver's error.
 """
 
 from __future__ import annotations
@@ -24,19 +25,21 @@ import functools
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 
+from suno_mcp.domain.errors import LedgerUnavailableError
 from suno_mcp.domain.models import ApiFamily, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
 from suno_mcp.domain.spending import Budget
 from suno_mcp.store import rules
 from suno_mcp.store.base import Milestone
 
-BUSY_TIMEOUT_MS = 5000
+# How long a call waits for another process's write lock before the ledger counts as unavailable.
+BUSY_TIMEOUT_S = 5.0
 WAL_ATTEMPTS = 200
 WAL_RETRY_S = 0.01
 
@@ -142,14 +145,28 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-def _connect(path: Path | str) -> sqlite3.Connection:
+# SQLite's primary result codes (the low byte of an extended one) that mean "the file cannot be used
+# now", as opposed to a mistake in our SQL: busy, locked, read-only, I/O error, corrupt, full, cannot
+# open, locking protocol.
+_UNAVAILABLE_CODES = frozenset({5, 6, 8, 10, 11, 13, 14, 15})
+
+
+def _unavailable(err: sqlite3.Error) -> bool:
+    code = getattr(err, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in _UNAVAILABLE_CODES
+    words = ("locked", "busy", "disk", "readonly", "unable to open", "malformed", "I/O")
+    return isinstance(err, sqlite3.DatabaseError) and any(w in str(err) for w in words)
+
+
+def _connect(path: Path | str, busy_timeout_s: float) -> sqlite3.Connection:
     """Open the file (making its folder) and bring its schema up to date. Blocks: call it off the loop."""
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+    db = sqlite3.connect(str(path), timeout=busy_timeout_s, check_same_thread=False)
     try:
         db.row_factory = sqlite3.Row
-        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         _wal(db)
         # FULL: the row written before a paid submit must survive a power loss, not only a crash.
         db.execute("PRAGMA synchronous = FULL")
@@ -212,15 +229,26 @@ def _in_worker(
 
     One call at a time, in the order asked, keeps writes in that order; a call that is cancelled
     still finishes its work (the thread is not abandoned), so a row written before a paid submit
-    is never half-done.
+    is never half-done. A file that cannot be used now raises :class:`LedgerUnavailableError`.
     """
 
     @functools.wraps(method)
     async def in_worker(self: SqliteLedger, /, *args: P.args, **kwargs: P.kwargs) -> T:
         work = functools.partial(method, self, *args, **kwargs)
-        return await anyio.to_thread.run_sync(work, limiter=self._worker)
+        return await _translated(anyio.to_thread.run_sync(work, limiter=self._worker))
 
     return in_worker
+
+
+async def _translated(call: Awaitable[T]) -> T:
+    """Await ``call``, raising :class:`LedgerUnavailableError` for a file that cannot be used now."""
+    try:
+        return await call
+    except sqlite3.Error as err:
+        if not _unavailable(err):
+            raise
+        # The driver's message names the condition ("database is locked"), never a path or a key.
+        raise LedgerUnavailableError(f"the ledger file could not be used ({err})") from err
 
 
 class SqliteLedger:
@@ -237,9 +265,18 @@ class SqliteLedger:
         self._written = rules.WrittenStates()
 
     @classmethod
-    async def open(cls, path: Path | str, *, clock: Callable[[], float] = time.time) -> SqliteLedger:
-        """Open (or create) the file at ``path`` and bring its schema up to date, off the event loop."""
-        db = await anyio.to_thread.run_sync(_connect, path)
+    async def open(
+        cls,
+        path: Path | str,
+        *,
+        clock: Callable[[], float] = time.time,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
+    ) -> SqliteLedger:
+        """Open (or create) the file at ``path`` and bring its schema up to date, off the event loop.
+
+        A call waits up to ``busy_timeout_s`` for another process's write lock, then raises
+        :class:`LedgerUnavailableError`."""
+        db = await _translated(anyio.to_thread.run_sync(_connect, path, busy_timeout_s))
         return cls(db, Path(path), clock=clock)
 
     @property
