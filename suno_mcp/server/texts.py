@@ -14,6 +14,7 @@ from suno_mcp.domain.errors import (
     ContentPolicyError,
     InsufficientBalanceError,
     InvalidRequestError,
+    LedgerUnavailableError,
     MalformedResponseError,
     NotFoundError,
     RateLimitedError,
@@ -137,6 +138,11 @@ def error_text(err: SunoError) -> str:
     m = err.message
     if isinstance(err, ConfigurationError | SpendingRefusedError):
         return m
+    if isinstance(err, LedgerUnavailableError):
+        return (
+            f"The task ledger is unavailable ({m}): its database is down, restarting or busy. Nothing "
+            "was sent to Suno and nothing was charged. Try the same call again in a few seconds."
+        )
     if isinstance(err, AuthenticationError):
         return (
             f"The API key was rejected by gptproto ({m}): it is wrong, expired or disabled. Check "
