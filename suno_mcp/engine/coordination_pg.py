@@ -15,7 +15,9 @@ in seconds, relative, so the replicas' clocks need not agree). A dedicated conne
 reconnected (bounded backoff) whenever it drops. A notice lost while it was down costs only latency
 (a replica whose waiters are refused a scheduled poll reads the ledger anyway) or one more 429.
 
-If the lease connection fails, leases are granted (and the connection retried at most once per
+Lease statements run on a small pool (:class:`suno_mcp.database.Database`: checked connections,
+made again after a restart, statement and lock timeouts, every call bounded). When the database
+cannot answer one, leases are granted (and the database asked again at most once per
 :data:`OUTAGE_RETRY_S`): a replica that cannot coordinate polls as a lone process would, which costs
 duplicate fetches, never a task nobody follows.
 """
@@ -34,15 +36,19 @@ import anyio
 import psycopg
 from psycopg import sql
 
+from suno_mcp.database import Database, Limits, configure, connect_options
+from suno_mcp.domain.errors import LedgerUnavailableError
 from suno_mcp.domain.models import ApiFamily, TaskRef
 from suno_mcp.engine.coordination import OnChange, OnPause
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "suno_mcp_poll"
-CONNECT_TIMEOUT_S = 10
 # Taking a lease is a single-row statement; one that takes longer than this has met a stuck database.
-STATEMENT_TIMEOUT_MS = 5000
+# The poller waits on it, so the wait for a connection is short too: an unanswered lease is granted.
+LIMITS = Limits(wait_s=2.0, statement_s=5.0, call_s=6.0)
+# Lease statements and notices: one at a time is the usual case, a second covers a slow one.
+POOL_SIZE = 2
 # Reconnecting the LISTEN connection: the first retry is quick, later ones back off to the cap.
 RECONNECT_MIN_S = 0.05
 RECONNECT_MAX_S = 5.0
@@ -113,12 +119,14 @@ class PostgresCoordinator:
     """Leases and notices for the replicas sharing one database; provides
     :class:`suno_mcp.engine.coordination.PollCoordinator`. Open it with :meth:`open`."""
 
-    def __init__(self, url: str, replica_id: str, conn: _Conn, *, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, url: str, replica_id: str, db: Database[Any], *, clock: Callable[[], float], limits: Limits
+    ) -> None:
         self.replica_id = replica_id
         self._url = url
-        self._conn: _Conn | None = conn
+        self._db = db
+        self._limits = limits
         self._clock = clock
-        self._lock = anyio.Lock()
         self._retry_at = 0.0
         self._pruned_at: float | None = None
         self.listener_pid: int | None = None  # the LISTEN connection's server process, while up
@@ -130,23 +138,31 @@ class PostgresCoordinator:
 
     @classmethod
     async def open(
-        cls, url: str, replica_id: str, *, clock: Callable[[], float] = time.monotonic
+        cls,
+        url: str,
+        replica_id: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        limits: Limits = LIMITS,
     ) -> PostgresCoordinator:
-        """Connect for lease statements; the ledger's migrations must have made ``poll_leases``."""
-        conn = await _connect(url, replica_id, "leases")
+        """Start the lease pool; the ledger's migrations must have made ``poll_leases``. Raises
+        :class:`~suno_mcp.domain.errors.LedgerUnavailableError` when the database does not answer."""
+        db: Database[Any] = Database.open(
+            url, name=f"suno-mcp leases {replica_id}", limits=limits, max_size=POOL_SIZE
+        )
         try:
-            try:
+            await db.start()
+            async with db.connection() as conn:
                 await conn.execute("SELECT 1 FROM poll_leases LIMIT 0")
-            except psycopg.errors.UndefinedTable as err:
-                raise RuntimeError(
-                    "the database has no poll_leases table: open the PostgreSQL ledger first (its "
-                    "migrations make it)"
-                ) from err
+        except psycopg.errors.UndefinedTable as err:
+            await db.close()
+            raise RuntimeError(
+                "the database has no poll_leases table: open the PostgreSQL ledger first (its migrations make it)"
+            ) from err
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await conn.close()
+            await db.close()
             raise
-        return cls(url, replica_id, conn, clock=clock)
+        return cls(url, replica_id, db, clock=clock, limits=limits)
 
     # ------------------------------------------------------------ leases
 
@@ -195,37 +211,21 @@ class PostgresCoordinator:
         return {"tenant": ref.tenant, "task_id": ref.task_id, "me": self.replica_id}
 
     async def _statement(self, query: str, params: Mapping[str, Any]) -> tuple[bool, bool]:
-        """Run one statement: (the database answered, it returned a row)."""
-        async with self._lock:
-            conn = await self._lease_connection()
-            if conn is None:
-                return False, False
-            try:
-                # Shielded: a statement cancelled half-way leaves the connection in doubt.
-                with anyio.CancelScope(shield=True):
+        """Run one statement: (the database answered, it returned a row). While the database does
+        not answer, it is asked again at most once per :data:`OUTAGE_RETRY_S`."""
+        if self._clock() < self._retry_at:
+            return False, False
+        try:
+            # Shielded, within the call's bound: a lease taken is recorded as taken.
+            with anyio.CancelScope(shield=True):
+                async with self._db.connection() as conn:
                     cur = await conn.execute(query.encode(), params)
                     row = await cur.fetchone() if cur.description is not None else None
-            except (psycopg.OperationalError, psycopg.InterfaceError) as err:
-                log.warning("poll coordination lost its database connection: %s", type(err).__name__)
-                self._conn = None
-                self._retry_at = self._clock() + OUTAGE_RETRY_S
-                with anyio.CancelScope(shield=True):
-                    await conn.close()
-                return False, False
-        return True, row is not None
-
-    async def _lease_connection(self) -> _Conn | None:
-        if self._conn is not None and not self._conn.closed:
-            return self._conn
-        if self._clock() < self._retry_at:
-            return None
-        try:
-            self._conn = await _connect(self._url, self.replica_id, "leases")
-        except psycopg.OperationalError as err:
-            log.warning("poll coordination cannot reach its database: %s", type(err).__name__)
+        except LedgerUnavailableError as err:
+            log.warning("poll coordination cannot reach its database: %s", err)
             self._retry_at = self._clock() + OUTAGE_RETRY_S
-            return None
-        return self._conn
+            return False, False
+        return True, row is not None
 
     # ------------------------------------------------------------ notices
 
@@ -235,7 +235,7 @@ class PostgresCoordinator:
         backoff = RECONNECT_MIN_S
         while True:
             try:
-                conn = await _connect(self._url, self.replica_id, "listen")
+                conn = await self._connect_listener()
             except psycopg.OperationalError as err:
                 log.warning("cannot LISTEN for poll notices (retrying): %s", type(err).__name__)
             else:
@@ -284,12 +284,19 @@ class PostgresCoordinator:
             await self._connected.wait()
 
     async def close(self) -> None:
-        """Close the lease connection (the LISTEN one closes when :meth:`run` is cancelled)."""
-        with anyio.CancelScope(shield=True):
-            async with self._lock:
-                if self._conn is not None:
-                    await self._conn.close()
-                    self._conn = None
+        """Close the lease pool (the LISTEN connection closes when :meth:`run` is cancelled); returns
+        within the limits' ``close_s`` whatever the database does."""
+        await self._db.close()
+
+    async def _connect_listener(self) -> _Conn:
+        options = connect_options(f"suno-mcp listen {self.replica_id}", self._limits)
+        conn = await psycopg.AsyncConnection.connect(self._url, **options)
+        try:
+            await configure(conn, limits=self._limits)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
 
 
 def _change(tenant: str, message: dict[str, Any]) -> _Change:
@@ -306,19 +313,3 @@ def _pause(tenant: str, message: dict[str, Any]) -> _Pause:
     if retry_after is not None and not (isinstance(retry_after, int | float) and retry_after >= 0):
         raise ValueError(f"not a Retry-After: {retry_after!r}")
     return _Pause(tenant, api, None if retry_after is None else float(retry_after))
-
-
-async def _connect(url: str, replica_id: str, role: str) -> _Conn:
-    conn = await psycopg.AsyncConnection.connect(
-        url,
-        autocommit=True,
-        connect_timeout=CONNECT_TIMEOUT_S,
-        application_name=f"suno-mcp {role} {replica_id}"[:63],
-    )
-    try:
-        await conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}".encode())
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await conn.close()
-        raise
-    return conn
