@@ -54,8 +54,8 @@ class Limits:
     wait_s: float = 4.0  # for a connection from the pool (a new one, while none is free)
     statement_s: float = 5.0  # statement_timeout: one statement, on the server's side
     lock_s: float = 2.0  # lock_timeout: a row or advisory lock someone else holds
-    call_s: float = 7.0  # a whole call: waiting, the connection check and every statement
-    close_s: float = 1.0  # for the pool's background workers when closing
+    call_s: float = 6.0  # a whole call: waiting, the connection check and every statement
+    close_s: float = 0.5  # for the pool's background workers when closing
 
 
 class Database(Generic[Row]):

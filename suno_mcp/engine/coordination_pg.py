@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "suno_mcp_poll"
 # Taking a lease is a single-row statement; one that takes longer than this has met a stuck database.
 # The poller waits on it, so the wait for a connection is short too: an unanswered lease is granted.
-LIMITS = Limits(wait_s=2.0, statement_s=5.0, call_s=6.0)
+LIMITS = Limits(wait_s=2.0, statement_s=4.0, call_s=5.0)
 # Lease statements and notices: one at a time is the usual case, a second covers a slow one.
 POOL_SIZE = 2
 # Reconnecting the LISTEN connection: the first retry is quick, later ones back off to the cap.

@@ -12,6 +12,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -156,3 +157,36 @@ def postgres_server() -> Iterator[PostgresServer]:
         )
     with running_postgres(binaries) as server:
         yield server
+
+
+def _server_processes(server: PostgresServer) -> tuple[int, list[int]]:
+    """The postmaster's pid and its children's (the backends and background workers)."""
+    assert server.data is not None, "a server from running_postgres"
+    postmaster = int((server.data / "postmaster.pid").read_text().splitlines()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The fields after the command's closing parenthesis: state, then the parent's pid.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[1]) == postmaster:
+            children.append(int(stat.parent.name))
+    return postmaster, children
+
+
+@contextmanager
+def hung(server: PostgresServer) -> Iterator[None]:
+    """``server`` frozen (SIGSTOP to the postmaster, then to every backend) while the block runs:
+    connections stay open and a new one is accepted by the kernel, but nothing answers, as with a
+    hung host or a network partition. Thawed afterwards, the server carries on where it stopped."""
+    postmaster, _ = _server_processes(server)
+    os.kill(postmaster, signal.SIGSTOP)  # first: it forks no new backend while frozen
+    _, children = _server_processes(server)
+    for pid in children:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in (*children, postmaster):
+            os.kill(pid, signal.SIGCONT)
