@@ -571,7 +571,8 @@ async def test_while_the_database_cannot_be_asked_leases_are_granted_and_it_is_a
             assert await a.take_lease(REF, read=False, **rules)  # cannot ask: polls as a lone process would
             assert await a.take_lease(REF, read=False, **rules)  # and does not try again at once
         clock.now += OUTAGE_RETRY_S
-        assert not await a.take_lease(REF, read=False, **rules)  # the database is back: b's lease counts again
+        # The database is back: b's lease counts again.
+        assert not await a.take_lease(REF, read=False, **rules)
 
 
 async def test_a_coordinator_refuses_to_open_on_a_database_without_the_lease_table(database: str) -> None:
