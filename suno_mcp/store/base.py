@@ -34,6 +34,11 @@ class LedgerStore(Protocol):
     other writer of the same database, not only against this process; and every method taking
     ``tenant`` sees, counts and writes that tenant's rows only ("" is the server's own key, the
     single-key modes).
+
+    A database that cannot answer in time (down, restarting, locked or busy past its timeout)
+    raises :class:`~suno_mcp.domain.errors.LedgerUnavailableError`, never a driver's error. A write
+    asked for runs to its end even if the caller is cancelled, within the backend's bound: it
+    commits or it leaves nothing behind.
     """
 
     @property
@@ -47,7 +52,7 @@ class LedgerStore(Protocol):
 
     async def ping(self) -> None:
         """Ask the database a cheap question that needs what a paid request's intent needs first;
-        raise when it cannot answer. Like every call, it runs to its end once asked."""
+        raise :class:`~suno_mcp.domain.errors.LedgerUnavailableError` when it cannot answer."""
         ...
 
     async def record_intent(
