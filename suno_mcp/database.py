@@ -66,7 +66,7 @@ class Database(Generic[Row]):
         self.limits = limits
 
     @classmethod
-    def open(
+    async def open(
         cls, url: str, *, name: str, limits: Limits, max_size: int, row_factory: Any = None
     ) -> Database[Row]:
         """A pool on ``url`` (autocommit connections; ``name`` shows in ``pg_stat_activity``). It
@@ -80,16 +80,13 @@ class Database(Generic[Row]):
             configure=functools.partial(configure, limits=limits),
             min_size=1,
             max_size=max_size,
-            open=False,
+            open=False,  # an async pool opened in its constructor is deprecated
             timeout=limits.wait_s,
             reconnect_timeout=RECONNECT_GIVE_UP_S,
             name=name,
         )
+        await pool.open(wait=False)
         return cls(pool, limits)
-
-    async def start(self) -> None:
-        """Start connecting (in the background)."""
-        await self._pool.open(wait=False)
 
     @asynccontextmanager
     async def connection(self, *, call_s: float | None = None) -> AsyncIterator[psycopg.AsyncConnection[Row]]:

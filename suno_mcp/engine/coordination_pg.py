@@ -147,11 +147,10 @@ class PostgresCoordinator:
     ) -> PostgresCoordinator:
         """Start the lease pool; the ledger's migrations must have made ``poll_leases``. Raises
         :class:`~suno_mcp.domain.errors.LedgerUnavailableError` when the database does not answer."""
-        db: Database[Any] = Database.open(
+        db: Database[Any] = await Database.open(
             url, name=f"suno-mcp leases {replica_id}", limits=limits, max_size=POOL_SIZE
         )
         try:
-            await db.start()
             async with db.connection() as conn:
                 await conn.execute("SELECT 1 FROM poll_leases LIMIT 0")
         except psycopg.errors.UndefinedTable as err:

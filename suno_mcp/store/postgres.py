@@ -151,12 +151,11 @@ class PostgresLedger:
 
         Raises :class:`~suno_mcp.domain.errors.LedgerUnavailableError` when the database does not
         answer within ``limits`` (the defaults of :class:`~suno_mcp.database.Limits`)."""
-        db: Database[DictRow] = Database.open(
+        db: Database[DictRow] = await Database.open(
             url, name="suno-mcp ledger", limits=limits or Limits(), max_size=POOL_SIZE, row_factory=dict_row
         )
         ledger = cls(db, clock=clock)
         try:
-            await db.start()
             await ledger._migrate()
         except BaseException:
             await db.close()
@@ -349,14 +348,16 @@ class PostgresLedger:
         if self._written.unchanged(task, tenant):
             return
 
-        async def work(conn: _Conn) -> None:
+        async def work(conn: _Conn) -> bool:
             async with conn.transaction():
                 row = await self._row_by_task_id(conn, task.task_id, tenant)
-                if row is not None:
-                    await self._write_state(conn, str(row["local_id"]), task)
+                if row is None:
+                    return False
+                await self._write_state(conn, str(row["local_id"]), task)
+                return True
 
-        await self._write(work)
-        self._written.remember(task, tenant)
+        if await self._write(work):
+            self._written.remember(task, tenant)
 
     async def _write_state(self, conn: _Conn, local_id: str, task: Task) -> None:
         # FOR UPDATE: two replicas (or two calls of this one) polling the same task merge one
