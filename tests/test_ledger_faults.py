@@ -10,8 +10,9 @@ run one after another in the worker that owns it.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -170,42 +171,60 @@ async def test_a_server_stopped_during_a_call_fails_that_call_and_commits_none_o
         assert local
 
 
-async def test_a_write_held_by_a_postgres_lock_past_the_lock_timeout_is_unavailable_and_writes_nothing(
-    database: str,
-) -> None:
-    async with pg_ledger(database, QUICK) as ledger:
-        kept = await _committed(ledger, "t-kept")
-        with anyio.fail_after(BOUND_S):
-            with psycopg.connect(database) as other, other.transaction():
-                other.execute("LOCK TABLE tasks IN EXCLUSIVE MODE")  # readers pass, writers wait
-                with pytest.raises(LedgerUnavailableError, match="LockNotAvailable"):
-                    await ledger.record_intent(api="task", kind="music", request={}, fingerprint=None)
-                assert (await ledger.get(kept)) is not None  # reads still answer
-            assert await _rows(database) == 1
-            await _committed(ledger, "t-after")  # the lock is gone: writes work again
-        assert len(await ledger.recent()) == 2
+@dataclass
+class Held:
+    """A ledger with quick timeouts, and another writer able to hold the write lock it needs."""
+
+    ledger: LedgerStore
+    hold: Callable[[], AbstractContextManager[object]]
+    message: str  # what the unavailable error names
 
 
-async def test_a_write_held_by_another_process_past_the_sqlite_busy_timeout_is_unavailable_and_writes_nothing(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "l.sqlite3"
-    ledger = await SqliteLedger.open(path, busy_timeout_s=0.2)
+@pytest.fixture(params=["sqlite", "postgres"])
+async def held(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Held]:
+    if request.param == "sqlite":
+        path = tmp_path / "l.sqlite3"
+        ledger: LedgerStore = await SqliteLedger.open(path, busy_timeout_s=0.2)
+
+        @contextmanager
+        def hold() -> Iterator[object]:
+            other = sqlite3.connect(path, isolation_level=None)  # as a second server process would
+            try:
+                yield other.execute("BEGIN IMMEDIATE")  # the file's write lock; readers pass (WAL)
+                other.execute("ROLLBACK")
+            finally:
+                other.close()
+
+        message = "locked"
+    else:
+        url = request.getfixturevalue("database")
+        ledger = await PostgresLedger.open(url, limits=QUICK)
+
+        @contextmanager
+        def hold() -> Iterator[object]:
+            with psycopg.connect(url) as other, other.transaction():
+                yield other.execute("LOCK TABLE tasks IN EXCLUSIVE MODE")  # readers pass, writers wait
+
+        message = "LockNotAvailable"
     try:
-        kept = await _committed(ledger, "t-kept")
-        other = sqlite3.connect(path, isolation_level=None)  # as a second server process would
-        try:
-            other.execute("BEGIN IMMEDIATE")  # the file's write lock
-            with pytest.raises(LedgerUnavailableError, match="locked"):
-                await ledger.record_intent(api="task", kind="music", request={}, fingerprint=None)
-            assert (await ledger.get(kept)) is not None  # reads still answer (WAL)
-            other.execute("ROLLBACK")
-        finally:
-            other.close()
-        await _committed(ledger, "t-after")
-        assert len(await ledger.recent()) == 2
+        yield Held(ledger, hold, message)
     finally:
         await ledger.close()
+
+
+async def test_a_write_held_by_another_writers_lock_past_the_timeout_is_unavailable_and_writes_nothing(
+    held: Held,
+) -> None:
+    ledger = held.ledger
+    kept = await _committed(ledger, "t-kept")
+    with anyio.fail_after(BOUND_S):
+        with held.hold():
+            with pytest.raises(LedgerUnavailableError, match=held.message):
+                await ledger.record_intent(api="task", kind="music", request={}, fingerprint=None)
+            assert (await ledger.get(kept)) is not None  # reads still answer
+        assert len(await ledger.recent()) == 1  # the refused write left nothing
+        await _committed(ledger, "t-after")  # the lock is gone: writes work again
+    assert len(await ledger.recent()) == 2
 
 
 @pytest.mark.slow
