@@ -215,11 +215,11 @@ class PostgresCoordinator:
         if self._clock() < self._retry_at:
             return False, False
         try:
-            # Shielded, within the call's bound: a lease taken is recorded as taken.
-            with anyio.CancelScope(shield=True):
-                async with self._db.connection() as conn:
-                    cur = await conn.execute(query.encode(), params)
-                    row = await cur.fetchone() if cur.description is not None else None
+            # Not shielded: a statement cancelled part-way costs its connection (the pool makes a
+            # new one) and at worst a lease that expires unused, as when a replica dies.
+            async with self._db.connection() as conn:
+                cur = await conn.execute(query.encode(), params)
+                row = await cur.fetchone() if cur.description is not None else None
         except LedgerUnavailableError as err:
             log.warning("poll coordination cannot reach its database: %s", err)
             self._retry_at = self._clock() + OUTAGE_RETRY_S
