@@ -25,6 +25,7 @@ from typing import Any, Generic, TypeVar
 
 import anyio
 import psycopg
+from psycopg.errors import ReadOnlySqlTransaction
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
@@ -92,7 +93,8 @@ class Database(Generic[Row]):
     async def connection(self, *, call_s: float | None = None) -> AsyncIterator[psycopg.AsyncConnection[Row]]:
         """A connection that answered a check just now, for one call of at most ``call_s`` seconds
         (``limits.call_s`` by default). Raises :class:`LedgerUnavailableError` when the database
-        cannot be reached in time, drops the connection, or times a statement or a lock out.
+        cannot be reached in time, drops the connection, times a statement or a lock out, or
+        cannot write (a standby, after a failover: its connections are not kept).
 
         Cancelled or timed out part-way, the connection is closed, not reused: the server rolls
         back what it had not committed, so a transaction is never half-done.
@@ -107,9 +109,10 @@ class Database(Generic[Row]):
                     await self._give_back(conn)
         except TimeoutError as err:
             raise LedgerUnavailableError(f"the database did not answer within {limit:g} s") from err
-        except (psycopg.OperationalError, psycopg.InterfaceError) as err:
+        except (psycopg.OperationalError, psycopg.InterfaceError, ReadOnlySqlTransaction) as err:
             # PoolTimeout, connection errors, AdminShutdown, QueryCanceled (statement_timeout) and
-            # LockNotAvailable (lock_timeout) are all OperationalErrors.
+            # LockNotAvailable (lock_timeout) are all OperationalErrors; ReadOnlySqlTransaction is
+            # a standby's answer (the check below keeps its sessions out of the pool).
             raise LedgerUnavailableError(f"the database did not answer ({_kind(err)})") from err
 
     async def _checked(self) -> psycopg.AsyncConnection[Row]:
@@ -117,15 +120,18 @@ class Database(Generic[Row]):
             conn = await self._pool.getconn()
             try:
                 await AsyncConnectionPool.check_connection(conn)
+                if _read_only(conn):
+                    await conn.close()  # never to be used again: the pool makes a new one
+                    raise ReadOnlySqlTransaction("the server is a standby or read-only")
             except BaseException as err:
                 await self._give_back(conn)
                 if attempt > 0 or not isinstance(err, psycopg.Error):
                     raise
             else:
                 return conn
-            # One broken connection is seldom alone: a restart or a failover broke every idle one.
+            # One bad connection is seldom alone: a restart or a failover spoiled every idle one.
             # Replace them all now instead of finding them one check (and one backoff) at a time.
-            log.warning("the database dropped this process's connections; connecting again")
+            log.warning("the database dropped or moved this process's connections; connecting again")
             with anyio.CancelScope(shield=True):  # it only closes sockets: nothing it awaits can hang
                 await self._pool.drain()
         raise AssertionError("unreachable: the second attempt returns or raises")
@@ -155,6 +161,16 @@ async def configure(conn: psycopg.AsyncConnection[Any], *, limits: Limits) -> No
     a connection pooler such as PgBouncer may refuse)."""
     await conn.execute(
         f"SET statement_timeout = {int(limits.statement_s * 1000)}; SET lock_timeout = {int(limits.lock_s * 1000)}".encode()
+    )
+
+
+def _read_only(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether the server said, when this session began, that it cannot write: a standby (a
+    failover moved the primary elsewhere) or a database set read-only. PostgreSQL 14+ reports both
+    settings by itself, so asking costs no round trip."""
+    return any(
+        conn.info.parameter_status(name) == "on"
+        for name in ("in_hot_standby", "default_transaction_read_only")
     )
 
 

@@ -171,6 +171,28 @@ async def test_a_server_stopped_during_a_call_fails_that_call_and_commits_none_o
         assert local
 
 
+async def test_after_a_failover_to_a_read_only_server_the_write_is_unavailable_and_the_next_one_reconnects(
+    database: str,
+) -> None:
+    name = database.rsplit("/", 1)[1]
+    async with pg_ledger(database, QUICK) as ledger:
+        kept = await _committed(ledger, "t-kept")
+        with psycopg.connect(database, autocommit=True) as admin:
+            # The address now leads to a standby: the connections made meanwhile cannot write.
+            admin.execute(f"ALTER DATABASE {name} SET default_transaction_read_only = on".encode())
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", (APP,)
+            )
+            with pytest.raises(LedgerUnavailableError, match="ReadOnlySqlTransaction"):
+                await ledger.record_intent(api="task", kind="music", request={}, fingerprint=None)
+            # The failover ends: the address leads to a primary again. The connection made before
+            # is still a read-only session; the ledger must not keep it.
+            admin.execute(f"ALTER DATABASE {name} RESET default_transaction_read_only".encode())
+        await _committed(ledger, "t-after")
+        assert len(await ledger.recent()) == 2
+        assert (await ledger.get(kept)) is not None
+
+
 @dataclass
 class Held:
     """A ledger with quick timeouts, and another writer able to hold the write lock it needs."""
