@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +21,7 @@ from pydantic import BaseModel, SecretStr
 from suno_mcp.domain.catalog import Catalog
 from suno_mcp.domain.errors import (
     ConfigurationError,
+    LedgerUnavailableError,
     MalformedResponseError,
     NotFoundError,
     RateLimitedError,
@@ -32,6 +32,7 @@ from suno_mcp.domain.errors import (
 from suno_mcp.domain.ids import looks_like_vendor_id
 from suno_mcp.domain.inputs import check_unseen_id
 from suno_mcp.domain.models import (
+    AcceptedSubmit,
     ApiFamily,
     Clip,
     CoverRequest,
@@ -46,6 +47,7 @@ from suno_mcp.domain.spending import CURRENT_CONFIRM, Confirm, fingerprint
 from suno_mcp.domain.tenancy import SERVER_TENANT, Caller, KeyRing
 from suno_mcp.engine.poller import READ, Goal, Poller, ProgressFn
 from suno_mcp.service.downloads import Downloads
+from suno_mcp.service.journal import Journal
 from suno_mcp.service.requests import Requests
 from suno_mcp.service.spend import Spending
 from suno_mcp.settings import Settings
@@ -60,7 +62,21 @@ log = logging.getLogger(__name__)
 SUBMIT_QUEUE_S = 25.0
 # How long an identical request waits for one already being sent before looking again.
 SUBMIT_JOIN_LIMIT_S = 70.0
-LEDGER_WRITE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How often the journal's entries are offered to a ledger that does not answer: ``first_s``,
+    doubling up to ``cap_s`` (the cap bounds how long after the ledger's return they wait)."""
+
+    first_s: float = 0.5
+    cap_s: float = 5.0
+
+    def delays(self) -> Iterator[float]:
+        delay = self.first_s
+        while True:
+            yield delay
+            delay = min(delay * 2, self.cap_s)
 
 
 @dataclass
@@ -79,6 +95,8 @@ class Outcome(BaseModel):
     waited_s: float = 0.0
     poll_error: str | None = None
     checked_s_ago: float | None = None  # how old the upstream's newest answer is
+    # False: the upstream accepted it, but the ledger could not record it yet; the journal holds it.
+    recorded: bool = True
 
 
 @dataclass
@@ -100,6 +118,9 @@ class SunoService(Spending, Downloads, Requests):
     # keys callers brought, shared by every view so the poller can follow each tenant's tasks.
     tenant: str = SERVER_TENANT
     keys: KeyRing = field(default_factory=KeyRing)
+    # Accepted submits the ledger could not record yet (None: a service built by hand keeps none).
+    journal: Journal | None = None
+    journal_retry: Backoff = field(default_factory=Backoff)
     # "tenant:fingerprint" -> the submit of that request being sent now
     _in_flight: dict[str, anyio.Event] = field(default_factory=dict)
     # The readiness check of the ledger under way (at most one), shared by every view of the service.
@@ -311,7 +332,11 @@ class SunoService(Spending, Downloads, Requests):
             family, kind, body, fp, window, confirm or CURRENT_CONFIRM.get()
         )
         if existing is not None:
-            outcome = await self.follow(existing, wait_s=wait_s, progress=progress)
+            waiting = self._journaled(existing.local_id) if existing.task_id is None else None
+            if waiting is not None:  # accepted, and still on its way to the ledger
+                outcome = await self._follow_journaled(waiting, wait_s=0.0)
+            else:
+                outcome = await self.follow(existing, wait_s=wait_s, progress=progress)
             return outcome.model_copy(update={"deduplicated": True})
         done = self._in_flight[flight] = anyio.Event()
         try:
@@ -319,9 +344,18 @@ class SunoService(Spending, Downloads, Requests):
         finally:
             del self._in_flight[flight]
             done.set()
-        record = await self.ledger.get(task.task_id, tenant=self.tenant)
-        assert record is not None  # just written
-        return await self.follow(record, wait_s=wait_s, progress=progress)
+        journaled = self._journaled(task.task_id)
+        if journaled is not None:
+            return await self._follow_journaled(journaled, wait_s=0.0)
+        try:
+            record = await self.ledger.get(task.task_id, tenant=self.tenant)
+            assert record is not None  # just written
+            return await self.follow(record, wait_s=wait_s, progress=progress)
+        except LedgerUnavailableError:
+            # Recorded, but the ledger stopped answering just after: the caller still gets the id.
+            log.warning("the ledger stopped answering after recording task %s", task.task_id)
+            accepted = self._accepted(local_id, family, task)
+            return Outcome(record=accepted.as_record().model_copy(update={"request": body}))
 
     async def _send(self, local_id: str, send: Callable[[], Any]) -> Task:
         """Send a submit whose intent row exists, and record what became of it.
@@ -366,26 +400,90 @@ class SunoService(Spending, Downloads, Requests):
         return task
 
     async def _record_accepted(self, local_id: str, task: Task) -> None:
-        """Store the id of a task the upstream accepted (and charged); it must not be lost."""
-        for attempt in range(LEDGER_WRITE_ATTEMPTS):
+        """Store the id of a task the upstream accepted (and charged); it must not be lost.
+
+        A ledger that cannot answer (its store already waited out its own timeout) gets the task
+        later: the journal keeps it on disk now and the replay loop writes it once the ledger is back.
+        """
+        try:
+            await self.ledger.record_submitted(local_id, task)
+            return
+        except LedgerUnavailableError as err:
+            if self.journal is None:
+                raise
+            log.warning(
+                "the ledger could not record accepted task %s (row %s): %s; keeping it in the journal",
+                task.task_id,
+                local_id,
+                err,
+            )
+        with anyio.CancelScope(shield=True):  # the answer is paid for: keep it even if the caller left
             try:
-                await self.ledger.record_submitted(local_id, task)
-                return
-            except sqlite3.OperationalError as err:
-                # Another process holds the write lock past the busy timeout.
-                if attempt + 1 < LEDGER_WRITE_ATTEMPTS:
-                    continue
+                await self.journal.append(self._accepted(local_id, task.api, task))
+            except OSError as err:
+                # Still held in memory (replayed by this process); the log has the id in any case.
                 log.error(
-                    "the upstream accepted task %s (ledger row %s) but the ledger could not record it: %s",
+                    "the journal could not keep accepted task %s (ledger row %s) on disk: %s",
                     task.task_id,
                     local_id,
                     err,
                 )
-                raise SubmitOutcomeUnknownError(
-                    f"the upstream accepted it as task {task.task_id}, but the ledger could not record that ({err}); "
-                    f"keep the id {task.task_id} and pass it to get_task_status",
-                    local_id=local_id,
-                ) from err
+
+    def _accepted(self, local_id: str, family: ApiFamily, task: Task) -> AcceptedSubmit:
+        return AcceptedSubmit(
+            local_id=local_id,
+            tenant=self.tenant,
+            api=family,
+            sandbox=self.sandbox,
+            accepted_at=self.wall(),
+            task=task,
+            raw_answer=task.raw_answer,
+        )
+
+    def _journaled(self, task_or_local_id: str) -> AcceptedSubmit | None:
+        """This tenant's accepted task still waiting in the journal for the ledger, if it is one."""
+        return None if self.journal is None else self.journal.find(task_or_local_id, tenant=self.tenant)
+
+    async def _follow_journaled(
+        self, accepted: AcceptedSubmit, *, wait_s: float, progress: ProgressFn | None = None
+    ) -> Outcome:
+        """Follow a task the ledger has not got yet upstream (the poller), never asking the ledger."""
+        record = accepted.as_record()
+        ref = self._ref(record)
+        started = self.clock() - max(0.0, self.wall() - accepted.accepted_at)
+        begun = self.clock()
+        goal: Goal = "complete" if record.status.playable else "playable"
+        if wait_s > 0:
+            newest = await self.poller.wait(
+                ref,
+                goal=goal,
+                wait_s=min(wait_s, self.settings.max_wait),
+                started=started,
+                current=accepted.task,
+                progress=progress,
+            )
+        else:
+            self.poller.watch(ref, started=started, current=accepted.task)
+            followed = self.poller.followed(ref.task_id, tenant=ref.tenant)
+            newest = None if followed is None else followed.task
+        if newest is not None:
+            record = record.model_copy(
+                update={
+                    "status": newest.status,
+                    "raw_status": newest.raw_status,
+                    "error": newest.error,
+                    "clips": newest.clips or record.clips,
+                    "lyrics_title": newest.lyrics_title or record.lyrics_title,
+                    "lyrics_text": newest.lyrics_text or record.lyrics_text,
+                }
+            )
+        error = self.poller.last_error(ref.task_id, tenant=ref.tenant)
+        return Outcome(
+            record=record,
+            recorded=False,
+            waited_s=round(self.clock() - begun, 2),
+            poll_error=None if error is None else error.message,
+        )
 
     # ------------------------------------------------------------ following
 
@@ -453,8 +551,22 @@ class SunoService(Spending, Downloads, Requests):
         self, task_id: str, *, wait_s: float = 0.0, progress: ProgressFn | None = None
     ) -> Outcome:
         """A task's newest state. Works for tasks of earlier runs (the ledger) and, when
-        the id is not in the ledger, asks the upstream directly (if it looks like an id)."""
-        record = await self.ledger.find(task_id, tenant=self.tenant)
+        the id is not in the ledger, asks the upstream directly (if it looks like an id).
+
+        A task the upstream accepted that the ledger has not recorded yet (the journal holds it)
+        is followed upstream all the same, whether the ledger answers meanwhile or not."""
+        try:
+            record = await self.ledger.find(task_id, tenant=self.tenant)
+        except LedgerUnavailableError:
+            waiting = self._journaled(task_id)
+            if waiting is None:
+                raise
+            record = None
+        else:
+            waiting = None if record is not None else self._journaled(task_id)
+        if waiting is not None:
+            self.require_key()
+            return await self._follow_journaled(waiting, wait_s=wait_s, progress=progress)
         if record is None:
             check_unseen_id("task_id", task_id)
             record = await self._adopt(task_id)
@@ -514,11 +626,15 @@ class SunoService(Spending, Downloads, Requests):
 
     async def stored_state(self, ref: TaskRef) -> Task | None:
         """Poller hook: the ledger's newest state of a task (another replica fetched and stored it)."""
+        if self._waiting_for_ledger(ref):
+            return None
         record = await self.ledger.get(ref.task_id, tenant=ref.tenant)
         return None if record is None or record.task_id is None else record.as_task()
 
     async def milestone_reached(self, ref: TaskRef, milestone: str, seconds: float) -> None:
         """Poller hook: keep when a task reached a milestone, so the latency survives restarts."""
+        if self._waiting_for_ledger(ref):
+            return  # no row holds its id yet: one sample less to learn from
         await self.ledger.record_milestone(ref.task_id, milestone, seconds, tenant=ref.tenant)
 
     async def task_stalled(self, ref: TaskRef, task: Task) -> None:
@@ -529,10 +645,13 @@ class SunoService(Spending, Downloads, Requests):
                 "error": f"no progress for a long time; the upstream's last word was {task.raw_status or task.status.value!r}",
             }
         )
-        await self.ledger.update(stalled, tenant=ref.tenant)
+        if not self._waiting_for_ledger(ref):
+            await self.ledger.update(stalled, tenant=ref.tenant)
 
     async def task_fetched(self, ref: TaskRef, task: Task) -> None:
         """Poller hook: store every state a poll brought; start the opt-in download when final."""
+        if self._waiting_for_ledger(ref):
+            return  # no row holds its id yet; once the journal's replay writes it, it is polled again
         await self.ledger.update(task, tenant=ref.tenant)
         if (
             self.settings.auto_download
@@ -541,3 +660,61 @@ class SunoService(Spending, Downloads, Requests):
             and self.task_group is not None
         ):
             self.task_group.start_soon(self.auto_download, ref.tenant, task.task_id)
+
+    def _waiting_for_ledger(self, ref: TaskRef) -> bool:
+        return self.journal is not None and self.journal.find(ref.task_id, tenant=ref.tenant) is not None
+
+    # ------------------------------------------------------------ the journal
+
+    async def replay_journal(self) -> int:
+        """Write the journal's accepted tasks to the ledger now; how many this call recorded.
+
+        Raises ``LedgerUnavailableError`` when the ledger still cannot answer (what is left waits).
+        Each task recorded is followed again, so its newest state reaches its row.
+        """
+        if self.journal is None:
+            return 0
+        recorded = await self.journal.replay(self.ledger)
+        for accepted in recorded:
+            ref = TaskRef(
+                task_id=accepted.task.task_id,
+                api=accepted.api,
+                kind=accepted.task.kind,
+                clip_ids=tuple(c.id for c in accepted.task.clips),
+                tenant=accepted.tenant,
+            )
+            started = self.clock() - max(0.0, self.wall() - accepted.accepted_at)
+            self.poller.watch(ref, started=started, current=accepted.task)
+        return len(recorded)
+
+    async def keep_journal(self) -> None:
+        """Run in the service's task group until cancelled: whenever the journal holds accepted tasks,
+        offer them to the ledger, again and again with backoff (:attr:`journal_retry`) while it
+        cannot answer."""
+        if self.journal is None:
+            return
+        delays: Iterator[float] | None = None
+        while True:
+            await self.journal.wait_pending()
+            try:
+                recorded = await self.replay_journal()
+            except LedgerUnavailableError as err:
+                delays = delays or self.journal_retry.delays()
+                delay = next(delays)
+                log.info(
+                    "the ledger still cannot take %d journaled task(s) (%s); next try in %.1f s",
+                    self.journal.pending,
+                    err,
+                    delay,
+                )
+                await anyio.sleep(delay)
+                continue
+            except Exception:
+                # A bug must not end the only loop that brings paid tasks to the ledger.
+                log.exception("writing the journal to the ledger failed unexpectedly")
+                delays = delays or self.journal_retry.delays()
+                await anyio.sleep(next(delays))
+                continue
+            delays = None
+            if recorded:
+                log.info("the journal's %d accepted task(s) are in the ledger", recorded)
