@@ -99,8 +99,8 @@ def _create_own(directory: Path) -> _File:
 
 
 def _read_entries(fd: int, path: Path) -> list[AcceptedSubmit]:
-    size = os.fstat(fd).st_size
-    data = os.pread(fd, size, 0) if size else b""
+    with os.fdopen(os.dup(fd), "rb") as file:  # its own descriptor: closing it keeps the lock's
+        data = file.read()
     entries: list[AcceptedSubmit] = []
     for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
