@@ -34,12 +34,13 @@ QUICK = Backoff(first_s=0.01, cap_s=0.05)
 
 class FlakyLedger:
     """A real ledger that stops answering on demand, as a database that was stopped does: while
-    ``down``, every call raises LedgerUnavailableError and changes nothing. ``accepted_recorded``
-    is set when a task id is recorded."""
+    ``down``, every call (or only those named in ``failing``) raises LedgerUnavailableError and
+    changes nothing. ``accepted_recorded`` is set when a task id is recorded."""
 
-    def __init__(self, inner: LedgerStore) -> None:
+    def __init__(self, inner: LedgerStore, failing: frozenset[str] | None = None) -> None:
         self.inner = inner
         self.down = False
+        self.failing = failing
         self.accepted_recorded = anyio.Event()
 
     @property
@@ -53,7 +54,7 @@ class FlakyLedger:
         method = getattr(self.inner, name)
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            if self.down:
+            if self.down and (self.failing is None or name in self.failing):
                 raise LedgerUnavailableError("the ledger did not answer (test)")
             result = await method(*args, **kwargs)
             if name == "record_submitted":
@@ -223,3 +224,43 @@ async def test_a_journal_file_of_a_running_process_is_not_taken_by_another(tmp_p
         assert after.find("local-1", tenant="") == entry
     finally:
         await after.close()
+
+
+async def test_the_same_request_again_while_its_task_waits_for_the_ledger_is_that_task_not_a_new_charge(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path)
+    fake = FakeUpstream()
+    # The ledger answers everything but the write of a task id, so the replay never gets it in here.
+    ledger = FlakyLedger(
+        await SqliteLedger.open(settings.ledger_path), failing=frozenset({"record_submitted"})
+    )
+    server = build_server(
+        settings,
+        lambda s: open_service(
+            s,
+            transport=httpx.MockTransport(down_after_submit(fake, ledger)),
+            timing=Timing().scaled(1000),
+            retry=FAST_RETRY,
+            ledger=ledger,
+            journal_retry=Backoff(first_s=3600, cap_s=3600),
+        ),
+    )
+    song = {"description": "rain", "wait_seconds": 0}
+    async with Client(server) as client:
+        with anyio.fail_after(LIMIT_S):
+            first = await client.call_tool("generate_music", song)
+            again = await client.call_tool("generate_music", song)
+            listed = await client.call_tool("list_tasks", {})
+    assert first.structured_content is not None
+    assert again.structured_content is not None
+    assert listed.structured_content is not None
+    assert again.structured_content["deduplicated"] is True
+    assert again.structured_content["recorded"] is False
+    assert again.structured_content["task_id"] == first.structured_content["task_id"]
+    # Listed with its task id and state, not as a submit whose outcome is unknown.
+    assert [(t["task_id"], t["status"]) for t in listed.structured_content["tasks"]] == [
+        (first.structured_content["task_id"], first.structured_content["status"])
+    ]
+    assert first.structured_content["status"] != "unknown"
+    assert fake.submits == 1

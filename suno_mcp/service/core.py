@@ -594,9 +594,19 @@ class SunoService(Spending, Downloads, Requests):
         return await self.ledger.adopt(family, task, sandbox=self.sandbox, tenant=self.tenant)
 
     async def list_tasks(self, *, status: Status | None = None, limit: int = 20) -> list[TaskRecord]:
-        """This tenant's ledger records, newest first."""
-        return await self.ledger.recent(
+        """This tenant's ledger records, newest first; a row whose accepted task still waits in the
+        journal shows that task (its id and state), not the intent's unknown outcome."""
+        records = await self.ledger.recent(
             statuses=[status] if status else None, limit=limit, tenant=self.tenant
+        )
+        return [self._with_journal(record) for record in records]
+
+    def _with_journal(self, record: TaskRecord) -> TaskRecord:
+        waiting = self._journaled(record.local_id) if record.task_id is None else None
+        if waiting is None:
+            return record
+        return waiting.as_record().model_copy(
+            update={"request": record.request, "created_at": record.created_at}
         )
 
     async def record(self, task_id: str) -> TaskRecord | None:
