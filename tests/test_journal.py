@@ -19,8 +19,8 @@ from suno_mcp.domain.errors import LedgerUnavailableError
 from suno_mcp.domain.models import AcceptedSubmit, Status, Task
 from suno_mcp.engine.poller import Timing
 from suno_mcp.server.app import build_server
-from suno_mcp.service.core import Backoff
 from suno_mcp.service.journal import Journal
+from suno_mcp.service.unrecorded import Backoff
 from suno_mcp.service.wiring import open_service
 from suno_mcp.settings import Settings
 from suno_mcp.store.base import LedgerStore

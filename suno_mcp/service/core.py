@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 import httpx
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
 from suno_mcp.domain.catalog import Catalog
 from suno_mcp.domain.errors import (
@@ -32,7 +32,6 @@ from suno_mcp.domain.errors import (
 from suno_mcp.domain.ids import looks_like_vendor_id
 from suno_mcp.domain.inputs import check_unseen_id
 from suno_mcp.domain.models import (
-    AcceptedSubmit,
     ApiFamily,
     Clip,
     CoverRequest,
@@ -48,8 +47,10 @@ from suno_mcp.domain.tenancy import SERVER_TENANT, Caller, KeyRing
 from suno_mcp.engine.poller import READ, Goal, Poller, ProgressFn
 from suno_mcp.service.downloads import Downloads
 from suno_mcp.service.journal import Journal
+from suno_mcp.service.outcome import Outcome as Outcome
 from suno_mcp.service.requests import Requests
 from suno_mcp.service.spend import Spending
+from suno_mcp.service.unrecorded import Backoff, Unrecorded
 from suno_mcp.settings import Settings
 from suno_mcp.store.base import LedgerStore
 from suno_mcp.upstream.families import ClipApi, MusicApi, TaskApi
@@ -64,21 +65,6 @@ SUBMIT_QUEUE_S = 25.0
 SUBMIT_JOIN_LIMIT_S = 70.0
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """How often the journal's entries are offered to a ledger that does not answer: ``first_s``,
-    doubling up to ``cap_s`` (the cap bounds how long after the ledger's return they wait)."""
-
-    first_s: float = 0.5
-    cap_s: float = 5.0
-
-    def delays(self) -> Iterator[float]:
-        delay = self.first_s
-        while True:
-            yield delay
-            delay = min(delay * 2, self.cap_s)
-
-
 @dataclass
 class _LedgerCheck:
     """One readiness question to the ledger: ``done`` once it answered, ``failure`` the error's kind."""
@@ -87,20 +73,8 @@ class _LedgerCheck:
     failure: str | None = None
 
 
-class Outcome(BaseModel):
-    """What a service call found: the ledger record and how we got there."""
-
-    record: TaskRecord
-    deduplicated: bool = False
-    waited_s: float = 0.0
-    poll_error: str | None = None
-    checked_s_ago: float | None = None  # how old the upstream's newest answer is
-    # False: the upstream accepted it, but the ledger could not record it yet; the journal holds it.
-    recorded: bool = True
-
-
 @dataclass
-class SunoService(Spending, Downloads, Requests):
+class SunoService(Spending, Downloads, Requests, Unrecorded):
     """Everything the tools do, without MCP. Build it with :func:`suno_mcp.service.wiring.open_service`."""
 
     settings: Settings
@@ -399,92 +373,6 @@ class SunoService(Spending, Downloads, Requests):
         await self._record_accepted(local_id, task)
         return task
 
-    async def _record_accepted(self, local_id: str, task: Task) -> None:
-        """Store the id of a task the upstream accepted (and charged); it must not be lost.
-
-        A ledger that cannot answer (its store already waited out its own timeout) gets the task
-        later: the journal keeps it on disk now and the replay loop writes it once the ledger is back.
-        """
-        try:
-            await self.ledger.record_submitted(local_id, task)
-            return
-        except LedgerUnavailableError as err:
-            if self.journal is None:
-                raise
-            log.warning(
-                "the ledger could not record accepted task %s (row %s): %s; keeping it in the journal",
-                task.task_id,
-                local_id,
-                err,
-            )
-        with anyio.CancelScope(shield=True):  # the answer is paid for: keep it even if the caller left
-            try:
-                await self.journal.append(self._accepted(local_id, task.api, task))
-            except OSError as err:
-                # Still held in memory (replayed by this process); the log has the id in any case.
-                log.error(
-                    "the journal could not keep accepted task %s (ledger row %s) on disk: %s",
-                    task.task_id,
-                    local_id,
-                    err,
-                )
-
-    def _accepted(self, local_id: str, family: ApiFamily, task: Task) -> AcceptedSubmit:
-        return AcceptedSubmit(
-            local_id=local_id,
-            tenant=self.tenant,
-            api=family,
-            sandbox=self.sandbox,
-            accepted_at=self.wall(),
-            task=task,
-            raw_answer=task.raw_answer,
-        )
-
-    def _journaled(self, task_or_local_id: str) -> AcceptedSubmit | None:
-        """This tenant's accepted task still waiting in the journal for the ledger, if it is one."""
-        return None if self.journal is None else self.journal.find(task_or_local_id, tenant=self.tenant)
-
-    async def _follow_journaled(
-        self, accepted: AcceptedSubmit, *, wait_s: float, progress: ProgressFn | None = None
-    ) -> Outcome:
-        """Follow a task the ledger has not got yet upstream (the poller), never asking the ledger."""
-        record = accepted.as_record()
-        ref = self._ref(record)
-        started = self.clock() - max(0.0, self.wall() - accepted.accepted_at)
-        begun = self.clock()
-        goal: Goal = "complete" if record.status.playable else "playable"
-        if wait_s > 0:
-            newest = await self.poller.wait(
-                ref,
-                goal=goal,
-                wait_s=min(wait_s, self.settings.max_wait),
-                started=started,
-                current=accepted.task,
-                progress=progress,
-            )
-        else:
-            self.poller.watch(ref, started=started, current=accepted.task)
-            followed = self.poller.followed(ref.task_id, tenant=ref.tenant)
-            newest = None if followed is None else followed.task
-        if newest is not None:
-            record = record.model_copy(
-                update={
-                    "status": newest.status,
-                    "raw_status": newest.raw_status,
-                    "error": newest.error,
-                    "clips": newest.clips or record.clips,
-                    "lyrics_title": newest.lyrics_title or record.lyrics_title,
-                    "lyrics_text": newest.lyrics_text or record.lyrics_text,
-                }
-            )
-        error = self.poller.last_error(ref.task_id, tenant=ref.tenant)
-        return Outcome(
-            record=record,
-            recorded=False,
-            waited_s=round(self.clock() - begun, 2),
-            poll_error=None if error is None else error.message,
-        )
-
     # ------------------------------------------------------------ following
 
     def _ref(self, record: TaskRecord) -> TaskRef:
@@ -601,14 +489,6 @@ class SunoService(Spending, Downloads, Requests):
         )
         return [self._with_journal(record) for record in records]
 
-    def _with_journal(self, record: TaskRecord) -> TaskRecord:
-        waiting = self._journaled(record.local_id) if record.task_id is None else None
-        if waiting is None:
-            return record
-        return waiting.as_record().model_copy(
-            update={"request": record.request, "created_at": record.created_at}
-        )
-
     async def record(self, task_id: str) -> TaskRecord | None:
         """This tenant's record of a task (by task id or local id), without asking the upstream.
 
@@ -670,61 +550,3 @@ class SunoService(Spending, Downloads, Requests):
             and self.task_group is not None
         ):
             self.task_group.start_soon(self.auto_download, ref.tenant, task.task_id)
-
-    def _waiting_for_ledger(self, ref: TaskRef) -> bool:
-        return self.journal is not None and self.journal.find(ref.task_id, tenant=ref.tenant) is not None
-
-    # ------------------------------------------------------------ the journal
-
-    async def replay_journal(self) -> int:
-        """Write the journal's accepted tasks to the ledger now; how many this call recorded.
-
-        Raises ``LedgerUnavailableError`` when the ledger still cannot answer (what is left waits).
-        Each task recorded is followed again, so its newest state reaches its row.
-        """
-        if self.journal is None:
-            return 0
-        recorded = await self.journal.replay(self.ledger)
-        for accepted in recorded:
-            ref = TaskRef(
-                task_id=accepted.task.task_id,
-                api=accepted.api,
-                kind=accepted.task.kind,
-                clip_ids=tuple(c.id for c in accepted.task.clips),
-                tenant=accepted.tenant,
-            )
-            started = self.clock() - max(0.0, self.wall() - accepted.accepted_at)
-            self.poller.watch(ref, started=started, current=accepted.task)
-        return len(recorded)
-
-    async def keep_journal(self) -> None:
-        """Run in the service's task group until cancelled: whenever the journal holds accepted tasks,
-        offer them to the ledger, again and again with backoff (:attr:`journal_retry`) while it
-        cannot answer."""
-        if self.journal is None:
-            return
-        delays: Iterator[float] | None = None
-        while True:
-            await self.journal.wait_pending()
-            try:
-                recorded = await self.replay_journal()
-            except LedgerUnavailableError as err:
-                delays = delays or self.journal_retry.delays()
-                delay = next(delays)
-                log.info(
-                    "the ledger still cannot take %d journaled task(s) (%s); next try in %.1f s",
-                    self.journal.pending,
-                    err,
-                    delay,
-                )
-                await anyio.sleep(delay)
-                continue
-            except Exception:
-                # A bug must not end the only loop that brings paid tasks to the ledger.
-                log.exception("writing the journal to the ledger failed unexpectedly")
-                delays = delays or self.journal_retry.delays()
-                await anyio.sleep(next(delays))
-                continue
-            delays = None
-            if recorded:
-                log.info("the journal's %d accepted task(s) are in the ledger", recorded)

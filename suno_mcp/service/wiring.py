@@ -23,8 +23,9 @@ from suno_mcp.domain.errors import LedgerUnavailableError
 from suno_mcp.domain.tenancy import KeyRing
 from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
 from suno_mcp.engine.poller import Poller, Timing
-from suno_mcp.service.core import Backoff, SunoService
+from suno_mcp.service.core import SunoService
 from suno_mcp.service.journal import Journal
+from suno_mcp.service.unrecorded import Backoff
 from suno_mcp.settings import Settings
 from suno_mcp.store.base import LedgerStore
 from suno_mcp.store.sqlite import SqliteLedger
