@@ -211,6 +211,11 @@ class Settings(BaseModel):
         return self.data_dir / "audio"
 
     @property
+    def journal_dir(self) -> Path:
+        """Where accepted submits wait while the ledger cannot record them (one file per process)."""
+        return self.data_dir / "journal"
+
+    @property
     def ledger_path(self) -> Path:
         return self.data_dir / "tasks.sqlite3"
 

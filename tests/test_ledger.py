@@ -15,8 +15,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from suno_mcp.domain.models import Clip, SavedFile, Status, Task, TaskRecord
+from suno_mcp.domain.models import AcceptedSubmit, Clip, SavedFile, Status, Task, TaskRecord
 from suno_mcp.domain.spending import Budget, parse_budget
+from suno_mcp.service.journal import Journal
 from suno_mcp.store.base import LedgerStore, OverBudget
 from suno_mcp.store.postgres import MIGRATIONS as PG_MIGRATIONS
 from suno_mcp.store.postgres import PostgresLedger
@@ -639,6 +640,37 @@ async def test_a_cost_budget_lets_through_requests_whose_prices_add_up_to_exactl
         await reserve(3)
     assert await reserve(3, allow_over=1)  # one the person accepted going over
     assert await ledger.used(budget, prices) == pytest.approx(0.40)
+
+
+async def test_a_journaled_task_offered_again_stays_one_row_counted_once_with_its_newer_state(
+    ledger: LedgerStore, tmp_path: Path
+) -> None:
+    local, _ = await ledger.reserve(
+        api="task", kind="music", request={"prompt": "x"}, fingerprint="f", window_s=0, tenant=A
+    )
+    accepted = AcceptedSubmit(
+        local_id=local,
+        tenant=A,
+        api="task",
+        accepted_at=time.time(),
+        task=_task("t1", Status.PENDING),
+        raw_answer='{"data": "t1"}',
+    )
+    journal = await Journal.open(tmp_path / "journal")
+    await journal.append(accepted)
+    first = await journal.replay(ledger)
+    await ledger.update(_task("t1", Status.COMPLETE), tenant=A)
+    # As after a crash between the ledger's write and the journal's emptying: offered once more.
+    await journal.append(accepted)
+    second = await journal.replay(ledger)
+    await journal.close()
+    rows = await ledger.recent(tenant=A)
+    assert [e.local_id for e in first] == [local]
+    assert second == []
+    assert [(r.local_id, r.task_id, r.status) for r in rows] == [(local, "t1", Status.COMPLETE)]
+    assert rows[0].raw_answer == '{"data": "t1"}'
+    assert await ledger.used(parse_budget("5/day"), tenant=A) == 1
+    assert await ledger.recent(tenant=B) == []
 
 
 def test_the_clip_merge_keeps_a_clip_an_answer_left_out_and_adds_the_new_ones() -> None:

@@ -310,6 +310,43 @@ class TaskRecord(BaseModel):
         )
 
 
+class AcceptedSubmit(BaseModel):
+    """A submit the upstream accepted (and charged) that the ledger could not record yet: what the
+    journal keeps on local disk until the ledger answers again. The tenant, never a key."""
+
+    model_config = _RUNTIME
+
+    local_id: str  # the intent row written before the submit was sent
+    tenant: str
+    api: ApiFamily
+    sandbox: bool = False
+    accepted_at: float  # wall-clock time
+    task: Task
+    raw_answer: str | None = None  # Task.raw_answer, which a Task leaves out when dumped
+
+    def accepted_task(self) -> Task:
+        """The task as the upstream's submit answer gave it, with that answer kept."""
+        return self.task.model_copy(update={"raw_answer": self.raw_answer})
+
+    def as_record(self) -> TaskRecord:
+        """The record a caller sees while the ledger has not got it yet."""
+        return TaskRecord(
+            local_id=self.local_id,
+            task_id=self.task.task_id,
+            api=self.api,
+            kind=self.task.kind,
+            status=self.task.status,
+            raw_status=self.task.raw_status,
+            error=self.task.error,
+            clips=self.task.clips,
+            lyrics_title=self.task.lyrics_title,
+            lyrics_text=self.task.lyrics_text,
+            sandbox=self.sandbox,
+            created_at=self.accepted_at,
+            updated_at=self.accepted_at,
+        )
+
+
 class UsageLine(BaseModel):
     """Paid requests of one kind, family and model in a time window, from the ledger."""
 

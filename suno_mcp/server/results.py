@@ -57,6 +57,10 @@ class TaskResult(CompactSchemaModel):
     )
     waited_seconds: float = 0.0
     checked_seconds_ago: float | None = None
+    recorded: bool = Field(
+        default=True,
+        description="False while the ledger could not record this accepted task yet: its id is kept and recorded soon.",
+    )
 
 
 class TaskSummary(CompactSchemaModel):
@@ -179,9 +183,15 @@ def usage_result(
     )
 
 
-def next_step(record: TaskRecord) -> str:
+def next_step(record: TaskRecord, *, recorded: bool = True) -> str:
     """The sentence telling the model what to do after this result."""
     task = record.task_id
+    if not recorded and task is not None and not record.status.finished:
+        return (
+            f"The upstream accepted it as task {task} (paid once; do not submit it again). The id is kept "
+            f"safely on this server and goes into the task ledger as soon as the ledger answers: call "
+            f"get_task_status(task_id='{task}', wait_seconds=45) to follow it."
+        )
     if record.task_id is None or record.status is Status.UNKNOWN:
         return (
             "The submit's outcome is unknown (it may have been charged). Call list_tasks with "
@@ -227,6 +237,7 @@ def task_result(
     waited_s: float = 0.0,
     poll_error: str | None = None,
     checked_s_ago: float | None = None,
+    recorded: bool = True,
 ) -> TaskResult:
     """The structured result for one ledger record."""
     files = {f.clip_id: f.path for f in record.files}
@@ -259,10 +270,11 @@ def task_result(
         lyrics_title=record.lyrics_title,
         lyrics=record.lyrics_text,
         error=error,
-        next_step=next_step(record),
+        next_step=next_step(record, recorded=recorded),
         deduplicated=deduplicated,
         sandbox=record.sandbox,
         waited_seconds=waited_s,
         # Said only when the answer is not this moment's (no request could go out in time).
         checked_seconds_ago=checked_s_ago if checked_s_ago and checked_s_ago >= 2 else None,
+        recorded=recorded,
     )

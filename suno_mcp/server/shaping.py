@@ -119,6 +119,7 @@ async def tool_result(service: SunoService, outcome: Outcome) -> types.CallToolR
         waited_s=outcome.waited_s,
         poll_error=outcome.poll_error,
         checked_s_ago=outcome.checked_s_ago,
+        recorded=outcome.recorded,
     )
     content: list[types.ContentBlock] = [types.TextContent(type="text", text=task_text(result))]
     content.extend(await audio_blocks(result, outcome.record.files, service.settings.embed_audio))

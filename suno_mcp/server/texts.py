@@ -80,6 +80,10 @@ def task_text(result: TaskResult) -> str:
         head += (
             f" (as of {result.checked_seconds_ago:.0f} s ago: the upstream is busy, this is the newest known)"
         )
+    if not result.recorded:
+        head += (
+            " (accepted upstream, not yet in the task ledger: the id is kept and recorded once it answers)"
+        )
     lines.append(head + ".")
     if result.kind == "lyrics" and result.lyrics:
         lines.append(f"Title: {result.lyrics_title or '(none)'}")

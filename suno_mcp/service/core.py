@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,11 +16,12 @@ from typing import Any
 
 import anyio
 import httpx
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
 from suno_mcp.domain.catalog import Catalog
 from suno_mcp.domain.errors import (
     ConfigurationError,
+    LedgerUnavailableError,
     MalformedResponseError,
     NotFoundError,
     RateLimitedError,
@@ -46,8 +46,11 @@ from suno_mcp.domain.spending import CURRENT_CONFIRM, Confirm, fingerprint
 from suno_mcp.domain.tenancy import SERVER_TENANT, Caller, KeyRing
 from suno_mcp.engine.poller import READ, Goal, Poller, ProgressFn
 from suno_mcp.service.downloads import Downloads
+from suno_mcp.service.journal import Journal
+from suno_mcp.service.outcome import Outcome as Outcome
 from suno_mcp.service.requests import Requests
 from suno_mcp.service.spend import Spending
+from suno_mcp.service.unrecorded import Backoff, Unrecorded
 from suno_mcp.settings import Settings
 from suno_mcp.store.base import LedgerStore
 from suno_mcp.upstream.families import ClipApi, MusicApi, TaskApi
@@ -60,7 +63,6 @@ log = logging.getLogger(__name__)
 SUBMIT_QUEUE_S = 25.0
 # How long an identical request waits for one already being sent before looking again.
 SUBMIT_JOIN_LIMIT_S = 70.0
-LEDGER_WRITE_ATTEMPTS = 3
 
 
 @dataclass
@@ -71,18 +73,8 @@ class _LedgerCheck:
     failure: str | None = None
 
 
-class Outcome(BaseModel):
-    """What a service call found: the ledger record and how we got there."""
-
-    record: TaskRecord
-    deduplicated: bool = False
-    waited_s: float = 0.0
-    poll_error: str | None = None
-    checked_s_ago: float | None = None  # how old the upstream's newest answer is
-
-
 @dataclass
-class SunoService(Spending, Downloads, Requests):
+class SunoService(Spending, Downloads, Requests, Unrecorded):
     """Everything the tools do, without MCP. Build it with :func:`suno_mcp.service.wiring.open_service`."""
 
     settings: Settings
@@ -100,6 +92,9 @@ class SunoService(Spending, Downloads, Requests):
     # keys callers brought, shared by every view so the poller can follow each tenant's tasks.
     tenant: str = SERVER_TENANT
     keys: KeyRing = field(default_factory=KeyRing)
+    # Accepted submits the ledger could not record yet (None: a service built by hand keeps none).
+    journal: Journal | None = None
+    journal_retry: Backoff = field(default_factory=Backoff)
     # "tenant:fingerprint" -> the submit of that request being sent now
     _in_flight: dict[str, anyio.Event] = field(default_factory=dict)
     # The readiness check of the ledger under way (at most one), shared by every view of the service.
@@ -311,7 +306,11 @@ class SunoService(Spending, Downloads, Requests):
             family, kind, body, fp, window, confirm or CURRENT_CONFIRM.get()
         )
         if existing is not None:
-            outcome = await self.follow(existing, wait_s=wait_s, progress=progress)
+            waiting = self._journaled(existing.local_id) if existing.task_id is None else None
+            if waiting is not None:  # accepted, and still on its way to the ledger
+                outcome = await self._follow_journaled(waiting, wait_s=0.0)
+            else:
+                outcome = await self.follow(existing, wait_s=wait_s, progress=progress)
             return outcome.model_copy(update={"deduplicated": True})
         done = self._in_flight[flight] = anyio.Event()
         try:
@@ -319,9 +318,18 @@ class SunoService(Spending, Downloads, Requests):
         finally:
             del self._in_flight[flight]
             done.set()
-        record = await self.ledger.get(task.task_id, tenant=self.tenant)
-        assert record is not None  # just written
-        return await self.follow(record, wait_s=wait_s, progress=progress)
+        journaled = self._journaled(task.task_id)
+        if journaled is not None:
+            return await self._follow_journaled(journaled, wait_s=0.0)
+        try:
+            record = await self.ledger.get(task.task_id, tenant=self.tenant)
+            assert record is not None  # just written
+            return await self.follow(record, wait_s=wait_s, progress=progress)
+        except LedgerUnavailableError:
+            # Recorded, but the ledger stopped answering just after: the caller still gets the id.
+            log.warning("the ledger stopped answering after recording task %s", task.task_id)
+            accepted = self._accepted(local_id, family, task)
+            return Outcome(record=accepted.as_record().model_copy(update={"request": body}))
 
     async def _send(self, local_id: str, send: Callable[[], Any]) -> Task:
         """Send a submit whose intent row exists, and record what became of it.
@@ -364,28 +372,6 @@ class SunoService(Spending, Downloads, Requests):
         self.poller.succeeded(self.tenant)
         await self._record_accepted(local_id, task)
         return task
-
-    async def _record_accepted(self, local_id: str, task: Task) -> None:
-        """Store the id of a task the upstream accepted (and charged); it must not be lost."""
-        for attempt in range(LEDGER_WRITE_ATTEMPTS):
-            try:
-                await self.ledger.record_submitted(local_id, task)
-                return
-            except sqlite3.OperationalError as err:
-                # Another process holds the write lock past the busy timeout.
-                if attempt + 1 < LEDGER_WRITE_ATTEMPTS:
-                    continue
-                log.error(
-                    "the upstream accepted task %s (ledger row %s) but the ledger could not record it: %s",
-                    task.task_id,
-                    local_id,
-                    err,
-                )
-                raise SubmitOutcomeUnknownError(
-                    f"the upstream accepted it as task {task.task_id}, but the ledger could not record that ({err}); "
-                    f"keep the id {task.task_id} and pass it to get_task_status",
-                    local_id=local_id,
-                ) from err
 
     # ------------------------------------------------------------ following
 
@@ -453,8 +439,22 @@ class SunoService(Spending, Downloads, Requests):
         self, task_id: str, *, wait_s: float = 0.0, progress: ProgressFn | None = None
     ) -> Outcome:
         """A task's newest state. Works for tasks of earlier runs (the ledger) and, when
-        the id is not in the ledger, asks the upstream directly (if it looks like an id)."""
-        record = await self.ledger.find(task_id, tenant=self.tenant)
+        the id is not in the ledger, asks the upstream directly (if it looks like an id).
+
+        A task the upstream accepted that the ledger has not recorded yet (the journal holds it)
+        is followed upstream all the same, whether the ledger answers meanwhile or not."""
+        try:
+            record = await self.ledger.find(task_id, tenant=self.tenant)
+        except LedgerUnavailableError:
+            waiting = self._journaled(task_id)
+            if waiting is None:
+                raise
+            record = None
+        else:
+            waiting = None if record is not None else self._journaled(task_id)
+        if waiting is not None:
+            self.require_key()
+            return await self._follow_journaled(waiting, wait_s=wait_s, progress=progress)
         if record is None:
             check_unseen_id("task_id", task_id)
             record = await self._adopt(task_id)
@@ -482,10 +482,12 @@ class SunoService(Spending, Downloads, Requests):
         return await self.ledger.adopt(family, task, sandbox=self.sandbox, tenant=self.tenant)
 
     async def list_tasks(self, *, status: Status | None = None, limit: int = 20) -> list[TaskRecord]:
-        """This tenant's ledger records, newest first."""
-        return await self.ledger.recent(
+        """This tenant's ledger records, newest first; a row whose accepted task still waits in the
+        journal shows that task (its id and state), not the intent's unknown outcome."""
+        records = await self.ledger.recent(
             statuses=[status] if status else None, limit=limit, tenant=self.tenant
         )
+        return [self._with_journal(record) for record in records]
 
     async def record(self, task_id: str) -> TaskRecord | None:
         """This tenant's record of a task (by task id or local id), without asking the upstream.
@@ -514,11 +516,15 @@ class SunoService(Spending, Downloads, Requests):
 
     async def stored_state(self, ref: TaskRef) -> Task | None:
         """Poller hook: the ledger's newest state of a task (another replica fetched and stored it)."""
+        if self._waiting_for_ledger(ref):
+            return None
         record = await self.ledger.get(ref.task_id, tenant=ref.tenant)
         return None if record is None or record.task_id is None else record.as_task()
 
     async def milestone_reached(self, ref: TaskRef, milestone: str, seconds: float) -> None:
         """Poller hook: keep when a task reached a milestone, so the latency survives restarts."""
+        if self._waiting_for_ledger(ref):
+            return  # no row holds its id yet: one sample less to learn from
         await self.ledger.record_milestone(ref.task_id, milestone, seconds, tenant=ref.tenant)
 
     async def task_stalled(self, ref: TaskRef, task: Task) -> None:
@@ -529,10 +535,13 @@ class SunoService(Spending, Downloads, Requests):
                 "error": f"no progress for a long time; the upstream's last word was {task.raw_status or task.status.value!r}",
             }
         )
-        await self.ledger.update(stalled, tenant=ref.tenant)
+        if not self._waiting_for_ledger(ref):
+            await self.ledger.update(stalled, tenant=ref.tenant)
 
     async def task_fetched(self, ref: TaskRef, task: Task) -> None:
         """Poller hook: store every state a poll brought; start the opt-in download when final."""
+        if self._waiting_for_ledger(ref):
+            return  # no row holds its id yet; once the journal's replay writes it, it is polled again
         await self.ledger.update(task, tenant=ref.tenant)
         if (
             self.settings.auto_download

@@ -7,6 +7,7 @@ group. Everything it opens is closed on the way out, the ledger last.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
@@ -18,16 +19,21 @@ import anyio.to_thread
 import httpx
 
 from suno_mcp.domain.catalog import Catalog
+from suno_mcp.domain.errors import LedgerUnavailableError
 from suno_mcp.domain.tenancy import KeyRing
 from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
 from suno_mcp.engine.poller import Poller, Timing
 from suno_mcp.service.core import SunoService
+from suno_mcp.service.journal import Journal
+from suno_mcp.service.unrecorded import Backoff
 from suno_mcp.settings import Settings
 from suno_mcp.store.base import LedgerStore
 from suno_mcp.store.sqlite import SqliteLedger
 from suno_mcp.upstream.families import ClipApi, TaskApi
 from suno_mcp.upstream.retry import RetryPolicy
 from suno_mcp.upstream.transport import Upstream
+
+log = logging.getLogger(__name__)
 
 
 def build_http_client(
@@ -73,12 +79,21 @@ async def open_service(
     timing: Timing | None = None,
     retry: RetryPolicy | None = None,
     sandbox: bool = False,
+    ledger: LedgerStore | None = None,
+    journal_retry: Backoff | None = None,
 ) -> AsyncIterator[SunoService]:
-    """Open the HTTP client, ledger, poll coordinator and poller; close them all on exit."""
+    """Open the HTTP client, ledger, journal, poll coordinator and poller; close them all on exit.
+
+    ``ledger``: one already open to use instead of the settings' (closed on exit all the same).
+    The journal's accepted tasks that a stopped process left are written to the ledger before
+    this yields when it answers, else by the service's replay loop (``journal_retry``) once it does.
+    """
     key = settings.api_key.get_secret_value() if settings.api_key else None
-    ledger = await _open_ledger(settings)
+    ledger = ledger or await _open_ledger(settings)
     coordinator: PollCoordinator | None = None
+    journal: Journal | None = None
     try:
+        journal = await Journal.open(settings.journal_dir)
         coordinator = await _open_coordinator(settings)  # after the ledger: its migrations make the leases
         # Building the client loads the system's CA certificates into a TLS context: tens of
         # milliseconds of CPU that would stall every other call on the loop, so a worker does it.
@@ -110,11 +125,19 @@ async def open_service(
                 sandbox=sandbox,
                 task_group=tg,
                 keys=KeyRing(),  # team mode: callers' keys, in memory only, for the poller to use
+                journal=journal,
+                journal_retry=journal_retry or Backoff(),
             )
             # The service is built around the poller and is its host: it hands over the tenants'
             # keys and keeps what the polls find (PollerHost).
             poller.host = service
             tg.start_soon(poller.run)
+            if journal.pending:
+                try:
+                    await service.replay_journal()
+                except LedgerUnavailableError as err:
+                    log.warning("the journal waits for the ledger: %s", err)
+            tg.start_soon(service.keep_journal)
             try:
                 yield service
             finally:
@@ -124,4 +147,6 @@ async def open_service(
         with anyio.CancelScope(shield=True):
             if coordinator is not None:
                 await coordinator.close()
+            if journal is not None:
+                await journal.close()
             await ledger.close()
