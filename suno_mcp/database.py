@@ -42,6 +42,11 @@ Row = TypeVar("Row")
 RECONNECT_GIVE_UP_S = 2.0
 
 
+# How many pooled connections a call tries before it gives up. After the first bad one the pool is
+# drained, but a connection the pool began making before the database came back (or before a failover
+# ended) can still arrive spoiled; a third try takes one made after the drain.
+CHECK_ATTEMPTS = 3
+
 @dataclass(frozen=True)
 class Limits:
     """How long each wait on the database may last, in seconds.
@@ -116,7 +121,7 @@ class Database(Generic[Row]):
             raise LedgerUnavailableError(f"the database did not answer ({_kind(err)})") from err
 
     async def _checked(self) -> psycopg.AsyncConnection[Row]:
-        for attempt in range(2):
+        for attempt in range(CHECK_ATTEMPTS):
             conn = await self._pool.getconn()
             try:
                 await AsyncConnectionPool.check_connection(conn)
@@ -125,7 +130,7 @@ class Database(Generic[Row]):
                     raise ReadOnlySqlTransaction("the server is a standby or read-only")
             except BaseException as err:
                 await self._give_back(conn)
-                if attempt > 0 or not isinstance(err, psycopg.Error):
+                if attempt + 1 == CHECK_ATTEMPTS or not isinstance(err, psycopg.Error):
                     raise
             else:
                 return conn
@@ -134,7 +139,7 @@ class Database(Generic[Row]):
             log.warning("the database dropped or moved this process's connections; connecting again")
             with anyio.CancelScope(shield=True):  # it only closes sockets: nothing it awaits can hang
                 await self._pool.drain()
-        raise AssertionError("unreachable: the second attempt returns or raises")
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _give_back(self, conn: psycopg.AsyncConnection[Row]) -> None:
         if conn.pgconn.transaction_status != TransactionStatus.IDLE:
