@@ -1,4 +1,5 @@
-"""Bounded memory under long uptime: what is kept per tenant or per task is dropped when idle.
+"""Bounded memory under long uptime: what is kept per tenant or per task is dropped when idle, and
+auto-downloads run a few at a time.
 
 Time is a fake clock moved by the test; concurrency is observed with events and
 ``anyio.wait_all_tasks_blocked``, never with sleeps.
@@ -7,15 +8,20 @@ Time is a fake clock moved by the test; concurrency is observed with events and
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import anyio
+import httpx
 from pydantic import SecretStr
 
 from suno_mcp.domain.expiry import IdleMap
-from suno_mcp.domain.models import Status, Task
+from suno_mcp.domain.models import Clip, Status, Task, TaskRef
 from suno_mcp.domain.tenancy import Caller, KeyRing
 from suno_mcp.engine.limiter import TenantLimiters
+from suno_mcp.service.wiring import open_service
 from suno_mcp.store.rules import WrittenStates
 from tests.support.clock import FakeClock
+from tests.support.helpers_upstream import AUDIO_BYTES, CDN, FakeUpstream, make_settings
 
 IDLE_S = 100.0
 ALICE = Caller(tenant="t-" + "a" * 32, key=SecretStr("gp-alice-key"))
@@ -131,3 +137,43 @@ def test_an_idle_map_passes_over_busy_entries_when_it_sweeps() -> None:
     assert "busy" in held
     assert "idle" not in held
     assert held.get("busy") == -1
+
+
+# ---------------------------------------------------------------- auto-downloads
+
+
+async def test_auto_downloads_run_at_most_the_set_number_at_once_and_the_rest_follow(tmp_path: Path) -> None:
+    limit, tasks = 2, 7
+    upstream = FakeUpstream()
+    gate = anyio.Event()
+    all_started = anyio.Event()
+    active = started = most = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal active, started, most
+        if not str(request.url).startswith(CDN):
+            return upstream(request)
+        active += 1
+        started += 1
+        most = max(most, active)
+        if started == tasks:
+            all_started.set()
+        try:
+            await gate.wait()
+        finally:
+            active -= 1
+        return httpx.Response(200, content=AUDIO_BYTES, headers={"content-type": "audio/mpeg"})
+
+    settings = make_settings(tmp_path, auto_download=True, auto_download_concurrency=limit)
+    async with open_service(settings, transport=httpx.MockTransport(handler)) as service:
+        for i in range(tasks):
+            clip = Clip(id=f"clip-{i}", status=Status.COMPLETE, audio_url=f"{CDN}/audio/clip-{i}.mp3")
+            task = Task(task_id=f"task-{i}", api="task", kind="music", status=Status.COMPLETE, clips=[clip])
+            await service.ledger.adopt("task", task)
+            await service.task_fetched(TaskRef(task_id=task.task_id, api="task"), task)
+        await anyio.wait_all_tasks_blocked()
+        assert (active, started) == (limit, limit)  # the others wait their turn
+        gate.set()
+        with anyio.fail_after(10):
+            await all_started.wait()
+        assert most == limit

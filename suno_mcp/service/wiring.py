@@ -18,6 +18,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
+from suno_mcp import metrics
 from suno_mcp.domain.catalog import Catalog
 from suno_mcp.domain.errors import LedgerUnavailableError
 from suno_mcp.domain.tenancy import KeyRing
@@ -28,6 +29,7 @@ from suno_mcp.service.journal import Journal
 from suno_mcp.service.unrecorded import Backoff
 from suno_mcp.settings import Settings
 from suno_mcp.store.base import LedgerStore
+from suno_mcp.store.metered import MeteredLedger
 from suno_mcp.store.sqlite import SqliteLedger
 from suno_mcp.upstream.families import ClipApi, TaskApi
 from suno_mcp.upstream.retry import RetryPolicy
@@ -89,7 +91,8 @@ async def open_service(
     this yields when it answers, else by the service's replay loop (``journal_retry``) once it does.
     """
     key = settings.api_key.get_secret_value() if settings.api_key else None
-    ledger = ledger or await _open_ledger(settings)
+    # Metered whichever backend it is: every call's latency and unavailability go to the metrics.
+    ledger = MeteredLedger(ledger or await _open_ledger(settings))
     coordinator: PollCoordinator | None = None
     journal: Journal | None = None
     try:
@@ -111,6 +114,7 @@ async def open_service(
                 max_requests_per_second=settings.max_requests_per_second,
                 tenant_max_rps=settings.tenant_max_rps,
                 coordinator=coordinator,
+                tenant_idle_s=settings.tenant_idle_s,
             )
             for api, kind, model, milestone, seconds in await ledger.milestones():
                 poller.latency.observe((api, kind, model), milestone, seconds)  # type: ignore[arg-type]
@@ -124,7 +128,8 @@ async def open_service(
                 catalog=Catalog.with_extra(settings.extra_models),
                 sandbox=sandbox,
                 task_group=tg,
-                keys=KeyRing(),  # team mode: callers' keys, in memory only, for the poller to use
+                # Team mode: callers' keys, in memory only, for the poller to use; an idle one is dropped.
+                keys=KeyRing(idle_s=settings.tenant_idle_s),
                 journal=journal,
                 journal_retry=journal_retry or Backoff(),
             )
@@ -132,6 +137,7 @@ async def open_service(
             # keys and keeps what the polls find (PollerHost).
             poller.host = service
             tg.start_soon(poller.run)
+            metrics.poller_started(poller)  # its tasks and queue in the gauges while it runs
             if journal.pending:
                 try:
                     await service.replay_journal()
@@ -141,6 +147,7 @@ async def open_service(
             try:
                 yield service
             finally:
+                metrics.poller_stopped(poller)
                 tg.cancel_scope.cancel()
     finally:
         # Only after every task of the group has stopped: they write to the ledger.
