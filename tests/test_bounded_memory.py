@@ -118,6 +118,15 @@ def test_the_written_states_cache_forgets_an_idle_task_and_writes_it_again() -> 
     assert written.unchanged(task, "")
 
 
+def test_the_written_states_cache_does_not_keep_a_finished_task() -> None:
+    written = WrittenStates(clock=FakeClock())
+    written.remember(_task("task-1"), "")
+    done = _task("task-1", Status.COMPLETE)
+    written.remember(done, "")
+    assert len(written) == 0
+    assert not written.unchanged(done, "")  # should it come again, it is written again
+
+
 def test_the_written_states_cache_keeps_at_most_its_size() -> None:
     written = WrittenStates(max_size=50, clock=FakeClock())
     for i in range(500):

@@ -298,8 +298,9 @@ WRITTEN_MAX = 4096
 
 class WrittenStates:
     """The last state this ledger wrote for each task, so a poll that brings nothing new (most
-    do) writes nothing. Only a saving: a task not polled for ``idle_s`` (on ``clock``) is forgotten,
-    as is the least recently polled past ``max_size``, and its next state is written again."""
+    do) writes nothing. Only a saving: a finished task, a task not polled for ``idle_s`` (on
+    ``clock``) and the least recently polled past ``max_size`` are forgotten, and a state of
+    theirs that comes again is written again."""
 
     def __init__(
         self,
@@ -319,8 +320,12 @@ class WrittenStates:
         return self._last.get((tenant, task.task_id)) == task.model_dump_json()
 
     def remember(self, task: Task, tenant: str) -> None:
-        """This state of the tenant's task has just been written."""
-        self._last.put((tenant, task.task_id), task.model_dump_json())
+        """This state of the tenant's task has just been written. A finished task is polled no
+        more, so its state is not kept (should it come again, it is written again)."""
+        if task.status.finished:
+            self._last.pop((tenant, task.task_id))
+        else:
+            self._last.put((tenant, task.task_id), task.model_dump_json())
 
 
 # ---------------------------------------------------------------- milestones
