@@ -24,7 +24,7 @@ ProcessCollector(registry=REGISTRY)
 
 TOOL_CALLS = Counter(
     "suno_mcp_tool_calls",
-    "MCP tool calls by tool and outcome (ok, error, invalid_arguments, ask_first, crashed).",
+    "MCP tool calls by tool and outcome (ok, error, invalid_arguments, ask_first, cancelled, crashed).",
     ["tool", "outcome"],
     registry=REGISTRY,
 )

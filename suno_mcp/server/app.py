@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import anyio
 import mcp_types as types
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
@@ -132,6 +133,9 @@ class SunoServer(MCPServer[AppState]):
                 outcome = "invalid_arguments"
                 raise ToolError(explain(name, err.__cause__)) from err.__cause__
             outcome = "error"
+            raise
+        except anyio.get_cancelled_exc_class():
+            outcome = "cancelled"  # the client gave up or the server is stopping
             raise
         finally:
             CURRENT_CALLER.reset(token)
