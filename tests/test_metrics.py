@@ -11,7 +11,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -20,14 +20,20 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from pydantic import SecretStr
 
-from suno_mcp.domain.errors import ConfigurationError
+from suno_mcp.domain.errors import ConfigurationError, LedgerUnavailableError, RateLimitedError
 from suno_mcp.domain.tenancy import tenant_id
+from suno_mcp.metrics import REGISTRY
 from suno_mcp.sandbox.runner import run_sandbox
 from suno_mcp.sandbox.state import SandboxConfig
 from suno_mcp.server.app import SunoServer, build_server
 from suno_mcp.server.http import build_http_app
 from suno_mcp.service.backends import SANDBOX_KEY, SandboxOptions, sandbox_backend, upstream_backend
 from suno_mcp.settings import load_settings
+from suno_mcp.store.base import LedgerStore
+from suno_mcp.store.metered import MeteredLedger
+from suno_mcp.upstream.families import TaskApi
+from suno_mcp.upstream.retry import RetryPolicy
+from suno_mcp.upstream.transport import Upstream
 from tests.support.http_app import bearer_client, serving
 
 WAIT = 10  # seconds a tool may wait for playable audio; the sandbox at this speed takes well under one
@@ -176,3 +182,48 @@ async def test_a_metrics_port_in_use_is_a_configuration_error_naming_the_setting
         with pytest.raises(ConfigurationError, match="SUNO_MCP_METRICS_PORT"):
             async with Client(build_server(settings, sandbox_backend())):
                 pass
+
+
+def _count(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+class _LedgerDown:
+    """A ledger whose database does not answer (the stores raise this for any driver error)."""
+
+    async def ping(self) -> None:
+        raise LedgerUnavailableError("the ledger database did not answer")
+
+
+async def test_a_ledger_that_does_not_answer_is_counted_with_its_latency() -> None:
+    unavailable = _count("suno_mcp_ledger_unavailable_total", operation="ping")
+    calls = _count("suno_mcp_ledger_call_seconds_count", operation="ping")
+    with pytest.raises(LedgerUnavailableError):
+        await MeteredLedger(cast(LedgerStore, _LedgerDown())).ping()
+    assert _count("suno_mcp_ledger_unavailable_total", operation="ping") == unavailable + 1
+    assert _count("suno_mcp_ledger_call_seconds_count", operation="ping") == calls + 1
+
+
+async def test_a_429_is_counted_under_the_endpoint_template_not_the_task_id() -> None:
+    task_id = "task-" + secrets.token_hex(8)
+    endpoint = "/v1/suno/fetch/{id}"
+    limited = _count("suno_mcp_upstream_rate_limited_total", endpoint=endpoint)
+    requests = _count("suno_mcp_upstream_requests_total", endpoint=endpoint, method="GET", status="429")
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, json={"error": "slow down"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        upstream = Upstream(
+            http, base_url="https://upstream.test", api_key="k", retry=RetryPolicy(max_attempts=1)
+        )
+        with pytest.raises(RateLimitedError):
+            await TaskApi(upstream).fetch_one(task_id)
+    assert _count("suno_mcp_upstream_rate_limited_total", endpoint=endpoint) == limited + 1
+    assert (
+        _count("suno_mcp_upstream_requests_total", endpoint=endpoint, method="GET", status="429")
+        == requests + 1
+    )
+    assert task_id not in "".join(
+        v for family in REGISTRY.collect() for sample in family.samples for v in sample.labels.values()
+    )
