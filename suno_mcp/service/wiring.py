@@ -11,7 +11,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import anyio
@@ -21,6 +21,7 @@ import httpx
 from suno_mcp import metrics
 from suno_mcp.domain.catalog import Catalog
 from suno_mcp.domain.errors import LedgerUnavailableError
+from suno_mcp.domain.models import ApiFamily
 from suno_mcp.domain.tenancy import KeyRing
 from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
 from suno_mcp.engine.poller import Poller, Timing
@@ -31,7 +32,7 @@ from suno_mcp.settings import Settings
 from suno_mcp.store.base import LedgerStore
 from suno_mcp.store.metered import MeteredLedger
 from suno_mcp.store.sqlite import SqliteLedger
-from suno_mcp.upstream.families import ClipApi, TaskApi
+from suno_mcp.upstream.families import ClipApi, MusicApi, TaskApi
 from suno_mcp.upstream.retry import RetryPolicy
 from suno_mcp.upstream.transport import Upstream
 
@@ -73,6 +74,31 @@ async def _open_coordinator(settings: Settings) -> PollCoordinator:
     return await PostgresCoordinator.open(settings.database_url.get_secret_value(), replica)
 
 
+async def _open_poller(
+    settings: Settings,
+    apis: Mapping[ApiFamily, MusicApi],
+    timing: Timing | None,
+    coordinator: PollCoordinator,
+    ledger: LedgerStore,
+) -> Poller:
+    """The poller, paced as the settings say, knowing the latency the ledger has learned."""
+    # A given timing (the sandbox's, scaled to its speed) brings its own stall limit.
+    timing = timing or Timing.expecting(
+        settings.expected_preview_s, settings.expected_complete_s, stall_s=settings.stall_after_s
+    )
+    poller = Poller(
+        apis,
+        timing=timing,
+        max_requests_per_second=settings.max_requests_per_second,
+        tenant_max_rps=settings.tenant_max_rps,
+        coordinator=coordinator,
+        tenant_idle_s=settings.tenant_idle_s,
+    )
+    for api, kind, model, milestone, seconds in await ledger.milestones():
+        poller.latency.observe((api, kind, model), milestone, seconds)  # type: ignore[arg-type]
+    return poller
+
+
 @asynccontextmanager
 async def open_service(
     settings: Settings,
@@ -104,20 +130,9 @@ async def open_service(
         async with http, anyio.create_task_group() as tg:
             upstream = Upstream(http, base_url=settings.base_url, api_key=key, retry=retry)
             task_api, clip_api = TaskApi(upstream), ClipApi(upstream)
-            # A given timing (the sandbox's, scaled to its speed) brings its own stall limit.
-            timing = timing or Timing.expecting(
-                settings.expected_preview_s, settings.expected_complete_s, stall_s=settings.stall_after_s
+            poller = await _open_poller(
+                settings, {"task": task_api, "clip": clip_api}, timing, coordinator, ledger
             )
-            poller = Poller(
-                {"task": task_api, "clip": clip_api},
-                timing=timing,
-                max_requests_per_second=settings.max_requests_per_second,
-                tenant_max_rps=settings.tenant_max_rps,
-                coordinator=coordinator,
-                tenant_idle_s=settings.tenant_idle_s,
-            )
-            for api, kind, model, milestone, seconds in await ledger.milestones():
-                poller.latency.observe((api, kind, model), milestone, seconds)  # type: ignore[arg-type]
             service = SunoService(
                 settings=settings,
                 task_api=task_api,
