@@ -7,6 +7,7 @@ process's own, so other tests' calls add to them: assertions say "at least" and 
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +36,8 @@ from suno_mcp.upstream.families import TaskApi
 from suno_mcp.upstream.retry import RetryPolicy
 from suno_mcp.upstream.transport import Upstream
 from tests.support.http_app import bearer_client, serving
+from tests.support.processes import free_port
+from tests.support.stdio_session import StdioSession, server_env
 
 WAIT = 10  # seconds a tool may wait for playable audio; the sandbox at this speed takes well under one
 SPEED = 200.0
@@ -227,3 +230,22 @@ async def test_a_429_is_counted_under_the_endpoint_template_not_the_task_id() ->
     assert task_id not in "".join(
         v for family in REGISTRY.collect() for sample in family.samples for v in sample.labels.values()
     )
+
+
+@pytest.mark.slow
+def test_over_stdio_the_metrics_listener_serves_and_stdout_carries_only_the_protocol(tmp_path: Path) -> None:
+    port = free_port()
+    env = server_env(tmp_path, SUNO_MCP_METRICS_PORT=str(port), SUNO_MCP_LOG_LEVEL="INFO")
+    session = StdioSession(["serve", "--sandbox", "--sandbox-speed", "200"], env)
+    try:
+        session.initialize()
+        result = session.call_tool("generate_music", {"description": "a stdio song", "wait_seconds": WAIT})
+        assert result["isError"] is False, result
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        session.close()
+    samples = [s for family in text_string_to_metric_families(scraped) for s in family.samples]
+    assert value(samples, "suno_mcp_tool_calls_total", tool="generate_music", outcome="ok") == 1
+    assert value(samples, "suno_mcp_paid_submits_total", kind="music", outcome="accepted") == 1
+    assert all(json.loads(line) for line in session.stdout_lines)  # nothing but JSON-RPC on stdout
+    assert f"127.0.0.1:{port}/metrics".encode() in b"".join(session.stderr_chunks)  # said on stderr
