@@ -41,6 +41,10 @@ STALL_AFTER_S = 30 * 60.0
 DOWNLOAD_MAX_BYTES = 200 * 1024 * 1024
 EMBED_MAX_BYTES = 2 * 1024 * 1024
 TENANT_SECRET_MIN = 16
+# Automatic downloads running at once; the rest wait in a queue (each running one holds a connection).
+AUTO_DOWNLOAD_CONCURRENCY = 3
+# A team-mode tenant's key and rate limiter stay in memory this long after their last use.
+TENANT_IDLE_S = 3600.0
 
 # Where a vendor's audio and cover images are served from: the in-chat player's content-security
 # policy allows exactly these (plus the sandbox's own address when sandboxed). cdn1 is the host the
@@ -80,6 +84,7 @@ class Settings(BaseModel):
     default_wait: float = Field(default=DEFAULT_WAIT_S, ge=0, le=600)
     duplicate_window: float = Field(default=DUPLICATE_WINDOW_S, ge=0)
     auto_download: bool = False
+    auto_download_concurrency: int = Field(default=AUTO_DOWNLOAD_CONCURRENCY, ge=1, le=64)
     embed_audio: bool = False
     download_max_bytes: int = Field(default=DOWNLOAD_MAX_BYTES, gt=0)
     max_requests_per_second: float = Field(default=10.0, gt=0)  # a ceiling: the poller adapts below it
@@ -101,6 +106,11 @@ class Settings(BaseModel):
     tenant_secret: SecretStr | None = None
     tenant_max_rps: float = Field(default=2.0, gt=0)  # upstream requests per second per tenant (a ceiling)
     tenant_max_calls: int = Field(default=8, ge=1, le=10_000)  # tool calls at once per tenant
+    # How long an idle tenant's key and limiter are kept in memory (its next call brings the key again).
+    tenant_idle_s: float = Field(default=TENANT_IDLE_S, gt=0)
+    # Operators' Prometheus metrics on a listener of their own (None: off; 0: any free port).
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
     # Stateless streamable HTTP (any replica answers any request); None: on in team mode or with a
     # shared database, off otherwise.
     http_stateless: bool | None = None
@@ -235,6 +245,7 @@ _ENV: dict[str, str] = {
     "SUNO_MCP_DEFAULT_WAIT": "default_wait",
     "SUNO_MCP_DUPLICATE_WINDOW": "duplicate_window",
     "SUNO_MCP_AUTO_DOWNLOAD": "auto_download",
+    "SUNO_MCP_AUTO_DOWNLOAD_CONCURRENCY": "auto_download_concurrency",
     "SUNO_MCP_EMBED_AUDIO": "embed_audio",
     "SUNO_MCP_DOWNLOAD_MAX_BYTES": "download_max_bytes",
     "SUNO_MCP_MAX_RPS": "max_requests_per_second",
@@ -256,6 +267,9 @@ _ENV: dict[str, str] = {
     "SUNO_MCP_TENANT_SECRET": "tenant_secret",
     "SUNO_MCP_TENANT_MAX_RPS": "tenant_max_rps",
     "SUNO_MCP_TENANT_MAX_CALLS": "tenant_max_calls",
+    "SUNO_MCP_TENANT_IDLE_S": "tenant_idle_s",
+    "SUNO_MCP_METRICS_PORT": "metrics_port",
+    "SUNO_MCP_METRICS_HOST": "metrics_host",
     "SUNO_MCP_HTTP_STATELESS": "http_stateless",
 }
 ENV_FOR_FIELD = {field: env for env, field in _ENV.items()}

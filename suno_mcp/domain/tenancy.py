@@ -14,15 +14,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from pydantic import SecretStr
 
+from suno_mcp.domain.expiry import IdleMap
+
 # The single-key modes' tenant.
 SERVER_TENANT = ""
 TENANT_PREFIX = "t-"
+# Defaults of the key ring's memory: an hour after its last use a key is dropped (the poller's use
+# of it counts, so a tenant's tasks are followed to the end), and at most this many are kept.
+KEY_IDLE_S = 3600.0
+MAX_KEYS = 10_000
 
 
 def tenant_id(secret: SecretStr, key: str) -> str:
@@ -63,16 +70,32 @@ class KeyRing:
     """The newest key each tenant called with, in memory only, so the poller can keep
     following that tenant's tasks between its calls. Lost on restart, by design: a replica
     that has not seen a tenant's key does not poll for it (another replica does, or the next
-    call brings the key back)."""
+    call brings the key back).
 
-    def __init__(self) -> None:
-        self._keys: dict[str, SecretStr] = {}
+    A key unused for ``idle_s`` seconds (neither by a call nor by a poll) is dropped, as is the
+    least recently used past ``max_size``: a server up for months does not hold every key it
+    ever saw. The tenant's next call brings it back.
+    """
+
+    def __init__(
+        self,
+        *,
+        idle_s: float = KEY_IDLE_S,
+        max_size: int = MAX_KEYS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._keys: IdleMap[str, SecretStr] = IdleMap(idle_s=idle_s, max_size=max_size, clock=clock)
 
     def __repr__(self) -> str:
         return f"KeyRing({len(self._keys)} tenants)"
 
+    def __len__(self) -> int:
+        return len(self._keys)
+
     def remember(self, caller: Caller) -> None:
-        self._keys[caller.tenant] = caller.key
+        """Hold the key this caller brought (the newest one wins)."""
+        self._keys.put(caller.tenant, caller.key)
 
     def get(self, tenant: str) -> SecretStr | None:
+        """The tenant's key, if held (using it keeps it)."""
         return self._keys.get(tenant)

@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 import anyio
 
+from suno_mcp.domain.expiry import IdleMap
 from suno_mcp.domain.models import ApiFamily
 from suno_mcp.domain.tenancy import SERVER_TENANT
 
@@ -44,6 +45,11 @@ CUT_EVERY_S = 1.0
 SLACK_S = 0.005
 # The longest a waiter sleeps before it looks again, whatever it waits for.
 MAX_NAP_S = 3600.0
+# A tenant's limiter (and its Retry-After pauses) is dropped this long (seconds) after its last use,
+# once nothing waits on it and no Retry-After holds it: the next request starts a fresh one at the
+# ceiling. At most MAX_TENANTS are kept; past that the least recently used idle one goes.
+TENANT_IDLE_S = 3600.0
+MAX_TENANTS = 10_000
 
 
 class _Waiter:
@@ -159,6 +165,11 @@ class AdaptiveLimiter:
         ahead = bisect.bisect_left(self._queue, entry)
         return max(now, self._next) + ahead / self.rate
 
+    def idle(self) -> bool:
+        """Nobody waits for a turn and no Retry-After holds turns back: dropping it loses nothing
+        but the rate it learned."""
+        return not self._queue and self._clock() >= self._next
+
     def succeeded(self) -> None:
         """A clean answer: creep the rate up towards the ceiling."""
         self.rate = min(self.ceiling, self.rate + 0.02 * self.ceiling)
@@ -178,10 +189,27 @@ class AdaptiveLimiter:
             waiter.wake()
 
 
+class _Tenant:
+    """One team-mode tenant's pacing: its limiter, and when its polls of each family may go again."""
+
+    __slots__ = ("limiter", "paused")
+
+    def __init__(self, limiter: AdaptiveLimiter) -> None:
+        self.limiter = limiter
+        self.paused: dict[ApiFamily, float] = {}  # family -> Retry-After's end (clock value)
+
+    def busy(self, now: float) -> bool:
+        return not self.limiter.idle() or any(until > now for until in self.paused.values())
+
+
 class TenantLimiters:
     """The shared limiter and, in team mode, one per tenant in front of it (as high as
     ``tenant_max_rps``, by default the shared ceiling): a busy tenant queues behind itself.
-    A 429 slows the key it came for: the shared limiter for the server's own key, else the tenant's."""
+    A 429 slows the key it came for: the shared limiter for the server's own key, else the tenant's.
+
+    A tenant's limiter is dropped ``idle_s`` after its last use unless requests wait on it or a
+    Retry-After holds it (:data:`TENANT_IDLE_S`, :data:`MAX_TENANTS`).
+    """
 
     def __init__(
         self,
@@ -189,21 +217,40 @@ class TenantLimiters:
         tenant_max_rps: float | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        idle_s: float = TENANT_IDLE_S,
+        max_tenants: int = MAX_TENANTS,
     ) -> None:
         self._clock = clock
         self.shared = AdaptiveLimiter(max_rps, clock=clock)
+        self._server = _Tenant(self.shared)
         self._tenant_max_rps = tenant_max_rps if tenant_max_rps is not None else max_rps
-        self._own: dict[str, AdaptiveLimiter] = {}
-        self._paused: dict[tuple[str, ApiFamily], float] = {}  # (tenant, family) -> Retry-After's end
+        self._own: IdleMap[str, _Tenant] = IdleMap(
+            idle_s=idle_s, max_size=max_tenants, clock=clock, busy=lambda t: t.busy(clock())
+        )
+
+    @property
+    def tenants(self) -> int:
+        """Team-mode tenants whose limiter is held now."""
+        return len(self._own)
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a turn, each counted once (a tenant's first wait on its own limiter,
+        then on the shared one)."""
+        return self.shared.queued + sum(t.limiter.queued for t in self._own.values())
+
+    def _tenant(self, tenant: str) -> _Tenant:
+        if tenant == SERVER_TENANT:
+            return self._server
+        state = self._own.get(tenant)
+        if state is None:
+            state = _Tenant(AdaptiveLimiter(self._tenant_max_rps, clock=self._clock))
+            self._own.put(tenant, state)
+        return state
 
     def of(self, tenant: str) -> AdaptiveLimiter:
         """The limiter that a 429 on ``tenant``'s key slows: the shared one for the server's own key."""
-        if tenant == SERVER_TENANT:
-            return self.shared
-        limiter = self._own.get(tenant)
-        if limiter is None:
-            limiter = self._own[tenant] = AdaptiveLimiter(self._tenant_max_rps, clock=self._clock)
-        return limiter
+        return self._tenant(tenant).limiter
 
     async def acquire(
         self, tenant: str, priority: int = WAITED, *, due: float = 0.0, deadline: float | None = None
@@ -224,11 +271,13 @@ class TenantLimiters:
     def rate_limited(self, tenant: str, retry_after: float | None, family: ApiFamily | None = None) -> None:
         """A 429 on ``tenant``'s key: that key's limiter slows down and holds back. ``family``: the
         API a poll was refused on; its scheduled polls wait out Retry-After (:meth:`paused_until`)."""
-        self.of(tenant).rate_limited(retry_after)
+        state = self._tenant(tenant)
+        state.limiter.rate_limited(retry_after)
         if retry_after and family is not None:
             until = self._clock() + retry_after
-            self._paused[(tenant, family)] = max(self.paused_until(tenant, family), until)
+            state.paused[family] = max(state.paused.get(family, 0.0), until)
 
     def paused_until(self, tenant: str, family: ApiFamily) -> float:
         """The clock value before which ``tenant``'s scheduled polls of ``family`` wait (a Retry-After)."""
-        return self._paused.get((tenant, family), 0.0)
+        state = self._server if tenant == SERVER_TENANT else self._own.get(tenant)
+        return 0.0 if state is None else state.paused.get(family, 0.0)

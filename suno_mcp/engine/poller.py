@@ -44,7 +44,7 @@ from suno_mcp.domain.models import ApiFamily, Status, Task, TaskRef
 from suno_mcp.domain.tenancy import SERVER_TENANT
 from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
 from suno_mcp.engine.host import NO_KEY, NoHost, NoKeyError, PollerHost
-from suno_mcp.engine.limiter import IDLE, READ, WAITED, TenantLimiters
+from suno_mcp.engine.limiter import IDLE, READ, TENANT_IDLE_S, WAITED, TenantLimiters
 from suno_mcp.engine.schedule import FRESH_S, Followed, Goal, Schedule, Timing, Watch, latency_key, reached
 from suno_mcp.upstream.families import MusicApi
 
@@ -93,15 +93,17 @@ class Poller:
         coordinator: PollCoordinator | None = None,
         latency: LatencyModel | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tenant_idle_s: float = TENANT_IDLE_S,
     ) -> None:
         """``max_requests_per_second`` is the shared ceiling (``math.inf``: no pacing);
-        ``tenant_max_rps`` each team-mode tenant's (by default as high). ``host`` may also be set
-        afterwards (the service that provides it is built around this poller)."""
+        ``tenant_max_rps`` each team-mode tenant's (by default as high; dropped ``tenant_idle_s``
+        after its last use). ``host`` may also be set afterwards (the service built around it)."""
         self._apis = apis
         self.host: PollerHost = host or NoHost()
         self.timing = timing or Timing()
         self._clock = clock
-        self._limiters = TenantLimiters(max_requests_per_second, tenant_max_rps, clock=clock)
+        rps, idle_s = max_requests_per_second, tenant_idle_s
+        self._limiters = TenantLimiters(rps, tenant_max_rps, clock=clock, idle_s=idle_s)
         self.limiter = self._limiters.shared
         self.latency = latency or LatencyModel(
             prior_playable_s=self.timing.preview_s,
@@ -224,6 +226,10 @@ class Poller:
     @property
     def watching(self) -> int:
         return len(self._watches)
+
+    @property
+    def queued(self) -> int:  # upstream requests (polls, reads, submits) waiting for a turn now
+        return self._limiters.queued
 
     def typical_s(self, ref: TaskRef, milestone: Milestone) -> float:
         """How long ``milestone`` usually takes after a submit for tasks like this one."""

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import anyio
 import mcp_types as types
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
@@ -25,6 +26,7 @@ from suno_mcp.domain.inputs import explain
 from suno_mcp.domain.tenancy import CURRENT_CALLER, Caller, caller_from_headers
 from suno_mcp.server.confirm import AskFirst
 from suno_mcp.server.lifespan import AppState, Backend, LazyService, ToolContext, server_lifespan
+from suno_mcp.server.metrics import MetricsListener
 from suno_mcp.server.player import player_extension
 from suno_mcp.server.prompts import register_prompts
 from suno_mcp.server.resources import register_resources
@@ -68,6 +70,24 @@ class SunoServer(MCPServer[AppState]):
     tenant_secret: SecretStr | None = None
     # Set by build_server: the lifespan's service while the server runs (see server_lifespan).
     service_holder: list[LazyService] | None = None
+    # Set by build_server: where the metrics are served while the server runs (SUNO_MCP_METRICS_PORT).
+    metrics_listeners: list[MetricsListener] | None = None
+    # The tools registered (add_tool fills it): the only names the call metrics use as labels.
+    tool_names: frozenset[str] = frozenset()
+
+    def add_tool(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: types.ToolAnnotations | None = None,
+        icons: list[types.Icon] | None = None,
+        meta: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+    ) -> None:
+        super().add_tool(fn, name, title, description, annotations, icons, meta, structured_output)
+        self.tool_names = self.tool_names | {name or fn.__name__}
 
     async def why_not_ready(self, limit_s: float) -> str | None:
         """None when this server can serve tool calls now (its service open, its ledger answering
@@ -94,22 +114,41 @@ class SunoServer(MCPServer[AppState]):
         self, name: str, arguments: dict[str, Any], context: ToolContext | None = None
     ) -> types.CallToolResult | types.InputRequiredResult:
         token = CURRENT_CALLER.set(_caller(self.tenant_secret, context))
+        outcome = "crashed"
         try:
-            return await super().call_tool(name, arguments, context)
+            result = await super().call_tool(name, arguments, context)
+            outcome = "error" if isinstance(result, types.CallToolResult) and result.is_error else "ok"
+            return result
         except UnexpectedToolError as err:
             # A paid tool that must ask the person first on a 2026-07-28 connection: the
             # question goes back as the call's result and the client calls again with the answer.
             if isinstance(err.__cause__, AskFirst):
+                outcome = "ask_first"
                 return err.__cause__.result
             raise
         except ToolError as err:
             # The SDK raises a ToolError caused by the pydantic ValidationError when the
             # arguments do not fit the input schema; the tool body has not run.
             if isinstance(err.__cause__, ValidationError):
+                outcome = "invalid_arguments"
                 raise ToolError(explain(name, err.__cause__)) from err.__cause__
+            outcome = "error"
+            raise
+        except anyio.get_cancelled_exc_class():
+            outcome = "cancelled"  # the client gave up or the server is stopping
             raise
         finally:
             CURRENT_CALLER.reset(token)
+            self._count_call(name, outcome)
+
+    def _count_call(self, name: str, outcome: str) -> None:
+        # Imported here, not at the top: prometheus_client stays out of the server's start-up (by the
+        # first call's end the service has usually loaded it, off the loop).
+        from suno_mcp import metrics
+
+        # A name the client made up is not a label of its own: labels stay a fixed set.
+        tool = name if name in self.tool_names else "unknown"
+        metrics.TOOL_CALLS.labels(tool, outcome).inc()
 
 
 def team_settings(settings: Settings) -> Settings:
@@ -134,17 +173,19 @@ def build_server(
 
     # Static resources get no Context (and /readyz is no MCP request): they find the service here.
     holder: list[LazyService] = []
+    listeners: list[MetricsListener] = []
 
     server = SunoServer(
         name="suno-mcp",
         title="Suno music",
         version=__version__,
         instructions=INSTRUCTIONS,
-        lifespan=server_lifespan(backend, settings, holder, clock=clock),
+        lifespan=server_lifespan(backend, settings, holder, clock=clock, listeners=listeners),
         log_level=settings.log_level,
         extensions=[player_extension(settings, holder)],
     )
     server.service_holder = holder
+    server.metrics_listeners = listeners
     if settings.team_mode:
         server.tenant_secret = settings.tenant_secret
     register_tools(server, settings)

@@ -21,6 +21,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 
 from suno_mcp.domain.errors import ConfigurationError
 from suno_mcp.domain.tenancy import CURRENT_CALLER
+from suno_mcp.server.metrics import MetricsListener, metrics_listener
 from suno_mcp.settings import Settings
 
 if TYPE_CHECKING:
@@ -165,22 +166,31 @@ def server_lifespan(
     holder: list[LazyService],
     *,
     clock: Callable[[], float] = time.monotonic,
+    listeners: list[MetricsListener] | None = None,
 ) -> Callable[[MCPServer[AppState]], AbstractAsyncContextManager[AppState]]:
     """The server's lifespan: a LazyService over ``backend`` (its retry delay measured with
     ``clock``), in ``holder`` while the server runs (static resources get no Context, so they find
-    the service there)."""
+    the service there), and the metrics listener when SUNO_MCP_METRICS_PORT asks for one (in
+    ``listeners`` while it serves)."""
 
     @asynccontextmanager
     async def run(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         services = LazyService(backend, settings, clock=clock)
-        holder.append(services)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(services.run)
+        async with metrics_listener(settings) as listener:
+            if listener is not None and listeners is not None:
+                listeners.append(listener)
+            holder.append(services)
             try:
-                yield AppState(services=services)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(services.run)
+                    try:
+                        yield AppState(services=services)
+                    finally:
+                        holder.remove(services)
+                        tg.cancel_scope.cancel()
             finally:
-                holder.remove(services)
-                tg.cancel_scope.cancel()
+                if listener is not None and listeners is not None:
+                    listeners.remove(listener)
 
     return run
 

@@ -18,6 +18,7 @@ import anyio
 import httpx
 from pydantic import SecretStr
 
+from suno_mcp import metrics
 from suno_mcp.domain.catalog import Catalog
 from suno_mcp.domain.errors import (
     ConfigurationError,
@@ -45,7 +46,7 @@ from suno_mcp.domain.models import (
 from suno_mcp.domain.spending import CURRENT_CONFIRM, Confirm, fingerprint
 from suno_mcp.domain.tenancy import SERVER_TENANT, Caller, KeyRing
 from suno_mcp.engine.poller import READ, Goal, Poller, ProgressFn
-from suno_mcp.service.downloads import Downloads
+from suno_mcp.service.downloads import DownloadQueue, Downloads
 from suno_mcp.service.journal import Journal
 from suno_mcp.service.outcome import Outcome as Outcome
 from suno_mcp.service.requests import Requests
@@ -99,6 +100,12 @@ class SunoService(Spending, Downloads, Requests, Unrecorded):
     _in_flight: dict[str, anyio.Event] = field(default_factory=dict)
     # The readiness check of the ledger under way (at most one), shared by every view of the service.
     _ledger_checks: list[_LedgerCheck] = field(default_factory=list)
+    # Auto-downloads running and waiting (at most auto_download_concurrency at once), shared likewise.
+    _auto_downloads: DownloadQueue | None = None
+
+    def __post_init__(self) -> None:
+        if self._auto_downloads is None:  # a view made by for_caller shares its parent's
+            self._auto_downloads = DownloadQueue(self.settings.auto_download_concurrency)
 
     def for_caller(self, caller: Caller) -> SunoService:
         """The service acting for one team-mode caller: their key upstream, their rows in the ledger.
@@ -314,7 +321,7 @@ class SunoService(Spending, Downloads, Requests, Unrecorded):
             return outcome.model_copy(update={"deduplicated": True})
         done = self._in_flight[flight] = anyio.Event()
         try:
-            task = await self._send(local_id, send)
+            task = await self._send(local_id, send, kind)
         finally:
             del self._in_flight[flight]
             done.set()
@@ -331,7 +338,7 @@ class SunoService(Spending, Downloads, Requests, Unrecorded):
             accepted = self._accepted(local_id, family, task)
             return Outcome(record=accepted.as_record().model_copy(update={"request": body}))
 
-    async def _send(self, local_id: str, send: Callable[[], Any]) -> Task:
+    async def _send(self, local_id: str, send: Callable[[], Any], kind: TaskKind) -> Task:
         """Send a submit whose intent row exists, and record what became of it.
 
         Submits share the poller's request pacing (ahead of its polls): a burst of them must
@@ -357,7 +364,9 @@ class SunoService(Spending, Downloads, Requests, Unrecorded):
                 await self.poller.rate_limited(self.tenant, err.retry_after)
             # errors.submit_outcome decides: a body we cannot read, a failing gateway or a
             # request lost after it left may have been taken (and charged) upstream.
-            if submit_outcome(err) == "unknown":
+            outcome = submit_outcome(err)
+            metrics.PAID_SUBMITS.labels(kind, "unknown" if outcome == "unknown" else "refused").inc()
+            if outcome == "unknown":
                 raw = err.raw_answer if isinstance(err, MalformedResponseError) else None
                 await self.ledger.record_unknown(local_id, err.message, raw)
                 raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
@@ -366,10 +375,12 @@ class SunoService(Spending, Downloads, Requests, Unrecorded):
         except BaseException:
             # Cancelled (or crashed) while the request may have been in flight.
             # The write itself finishes even under cancellation (see the ledgers' cancellation shielding).
+            metrics.PAID_SUBMITS.labels(kind, "unknown").inc()
             with anyio.CancelScope(shield=True):
                 await self.ledger.record_unknown(local_id, "interrupted while the submit was in flight")
             raise
         self.poller.succeeded(self.tenant)
+        metrics.PAID_SUBMITS.labels(kind, "accepted").inc()
         await self._record_accepted(local_id, task)
         return task
 
@@ -548,5 +559,7 @@ class SunoService(Spending, Downloads, Requests, Unrecorded):
             and task.status is Status.COMPLETE
             and task.kind != "lyrics"
             and self.task_group is not None
+            and self._auto_downloads is not None
         ):
-            self.task_group.start_soon(self.auto_download, ref.tenant, task.task_id)
+            # Queued, not started at once: a burst of finished tasks must not open a download each.
+            self._auto_downloads.add(ref.tenant, task.task_id, self.task_group, self.auto_download)

@@ -7,12 +7,15 @@ disk is what the person keeps. Each team-mode tenant's files go in a directory o
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
+import anyio.abc
 import httpx
 
+from suno_mcp import metrics
 from suno_mcp.domain.errors import NotFoundError, SunoError
 from suno_mcp.domain.media import PLAIN_ID_RE, safe_stem
 from suno_mcp.domain.models import SavedFile, Status
@@ -23,6 +26,66 @@ from suno_mcp.upstream.downloads import download_to
 log = logging.getLogger(__name__)
 
 DOWNLOAD_TIMEOUT_S = 120.0
+
+_Job = tuple[str, str]  # (tenant, task id)
+
+
+class DownloadQueue:
+    """The automatic downloads of finished tasks: at most ``limit`` run at once, the rest wait in
+    the order their tasks finished, and a task queued or running is not queued again.
+
+    A burst of finished tasks (thousands, on a busy server) is then a queue of small tuples and
+    ``limit`` workers, not a task and an open connection each.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._waiting: deque[_Job] = deque()
+        self._known: set[_Job] = set()  # waiting or running
+        self.running = 0
+
+    def __repr__(self) -> str:
+        return f"DownloadQueue(running={self.running}, waiting={len(self._waiting)}, limit={self.limit})"
+
+    @property
+    def waiting(self) -> int:
+        """Downloads queued behind the running ones."""
+        return len(self._waiting)
+
+    def add(
+        self,
+        tenant: str,
+        task_id: str,
+        group: anyio.abc.TaskGroup,
+        download: Callable[[str, str], Awaitable[None]],
+    ) -> None:
+        """Queue ``download(tenant, task_id)``; start a worker in ``group`` if fewer than ``limit`` run."""
+        job = (tenant, task_id)
+        if job in self._known:
+            return
+        self._known.add(job)
+        self._waiting.append(job)
+        if self.running < self.limit:
+            self.running += 1
+            group.start_soon(self._work, download)
+        self._publish()
+
+    async def _work(self, download: Callable[[str, str], Awaitable[None]]) -> None:
+        try:
+            while self._waiting:
+                job = self._waiting.popleft()
+                self._publish()
+                try:
+                    await download(*job)
+                finally:
+                    self._known.discard(job)
+        finally:
+            self.running -= 1
+            self._publish()
+
+    def _publish(self) -> None:
+        metrics.AUTO_DOWNLOADS.labels("running").set(self.running)
+        metrics.AUTO_DOWNLOADS.labels("queued").set(len(self._waiting))
 
 
 class Downloads:

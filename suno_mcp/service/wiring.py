@@ -11,15 +11,17 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import anyio
 import anyio.to_thread
 import httpx
 
+from suno_mcp import metrics
 from suno_mcp.domain.catalog import Catalog
 from suno_mcp.domain.errors import LedgerUnavailableError
+from suno_mcp.domain.models import ApiFamily
 from suno_mcp.domain.tenancy import KeyRing
 from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
 from suno_mcp.engine.poller import Poller, Timing
@@ -28,8 +30,9 @@ from suno_mcp.service.journal import Journal
 from suno_mcp.service.unrecorded import Backoff
 from suno_mcp.settings import Settings
 from suno_mcp.store.base import LedgerStore
+from suno_mcp.store.metered import MeteredLedger
 from suno_mcp.store.sqlite import SqliteLedger
-from suno_mcp.upstream.families import ClipApi, TaskApi
+from suno_mcp.upstream.families import ClipApi, MusicApi, TaskApi
 from suno_mcp.upstream.retry import RetryPolicy
 from suno_mcp.upstream.transport import Upstream
 
@@ -71,6 +74,31 @@ async def _open_coordinator(settings: Settings) -> PollCoordinator:
     return await PostgresCoordinator.open(settings.database_url.get_secret_value(), replica)
 
 
+async def _open_poller(
+    settings: Settings,
+    apis: Mapping[ApiFamily, MusicApi],
+    timing: Timing | None,
+    coordinator: PollCoordinator,
+    ledger: LedgerStore,
+) -> Poller:
+    """The poller, paced as the settings say, knowing the latency the ledger has learned."""
+    # A given timing (the sandbox's, scaled to its speed) brings its own stall limit.
+    timing = timing or Timing.expecting(
+        settings.expected_preview_s, settings.expected_complete_s, stall_s=settings.stall_after_s
+    )
+    poller = Poller(
+        apis,
+        timing=timing,
+        max_requests_per_second=settings.max_requests_per_second,
+        tenant_max_rps=settings.tenant_max_rps,
+        coordinator=coordinator,
+        tenant_idle_s=settings.tenant_idle_s,
+    )
+    for api, kind, model, milestone, seconds in await ledger.milestones():
+        poller.latency.observe((api, kind, model), milestone, seconds)  # type: ignore[arg-type]
+    return poller
+
+
 @asynccontextmanager
 async def open_service(
     settings: Settings,
@@ -89,7 +117,8 @@ async def open_service(
     this yields when it answers, else by the service's replay loop (``journal_retry``) once it does.
     """
     key = settings.api_key.get_secret_value() if settings.api_key else None
-    ledger = ledger or await _open_ledger(settings)
+    # Metered whichever backend it is: every call's latency and unavailability go to the metrics.
+    ledger = MeteredLedger(ledger or await _open_ledger(settings))
     coordinator: PollCoordinator | None = None
     journal: Journal | None = None
     try:
@@ -101,19 +130,9 @@ async def open_service(
         async with http, anyio.create_task_group() as tg:
             upstream = Upstream(http, base_url=settings.base_url, api_key=key, retry=retry)
             task_api, clip_api = TaskApi(upstream), ClipApi(upstream)
-            # A given timing (the sandbox's, scaled to its speed) brings its own stall limit.
-            timing = timing or Timing.expecting(
-                settings.expected_preview_s, settings.expected_complete_s, stall_s=settings.stall_after_s
+            poller = await _open_poller(
+                settings, {"task": task_api, "clip": clip_api}, timing, coordinator, ledger
             )
-            poller = Poller(
-                {"task": task_api, "clip": clip_api},
-                timing=timing,
-                max_requests_per_second=settings.max_requests_per_second,
-                tenant_max_rps=settings.tenant_max_rps,
-                coordinator=coordinator,
-            )
-            for api, kind, model, milestone, seconds in await ledger.milestones():
-                poller.latency.observe((api, kind, model), milestone, seconds)  # type: ignore[arg-type]
             service = SunoService(
                 settings=settings,
                 task_api=task_api,
@@ -124,7 +143,8 @@ async def open_service(
                 catalog=Catalog.with_extra(settings.extra_models),
                 sandbox=sandbox,
                 task_group=tg,
-                keys=KeyRing(),  # team mode: callers' keys, in memory only, for the poller to use
+                # Team mode: callers' keys, in memory only, for the poller to use; an idle one is dropped.
+                keys=KeyRing(idle_s=settings.tenant_idle_s),
                 journal=journal,
                 journal_retry=journal_retry or Backoff(),
             )
@@ -132,6 +152,7 @@ async def open_service(
             # keys and keeps what the polls find (PollerHost).
             poller.host = service
             tg.start_soon(poller.run)
+            metrics.poller_started(poller)  # its tasks and queue in the gauges while it runs
             if journal.pending:
                 try:
                     await service.replay_journal()
@@ -141,6 +162,7 @@ async def open_service(
             try:
                 yield service
             finally:
+                metrics.poller_stopped(poller)
                 tg.cancel_scope.cancel()
     finally:
         # Only after every task of the group has stopped: they write to the ledger.

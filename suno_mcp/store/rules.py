@@ -11,11 +11,13 @@ hold to the SQL on both databases.
 from __future__ import annotations
 
 import json
+import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from suno_mcp.domain.expiry import IdleMap
 from suno_mcp.domain.models import ApiFamily, Clip, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
 from suno_mcp.domain.spending import Budget
 from suno_mcp.store.base import Milestone, OverBudget
@@ -288,20 +290,42 @@ def merge_clips(known: Iterable[Mapping[str, Any]], answer: Sequence[Clip]) -> l
     return list(merged.values())
 
 
+# The written-states cache forgets a task this long (seconds) after it was last polled, and keeps at
+# most this many: a finished task is polled no more, and a forgotten one costs one write, not a loss.
+WRITTEN_IDLE_S = 600.0
+WRITTEN_MAX = 4096
+
+
 class WrittenStates:
     """The last state this ledger wrote for each task, so a poll that brings nothing new (most
-    do) writes nothing."""
+    do) writes nothing. Only a saving: a finished task, a task not polled for ``idle_s`` (on
+    ``clock``) and the least recently polled past ``max_size`` are forgotten, and a state of
+    theirs that comes again is written again."""
 
-    def __init__(self) -> None:
-        self._last: dict[tuple[str, str], str] = {}  # (tenant, task id) -> the state as JSON
+    def __init__(
+        self,
+        *,
+        idle_s: float = WRITTEN_IDLE_S,
+        max_size: int = WRITTEN_MAX,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # (tenant, task id) -> the state as JSON
+        self._last: IdleMap[tuple[str, str], str] = IdleMap(idle_s=idle_s, max_size=max_size, clock=clock)
+
+    def __len__(self) -> int:
+        return len(self._last)
 
     def unchanged(self, task: Task, tenant: str) -> bool:
         """Whether this very state of the tenant's task is the last one written here."""
         return self._last.get((tenant, task.task_id)) == task.model_dump_json()
 
     def remember(self, task: Task, tenant: str) -> None:
-        """This state of the tenant's task has just been written."""
-        self._last[(tenant, task.task_id)] = task.model_dump_json()
+        """This state of the tenant's task has just been written. A finished task is polled no
+        more, so its state is not kept (should it come again, it is written again)."""
+        if task.status.finished:
+            self._last.pop((tenant, task.task_id))
+        else:
+            self._last.put((tenant, task.task_id), task.model_dump_json())
 
 
 # ---------------------------------------------------------------- milestones

@@ -262,7 +262,7 @@ class SqliteLedger:
         self._path = path
         self._clock = clock
         self._worker = anyio.CapacityLimiter(1)
-        self._written = rules.WrittenStates()
+        self._written = rules.WrittenStates(clock=clock)
 
     @classmethod
     async def open(

@@ -114,11 +114,17 @@ class TaskApi:
         check_id(task_id, "task_id")
         segment = url_segment(task_id)
         try:
-            body = await self._up.get_json(f"/v1/suno/fetch/{segment}", deadline=deadline)
+            body = await self._up.get_json(
+                f"/v1/suno/fetch/{segment}", deadline=deadline, endpoint="/v1/suno/fetch/{id}"
+            )
         except NotFoundError:
             if kind != "lyrics":
                 raise
-            body = await self._up.get_json(f"/v1/suno/generate/lyrics/{segment}", deadline=deadline)
+            body = await self._up.get_json(
+                f"/v1/suno/generate/lyrics/{segment}",
+                deadline=deadline,
+                endpoint="/v1/suno/generate/lyrics/{id}",
+            )
             return parse_lyrics_answer(task_id, body)
         return parse_fetch(task_id, body, kind)
 

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from suno_mcp import metrics
 from suno_mcp.domain.errors import (
     ConfigurationError,
     MalformedResponseError,
@@ -101,11 +102,19 @@ class Upstream:
         return {"Authorization": f"Bearer {self.__key.get_secret_value()}", "Accept": "application/json"}
 
     async def get_json(
-        self, path: str, *, params: Mapping[str, str] | None = None, deadline: float | None = None
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        deadline: float | None = None,
+        endpoint: str | None = None,
     ) -> Any:
-        """GET a JSON document; retried on transient failures (reads are safe to repeat)."""
+        """GET a JSON document; retried on transient failures (reads are safe to repeat).
+
+        ``endpoint``: the path as a template (``/v1/suno/fetch/{id}``) when ``path`` holds an id; the
+        metrics name requests by it, never by an id."""
         answer = await call_with_retry(
-            lambda: self._once("GET", path, params=params),
+            lambda: self._once("GET", path, params=params, endpoint=endpoint),
             policy=self._retry,
             idempotent=True,
             deadline=deadline,
@@ -137,8 +146,10 @@ class Upstream:
         json: Mapping[str, Any] | None = None,
         read_timeout: float | None = None,
         keep_raw: bool = False,
+        endpoint: str | None = None,
     ) -> Answer:
         headers = self._headers()
+        endpoint = endpoint or path
         url = self._base_url + path
         extensions = {}
         if read_timeout is not None:
@@ -154,21 +165,28 @@ class Upstream:
                 method, url, params=params, json=json, headers=headers, extensions=extensions
             )
         except (httpx.ConnectTimeout, httpx.PoolTimeout) as err:
+            metrics.UPSTREAM_REQUESTS.labels(endpoint, method, "timeout").inc()
             raise UpstreamTimeoutError(
                 f"could not connect to {self._base_url} in time", request_sent=False
             ) from err
         except httpx.TimeoutException as err:
+            metrics.UPSTREAM_REQUESTS.labels(endpoint, method, "timeout").inc()
             raise UpstreamTimeoutError(f"{self._base_url} did not answer in time", request_sent=True) from err
         except httpx.ConnectError as err:
+            metrics.UPSTREAM_REQUESTS.labels(endpoint, method, "connect_error").inc()
             raise UpstreamConnectionError(
                 f"could not connect to {self._base_url}", request_sent=False
             ) from err
         except httpx.TransportError as err:
+            metrics.UPSTREAM_REQUESTS.labels(endpoint, method, "transport_error").inc()
             raise UpstreamConnectionError(
                 f"the connection to {self._base_url} failed mid-request ({type(err).__name__})",
                 request_sent=True,
             ) from err
         log.debug("%s %s -> %s", method, path, response.status_code)
+        metrics.UPSTREAM_REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
+        if response.status_code == 429:
+            metrics.UPSTREAM_RATE_LIMITED.labels(endpoint).inc()
         try:
             body = self._decode(response)
         except SunoError as err:
