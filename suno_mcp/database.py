@@ -47,6 +47,7 @@ RECONNECT_GIVE_UP_S = 2.0
 # ended) can still arrive spoiled; a third try takes one made after the drain.
 CHECK_ATTEMPTS = 3
 
+
 @dataclass(frozen=True)
 class Limits:
     """How long each wait on the database may last, in seconds.
