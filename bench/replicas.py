@@ -62,6 +62,7 @@ ROWS = [
     ("replica killed / back after s", None, None),
     ("ids a client got, not in the ledger at end", "unrecorded", "0"),
     ("adopted rows / journal lines left", None, None),
+    ("replica /readyz 200 before DB stop, s", "ready_before_s", None),
     ("database down s (stop to accepting)", "db_down_s", None),
     ("replica /readyz 200 after DB back, s", "ready_back_s", None),
     ("replica first good call after DB back, s", "call_back_s", None),
@@ -70,7 +71,7 @@ ROWS = [
 ]
 
 
-_DB_FIGURES = {"db_down_s", "ready_back_s", "call_back_s"}
+_DB_FIGURES = {"db_down_s", "ready_back_s", "ready_before_s", "call_back_s"}
 
 
 def _cell(report: SoakReport, attr: str | None, label: str) -> str:

@@ -142,6 +142,8 @@ class SoakReport:
     db_restarted: bool = False
     db_down_s: float = 0.0  # from the stop until the database accepted connections again
     ready_back_s: dict[int, float | None] = field(default_factory=dict)  # /readyz 200, per replica
+    # The same probe just before the database went down: what readiness takes under this load alone.
+    ready_before_s: dict[int, float | None] = field(default_factory=dict)
     call_back_s: dict[int, float | None] = field(default_factory=dict)  # first tool call that succeeded
     seconds: float = 0.0
 
@@ -597,6 +599,8 @@ async def _restart_database(
     if done.is_set():
         return
     spec = workload.spec
+    replicas = workload.cluster.replicas
+    report.ready_before_s = await _all_ready_after(http, replicas, time.monotonic(), spec.back_limit_s)
     stopping = time.monotonic()
     with anyio.CancelScope(shield=True):  # the server must be started again whatever happens
         context = stopped(postgres)
@@ -611,16 +615,22 @@ async def _restart_database(
     workload.tally.db_back_at = back_at
     report.db_restarted = True
     report.db_down_s = round(back_at - stopping, 2)
-    replicas = workload.cluster.replicas
+    report.ready_back_s = await _all_ready_after(http, replicas, back_at, spec.back_limit_s)
+
+
+async def _all_ready_after(
+    http: httpx.AsyncClient, replicas: list[Replica], since: float, limit_s: float
+) -> dict[int, float | None]:
+    """:func:`_ready_after` for every replica at once."""
     ready: dict[int, float | None] = {}
 
     async def one(i: int) -> None:
-        ready[i] = await _ready_after(http, replicas[i], back_at, spec.back_limit_s)
+        ready[i] = await _ready_after(http, replicas[i], since, limit_s)
 
     async with anyio.create_task_group() as tg:
         for i in range(len(replicas)):
             tg.start_soon(one, i)
-    report.ready_back_s = {i: ready[i] for i in range(len(replicas))}
+    return {i: ready[i] for i in range(len(replicas))}
 
 
 def _ledger_figures(report: SoakReport, workload: _Workload, database_url: str) -> None:
