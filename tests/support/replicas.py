@@ -141,6 +141,7 @@ class SoakReport:
     journal_left: int = 0  # lines still in the replicas' journal files at the end
     db_restarted: bool = False
     db_down_s: float = 0.0  # from the stop until the database accepted connections again
+    db_stopped_at: int = 0  # tasks with an id when it stopped (the probe before it takes a while)
     ready_back_s: dict[int, float | None] = field(default_factory=dict)  # /readyz 200, per replica
     # The same probe just before the database went down: what readiness takes under this load alone.
     ready_before_s: dict[int, float | None] = field(default_factory=dict)
@@ -602,6 +603,7 @@ async def _restart_database(
     replicas = workload.cluster.replicas
     report.ready_before_s = await _all_ready_after(http, replicas, time.monotonic(), spec.back_limit_s)
     stopping = time.monotonic()
+    report.db_stopped_at = len(workload.tally.ids)
     with anyio.CancelScope(shield=True):  # the server must be started again whatever happens
         context = stopped(postgres)
         await anyio.to_thread.run_sync(context.__enter__)
