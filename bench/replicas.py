@@ -33,7 +33,14 @@ from pathlib import Path
 import anyio
 
 from tests.support.postgres import PostgresServer, find_binaries, fresh_database, running_postgres
-from tests.support.replicas import LEGACY_STATELESS, MODERN_PROTOCOL, SoakReport, SoakSpec, run_replica_soak
+from tests.support.replicas import (
+    BEFORE_LIMIT_S,
+    LEGACY_STATELESS,
+    MODERN_PROTOCOL,
+    SoakReport,
+    SoakSpec,
+    run_replica_soak,
+)
 
 SMALL = {"replicas": 3, "tenants": 3, "tasks": 40, "clients": 20, "speed": 30.0}
 FETCH_RATIO_GOAL = 1.2
@@ -77,6 +84,9 @@ _DB_FIGURES = {"ready_back_s", "ready_before_s", "call_back_s"}
 def _cell(report: SoakReport, attr: str | None, label: str) -> str:
     if attr in _DB_FIGURES and not report.db_restarted:
         return "-"
+    if attr == "ready_before_s":
+        before = report.ready_before_s.items()
+        return str({i: f">{BEFORE_LIMIT_S:g}" if t is None else t for i, t in before}).replace("'", "")
     if attr is not None:
         return str(getattr(report, attr))
     if label.startswith("complete"):

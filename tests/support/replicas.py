@@ -66,6 +66,9 @@ BACKOFF_S = (0.05, 0.5)
 # The sandbox's default times (model seconds): the server is told them, scaled to the speed.
 PREVIEW_S, COMPLETE_S = 30.0, 120.0
 _POLL_S = 0.05
+# The readiness probe just before the database stops waits at most this long: the stop must land
+# where it was asked, and the replica killed at the same moment may still be starting.
+BEFORE_LIMIT_S = 5.0
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}|'[^']*'")
 
 
@@ -143,7 +146,8 @@ class SoakReport:
     db_down_s: float = 0.0  # from the stop until the database accepted connections again
     db_stopped_at: int = 0  # tasks with an id when it stopped (the probe before it takes a while)
     ready_back_s: dict[int, float | None] = field(default_factory=dict)  # /readyz 200, per replica
-    # The same probe just before the database went down: what readiness takes under this load alone.
+    # The same probe just before the database went down (None: not within BEFORE_LIMIT_S), what
+    # readiness takes under this load alone.
     ready_before_s: dict[int, float | None] = field(default_factory=dict)
     call_back_s: dict[int, float | None] = field(default_factory=dict)  # first tool call that succeeded
     seconds: float = 0.0
@@ -601,7 +605,7 @@ async def _restart_database(
         return
     spec = workload.spec
     replicas = workload.cluster.replicas
-    report.ready_before_s = await _all_ready_after(http, replicas, time.monotonic(), spec.back_limit_s)
+    report.ready_before_s = await _all_ready_after(http, replicas, time.monotonic(), BEFORE_LIMIT_S)
     stopping = time.monotonic()
     report.db_stopped_at = len(workload.tally.ids)
     with anyio.CancelScope(shield=True):  # the server must be started again whatever happens
