@@ -131,6 +131,13 @@ def print_table(run: SoakReport, baseline: SoakReport | None) -> bool:
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     for report in (run, baseline):
+        if report is not None and report.not_ready:
+            print(
+                f"\n/readyz answers other than 200 after the database's return, {report.replicas} replica(s):"
+            )
+            for reason, count in report.not_ready.items():
+                print(f"  {count:6d}  {reason}")
+    for report in (run, baseline):
         if report is not None and report.errors:
             print(f"\nfailed calls with {report.replicas} replica(s), retried or polled again:")
             for kind, count in report.errors.items():

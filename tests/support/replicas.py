@@ -150,6 +150,8 @@ class SoakReport:
     # readiness takes under this load alone.
     ready_before_s: dict[int, float | None] = field(default_factory=dict)
     call_back_s: dict[int, float | None] = field(default_factory=dict)  # first tool call that succeeded
+    # Why /readyz said 503 after the database's return, per reason, over every replica's probes.
+    not_ready: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -574,17 +576,24 @@ async def _wait_accepting(url: str) -> None:
 
 
 async def _ready_after(
-    http: httpx.AsyncClient, replica: Replica, since: float, limit_s: float
+    http: httpx.AsyncClient, replica: Replica, since: float, limit_s: float, why: Counter[str]
 ) -> float | None:
-    """Seconds from ``since`` until the replica's ``/readyz`` answers 200; None past ``limit_s``."""
+    """Seconds from ``since`` until the replica's ``/readyz`` answers 200; None past ``limit_s``.
+    Every other answer is counted in ``why`` by its reason."""
     url = replica.url.removesuffix("/mcp") + "/readyz"
     with anyio.move_on_after(limit_s):
         while True:
             try:
-                if (await http.get(url, timeout=2.0)).status_code == 200:
+                answer = await http.get(url, timeout=2.0)
+            except httpx.TransportError as err:
+                why[type(err).__name__] += 1  # the killed replica may still be starting
+            else:
+                if answer.status_code == 200:
                     return round(time.monotonic() - since, 2)
-            except httpx.TransportError:
-                pass  # the killed replica may still be starting
+                try:
+                    why[str(answer.json().get("reason"))] += 1
+                except ValueError:
+                    why[f"http {answer.status_code}"] += 1
             # A bounded readiness poll, as an orchestrator's probe would do it.
             await anyio.sleep(_POLL_S)
     return None
@@ -605,7 +614,8 @@ async def _restart_database(
         return
     spec = workload.spec
     replicas = workload.cluster.replicas
-    report.ready_before_s = await _all_ready_after(http, replicas, time.monotonic(), BEFORE_LIMIT_S)
+    before: Counter[str] = Counter()
+    report.ready_before_s = await _all_ready_after(http, replicas, time.monotonic(), BEFORE_LIMIT_S, before)
     stopping = time.monotonic()
     report.db_stopped_at = len(workload.tally.ids)
     with anyio.CancelScope(shield=True):  # the server must be started again whatever happens
@@ -621,17 +631,19 @@ async def _restart_database(
     workload.tally.db_back_at = back_at
     report.db_restarted = True
     report.db_down_s = round(back_at - stopping, 2)
-    report.ready_back_s = await _all_ready_after(http, replicas, back_at, spec.back_limit_s)
+    why: Counter[str] = Counter()
+    report.ready_back_s = await _all_ready_after(http, replicas, back_at, spec.back_limit_s, why)
+    report.not_ready = dict(why.most_common())
 
 
 async def _all_ready_after(
-    http: httpx.AsyncClient, replicas: list[Replica], since: float, limit_s: float
+    http: httpx.AsyncClient, replicas: list[Replica], since: float, limit_s: float, why: Counter[str]
 ) -> dict[int, float | None]:
     """:func:`_ready_after` for every replica at once."""
     ready: dict[int, float | None] = {}
 
     async def one(i: int) -> None:
-        ready[i] = await _ready_after(http, replicas[i], since, limit_s)
+        ready[i] = await _ready_after(http, replicas[i], since, limit_s, why)
 
     async with anyio.create_task_group() as tg:
         for i in range(len(replicas)):
