@@ -745,6 +745,9 @@ async def run_replica_soak(
     timeout = httpx.Timeout(CALL_TIMEOUT_S, connect=2.0)
     async with (
         httpx.AsyncClient(limits=limits, timeout=timeout) as http,
+        # The readiness probes on a client of their own: in the clients' pool of 200 busy
+        # connections a probe would time the harness's queue, not the replica.
+        httpx.AsyncClient(timeout=timeout) as probe,
         running_cluster(spec, http, database_url=database_url, workdir=workdir) as cluster,
     ):
         workload = _Workload(spec, cluster, McpClient(http, spec.protocol), secrets.token_hex(4))
@@ -753,7 +756,7 @@ async def run_replica_soak(
             if spec.kill:
                 tg.start_soon(_kill_and_restart, workload, http, report, done)
             if spec.db_restart and postgres is not None:
-                tg.start_soon(_restart_database, workload, http, report, done, postgres, database_url)
+                tg.start_soon(_restart_database, workload, probe, report, done, postgres, database_url)
             await workload.run()
             done.set()
         stats = (await http.get(f"{cluster.sandbox_url}/_sandbox/stats")).json()
