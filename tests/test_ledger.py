@@ -673,6 +673,43 @@ async def test_a_journaled_task_offered_again_stays_one_row_counted_once_with_it
     assert await ledger.recent(tenant=B) == []
 
 
+async def test_a_journaled_task_another_replica_adopted_meanwhile_is_written_into_its_own_row(
+    ledger: LedgerStore, tmp_path: Path
+) -> None:
+    # Replica 1's submit was accepted while the database was down: its journal holds the task. The
+    # database returns, and before replica 1's replay, replica 2 is asked for the task id, finds it in
+    # no row and adopts it from the vendor (with a newer state). The replay must still bring the id
+    # into the submit's own row: one row, counted as paid once, with the newer state.
+    local, _ = await ledger.reserve(
+        api="task", kind="music", request={"prompt": "x"}, fingerprint="f", window_s=0, tenant=A
+    )
+    accepted = AcceptedSubmit(
+        local_id=local,
+        tenant=A,
+        api="task",
+        accepted_at=time.time(),
+        task=_task("t1", Status.PENDING),
+        raw_answer='{"data": "t1"}',
+    )
+    journal = await Journal.open(tmp_path / "journal")
+    await journal.append(accepted)
+    adopted = await ledger.adopt("task", _task("t1", Status.COMPLETE), tenant=A)
+    with anyio.fail_after(10):
+        recorded = await journal.replay(ledger)
+    await journal.close()
+    rows = await ledger.recent(tenant=A)
+    found = await ledger.get("t1", tenant=A)
+    assert adopted.local_id != local
+    assert [e.local_id for e in recorded] == [local]
+    assert journal.pending == 0
+    assert [(r.local_id, r.task_id, r.status) for r in rows] == [(local, "t1", Status.COMPLETE)]
+    assert rows[0].request == {"prompt": "x"}
+    assert found is not None
+    assert found.local_id == local
+    assert await ledger.get(adopted.local_id, tenant=A) is None
+    assert await ledger.used(parse_budget("5/day"), tenant=A) == 1
+
+
 def test_the_clip_merge_keeps_a_clip_an_answer_left_out_and_adds_the_new_ones() -> None:
     known = [
         Clip(id="c0", status=Status.RUNNING, title="first").model_dump(mode="json"),

@@ -309,6 +309,12 @@ class PostgresLedger:
 
         async def work(conn: _Conn) -> None:
             async with conn.transaction():
+                twin_cur = await conn.execute(
+                    rules.adopted_twin_sql(_SQL).encode(), {"task_id": task.task_id, "local_id": local_id}
+                )
+                twin = await twin_cur.fetchone()
+                if twin is not None:
+                    await conn.execute("DELETE FROM tasks WHERE local_id = %s", (twin["local_id"],))
                 # The submit's answer as received (bounded, key removed by the client) stays with
                 # the row: whatever we could not read in it, a person still can.
                 await conn.execute(
@@ -316,6 +322,17 @@ class PostgresLedger:
                     (task.task_id, task.raw_answer, local_id),
                 )
                 await self._write_state(conn, local_id, task)
+                if twin is not None:
+                    # Fetched after the submit's answer: the twin's state is the newer one.
+                    await self._write_state(conn, local_id, (await self._record(conn, twin)).as_task())
+                    await conn.execute(
+                        rules.milestones_carried_sql(_SQL).encode(),
+                        {
+                            "playable_s": twin["playable_s"],
+                            "complete_s": twin["complete_s"],
+                            "local_id": local_id,
+                        },
+                    )
 
         await self._write(work)
 

@@ -368,6 +368,28 @@ def milestones(rows: Sequence[Row]) -> list[Milestone]:
 # ---------------------------------------------------------------- rows as records
 
 
+def adopted_twin_sql(d: Dialect) -> str:
+    """The adopted row holding the task id a submit's own row (``local_id``) is about to be given.
+
+    It exists when the submit was accepted while the ledger was down (the journal kept it) and,
+    once the ledger was back but before the replay, another replica was asked for the id, found it
+    in no row and adopted it from the upstream. The submit's row takes the id (it is the one the
+    paid count and the duplicate guard know); the twin's newer state moves over and the twin goes.
+    """
+    return (
+        f"SELECT * FROM tasks WHERE task_id = {d.p('task_id')} AND local_id <> {d.p('local_id')}"  # noqa: S608 (fixed fragments)
+        f" AND tenant = (SELECT tenant FROM tasks WHERE local_id = {d.p('local_id')}) AND {d.adopted}"
+    )
+
+
+def milestones_carried_sql(d: Dialect) -> str:
+    """Keep an adopted twin's milestones on the submit's row (where it has none of its own)."""
+    return (
+        f"UPDATE tasks SET playable_s = COALESCE(playable_s, {d.p('playable_s')}),"  # noqa: S608 (fixed fragments)
+        f" complete_s = COALESCE(complete_s, {d.p('complete_s')}) WHERE local_id = {d.p('local_id')}"
+    )
+
+
 def task_record(row: Row, request: Any, clips: Any) -> TaskRecord:
     """A ``tasks`` row as its record; ``request`` and ``clips`` are its JSON columns decoded, and
     the caller attaches the files."""

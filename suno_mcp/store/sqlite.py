@@ -370,6 +370,11 @@ class SqliteLedger:
     def record_submitted(self, local_id: str, task: Task) -> None:
         """The upstream accepted the submit: store its task id and first state."""
         with _transaction(self._db):
+            twin: sqlite3.Row | None = self._db.execute(
+                rules.adopted_twin_sql(rules.SQLITE), {"task_id": task.task_id, "local_id": local_id}
+            ).fetchone()
+            if twin is not None:
+                self._db.execute("DELETE FROM tasks WHERE local_id = ?", (twin["local_id"],))
             # The submit's answer as received (bounded, key removed by the client) stays with
             # the row: whatever we could not read in it, a person still can.
             self._db.execute(
@@ -377,6 +382,17 @@ class SqliteLedger:
                 (task.task_id, task.raw_answer, local_id),
             )
             self._write_state(local_id, task)
+            if twin is not None:
+                # Fetched after the submit's answer: the twin's state is the newer one.
+                self._write_state(local_id, self._record(twin).as_task())
+                self._db.execute(
+                    rules.milestones_carried_sql(rules.SQLITE),
+                    {
+                        "playable_s": twin["playable_s"],
+                        "complete_s": twin["complete_s"],
+                        "local_id": local_id,
+                    },
+                )
 
     @_in_worker
     def record_rejected(self, local_id: str, error: str) -> None:
