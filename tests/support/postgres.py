@@ -1,9 +1,10 @@
 """A throwaway PostgreSQL server for the tests, started from the binaries on this machine.
 
-The server listens on a free loopback port with its data and socket in a temporary directory, and is
-stopped (immediate mode: nothing in it is worth keeping) when the session ends. PostgreSQL refuses
-to run as root, so as root the server runs as the ``postgres`` user (or ``nobody``) and the
-directory is handed to that user. Each test gets a database of its own (:func:`fresh_database`).
+The server listens on a free loopback port with its data and socket in a temporary directory (in
+memory where the system has a tmpfs at /dev/shm), and is stopped (immediate mode: nothing in it is
+worth keeping) when the session ends. PostgreSQL refuses to run as root, so as root the server runs
+as the ``postgres`` user (or ``nobody``) and the directory is handed to that user. Each test gets a
+database of its own (:func:`fresh_database`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ import pytest
 
 START_TIMEOUT_S = 60
 ADMIN_USER = "suno"
+# Where Linux keeps a tmpfs: the server's files live in memory there. On a disk shared with other
+# work, CREATE DATABASE alone took ~0.35 s (fsync=off notwithstanding) against ~0.015 s in memory,
+# and every test that asks for a database of its own makes one.
+MEMORY_DIR = Path("/dev/shm")
 
 
 def find_binaries() -> Path | None:
@@ -77,7 +82,8 @@ class PostgresServer:
 def running_postgres(binaries: Path) -> Iterator[PostgresServer]:
     """Start a server in a temporary directory; stop it and remove the directory on exit."""
     user = _run_as()
-    root = Path(tempfile.mkdtemp(prefix="suno-pg-"))
+    in_memory = MEMORY_DIR.is_dir() and os.access(MEMORY_DIR, os.W_OK)
+    root = Path(tempfile.mkdtemp(prefix="suno-pg-", dir=MEMORY_DIR if in_memory else None))
     data, sockets, log = root / "data", root / "sock", root / "server.log"
     sockets.mkdir()
     if user is not None:
