@@ -37,6 +37,7 @@ from suno_mcp.sandbox import CONTENT_POLICY_TRIGGER, SandboxConfig, SandboxHandl
 from suno_mcp.upstream.client import ClipApi, TaskApi, Upstream
 from suno_mcp.upstream.downloads import download_to
 from suno_mcp.upstream.retry import RetryPolicy
+from tests.support.tls import TLS
 
 KEY = "client-test-key"
 STEP_S = 10.0  # sandbox seconds between two reads of follow(): ~15 reads from submit to complete
@@ -50,7 +51,7 @@ async def apis(
     sandbox_config = SandboxConfig(clip_seconds=3.0, slow_delay_s=0.3, **config)  # type: ignore[arg-type]
     async with (
         run_sandbox(sandbox_config, clock=FakeClock()) as sandbox,
-        httpx.AsyncClient(timeout=read_timeout) as http,
+        httpx.AsyncClient(timeout=read_timeout, verify=TLS) as http,
     ):
         # A 429's Retry-After (1 s from the sandbox) is honoured only up to 50 ms here: that the
         # wait is the Retry-After is test_retry's to show, with a fake sleep.

@@ -19,6 +19,7 @@ import pytest
 
 from suno_mcp.sandbox import CONTENT_POLICY_TRIGGER, SandboxConfig, SandboxHandle, run_sandbox
 from suno_mcp.sandbox.audio import SAMPLE_RATE, render_pcm
+from tests.support.tls import TLS
 
 KEY = "test-key"
 CLIP_S = 8.0
@@ -108,7 +109,7 @@ async def open_sandbox(
     async with (
         run_sandbox(SandboxConfig(**config), clock=clock) as sandbox,
         httpx.AsyncClient(
-            base_url=sandbox.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10.0
+            base_url=sandbox.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10.0, verify=TLS
         ) as client,
     ):
         yield sandbox, client
