@@ -198,6 +198,7 @@ def test_the_readme_carries_the_registry_name_line_that_proves_ownership_on_pypi
 
 
 @pytest.mark.network  # the mcpb CLI comes from npm
+@pytest.mark.slow  # and runs as a subprocess
 def test_the_pinned_mcpb_cli_validates_the_manifest_and_packs_the_bundle(tmp_path: Path) -> None:
     mcpb = node_tool(MCPB)
     validated = subprocess.run(
@@ -229,6 +230,11 @@ def _clean_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GPTPROTO_", "SUNO_MCP_", "VIRTUAL_ENV"))}
     env["SUNO_MCP_DATA_DIR"] = str(data_dir)
     return env
+
+
+# The tests of the wheel share one build (a module fixture, so one per pytest-xdist worker): the
+# group keeps them on one worker, which builds it once.
+WHEEL = pytest.mark.xdist_group("wheel")
 
 
 @pytest.fixture(scope="module")
@@ -272,6 +278,7 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 # The wheel's venv installs the dependencies from the package index and runs the scripts.
 @pytest.mark.network
 @pytest.mark.slow
+@WHEEL
 def test_the_wheel_holds_the_package_and_its_two_console_scripts_and_nothing_else(
     wheel_venv: tuple[Path, Path],
 ) -> None:
@@ -290,6 +297,7 @@ def test_the_wheel_holds_the_package_and_its_two_console_scripts_and_nothing_els
 
 @pytest.mark.network
 @pytest.mark.slow
+@WHEEL
 @pytest.mark.parametrize("name", ["suno-mcp", DISTRIBUTION])
 def test_each_installed_console_script_reports_its_version_and_help(
     wheel_venv: tuple[Path, Path], tmp_path: Path, name: str
@@ -319,6 +327,7 @@ def test_each_installed_console_script_reports_its_version_and_help(
 
 @pytest.mark.network
 @pytest.mark.slow
+@WHEEL
 async def test_the_installed_server_lists_the_same_tools_over_stdio(
     wheel_venv: tuple[Path, Path], tmp_path: Path
 ) -> None:
