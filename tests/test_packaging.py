@@ -232,11 +232,6 @@ def _clean_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-# The tests of the wheel share one build (a module fixture, so one per pytest-xdist worker): the
-# group keeps them on one worker, which builds it once.
-WHEEL = pytest.mark.xdist_group("wheel")
-
-
 @pytest.fixture(scope="module")
 def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(the built wheel, the bin directory of a fresh venv with only that wheel and its dependencies)."""
@@ -278,7 +273,6 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 # The wheel's venv installs the dependencies from the package index and runs the scripts.
 @pytest.mark.network
 @pytest.mark.slow
-@WHEEL
 def test_the_wheel_holds_the_package_and_its_two_console_scripts_and_nothing_else(
     wheel_venv: tuple[Path, Path],
 ) -> None:
@@ -297,7 +291,6 @@ def test_the_wheel_holds_the_package_and_its_two_console_scripts_and_nothing_els
 
 @pytest.mark.network
 @pytest.mark.slow
-@WHEEL
 @pytest.mark.parametrize("name", ["suno-mcp", DISTRIBUTION])
 def test_each_installed_console_script_reports_its_version_and_help(
     wheel_venv: tuple[Path, Path], tmp_path: Path, name: str
@@ -327,7 +320,6 @@ def test_each_installed_console_script_reports_its_version_and_help(
 
 @pytest.mark.network
 @pytest.mark.slow
-@WHEEL
 async def test_the_installed_server_lists_the_same_tools_over_stdio(
     wheel_venv: tuple[Path, Path], tmp_path: Path
 ) -> None:

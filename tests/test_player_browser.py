@@ -33,9 +33,7 @@ from suno_mcp.server.player import PLAYER_URI
 from suno_mcp.settings import DEFAULT_MEDIA_ORIGINS
 from tests.support.node_tools import node_packages
 
-# One browser run (a module fixture) serves every test here: the group keeps them on one
-# pytest-xdist worker, so it runs once, and one install of Chromium and of the host's packages.
-pytestmark = [pytest.mark.slow, pytest.mark.network, pytest.mark.xdist_group("player-browser")]
+pytestmark = [pytest.mark.slow, pytest.mark.network]
 
 HOST_DIR = Path(__file__).parent / "player_host"
 ARTIFACTS = Path(__file__).parent / "artifacts" / "player"
