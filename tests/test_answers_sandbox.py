@@ -143,6 +143,7 @@ async def test_a_task_stuck_in_an_unknown_word_is_stalled_after_the_limit_and_no
 
 
 @pytest.mark.slow  # ~3.5 s each: the sandbox's own latency at speed 10, measured in real time
+@pytest.mark.timed
 @pytest.mark.parametrize("told_preview_s", [300.0, 6.0], ids=["told-10x-too-slow", "told-5x-too-fast"])
 async def test_a_waited_generate_returns_the_preview_soon_after_it_plays_whatever_the_server_was_told(
     tmp_path: Path, told_preview_s: float
@@ -179,6 +180,7 @@ async def test_a_status_read_with_a_wait_of_a_task_already_complete_upstream_say
 
 
 @pytest.mark.slow  # ~4 s: five tasks one after another, learned from real-time polls
+@pytest.mark.timed
 async def test_the_latency_resource_shows_what_was_learned_from_finished_tasks(tmp_path: Path) -> None:
     from mcp import Client
 
@@ -208,6 +210,7 @@ async def test_the_latency_resource_shows_what_was_learned_from_finished_tasks(t
     assert 0.5 <= final["median_s"] <= 0.9  # the sandbox's ~120 s of model time at x200
 
 
+@pytest.mark.timed  # the pacing leaves 20 % of the upstream's rate spare: a stall eats that
 async def test_a_burst_of_submits_is_paced_under_the_upstreams_rate_limit_instead_of_refused(
     tmp_path: Path,
 ) -> None:

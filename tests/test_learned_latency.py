@@ -66,6 +66,7 @@ def learned_median(service: SunoService, milestone: str) -> float:
 
 
 @pytest.mark.slow  # ~7 s: sixteen tasks on the sandbox's real clock, and timed by it
+@pytest.mark.timed
 async def test_the_learned_window_moves_to_the_new_times_when_the_upstream_slows_down(
     tmp_path: Path,
 ) -> None:

@@ -146,6 +146,7 @@ async def test_one_key_neither_sees_nor_reuses_another_keys_tasks(tmp_path: Path
 
 
 @pytest.mark.slow  # ~5 s: Alice's waited call holds her slot for its whole wait_seconds
+@pytest.mark.timed  # and the other calls must come while it does
 async def test_a_tenant_over_its_call_cap_gets_503_while_another_tenant_is_served(tmp_path: Path) -> None:
     # At speed 1 the first audio is ~30 s away, so Alice's waited call stays in the app for all
     # of its wait_seconds; its first progress report says it is in.

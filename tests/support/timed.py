@@ -1,0 +1,58 @@
+"""Under pytest-xdist, a test marked ``timed`` runs alone: the other workers wait for it.
+
+A timed test asserts how soon something happens in real time (the poller sees a preview within
+1.15x of when it became playable, a learned latency lands within 30 % of the true one). On a
+two-core machine, another worker's test beside it (and the programs that one starts) makes its
+polls late, and it fails for nothing. So every test holds a lock on one file of the run, shared;
+a timed test holds it alone. A turnstile in front keeps a timed test from waiting behind a stream
+of short tests: once it queues, no new test starts until it has run. Without xdist (one process,
+tests one after another) nothing is locked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+
+def _run_directory(config: pytest.Config) -> Path | None:
+    """A directory shared by the workers of this run only; None when not under xdist."""
+    if "PYTEST_XDIST_WORKER" not in os.environ or sys.platform == "win32":
+        return None  # no fcntl on Windows: timed tests there share the machine as before
+    basetemp = config.option.basetemp  # xdist gives each worker <the run's temp root>/popen-gwN
+    return Path(basetemp).parent if basetemp else None
+
+
+@contextlib.contextmanager
+def _locked(path: Path, operation: int) -> Iterator[IO[str]]:
+    import fcntl
+
+    with path.open("a") as handle:
+        fcntl.flock(handle, operation)
+        try:
+            yield handle
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, Any, Any]:
+    directory = _run_directory(item.config)
+    if directory is None:
+        return (yield)
+    import fcntl
+
+    turnstile, room = directory / "timed-turnstile.lock", directory / "timed-room.lock"
+    if item.get_closest_marker("timed") is not None:
+        with _locked(turnstile, fcntl.LOCK_EX), _locked(room, fcntl.LOCK_EX):
+            return (yield)
+    with _locked(turnstile, fcntl.LOCK_EX):
+        pass  # wait here while a timed test is queued or running
+    with _locked(room, fcntl.LOCK_SH):
+        return (yield)
