@@ -7,6 +7,11 @@ polls late, and it fails for nothing. So every test holds a lock on one file of 
 a timed test holds it alone. A turnstile in front keeps a timed test from waiting behind a stream
 of short tests: once it queues, no new test starts until it has run. Without xdist (one process,
 tests one after another) nothing is locked.
+
+Under xdist the modules that hold timed tests also run first, while every worker is still on
+short tests: a timed test then waits for a short test beside it to end, not for the browser run or
+the wheel's build (a minute each). The modules with slow tests come next and the quick ones last,
+to fill the workers' ends (pyproject's --no-loadscope-reorder keeps this order).
 """
 
 from __future__ import annotations
@@ -39,6 +44,15 @@ def _locked(path: Path, operation: int) -> Iterator[IO[str]]:
             yield handle
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _run_directory(config) is None:
+        return
+    # Every worker collects, and must end up with the same order: a stable sort on the module.
+    timed = {item.path for item in items if item.get_closest_marker("timed") is not None}
+    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: (item.path not in timed, item.path not in slow))
 
 
 @pytest.hookimpl(wrapper=True)
