@@ -11,7 +11,8 @@ tests one after another) nothing is locked.
 Under xdist the modules that hold timed tests also run first, while every worker is still on
 short tests: a timed test then waits for a short test beside it to end, not for the browser run or
 the wheel's build (a minute each). The modules with slow tests come next and the quick ones last,
-to fill the workers' ends (pyproject's --no-loadscope-reorder keeps this order).
+each set biggest first, so the workers' ends are filled with small modules (pyproject's
+--no-loadscope-reorder keeps this order).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections import Counter
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -52,7 +54,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # Every worker collects, and must end up with the same order: a stable sort on the module.
     timed = {item.path for item in items if item.get_closest_marker("timed") is not None}
     slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: (item.path not in timed, item.path not in slow))
+    size = Counter(item.path for item in items)  # within each class, the bigger modules first
+    items.sort(key=lambda item: (item.path not in timed, item.path not in slow, -size[item.path]))
 
 
 @pytest.hookimpl(wrapper=True)
