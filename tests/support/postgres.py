@@ -25,6 +25,9 @@ from pathlib import Path
 import pytest
 
 START_TIMEOUT_S = 60
+# Ports tried: a free port can be taken between our probe and the server's bind (by another
+# pytest-xdist worker starting its own server at the same moment, say).
+START_ATTEMPTS = 3
 ADMIN_USER = "suno"
 # Where Linux keeps a tmpfs: the server's files live in memory there. On a disk shared with other
 # work, CREATE DATABASE alone took ~0.35 s (fsync=off notwithstanding) against ~0.015 s in memory,
@@ -90,16 +93,24 @@ def running_postgres(binaries: Path) -> Iterator[PostgresServer]:
         entry = pwd.getpwnam(user)
         for path in (root, sockets):
             os.chown(path, entry.pw_uid, entry.pw_gid)
-    port = _free_port()
 
     def run(*args: str) -> None:
         subprocess.run(args, check=True, cwd=root, user=user, capture_output=True, timeout=START_TIMEOUT_S)
 
     try:
         run(str(binaries / "initdb"), "-D", str(data), "-U", ADMIN_USER, "--auth=trust", "-E", "UTF8")
-        # fsync off: a test database is thrown away, and the disk is shared with other work.
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off -c max_connections=200"
-        run(str(binaries / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
+        for attempt in range(1, START_ATTEMPTS + 1):
+            port = _free_port()
+            # fsync off: a test database is thrown away, and the disk is shared with other work.
+            options = (
+                f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off -c max_connections=200"
+            )
+            try:
+                run(str(binaries / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
+                break
+            except subprocess.CalledProcessError:
+                if attempt == START_ATTEMPTS:
+                    raise
         try:
             yield PostgresServer(port=port, admin_url=f"postgresql://{ADMIN_USER}@127.0.0.1:{port}/postgres")
         finally:
