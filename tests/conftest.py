@@ -6,6 +6,11 @@ import pytest
 
 from tests.support.postgres import postgres_server
 
+# A test not marked slow that starts another program fails (quick_loop: a plugin, not hooks
+# imported here, because a conftest's hooks never see the setup of session fixtures, which the
+# rule must tell apart). Under pytest-xdist a test marked timed runs alone (timed).
+pytest_plugins = ["tests.support.quick_loop", "tests.support.timed"]
+
 __all__ = ["postgres_server"]  # a session fixture: a throwaway PostgreSQL server, started on first use
 
 

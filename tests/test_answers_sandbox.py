@@ -23,7 +23,7 @@ from suno_mcp.service.wiring import open_service
 from suno_mcp.settings import load_settings
 from suno_mcp.upstream.retry import RetryPolicy
 
-SPEED = 100.0  # sandbox seconds per real second
+SPEED = 1000.0  # sandbox seconds per real second: a task completes in ~0.13 s
 BOUND_S = 20.0
 KEY = "canary-key-6c1f"
 RETRY = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02, rng=random.Random(1))
@@ -126,7 +126,7 @@ async def test_a_task_the_upstream_reports_cancelled_ends_as_failed_with_the_ven
 async def test_a_task_stuck_in_an_unknown_word_is_stalled_after_the_limit_and_no_longer_polled(
     tmp_path: Path,
 ) -> None:
-    async with service_on(tmp_path, stall_s=60.0) as (service, sandbox):  # 0.6 s of real time
+    async with service_on(tmp_path, stall_s=60.0) as (service, sandbox):  # 0.06 s of real time
         sandbox.state.inject("stuck", "submit_music")
         outcome = await service.submit_music(request())
         task_id = outcome.record.task_id
@@ -134,13 +134,17 @@ async def test_a_task_stuck_in_an_unknown_word_is_stalled_after_the_limit_and_no
         assert await until_finished(service, task_id) is Status.STALLED
         assert service.poller.watching == 0
         before = sandbox.state.stats.requests["fetch"]
-        await anyio.sleep(0.3)  # a stalled task is not polled in the background any more
+        # Five of the longest gaps an unwatched task's polls would have: a stalled task is not
+        # polled in the background any more.
+        await anyio.sleep(0.3)
         assert sandbox.state.stats.requests["fetch"] == before
         again = await service.status(task_id)  # but a person can still look
         assert sandbox.state.stats.requests["fetch"] == before + 1
         assert again.record.status is Status.STALLED
 
 
+@pytest.mark.slow  # ~3.5 s each: the sandbox's own latency at speed 10, measured in real time
+@pytest.mark.timed
 @pytest.mark.parametrize("told_preview_s", [300.0, 6.0], ids=["told-10x-too-slow", "told-5x-too-fast"])
 async def test_a_waited_generate_returns_the_preview_soon_after_it_plays_whatever_the_server_was_told(
     tmp_path: Path, told_preview_s: float
@@ -176,6 +180,8 @@ async def test_a_status_read_with_a_wait_of_a_task_already_complete_upstream_say
         assert first.record.status is Status.COMPLETE
 
 
+@pytest.mark.slow  # ~4 s: five tasks one after another, learned from real-time polls
+@pytest.mark.timed
 async def test_the_latency_resource_shows_what_was_learned_from_finished_tasks(tmp_path: Path) -> None:
     from mcp import Client
 
@@ -205,6 +211,7 @@ async def test_the_latency_resource_shows_what_was_learned_from_finished_tasks(t
     assert 0.5 <= final["median_s"] <= 0.9  # the sandbox's ~120 s of model time at x200
 
 
+@pytest.mark.timed  # the pacing leaves 20 % of the upstream's rate spare: a stall eats that
 async def test_a_burst_of_submits_is_paced_under_the_upstreams_rate_limit_instead_of_refused(
     tmp_path: Path,
 ) -> None:

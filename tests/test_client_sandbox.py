@@ -3,6 +3,9 @@
 Each fault is injected on exactly one request, so a test shows what the client does
 with it: a read retries through it, a paid submit never repeats once it may have
 been sent, and every failure arrives as the right typed error.
+
+The sandbox runs on a fake clock that :func:`follow` moves between reads, as a poller's gaps
+would: nothing here waits for the sandbox's latency.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from test_sandbox_server import FakeClock
 
 from suno_mcp.domain.errors import (
     ContentPolicyError,
@@ -34,9 +38,10 @@ from suno_mcp.upstream.downloads import download_to
 from suno_mcp.upstream.families import ClipApi, TaskApi
 from suno_mcp.upstream.retry import RetryPolicy
 from suno_mcp.upstream.transport import Upstream
+from tests.support.tls import TLS
 
 KEY = "client-test-key"
-SPEED = 400.0  # preview after 75 ms, complete after 300 ms
+STEP_S = 10.0  # sandbox seconds between two reads of follow(): ~15 reads from submit to complete
 REQUEST = MusicRequest(gpt_description_prompt="a client test", prompt="", mv="chirp-v3-5")
 
 
@@ -44,16 +49,26 @@ REQUEST = MusicRequest(gpt_description_prompt="a client test", prompt="", mv="ch
 async def apis(
     *, attempts: int = 4, read_timeout: float = 5.0, **config: float | str
 ) -> AsyncIterator[tuple[SandboxHandle, TaskApi, ClipApi, httpx.AsyncClient]]:
-    sandbox_config = SandboxConfig(speed=SPEED, clip_seconds=3.0, slow_delay_s=0.3, **config)  # type: ignore[arg-type]
-    async with run_sandbox(sandbox_config) as sandbox, httpx.AsyncClient(timeout=read_timeout) as http:
-        retry = RetryPolicy(max_attempts=attempts, base_delay=0.01, max_delay=0.05, rng=random.Random(1))
+    sandbox_config = SandboxConfig(clip_seconds=3.0, slow_delay_s=0.3, **config)  # type: ignore[arg-type]
+    async with (
+        run_sandbox(sandbox_config, clock=FakeClock()) as sandbox,
+        httpx.AsyncClient(timeout=read_timeout, verify=TLS) as http,
+    ):
+        # A 429's Retry-After (1 s from the sandbox) is honoured only up to 50 ms here: that the
+        # wait is the Retry-After is test_retry's to show, with a fake sleep.
+        retry = RetryPolicy(
+            max_attempts=attempts, base_delay=0.01, max_delay=0.05, max_retry_after=0.05, rng=random.Random(1)
+        )
         upstream = Upstream(
             http, base_url=sandbox.url, api_key=KEY, retry=retry, submit_read_timeout=read_timeout
         )
         yield sandbox, TaskApi(upstream), ClipApi(upstream), http
 
 
-async def follow(api: TaskApi | ClipApi, task: Task) -> Task:
+async def follow(sandbox: SandboxHandle, api: TaskApi | ClipApi, task: Task) -> Task:
+    """Read the task until it is finished, moving the sandbox's clock on by STEP_S between reads."""
+    clock = sandbox.state.clock
+    assert isinstance(clock, FakeClock)
     ref = TaskRef(task.task_id, api.family, task.kind, tuple(c.id for c in task.clips))
     with anyio.fail_after(10):
         while True:
@@ -63,7 +78,7 @@ async def follow(api: TaskApi | ClipApi, task: Task) -> Task:
                 found = None  # the poller, too, just tries again on its next tick
             if found is not None and found.status.finished:
                 return found
-            await anyio.sleep(0.02)  # a polling interval inside a bounded wait
+            clock.advance(STEP_S)
 
 
 def submits(sandbox: SandboxHandle, family: str) -> int:
@@ -72,9 +87,9 @@ def submits(sandbox: SandboxHandle, family: str) -> int:
 
 @pytest.mark.parametrize("family", ["task", "clip"])
 async def test_a_music_task_runs_to_two_complete_clips_with_final_audio(family: str) -> None:
-    async with apis() as (_, task_api, clip_api, _):
+    async with apis() as (sandbox, task_api, clip_api, _):
         api = task_api if family == "task" else clip_api
-        done = await follow(api, await api.submit_music(REQUEST))
+        done = await follow(sandbox, api, await api.submit_music(REQUEST))
     assert done.status is Status.COMPLETE
     assert len(done.clips) == 2
     assert all(c.audio_url and c.audio_url.endswith(".wav") for c in done.clips)
@@ -167,16 +182,16 @@ async def test_a_clip_that_fails_upstream_ends_failed_with_its_message(family: s
     async with apis() as (sandbox, task_api, clip_api, _):
         api = task_api if family == "task" else clip_api
         sandbox.state.inject("clip_fail", "submit_music" if family == "task" else "generate", 2)
-        done = await follow(api, await api.submit_music(REQUEST))
+        done = await follow(sandbox, api, await api.submit_music(REQUEST))
     assert done.status is Status.FAILED
     assert done.error
     assert all(c.audio_url is None for c in done.clips)
 
 
 async def test_lyrics_come_back_with_a_title_and_text() -> None:
-    async with apis() as (_, task_api, _, _):
+    async with apis() as (sandbox, task_api, _, _):
         task = await task_api.submit_lyrics("a song about lighthouses")
-        done = await follow(task_api, task)
+        done = await follow(sandbox, task_api, task)
     assert done.status is Status.COMPLETE
     assert done.lyrics_title
     assert done.lyrics_text
@@ -191,12 +206,12 @@ async def test_an_unknown_task_is_not_found() -> None:
 
 
 async def test_extension_and_concat_through_the_clip_api_make_one_clip_as_long_as_the_chain() -> None:
-    async with apis() as (_, _, clip_api, _):
-        first = await follow(clip_api, await clip_api.submit_music(REQUEST))
+    async with apis() as (sandbox, _, clip_api, _):
+        first = await follow(sandbox, clip_api, await clip_api.submit_music(REQUEST))
         parent = first.clips[0]
         extend = MusicRequest(prompt="", mv="chirp-v3-5", continue_clip_id=parent.id, continue_at=2.0)
-        extension = await follow(clip_api, await clip_api.submit_music(extend))
-        whole = await follow(clip_api, await clip_api.concat(extension.clips[0].id))
+        extension = await follow(sandbox, clip_api, await clip_api.submit_music(extend))
+        whole = await follow(sandbox, clip_api, await clip_api.concat(extension.clips[0].id))
     assert whole.kind == "concat"
     assert whole.clips[0].duration == pytest.approx(2.0 + 3.0)
 
@@ -204,7 +219,7 @@ async def test_extension_and_concat_through_the_clip_api_make_one_clip_as_long_a
 @pytest.mark.parametrize("kind", ["expired", "drop", "500"])
 async def test_downloads_survive_or_explain_media_faults(kind: str, tmp_path: Path) -> None:
     async with apis() as (sandbox, task_api, _, http):
-        done = await follow(task_api, await task_api.submit_music(REQUEST))
+        done = await follow(sandbox, task_api, await task_api.submit_music(REQUEST))
         url = done.clips[0].audio_url
         assert url is not None
         sandbox.state.inject(kind, "media", 1)
@@ -229,7 +244,7 @@ async def test_an_upload_is_read_in_every_shape_the_sandbox_answers_and_continue
     shape: str | None,
 ) -> None:
     async with apis() as (sandbox, _, clip_api, _):
-        song = await follow(clip_api, await clip_api.submit_music(REQUEST))
+        song = await follow(sandbox, clip_api, await clip_api.submit_music(REQUEST))
         assert song.clips[0].audio_url is not None
         if shape is not None:
             sandbox.state.inject(shape, "upload")
@@ -238,6 +253,7 @@ async def test_an_upload_is_read_in_every_shape_the_sandbox_answers_and_continue
         assert (uploaded.kind, uploaded.status, clip.status) == ("upload", Status.COMPLETE, Status.COMPLETE)
         assert sandbox.state.clips[clip.id].kind == "upload"
         continued = await follow(
+            sandbox,
             clip_api,
             await clip_api.submit_music(
                 MusicRequest(prompt="", mv="chirp-v3-5-upload", continue_clip_id=clip.id, continue_at=1.5)
@@ -250,7 +266,7 @@ async def test_an_upload_answer_without_an_id_raises_an_error_naming_the_keys_an
     None
 ):
     async with apis() as (sandbox, _, clip_api, _):
-        song = await follow(clip_api, await clip_api.submit_music(REQUEST))
+        song = await follow(sandbox, clip_api, await clip_api.submit_music(REQUEST))
         assert song.clips[0].audio_url is not None
         sandbox.state.inject("upload_no_id", "upload")
         with pytest.raises(UploadAnswerError, match="the keys received: status") as caught:
@@ -261,12 +277,12 @@ async def test_an_upload_answer_without_an_id_raises_an_error_naming_the_keys_an
 
 async def test_a_cover_of_a_complete_clip_is_two_new_clips_in_the_new_style() -> None:
     async with apis() as (sandbox, _, clip_api, _):
-        song = await follow(clip_api, await clip_api.submit_music(REQUEST))
+        song = await follow(sandbox, clip_api, await clip_api.submit_music(REQUEST))
         source = song.clips[0]
         request = CoverRequest(
             cover_clip_id=source.id, mv="chirp-v3-5-tau", prompt="", tags="fast jazz", negative_tags="piano"
         )
-        cover = await follow(clip_api, await clip_api.cover(request))
+        cover = await follow(sandbox, clip_api, await clip_api.cover(request))
     assert cover.kind == "cover"
     assert cover.status is Status.COMPLETE
     assert len(cover.clips) == 2

@@ -633,6 +633,7 @@ async def fetches_following_one_task(url: str, tmp_path: Path, replica_count: in
 
 
 @pytest.mark.slow
+@pytest.mark.timed  # how many fetches a schedule makes depends on the polls coming on time
 async def test_three_server_replicas_following_one_task_cost_about_what_one_does(
     database: str, tmp_path: Path
 ) -> None:

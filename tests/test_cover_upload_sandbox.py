@@ -33,7 +33,6 @@ def a_tune(seconds: float) -> bytes:
     return wav_file(bytes(frames))
 
 
-@pytest.mark.slow  # three steps on the sandbox's real clock
 @pytest.mark.parametrize("api", ["task", "clip"])
 async def test_upload_then_extend_the_upload_then_complete_song_costs_one_request_a_step(
     tmp_path: Path, api: str
@@ -73,7 +72,6 @@ async def test_upload_then_extend_the_upload_then_complete_song_costs_one_reques
         assert peak > 1000
 
 
-@pytest.mark.slow  # two generations on the sandbox's real clock
 @pytest.mark.parametrize("api", ["task", "clip"])
 async def test_generate_then_cover_with_new_tags_then_download_costs_one_request_a_step(
     tmp_path: Path, api: str

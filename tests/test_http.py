@@ -21,8 +21,10 @@ HEADERS = {k: v for k, v in MCP_HEADERS.items() if k != "MCP-Protocol-Version"}
 
 
 def _server(tmp_path: Path, **overrides: Any) -> tuple[Any, Any]:
+    # A fast sandbox and no request ceiling: the HTTP door is the subject, not the waiting.
+    overrides.setdefault("max_requests_per_second", 1000.0)
     settings = load_settings(environ={}, data_dir=tmp_path, **overrides)
-    return build_server(settings, sandbox_backend(SandboxOptions(speed=100))), settings
+    return build_server(settings, sandbox_backend(SandboxOptions(speed=1000))), settings
 
 
 async def test_without_a_token_configured_a_loopback_server_answers_and_runs_tools(tmp_path: Path) -> None:

@@ -130,6 +130,7 @@ def _open_half_open(port: int) -> list[socket.socket]:
 
 
 @pytest.mark.slow
+@pytest.mark.timed  # served within 5 s beside a thousand half-open connections
 async def test_a_thousand_half_open_connections_neither_lock_out_a_client_nor_leak_descriptors(
     http_server: tuple[subprocess.Popen[bytes], str],
 ) -> None:
@@ -166,6 +167,7 @@ async def test_a_thousand_half_open_connections_neither_lock_out_a_client_nor_le
 
 
 @pytest.mark.slow
+@pytest.mark.timed  # cut off within a few seconds of its deadline
 async def test_a_request_head_sent_one_byte_at_a_time_is_cut_off_at_the_deadline(
     http_server: tuple[subprocess.Popen[bytes], str],
 ) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import anyio
 import httpx
+import pytest
 
 from suno_mcp.domain.latency import KEEP
 from suno_mcp.domain.models import MusicRequest, Status
@@ -65,6 +66,8 @@ def learned_median(service: SunoService, milestone: str) -> float:
     return window.median
 
 
+@pytest.mark.slow  # ~7 s: sixteen tasks on the sandbox's real clock, and timed by it
+@pytest.mark.timed
 async def test_the_learned_window_moves_to_the_new_times_when_the_upstream_slows_down(
     tmp_path: Path,
 ) -> None:

@@ -19,8 +19,10 @@ async def test_with_a_database_url_a_generated_task_is_kept_in_postgres_and_no_s
     tmp_path: Path, postgres_server: PostgresServer
 ) -> None:
     with fresh_database(postgres_server) as url:
-        settings = load_settings(environ={"SUNO_MCP_DATABASE_URL": url}, data_dir=tmp_path)
-        server = build_server(settings, sandbox_backend(SandboxOptions(speed=100)))
+        settings = load_settings(
+            environ={"SUNO_MCP_DATABASE_URL": url}, data_dir=tmp_path, max_requests_per_second=1000.0
+        )
+        server = build_server(settings, sandbox_backend(SandboxOptions(speed=1000)))
         with anyio.fail_after(30):
             async with Client(server) as client:
                 result = await client.call_tool(

@@ -198,6 +198,7 @@ def test_the_readme_carries_the_registry_name_line_that_proves_ownership_on_pypi
 
 
 @pytest.mark.network  # the mcpb CLI comes from npm
+@pytest.mark.slow  # and runs as a subprocess
 def test_the_pinned_mcpb_cli_validates_the_manifest_and_packs_the_bundle(tmp_path: Path) -> None:
     mcpb = node_tool(MCPB)
     validated = subprocess.run(

@@ -157,6 +157,7 @@ def test_same_request_gives_the_same_style_and_identical_bytes() -> None:
     assert render_cover_png(again) == render_cover_png(SONG)
 
 
+@pytest.mark.slow  # a fresh Python process
 def test_audio_is_identical_in_a_fresh_process_with_a_different_hash_seed() -> None:
     program = (
         "import hashlib\n"

@@ -307,6 +307,7 @@ async def test_the_embedded_sandbox_runs_the_profile_and_rate_limit_it_was_given
         assert limit == {"rps": 500.0, "burst": 500, "per_key": False}
 
 
+@pytest.mark.slow  # runs the command as a subprocess
 @pytest.mark.parametrize(
     "argv",
     [

@@ -126,6 +126,7 @@ def test_the_config_refuses_a_limit_that_cannot_work() -> None:
             SandboxConfig(**bad)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow  # runs the command as a subprocess
 def test_the_sandbox_command_refuses_a_zero_rate_limit() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "suno_mcp", "sandbox", "--rate-limit", "0", "--port", "0"],

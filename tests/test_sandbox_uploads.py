@@ -278,7 +278,9 @@ ROUTES: dict[str, Route] = {
         ("ftp://127.0.0.1/song.wav", "must be an http:// or https:// URL"),
         ("https://example.com/song.mp3", "fetches only loopback URLs"),
         ("http://10.0.0.8/song.wav", "fetches only loopback URLs"),
-        (f"http://127.0.0.1:{closed_port()}/song.wav", "is unreachable"),
+        # The port is picked when the test runs: an id built from it would differ between
+        # pytest-xdist workers, which must collect identical tests.
+        ("http://127.0.0.1:{closed}/song.wav", "is unreachable"),
         ("{files}/missing.wav", "answered HTTP 404"),
         ("{files}/song.mp3", "the file is MP3"),
         ("{files}/bare.mp3", "the file is MP3"),
@@ -296,7 +298,7 @@ async def test_an_upload_that_cannot_be_fetched_or_decoded_is_a_400_naming_why(u
     clock = FakeClock()
     async with file_server(ROUTES) as files, open_sandbox(clock) as (sandbox, client):
         song = await finished_song(client, clock, prompt="la la")
-        url = url.format(files=files, sandbox=sandbox.url, clip=song["id"])
+        url = url.format(files=files, sandbox=sandbox.url, clip=song["id"], closed=closed_port())
         response = await client.post(UPLOAD, json={"url": url})
         assert response.status_code == 400, response.text
         error = response.json()["error"]

@@ -61,8 +61,9 @@ def test_two_server_processes_on_one_data_directory_send_exactly_the_budget(tmp_
 
 
 async def test_usage_matches_the_sandboxs_own_count_after_faults_and_lost_answers(tmp_path: Path) -> None:
-    backend = sandbox_backend(SandboxOptions(speed=200.0, clip_seconds=2.0))
-    server = build_server(load_settings(environ={}, data_dir=tmp_path), backend)
+    backend = sandbox_backend(SandboxOptions(speed=1000.0, clip_seconds=2.0))
+    settings = load_settings(environ={}, data_dir=tmp_path, max_requests_per_second=1000.0)
+    server = build_server(settings, backend)
     async with Client(server) as client:
         first = await client.call_tool("generate_music", {"description": "usage 0", "wait_seconds": 5})
         assert not first.is_error

@@ -52,6 +52,9 @@ async def team_server(
     tmp_path: Path, *, sandbox: SandboxConfig | None = None, **overrides: Any
 ) -> AsyncIterator[tuple[str, SandboxHandle]]:
     """A team-mode server over HTTP in front of a sandbox of its own; yields its URL and the sandbox."""
+    # Each tenant's own request pacing (2/s by default) is test_poller's to show; here it would
+    # only hold a tenant's second request back by half a second.
+    overrides.setdefault("tenant_max_rps", 1000.0)
     async with run_sandbox(sandbox or SandboxConfig(speed=100)) as upstream:
         settings = _team_settings(tmp_path, base_url=upstream.url, **overrides)
         server = build_server(settings, upstream_backend)
@@ -142,6 +145,8 @@ async def test_one_key_neither_sees_nor_reuses_another_keys_tasks(tmp_path: Path
     assert "Not found" in _text(bob_peek)
 
 
+@pytest.mark.slow  # ~5 s: Alice's waited call holds her slot for its whole wait_seconds
+@pytest.mark.timed  # and the other calls must come while it does
 async def test_a_tenant_over_its_call_cap_gets_503_while_another_tenant_is_served(tmp_path: Path) -> None:
     # At speed 1 the first audio is ~30 s away, so Alice's waited call stays in the app for all
     # of its wait_seconds; its first progress report says it is in.

@@ -22,7 +22,7 @@ from suno_mcp.service.wiring import open_service
 from suno_mcp.settings import Settings, load_settings
 from tests.support.postgres import PostgresServer, fresh_database
 
-SPEED = 200.0
+SPEED = 1000.0  # a task completes in ~0.13 s
 BOUND_S = 30.0
 SECRET = SecretStr("a-tenant-secret-of-some-length")
 
@@ -66,6 +66,7 @@ async def one_server(
             base_url=sandbox.url,
             data_dir=tmp_path,
             max_requests_per_second=1000.0,
+            tenant_max_rps=1000.0,  # a tenant's own pacing (2/s by default) is test_poller's to show
             **overrides,
         )
         async with open_service(settings, timing=timing, sandbox=True) as service:

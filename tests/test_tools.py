@@ -576,7 +576,8 @@ async def test_a_429_on_a_submit_slows_the_requests_down_and_clean_submits_bring
 ) -> None:
     fake = FakeUpstream()
     fake.fail(SUBMIT, error_response(429, "too many requests"), times=1)
-    settings = make_settings(tmp_path, max_requests_per_second=10.0)
+    ceiling = 100.0  # requests/s: halved by the 429, four submits take ~60 ms
+    settings = make_settings(tmp_path, max_requests_per_second=ceiling)
     quiet = Timing(first_poll_s=3600.0)  # no poll's clean answer mixes in
     async with open_service(
         settings, transport=httpx.MockTransport(fake), retry=FAST_RETRY, timing=quiet
@@ -584,10 +585,11 @@ async def test_a_429_on_a_submit_slows_the_requests_down_and_clean_submits_bring
         limiter = service.poller.limiter
         with pytest.raises(RateLimitedError):
             await service.submit_music(MusicRequest(gpt_description_prompt="song 0", mv="chirp-v3-5"))
-        assert limiter.rate == pytest.approx(5.0)
+        assert limiter.rate == pytest.approx(ceiling / 2)
         for n in range(1, 4):
             await service.submit_music(MusicRequest(gpt_description_prompt=f"song {n}", mv="chirp-v3-5"))
-        assert limiter.rate == pytest.approx(5.0 + 3 * 0.02 * 10.0)  # each clean answer creeps it up
+        # Each clean answer creeps it up.
+        assert limiter.rate == pytest.approx(ceiling / 2 + 3 * 0.02 * ceiling)
     assert fake.counts[SUBMIT] == 4
 
 

@@ -3,15 +3,21 @@
 Each is installed once (``npm install`` of the exact version into a cache directory outside the
 repository) and then run from there, which saves npx's ~2 s of package resolution on every call.
 Tests that need one skip with a reason when node or npm is missing; a failed install fails them.
+The check and the install hold a lock on the cache entry: pytest-xdist workers (and two checkouts'
+test runs) may ask for the same tool at the same moment, and two npm installs into one prefix
+corrupt it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +35,23 @@ def _require_node(what: str) -> None:
     for program in ("node", "npm"):
         if shutil.which(program) is None:
             pytest.skip(f"{program} is not installed: {what} needs Node.js (20 or newer) and npm")
+
+
+@contextlib.contextmanager
+def _installing(prefix: Path) -> Iterator[None]:
+    """Hold the lock of one cache entry (blocking until another process's install is done)."""
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    with (prefix.parent / f"{prefix.name}.lock").open("a") as lock:
+        if sys.platform == "win32":
+            yield  # no fcntl; the tests that install these run on Linux and macOS
+            return
+        import fcntl
+
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _npm_install(prefix: Path, specs: list[str]) -> None:
@@ -63,10 +86,13 @@ def node_tool(tool: tuple[str, str, str]) -> Path:
     prefix = CACHE / f"{package.replace('/', '+')}@{version}"
     executable = prefix / "node_modules" / ".bin" / bin_name
     installed = prefix / "node_modules" / package / "package.json"
-    if not (
-        executable.exists() and installed.exists() and json.loads(installed.read_text())["version"] == version
-    ):
-        _npm_install(prefix, [f"{package}@{version}"])
+    with _installing(prefix):
+        if not (
+            executable.exists()
+            and installed.exists()
+            and json.loads(installed.read_text())["version"] == version
+        ):
+            _npm_install(prefix, [f"{package}@{version}"])
     return executable
 
 
@@ -82,6 +108,7 @@ def node_packages(name: str, packages: dict[str, str]) -> Path:
         manifest = modules / package / "package.json"
         return manifest.exists() and json.loads(manifest.read_text())["version"] == version
 
-    if not all(installed(p, v) for p, v in packages.items()):
-        _npm_install(prefix, [f"{package}@{version}" for package, version in packages.items()])
+    with _installing(prefix):
+        if not all(installed(p, v) for p, v in packages.items()):
+            _npm_install(prefix, [f"{package}@{version}" for package, version in packages.items()])
     return modules
