@@ -552,6 +552,7 @@ async def test_pause_notices_reach_the_other_replicas_and_unreadable_ones_are_sk
         receive.close()
 
 
+@pytest.mark.slow  # stops or restarts the PostgreSQL server with pg_ctl
 async def test_while_the_database_cannot_be_asked_leases_are_granted_and_it_is_asked_again_later(
     database: str, postgres_server: PostgresServer
 ) -> None:

@@ -129,6 +129,7 @@ async def test_a_call_whose_backend_is_terminated_hears_the_ledger_is_unavailabl
         assert (await ledger.get(kept)) is not None
 
 
+@pytest.mark.slow  # stops or restarts the PostgreSQL server with pg_ctl
 async def test_a_database_restart_costs_the_calls_made_while_it_is_down_and_the_next_call_works(
     database: str, postgres_server: PostgresServer
 ) -> None:
@@ -147,6 +148,7 @@ async def test_a_database_restart_costs_the_calls_made_while_it_is_down_and_the_
         assert len(await ledger.recent()) == 2
 
 
+@pytest.mark.slow  # stops or restarts the PostgreSQL server with pg_ctl
 async def test_a_server_stopped_during_a_call_fails_that_call_and_commits_none_of_it(
     database: str, postgres_server: PostgresServer
 ) -> None:

@@ -8,7 +8,6 @@ gave us is kept and followed whatever it holds.
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -178,9 +177,10 @@ def test_an_id_that_looks_like_a_vendor_id_is_also_one_the_tools_take(value: str
 @pytest.mark.parametrize(
     "value",
     [
-        str(uuid.uuid4()),  # Suno's, and the sandbox's
-        "m_" + str(uuid.uuid4()),  # an upload
-        "local-" + uuid.uuid4().hex,  # our own ledger's
+        # Fixed examples, not fresh uuids: under pytest-xdist every worker must collect the same ids.
+        "3f2b8c1e-9a4d-4e6f-8b1a-2c5d7e9f0a1b",  # Suno's, and the sandbox's
+        "m_0c9e7a52-61d4-4b3f-a8e2-5f1d3c7b9e40",  # an upload
+        "local-7d1e4a9c2b6f48e0a3c5d7f9b1e2a4c6",  # our own ledger's
         "task-1",
         "batch:1.2",
         "clip_2",

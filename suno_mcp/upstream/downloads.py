@@ -79,7 +79,10 @@ async def _save(response: httpx.Response, final: Path, max_bytes: int) -> int:
             await anyio.to_thread.run_sync(part.write, chunk)
         await anyio.to_thread.run_sync(part.commit)
     finally:
-        await anyio.to_thread.run_sync(part.discard)
+        # Shielded: a cancelled download (a shutdown, a caller gone) must still close its file and
+        # remove the part, or both leak; closing and unlinking return at once.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(part.discard)
     return size
 
 
