@@ -20,7 +20,7 @@ from suno_mcp.service.wiring import open_service
 from suno_mcp.settings import load_settings
 from suno_mcp.upstream.retry import RetryPolicy
 
-SPEED = 50.0  # "slow" finals (~270 model s) take ~5.4 s of real time; faster, a loaded machine
+SPEED = 20.0  # "slow" finals (~270 model s) take ~13.5 s of real time; faster, a loaded machine
 # delays polls past the bracket a sample needs, and too few samples are learned
 MODEL = "chirp-v3-5"  # the profiles' reference model: no per-model factor
 KEY = ("task", "music", MODEL)
@@ -66,7 +66,7 @@ def learned_median(service: SunoService, milestone: str) -> float:
     return window.median
 
 
-@pytest.mark.slow  # ~7 s: sixteen tasks on the sandbox's real clock, and timed by it
+@pytest.mark.slow  # ~17 s: sixteen tasks on the sandbox's real clock, and timed by it
 @pytest.mark.timed
 async def test_the_learned_window_moves_to_the_new_times_when_the_upstream_slows_down(
     tmp_path: Path,

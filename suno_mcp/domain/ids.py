@@ -42,7 +42,7 @@ def is_id(value: object) -> bool:
 # none of the characters that steer a URL or a path.
 _VENDOR_ID_RE = re.compile(rf"[A-Za-z0-9_.:-]{{1,{ID_MAX}}}")
 
-VENDOR_ID_RULE = f"1-{ID_MAX} characters, only ASCII letters, digits, '-', '_', '.' and ':', and never '..'"
+VENDOR_ID_RULE = f"1-{ID_MAX} characters, only ASCII letters, digits, '-', '_', '.' and ':', never '..' and not '.' alone"
 
 
 def looks_like_vendor_id(value: object) -> bool:
@@ -51,7 +51,12 @@ def looks_like_vendor_id(value: object) -> bool:
     Checked only for ids the ledger does not know; an id the upstream gave us passes
     :func:`is_id` and is followed whatever it holds.
     """
-    return isinstance(value, str) and bool(_VENDOR_ID_RE.fullmatch(value)) and ".." not in value
+    return (
+        isinstance(value, str)
+        and bool(_VENDOR_ID_RE.fullmatch(value))
+        and ".." not in value
+        and value != "."  # a dot segment: a URL client would resolve it away
+    )
 
 
 def check_id(value: str, what: str = "id") -> str:
