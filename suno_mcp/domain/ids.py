@@ -42,7 +42,9 @@ def is_id(value: object) -> bool:
 # none of the characters that steer a URL or a path.
 _VENDOR_ID_RE = re.compile(rf"[A-Za-z0-9_.:-]{{1,{ID_MAX}}}")
 
-VENDOR_ID_RULE = f"1-{ID_MAX} characters, only ASCII letters, digits, '-', '_', '.' and ':', never '..' and not '.' alone"
+VENDOR_ID_RULE = (
+    f"1-{ID_MAX} characters, only ASCII letters, digits, '-', '_', '.' and ':', never '..' and not '.' alone"
+)
 
 
 def looks_like_vendor_id(value: object) -> bool:
