@@ -308,3 +308,42 @@ async def test_a_tool_call_while_the_database_is_down_says_nothing_was_sent_and_
     with psycopg.connect(database) as db:
         rows = db.execute("SELECT request->>'gpt_description_prompt' FROM tasks").fetchall()
     assert sorted(r[0] for r in rows) == ["a march", "a waltz"]  # the refused call left no row
+
+
+@pytest.mark.slow  # ~5 s: the write under way waits out the default busy timeout
+async def test_closing_the_sqlite_ledger_while_another_process_holds_its_lock_returns_within_the_bound(
+    tmp_path: Path,
+) -> None:
+    # The default busy timeout, as a server runs with: the write under way when the shutdown begins
+    # waits that long for the lock at most; the calls queued behind it leave with the cancellation.
+    path = tmp_path / "l.sqlite3"
+    ledger = await SqliteLedger.open(path)
+    kept = await _committed(ledger, "t-kept")
+    outcomes: list[str] = []
+
+    async def write(n: int) -> None:
+        try:
+            await _committed(ledger, f"t-{n}")
+            outcomes.append("written")
+        except LedgerUnavailableError:
+            outcomes.append("unavailable")  # the one under way: it ends with its own bound
+
+    other = sqlite3.connect(path, isolation_level=None)  # as a second server process would
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with anyio.fail_after(SHUTDOWN_S):
+            async with anyio.create_task_group() as tg:
+                for n in range(20):
+                    tg.start_soon(write, n)
+                await anyio.wait_all_tasks_blocked()
+                tg.cancel_scope.cancel()
+            await ledger.close()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    reopened = await SqliteLedger.open(path)
+    try:
+        assert outcomes == ["unavailable"]  # the 19 queued behind it left with the cancellation
+        assert [r.local_id for r in await reopened.recent()] == [kept]  # nothing half-written
+    finally:
+        await reopened.close()
