@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import mcp_types as types
 import pytest
-from mcp import Client
+from mcp import Client, MCPError
 
 from suno_mcp.domain.errors import RateLimitedError
 from suno_mcp.domain.ids import ID_PATTERN
@@ -27,6 +27,7 @@ from tests.support.helpers_upstream import (
     FAST_RETRY,
     FakeUpstream,
     connect,
+    make_server,
     make_settings,
 )
 
@@ -527,6 +528,25 @@ async def test_prompts_list_and_render_with_their_arguments(tmp_path: Path) -> N
     assert "podcast intro" in rendered(instrumental)
     assert "warm and curious" in rendered(instrumental)
     assert "instrumental=true" in rendered(instrumental)
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_an_unknown_prompt_or_a_missing_argument_is_invalid_params_that_names_the_fix(
+    tmp_path: Path, mode: str
+) -> None:
+    server = make_server(make_settings(tmp_path), FakeUpstream())
+    async with Client(server, mode=mode) as client:
+        with pytest.raises(MCPError) as unknown:
+            await client.get_prompt("write_a_song")
+        with pytest.raises(MCPError) as missing:
+            await client.get_prompt("instrumental_for_use_case", {"mood": "calm"})
+
+    # -32602 is what the spec gives an invalid prompt name; the SDK alone answers code 0 on a
+    # 2025 connection and an anonymous -32603 on a 2026-07-28 one.
+    assert unknown.value.code == types.INVALID_PARAMS
+    assert "write_a_full_song" in unknown.value.error.message
+    assert missing.value.code == types.INVALID_PARAMS
+    assert "use_case" in missing.value.error.message
 
 
 # ---------------------------------------------------------------- upstream failures

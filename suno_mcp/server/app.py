@@ -20,6 +20,7 @@ from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.shared.exceptions import MCPError
 from pydantic import AnyUrl, SecretStr, ValidationError
 
 from suno_mcp import __version__
@@ -112,6 +113,28 @@ class SunoServer(MCPServer[AppState]):
             return await super().read_resource(uri, context)
         finally:
             CURRENT_CALLER.reset(token)
+
+    async def get_prompt(
+        self,
+        name: str,
+        arguments: dict[str, Any] | None = None,
+        context: Context[AppState, Any] | None = None,
+    ) -> types.GetPromptResult | types.InputRequiredResult:
+        # The SDK raises a bare ValueError for an unknown prompt or a missing argument, which goes
+        # out as error code 0 on a 2025 connection and as an anonymous "Internal server error" on a
+        # 2026-07-28 one. Both are the client's mistake: the spec's -32602 (invalid params), saying
+        # which prompts or arguments there are, and nothing logged as a server fault.
+        prompts = {prompt.name: prompt for prompt in await self.list_prompts()}
+        prompt = prompts.get(name)
+        if prompt is None:
+            raise MCPError(
+                types.INVALID_PARAMS, f"Unknown prompt: {name}; the prompts are {', '.join(sorted(prompts))}"
+            )
+        given = arguments or {}
+        missing = [arg.name for arg in prompt.arguments or [] if arg.required and arg.name not in given]
+        if missing:
+            raise MCPError(types.INVALID_PARAMS, f"Prompt {name} needs the argument(s): {', '.join(missing)}")
+        return await super().get_prompt(name, arguments, context)
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: ToolContext | None = None
