@@ -162,10 +162,16 @@ async def test_a_subscribed_task_sends_updated_when_it_moves_and_nothing_once_un
     assert uri not in inbox.updated(after)
 
 
-async def test_a_subscription_to_a_resource_that_never_changes_here_is_refused(tmp_path: Path) -> None:
+async def test_a_subscription_to_a_suno_uri_that_never_changes_is_refused_and_another_schemes_is_kept(
+    tmp_path: Path,
+) -> None:
     async with legacy_client(_server(tmp_path, FakeUpstream()), Inbox()) as client:
-        with pytest.raises(MCPError, match="suno://usage"):
-            await legacy_call(lambda: client.subscribe_resource("file:///etc/passwd"))
+        for typo in ("suno://task/abc", "suno://usages", "suno://player"):
+            with pytest.raises(MCPError, match="suno://usage"):
+                await legacy_call(lambda typo=typo: client.subscribe_resource(typo))
+        # Not ours to judge (the client names it): accepted, and it simply never changes here.
+        await legacy_call(lambda: client.subscribe_resource("test://watched-resource"))
+        await legacy_call(lambda: client.unsubscribe_resource("test://watched-resource"))
 
 
 async def test_a_2026_listener_hears_its_task_move_on_the_subscription_stream(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 USAGE_URI = "suno://usage"
 TASK_URI_PREFIX = "suno://tasks/"
+OUR_SCHEME = "suno:"
 # Severity, lowest first (the order of the spec's LoggingLevel).
 LEVELS: tuple[types.LoggingLevel, ...] = get_args(types.LoggingLevel)
 LOGGER = "suno-mcp"
@@ -180,7 +181,10 @@ class Notices:
             )
         if ctx.method == "resources/unsubscribe":
             connection.uris.discard(uri)
-        elif uri != USAGE_URI and not uri.startswith(TASK_URI_PREFIX):
+        elif uri.startswith(OUR_SCHEME) and uri != USAGE_URI and not uri.startswith(TASK_URI_PREFIX):
+            # Our own namespace we know: a typo there would wait for an update that never comes.
+            # Another scheme's URI is the client's to name (the spec leaves it to the server): the
+            # subscription is kept, and nothing here ever changes it.
             raise MCPError(
                 code=types.INVALID_PARAMS,
                 message=f"only {USAGE_URI} and {TASK_URI_PREFIX}{{task_id}} change while the server runs",
