@@ -38,8 +38,7 @@ Description = Annotated[
     str | None,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=DESCRIPTION_MAX),
     Field(
-        description=f"Inspiration mode: describe the song and Suno writes lyrics and style (max {DESCRIPTION_MAX} "
-        "chars). Do not combine with lyrics/tags/title.",
+        description="Inspiration mode: describe the song; Suno writes lyrics and style. Not with lyrics/tags/title.",
         examples=["a chill lo-fi song about rain on a window"],
     ),
 ]
@@ -47,16 +46,14 @@ Lyrics = Annotated[
     str | None,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=LONGEST_LYRICS),
     Field(
-        description="Custom mode: the words to sing; [Verse]/[Chorus] markers allowed. "
-        "Max 3000 chars (5000 on v4.5+)."
+        description="Custom mode: words to sing, [Verse]/[Chorus] allowed; max 3000 chars (5000 on v4.5+)."
     ),
 ]
 Tags = Annotated[
     str | None,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=LONGEST_TAGS),
     Field(
-        description="Custom mode: comma-separated styles, e.g. 'lo-fi, chill, piano'. "
-        "Max 200 chars (1000 on v4.5+).",
+        description="Custom mode: styles, e.g. 'lo-fi, piano'; max 200 chars (1000 on v4.5+).",
         examples=["lo-fi, chill, piano"],
     ),
 ]
@@ -83,7 +80,7 @@ AudioUrl = Annotated[
 Title = Annotated[
     str | None,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX),
-    Field(description=f"Custom mode: the song title (max {TITLE_MAX} chars)."),
+    Field(description="Song title."),
 ]
 
 
@@ -100,7 +97,7 @@ _ID = AfterValidator(_exact_id)
 Model = Annotated[
     str | None,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
-    Field(description="Suno model (sent as mv), e.g. chirp-v3-5. Omit for the server default."),
+    Field(description="Suno model, e.g. chirp-v3-5; omit for the default."),
 ]
 TaskId = Annotated[
     str,
@@ -127,12 +124,12 @@ ContinueAt = Annotated[
     Field(
         ge=0,
         le=MAX_CONTINUE_AT,
-        description="Second of the clip to continue from (0 to the clip's duration).",
+        description="Second of the clip to continue from.",
     ),
 ]
 ForceNew = Annotated[
     bool,
-    Field(description="Pay for a new request even if an identical recent one can be reused."),
+    Field(description="true: pay again instead of reusing."),
 ]
 LyricsPrompt = Annotated[
     str,
@@ -148,7 +145,7 @@ def wait_field(default: float, limit: float) -> Any:
         Field(
             ge=0,
             le=limit,
-            description="Most seconds to wait; returns as soon as audio is playable (or final).",
+            description="Most seconds to wait (returns early at a milestone).",
         ),
     ]
 

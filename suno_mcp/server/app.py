@@ -28,6 +28,7 @@ from suno_mcp.domain.inputs import explain
 from suno_mcp.domain.tenancy import CURRENT_CALLER, Caller, caller_from_headers
 from suno_mcp.server.completions import register_completions
 from suno_mcp.server.confirm import AskFirst
+from suno_mcp.server.identity import CACHE_HINTS, WEBSITE_URL, server_icons
 from suno_mcp.server.lifespan import AppState, Backend, LazyService, ToolContext, server_lifespan
 from suno_mcp.server.metrics import MetricsListener
 from suno_mcp.server.notices import Notices
@@ -212,6 +213,9 @@ def build_server(
         title="Suno music",
         version=__version__,
         instructions=INSTRUCTIONS,
+        website_url=WEBSITE_URL,
+        icons=server_icons(),
+        cache_hints=CACHE_HINTS,
         lifespan=server_lifespan(
             backend, settings, holder, clock=clock, listeners=listeners, notices=notices
         ),

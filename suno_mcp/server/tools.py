@@ -14,7 +14,6 @@ import mcp_types as types
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
-from suno_mcp.domain.catalog import DESCRIPTION_MAX
 from suno_mcp.domain.inputs import (
     ArgumentError,
     AudioUrl,
@@ -103,8 +102,8 @@ class ToolKit:
         if window <= 0:
             return "Every call is a new paid request (the duplicate guard is off)."
         return (
-            f"An identical request in the last {_duration(window)} is reused, not paid again "
-            "(force_new=true overrides)."
+            f"An identical request within {_duration(window)} is reused, not paid again (force_new=true "
+            "overrides)."
         )
 
 
@@ -114,8 +113,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g} seconds"
 
 
-WRITES = types.ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
-READS = types.ToolAnnotations(read_only_hint=True, open_world_hint=True, idempotent_hint=True)
+# Only the hints that differ from the protocol's defaults (not read-only, destructive, not idempotent,
+# open world; idempotent and destructive mean nothing for a read-only tool): every hint written out
+# is read in every conversation, and one left out means its default.
+WRITES = types.ToolAnnotations(destructive_hint=False)
+READS = types.ToolAnnotations(read_only_hint=True)
+LOCAL_READS = types.ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
 def _register_generate(server: MCPServer[AppState], kit: ToolKit) -> None:
@@ -126,12 +129,11 @@ def _register_generate(server: MCPServer[AppState], kit: ToolKit) -> None:
         meta=player_meta("generate_music"),
         annotations=WRITES,
         description=(
-            "Start a new song with Suno (two clips per request; costs credits). Use EITHER description "
-            f"(inspiration mode: Suno writes lyrics and style, max {DESCRIPTION_MAX} chars) OR lyrics with "
-            "optional tags and title (custom mode); instrumental=true for no vocals (custom mode then needs "
-            "no lyrics). Waits up to wait_seconds and returns as soon as audio is playable: preview_url is "
-            "a streaming preview, audio_url the final file. Then call get_task_status(task_id, wait_seconds) "
-            f"until complete. {kit.reuse_note} Models: suno://models."
+            "Start a song with Suno (two clips; costs credits). Give EITHER description (Suno writes lyrics "
+            "and style) OR lyrics with optional tags and title; instrumental=true for no vocals (lyrics then "
+            "optional). Returns once audio is playable: preview_url streams now, audio_url is the final "
+            f"file; then get_task_status(task_id, wait_seconds) until complete. {kit.reuse_note} Models: "
+            "suno://models."
         ),
     )
     async def generate_music(
@@ -169,9 +171,9 @@ def _register_extend(server: MCPServer[AppState], kit: ToolKit) -> None:
         meta=player_meta("extend_music"),
         annotations=WRITES,
         description=(
-            "Continue an existing clip from continue_at seconds (costs credits; two new clips). Optional "
-            "lyrics/tags/title steer the continuation. Waits like generate_music. After one or more "
-            "extensions, get_complete_song(clip_id of the last extension) joins the chain into one song."
+            "Continue a clip from continue_at seconds (costs credits; two new clips); lyrics/tags/title "
+            "steer it. Waits like generate_music. get_complete_song(clip_id of the last extension) then "
+            "joins the chain into one song."
         ),
     )
     async def extend_music(
@@ -211,10 +213,9 @@ def _register_status(server: MCPServer[AppState], kit: ToolKit) -> None:
         meta=player_meta("get_task_status"),
         annotations=READS,
         description=(
-            "The state of a task (from generate_music, extend_music, generate_lyrics or get_complete_song), "
-            "every clip with its URLs, and the next step. wait_seconds > 0 waits for the next milestone "
-            "(playable, then final) and returns early when it arrives. Works for tasks from earlier sessions; "
-            "a clip id is accepted too."
+            "A task's state (also from earlier sessions; a clip id works too), its clips with URLs, and "
+            "the next step. wait_seconds > 0 waits for the next milestone (playable, then final) and "
+            "returns as soon as it arrives."
         ),
     )
     async def get_task_status(
@@ -230,11 +231,10 @@ def _register_status(server: MCPServer[AppState], kit: ToolKit) -> None:
 def _register_list(server: MCPServer[AppState], kit: ToolKit) -> None:
     @server.tool(
         title="List tasks",
-        annotations=types.ToolAnnotations(read_only_hint=True, open_world_hint=False, idempotent_hint=True),
+        annotations=LOCAL_READS,
         description=(
-            "Tasks in the local ledger, newest first: ids, status, titles, clip ids. Use it to find earlier "
-            "songs, and before resubmitting after an error: status 'unknown' means a submit may have been "
-            "charged without an answer."
+            "Tasks in the local ledger, newest first: ids, status, titles, clip ids. Check it before "
+            "resubmitting after an error: status 'unknown' means a submit may have been charged unanswered."
         ),
     )
     async def list_tasks(
@@ -255,8 +255,8 @@ def _register_lyrics(server: MCPServer[AppState], kit: ToolKit) -> None:
         title="Write lyrics",
         annotations=WRITES,
         description=(
-            "Write song lyrics (with a title) from a description. Returns lyrics ready for "
-            f"generate_music(lyrics=..., title=..., tags=...). Waits up to wait_seconds (default {kit.lyrics_default:g})."
+            "Write song lyrics and a title from a description, ready for generate_music(lyrics=..., "
+            "title=..., tags=...)."
         ),
     )
     async def generate_lyrics(
@@ -280,9 +280,8 @@ def _register_complete_song(server: MCPServer[AppState], kit: ToolKit) -> None:
         meta=player_meta("get_complete_song"),
         annotations=WRITES,
         description=(
-            "After extend_music, join the whole chain (original clip + extensions) into one song. Pass the "
-            "clip_id of the LAST extension. Returns a task like generate_music; the joined clip's duration "
-            "is the whole song."
+            "After extend_music: join the chain (original clip + extensions) into one song; pass the "
+            "clip_id of the LAST extension. Returns a task like generate_music."
         ),
     )
     async def get_complete_song(
@@ -302,12 +301,10 @@ def _register_complete_song(server: MCPServer[AppState], kit: ToolKit) -> None:
 def _register_download(server: MCPServer[AppState], kit: ToolKit) -> None:
     @server.tool(
         title="Download audio",
-        annotations=types.ToolAnnotations(
-            read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
-        ),
+        annotations=types.ToolAnnotations(destructive_hint=False, idempotent_hint=True),
         description=(
-            "Save the final audio of a task (all its complete clips) or of one clip to the data directory, "
-            "before the hosted URLs expire. Give task_id or clip_id. Returns the local file paths."
+            "Save the final audio of a task (its complete clips) or one clip to the data directory before "
+            "the hosted URLs expire. Give task_id or clip_id; returns the file paths."
         ),
     )
     async def download_audio(
@@ -385,10 +382,10 @@ def _register_upload(server: MCPServer[AppState], kit: ToolKit) -> None:
 def _register_usage(server: MCPServer[AppState], kit: ToolKit) -> None:
     @server.tool(
         title="Usage and budget",
-        annotations=types.ToolAnnotations(read_only_hint=True, open_world_hint=False, idempotent_hint=True),
+        annotations=LOCAL_READS,
         description=(
-            "Paid requests in the last hour, day and 30 days (by kind and model, with clips and, when "
-            "prices are set, estimated cost), and the budget. Free; nothing is sent upstream."
+            "Paid requests in the last hour, day and 30 days (by kind and model, with clips and estimated "
+            "cost when prices are set) and the budget. Free; sends nothing upstream."
         ),
     )
     async def get_usage(ctx: ToolContext) -> Annotated[types.CallToolResult, UsageResult]:
