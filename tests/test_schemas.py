@@ -57,7 +57,7 @@ def test_the_compact_schema_accepts_what_the_model_makes_and_refuses_what_it_wou
         {**good, "task_id": 7},
         {**good, "clips": [{**good["clips"][0], "duration": "long"}]},
         {**good, "clips": [{"status": "complete"}]},
-        {**good, "clips": [{**good["clips"][0], "title": None}]},
+        {**good, "clips": [{**good["clips"][0], "duration": None}]},
     ):
         assert list(validator.iter_errors(broken)), broken
 
@@ -65,7 +65,8 @@ def test_the_compact_schema_accepts_what_the_model_makes_and_refuses_what_it_wou
 @pytest.mark.parametrize("value", [None, "x"])
 def test_an_optional_field_is_left_out_when_unknown_and_text_when_known(value: str | None) -> None:
     schema = TypeAdapter(ClipResult).json_schema()
-    assert schema["properties"]["title"]["type"] == "string"
+    assert schema["properties"]["title"] == {}  # an optional text field is listed by name alone
+    assert schema["properties"]["duration"] == {"type": "number"}  # other optional fields keep their type
     doc = ClipResult(id="c", status=Status.RUNNING, title=value).model_dump(mode="json")
     assert ("title" in doc) is (value is not None)
     assert list(Draft202012Validator(schema).iter_errors(doc)) == []
@@ -83,9 +84,10 @@ def test_a_required_field_that_may_be_unknown_stays_nullable_and_present() -> No
 # What every conversation pays for before its first word: the tools/list result as a client on
 # 2025-11-25 receives it, compact JSON as the SDK writes it on the wire (on 2026-07-28 the SDK adds
 # the same cache hints and serverInfo stamp to every result; they are not the tools'). Ten tools
-# were 20,743 bytes before output schemas lost their enums, hints their defaults and the
-# descriptions their repeats.
-TOOL_LIST_LIMIT = 17_408
+# were 20,743 bytes before output schemas lost their enums and their optional strings' types,
+# hints their defaults, id arguments their pattern (the server checks ids itself) and the
+# descriptions their repeats ("as in generate_music"); 14,583 after. The issue's limit is 15 KiB.
+TOOL_LIST_LIMIT = 15_360
 
 
 def _wire_size(listed: ListToolsResult) -> int:

@@ -17,7 +17,6 @@ import pytest
 from mcp import Client, MCPError
 
 from suno_mcp.domain.errors import RateLimitedError
-from suno_mcp.domain.ids import ID_PATTERN
 from suno_mcp.domain.models import MusicRequest
 from suno_mcp.engine.poller import Timing
 from suno_mcp.service.wiring import open_service
@@ -143,7 +142,8 @@ async def test_tool_input_schemas_are_flat_with_descriptions_and_bounds(tmp_path
             # Flat: each argument is a top-level scalar, not one wrapped object.
             assert "$ref" not in json.dumps(spec), (tool.name, name)
             assert branch(spec).get("type") in ("string", "number", "integer", "boolean"), (tool.name, name)
-            assert spec.get("description"), (tool.name, name)
+            # Described where it is, or named by the tool's description ("... as in generate_music").
+            assert spec.get("description") or name in (tool.description or ""), (tool.name, name)
 
     assert set(tools["generate_music"].input_schema["properties"]) == {
         "description",
@@ -171,7 +171,9 @@ async def test_tool_input_schemas_are_flat_with_descriptions_and_bounds(tmp_path
         ("download_audio", "task_id"),
         ("download_audio", "clip_id"),
     ]:
-        assert branch(prop(tool, name))["pattern"] == ID_PATTERN, (tool, name)
+        # No pattern to read in every conversation: the server checks the whole rule itself and
+        # names the field (tests/test_bad_input.py, tests/test_unseen_ids.py).
+        assert "pattern" not in prop(tool, name), (tool, name)
     assert tools["get_task_status"].input_schema["required"] == ["task_id"]
     assert prop("list_tasks", "limit")["minimum"] == 1
     assert prop("list_tasks", "limit")["maximum"] == 200

@@ -111,7 +111,17 @@ class CompactSchemaModel(BaseModel):
         # (Nested models of this kind went through this hook already; others keep their nulls.)
         required = set(result.get("required", []))
         result["properties"] = {
-            name: prop if name in required else _never_null(prop)
+            name: prop if name in required else _name_only(_never_null(prop))
             for name, prop in result["properties"].items()
         }
         return result
+
+
+def _name_only(node: Any) -> Any:
+    """An optional text field of a result, listed by name alone: ``{}`` for ``{"type": "string"}``.
+
+    Seven tools repeat one result schema, and a type on each of its optional strings (URLs,
+    titles, errors, lyrics) was a sixth of the tool list. The names still say what a result
+    may hold; every value there is text, and the result's own text says what it means.
+    """
+    return {} if node == {"type": "string"} else node

@@ -25,11 +25,14 @@ from suno_mcp.domain.inputs import (
     ForceNew,
     Lyrics,
     LyricsPrompt,
+    LyricsText,
     Model,
+    ModelText,
     NegativeTags,
     OptionalClipId,
     OptionalTaskId,
     Tags,
+    TagsText,
     TaskId,
     Title,
     check_text,
@@ -80,6 +83,7 @@ class ToolKit:
 
     settings: Settings
     generate_wait: Any
+    wait_like_generate: Any  # generate_wait, described by the tool ("as in generate_music")
     status_wait: Any
     lyrics_default: float
     lyrics_wait: Any
@@ -90,9 +94,10 @@ class ToolKit:
         return cls(
             settings=settings,
             generate_wait=wait_field(settings.default_wait, settings.max_wait),
+            wait_like_generate=wait_field(settings.default_wait, settings.max_wait, described=False),
             status_wait=wait_field(0, settings.max_wait),
             lyrics_default=lyrics_default,
-            lyrics_wait=wait_field(lyrics_default, settings.max_wait),
+            lyrics_wait=wait_field(lyrics_default, settings.max_wait, described=False),
         )
 
     @property
@@ -129,11 +134,10 @@ def _register_generate(server: MCPServer[AppState], kit: ToolKit) -> None:
         meta=player_meta("generate_music"),
         annotations=WRITES,
         description=(
-            "Start a song with Suno (two clips; costs credits). Give EITHER description (Suno writes lyrics "
-            "and style) OR lyrics with optional tags and title; instrumental=true for no vocals (lyrics then "
-            "optional). Returns once audio is playable: preview_url streams now, audio_url is the final "
-            f"file; then get_task_status(task_id, wait_seconds) until complete. {kit.reuse_note} Models: "
-            "suno://models."
+            "Start a song (two clips; costs credits): EITHER description (Suno writes lyrics and style) OR "
+            "lyrics with optional tags and title; instrumental=true: no vocals (lyrics optional). Returns "
+            "once playable: preview_url streams now, audio_url is the final file; then "
+            f"get_task_status(task_id, wait_seconds) until complete. {kit.reuse_note} Models: suno://models."
         ),
     )
     async def generate_music(
@@ -172,22 +176,22 @@ def _register_extend(server: MCPServer[AppState], kit: ToolKit) -> None:
         annotations=WRITES,
         description=(
             "Continue a clip from continue_at seconds (costs credits; two new clips); lyrics/tags/title "
-            "steer it. Waits like generate_music. get_complete_song(clip_id of the last extension) then "
-            "joins the chain into one song."
+            "steer it. lyrics, tags, model, wait_seconds, force_new as in generate_music. "
+            "get_complete_song(clip_id of the last extension) then joins the chain into one song."
         ),
     )
     async def extend_music(
         ctx: ToolContext,
         clip_id: ClipId,
         continue_at: ContinueAt,
-        lyrics: Lyrics = None,
-        tags: Tags = None,
+        lyrics: LyricsText = None,
+        tags: TagsText = None,
         title: Title = None,
         instrumental: Annotated[bool, Field(description="true: no vocals in the continuation.")] = False,
-        model: Model = None,
+        model: ModelText = None,
         task_id: OptionalTaskId = None,
-        wait_seconds: kit.generate_wait = settings.default_wait,  # type: ignore[name-defined]
-        force_new: ForceNew = False,
+        wait_seconds: kit.wait_like_generate = settings.default_wait,  # type: ignore[name-defined]
+        force_new: bool = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         async def call(service: "SunoService", progress: ProgressReport) -> "Outcome":
             request = await service.extend_request(
@@ -213,9 +217,8 @@ def _register_status(server: MCPServer[AppState], kit: ToolKit) -> None:
         meta=player_meta("get_task_status"),
         annotations=READS,
         description=(
-            "A task's state (also from earlier sessions; a clip id works too), its clips with URLs, and "
-            "the next step. wait_seconds > 0 waits for the next milestone (playable, then final) and "
-            "returns as soon as it arrives."
+            "A task's state (earlier sessions too; a clip id works), its clips with URLs and the next "
+            "step. wait_seconds > 0 waits for the next milestone (playable, then final)."
         ),
     )
     async def get_task_status(
@@ -256,14 +259,14 @@ def _register_lyrics(server: MCPServer[AppState], kit: ToolKit) -> None:
         annotations=WRITES,
         description=(
             "Write song lyrics and a title from a description, ready for generate_music(lyrics=..., "
-            "title=..., tags=...)."
+            "title=..., tags=...). wait_seconds, force_new as there."
         ),
     )
     async def generate_lyrics(
         ctx: ToolContext,
         description: LyricsPrompt,
         wait_seconds: kit.lyrics_wait = kit.lyrics_default,  # type: ignore[name-defined]
-        force_new: ForceNew = False,
+        force_new: bool = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         async def call(service: "SunoService", progress: ProgressReport) -> "Outcome":
             check_text(description=description)
@@ -281,14 +284,15 @@ def _register_complete_song(server: MCPServer[AppState], kit: ToolKit) -> None:
         annotations=WRITES,
         description=(
             "After extend_music: join the chain (original clip + extensions) into one song; pass the "
-            "clip_id of the LAST extension. Returns a task like generate_music."
+            "clip_id of the LAST extension. Returns a task like generate_music; wait_seconds, force_new "
+            "as there."
         ),
     )
     async def get_complete_song(
         ctx: ToolContext,
         clip_id: ClipId,
-        wait_seconds: kit.generate_wait = kit.settings.default_wait,  # type: ignore[name-defined]
-        force_new: ForceNew = False,
+        wait_seconds: kit.wait_like_generate = kit.settings.default_wait,  # type: ignore[name-defined]
+        force_new: bool = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         return await answer(
             ctx,
@@ -303,8 +307,8 @@ def _register_download(server: MCPServer[AppState], kit: ToolKit) -> None:
         title="Download audio",
         annotations=types.ToolAnnotations(destructive_hint=False, idempotent_hint=True),
         description=(
-            "Save the final audio of a task (its complete clips) or one clip to the data directory before "
-            "the hosted URLs expire. Give task_id or clip_id; returns the file paths."
+            "Save a task's final audio (its complete clips) or one clip to the data directory before the "
+            "hosted URLs expire; give task_id or clip_id. Returns the file paths."
         ),
     )
     async def download_audio(
@@ -330,7 +334,7 @@ def _register_cover(server: MCPServer[AppState], kit: ToolKit) -> None:
         annotations=WRITES,
         description=(
             "Restyle a complete clip: a new version in the style of tags (costs credits; two clips). "
-            "Waits like generate_music."
+            "title, model, wait_seconds, force_new as in generate_music."
         ),
     )
     async def cover_music(
@@ -340,9 +344,9 @@ def _register_cover(server: MCPServer[AppState], kit: ToolKit) -> None:
         lyrics: CoverLyrics = None,
         title: Title = None,
         negative_tags: NegativeTags = None,
-        model: Model = None,
-        wait_seconds: kit.generate_wait = kit.settings.default_wait,  # type: ignore[name-defined]
-        force_new: ForceNew = False,
+        model: ModelText = None,
+        wait_seconds: kit.wait_like_generate = kit.settings.default_wait,  # type: ignore[name-defined]
+        force_new: bool = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         async def call(service: "SunoService", progress: ProgressReport) -> "Outcome":
             request = await service.cover_request(
@@ -365,13 +369,14 @@ def _register_upload(server: MCPServer[AppState], kit: ToolKit) -> None:
         title="Upload audio",
         annotations=WRITES,
         description=(
-            "Bring in a song from a public audio URL as a clip (no generation); extend_music continues it."
+            "Bring in a song from a public audio URL as a clip (no generation); extend_music continues it. "
+            "force_new as in generate_music."
         ),
     )
     async def upload_audio(
         ctx: ToolContext,
         url: AudioUrl,
-        force_new: ForceNew = False,
+        force_new: bool = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         async def call(service: "SunoService", progress: ProgressReport) -> "Outcome":
             return await service.upload_audio(service.upload_source(url), force_new=force_new)
