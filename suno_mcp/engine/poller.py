@@ -38,7 +38,7 @@ from contextlib import contextmanager
 import anyio
 import anyio.abc
 
-from suno_mcp.domain.errors import NotFoundError, RateLimitedError, SunoError
+from suno_mcp.domain.errors import LedgerUnavailableError, NotFoundError, RateLimitedError, SunoError
 from suno_mcp.domain.latency import LatencyModel, Milestone
 from suno_mcp.domain.models import ApiFamily, Status, Task, TaskRef
 from suno_mcp.domain.news import moved
@@ -54,8 +54,7 @@ __all__ = ["FRESH_S", "READ", "Followed", "Goal", "NoKeyError", "Poller", "Progr
 
 log = logging.getLogger(__name__)
 
-# (newest state, seconds since the submit, the last poll's error, seconds after the submit
-# that final audio usually arrives for tasks like this one)
+# (newest state, seconds since the submit, last poll's error, usual seconds to the final audio)
 ProgressFn = Callable[[Task | None, float, str | None, float], Awaitable[None]]
 
 # A read that waits for nothing answers within this, from what is known if no fetch fits.
@@ -290,8 +289,7 @@ class Poller:
         return watch.fetched_at is not None and self._clock() - watch.fetched_at < self.timing.fresh_s
 
     def _reschedule_now_if_idle(self, watch: Watch) -> None:
-        # A task nobody waited for was scheduled sparsely; a new waiter brings it back in
-        # (never later than the poll already due).
+        # A task nobody waited for was scheduled sparsely; a new waiter brings it back in (no later).
         if not watch.in_flight:
             due = watch.next_at
             self._plan(watch, self._clock())
@@ -436,13 +434,15 @@ class Poller:
                 if granted and await self.acquire(tenant, priority, due=due, deadline=deadline):
                     await self._fetch_batch(family, api, granted, deadline)
         except Exception as err:
-            # One bad answer (or a bug) must not end the process's only poller: log it, keep
-            # it as the task's last error, and try again on the next tick.
-            log.exception("polling %d %s task(s) failed unexpectedly", len(watches), family)
-            now = self._clock()
+            # One bad answer (or a bug) must not end the process's only poller: log it, keep it as
+            # the tasks' last error, try again next tick. A ledger outage is no bug: one line.
+            outage = isinstance(err, LedgerUnavailableError)
+            level = logging.WARNING if outage else logging.ERROR
+            log.log(level, "polling %d %s task(s) failed: %s", len(watches), family, err, exc_info=not outage)
+            unexpected = SunoError(f"the status check failed unexpectedly ({type(err).__name__})")
+            error = err if isinstance(err, LedgerUnavailableError) else unexpected
             for watch in watches:
-                watch.error = SunoError(f"the status check failed unexpectedly ({type(err).__name__})")
-                watch.fetched_at = now
+                watch.error, watch.fetched_at = error, self._clock()
         finally:
             now = self._clock()
             for watch in watches:
