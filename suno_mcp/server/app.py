@@ -79,6 +79,9 @@ class SunoServer(MCPServer[AppState]):
     metrics_listeners: list[MetricsListener] | None = None
     # The tools registered (add_tool fills it): the only names the call metrics use as labels.
     tool_names: frozenset[str] = frozenset()
+    # Each tool's compact input schema by name, made by the first tools/list after the tools last
+    # changed (add_tool and remove_tool drop it): every later list sends the same schemas.
+    compact_inputs: dict[str, dict[str, Any]] | None = None
 
     def add_tool(
         self,
@@ -93,6 +96,11 @@ class SunoServer(MCPServer[AppState]):
     ) -> None:
         super().add_tool(fn, name, title, description, annotations, icons, meta, structured_output)
         self.tool_names = self.tool_names | {name or fn.__name__}
+        self.compact_inputs = None
+
+    def remove_tool(self, name: str) -> None:
+        super().remove_tool(name)
+        self.compact_inputs = None
 
     async def why_not_ready(self, limit_s: float) -> str | None:
         """None when this server can serve tool calls now (its service open, its ledger answering
@@ -103,7 +111,10 @@ class SunoServer(MCPServer[AppState]):
 
     async def list_tools(self) -> list[types.Tool]:
         tools = await super().list_tools()
-        return [tool.model_copy(update={"input_schema": compact_input(tool.input_schema)}) for tool in tools]
+        if self.compact_inputs is None:
+            self.compact_inputs = {tool.name: compact_input(tool.input_schema) for tool in tools}
+        compacted = self.compact_inputs
+        return [tool.model_copy(update={"input_schema": compacted[tool.name]}) for tool in tools]
 
     async def read_resource(
         self, uri: AnyUrl | str, context: Context[AppState, Any] | None = None
