@@ -25,13 +25,14 @@ from pydantic import AnyUrl, SecretStr, ValidationError
 
 from suno_mcp import __version__
 from suno_mcp.domain.inputs import explain
-from suno_mcp.domain.tenancy import CURRENT_CALLER, Caller, caller_from_headers
+from suno_mcp.domain.tenancy import CURRENT_CALLER, Caller
 from suno_mcp.server.completions import register_completions
 from suno_mcp.server.confirm import AskFirst
 from suno_mcp.server.identity import CACHE_HINTS, WEBSITE_URL, server_icons
 from suno_mcp.server.lifespan import AppState, Backend, LazyService, ToolContext, server_lifespan
 from suno_mcp.server.metrics import MetricsListener
 from suno_mcp.server.notices import Notices
+from suno_mcp.server.oauth import oauth_parts, request_caller
 from suno_mcp.server.player import player_extension
 from suno_mcp.server.prompts import register_prompts
 from suno_mcp.server.resources import register_resources
@@ -62,8 +63,14 @@ def _request_headers(context: Context[AppState, Any] | None) -> Mapping[str, str
 
 
 def _caller(secret: SecretStr | None, context: Context[AppState, Any] | None) -> Caller | None:
-    """Team mode (``secret`` set): who sent the message being handled, by its bearer key."""
-    return None if secret is None else caller_from_headers(_request_headers(context), secret)
+    """Team mode (``secret`` set): who sent the message being handled, by its token or bearer key."""
+    if secret is None:
+        return None
+    try:
+        request = None if context is None else context.request_context.request
+    except ValueError:  # a Context made outside any request (a direct call) has none
+        request = None
+    return request_caller(request, _request_headers(context), secret)
 
 
 class SunoServer(MCPServer[AppState]):
@@ -203,10 +210,14 @@ def team_settings(settings: Settings) -> Settings:
 
 
 def build_server(
-    settings: Settings, backend: Backend, *, clock: Callable[[], float] = time.monotonic
+    settings: Settings,
+    backend: Backend,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    wall: Callable[[], float] = time.time,
 ) -> SunoServer:
     """The MCP server; ``backend`` opens the service for the server's lifetime (tried again after
-    a failed start once a delay measured with ``clock`` has passed)."""
+    a failed start once a delay measured with ``clock`` has passed). ``wall`` dates sign-in tokens."""
     settings = team_settings(settings)
 
     # Static resources get no Context (and /readyz is no MCP request): they find the service here.
@@ -219,6 +230,7 @@ def build_server(
         bus, settings.tenant_secret if settings.team_mode else None, stateless_http=settings.stateless_http
     )
 
+    oauth = oauth_parts(settings, holder, wall=wall) if settings.oauth else None
     server = SunoServer(
         name="suno-mcp",
         title="Suno music",
@@ -234,7 +246,12 @@ def build_server(
         extensions=[player_extension(settings, holder)],
         subscriptions=bus,
         middleware=[notices],
+        **oauth.server_arguments if oauth else {},
     )
+    if oauth:
+        from suno_mcp.server.signin import register_signin
+
+        register_signin(server, oauth.provider, holder, clock=clock)
     server.service_holder = holder
     server.metrics_listeners = listeners
     if settings.team_mode:

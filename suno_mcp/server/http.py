@@ -27,6 +27,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import anyio
 from mcp.server.transport_security import TransportSecuritySettings
@@ -182,10 +183,13 @@ class CallerKeyMiddleware:
     only tells tenants apart by it. It is neither logged nor kept.
     """
 
-    def __init__(self, app: ASGIApp, secret: SecretStr, max_calls: int) -> None:
+    def __init__(self, app: ASGIApp, secret: SecretStr, max_calls: int, *, signin: bool = False) -> None:
         self._app = app
         self._secret = secret
         self._max_calls = max_calls
+        # With sign-in on, a request without a credential goes on: the SDK answers /mcp with a 401
+        # that says where to sign in, and the sign-in endpoints need none.
+        self._signin = signin
         self._active: dict[str, int] = {}  # tenant -> its calls in the app now; absent when none
 
     def __repr__(self) -> str:
@@ -196,6 +200,9 @@ class CallerKeyMiddleware:
             await self._app(scope, receive, send)
             return
         key = _bearer_key(scope)
+        if key is None and self._signin:
+            await self._app(scope, receive, send)
+            return
         if key is None:
             await _answer(send, 401, {"error": "unauthorized", "message": NO_KEY_AT_DOOR}, _UNAUTHORIZED)
             return
@@ -266,8 +273,11 @@ def build_http_app(server: SunoServer, settings: Settings, host: str) -> ASGIApp
     team mode, the caller's own key and the per-tenant call cap, and in front of everything the
     health endpoints."""
     check_exposure(settings, host)
+    public_hosts = settings.http_allowed_hosts
+    if settings.public_url is not None:  # the name people reach it by, behind the proxy
+        public_hosts = (*public_hosts, urlsplit(settings.public_url).hostname or "")
     app: ASGIApp = server.streamable_http_app(
-        transport_security=transport_security(host, settings.http_allowed_hosts),
+        transport_security=transport_security(host, tuple(h for h in public_hosts if h)),
         host=host,
         stateless_http=settings.stateless_http,
     )
@@ -275,7 +285,11 @@ def build_http_app(server: SunoServer, settings: Settings, host: str) -> ASGIApp
     # Outermost: a caller without a credential, or over its own cap, does not even take a call slot.
     if settings.team_mode:
         assert settings.tenant_secret is not None  # the settings refuse team mode without one
-        app = CallerKeyMiddleware(app, settings.tenant_secret, settings.tenant_max_calls)
+        # With sign-in, the cap counts per credential: a token's tenant is only known after the SDK
+        # has looked it up, and one person's token is one client of theirs.
+        app = CallerKeyMiddleware(
+            app, settings.tenant_secret, settings.tenant_max_calls, signin=settings.oauth
+        )
     elif settings.http_token is not None:
         app = BearerTokenMiddleware(app, settings.http_token.get_secret_value())
     return HealthMiddleware(app, server.why_not_ready)
@@ -287,12 +301,19 @@ def startup_line(settings: Settings, host: str, port: int) -> str:
     line = f"suno-mcp: serving MCP on http://{shown}:{port}/mcp"
     if settings.stateless_http:
         line += " (stateless: any replica can answer any request)"
-    if settings.team_mode:
+    if settings.team_mode and settings.bearer_keys:
         line += (
             "\nsuno-mcp: team mode: each request pays with its caller's own gptproto key "
             "(Authorization: Bearer <key>). This server speaks plain HTTP: terminate TLS in front of it "
             "(a reverse proxy), because the keys travel in every request."
         )
+    if settings.oauth:
+        line += (
+            f"\nsuno-mcp: sign-in is on: people add {settings.public_url}/mcp in claude.ai, ChatGPT or "
+            "Claude Desktop and sign in once with their gptproto key"
+        )
+        if not settings.bearer_keys:
+            line += " (bearer gptproto keys are refused: SUNO_MCP_AUTH=oauth,key accepts both)"
     return line
 
 
