@@ -545,3 +545,33 @@ async def _waiting_for_a_lock(url: str) -> None:
             )
             if await cur.fetchone() is not None:
                 return
+
+
+async def test_a_key_is_not_forgotten_under_tokens_another_replica_is_putting_at_that_moment(
+    database: str,
+) -> None:
+    ledger = await PostgresLedger.open(database, limits=PATIENT)
+    try:
+        signin = ledger.signin_store()
+        await signin.put_key(A, "sealed", T0)
+        # Another replica in the middle of put_tokens: it touched the key row, its token is not committed.
+        with anyio.fail_after(BOUND_S), psycopg.connect(database) as other:
+            other.execute("UPDATE signin_keys SET tenant = tenant WHERE tenant = %s", (A,))
+            other.execute(
+                "INSERT INTO signin_tokens (token_hash, kind, family, client_id, tenant, scopes, created_at,"
+                " expires_at) VALUES ('r1', 'refresh', 'f1', 'client-1', %s, 'suno', %s, %s)",
+                (A, T0, T0 + DAY),
+            )
+            async with anyio.create_task_group() as tg:
+                forgotten: list[bool] = []
+
+                async def forget() -> None:
+                    forgotten.append(await signin.forget_key_if_unused(A, T0))
+
+                tg.start_soon(forget)
+                await _waiting_for_a_lock(database)
+                other.commit()
+        assert forgotten == [False]
+        assert await signin.get_key(A) == "sealed"
+    finally:
+        await ledger.close()
