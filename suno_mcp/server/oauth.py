@@ -40,7 +40,7 @@ from mcp.server.auth.provider import (
 )
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
-from pydantic import AnyHttpUrl, ConfigDict, SecretStr
+from pydantic import AnyHttpUrl, AnyUrl, ConfigDict, SecretStr
 
 from suno_mcp.domain import signin
 from suno_mcp.domain.tenancy import Caller, caller_from_headers, tenant_id
@@ -177,7 +177,6 @@ class SunoOAuthProvider:
         store = await self._store()
         tenant = tenant_id(self.config.tenant_secret, key.get_secret_value())
         now = self._clock()
-        await store.put_key(tenant, self.config.keys.seal_key(tenant, key), now)
         code = signin.mint(signin.CODE_PREFIX)
         await store.put_code(
             CodeRecord(
@@ -194,6 +193,9 @@ class SunoOAuthProvider:
                 used_at=None,
             )
         )
+        # The code first: an unused code keeps the key from being forgotten by another of this
+        # person's sessions ending at the same moment (see SignInStore.put_key).
+        await store.put_key(tenant, self.config.keys.seal_key(tenant, key), now)
         await store.drop_pending(self.config.keys.hash(request_id))
         return params, code
 
@@ -217,7 +219,7 @@ class SunoOAuthProvider:
             expires_at=record.expires_at,
             client_id=record.client_id,
             code_challenge=record.code_challenge,
-            redirect_uri=record.redirect_uri,  # pydantic parses the text
+            redirect_uri=AnyUrl(record.redirect_uri),
             redirect_uri_provided_explicitly=record.redirect_uri_explicit,
             resource=record.resource,
             subject=record.tenant,
@@ -263,9 +265,12 @@ class SunoOAuthProvider:
                 rotated_at=None,
             )
 
-        await store.put_tokens(
+        has_key = await store.put_tokens(
             record(access, "access", signin.ACCESS_TTL_S), record(refresh, "refresh", signin.REFRESH_TTL_S)
         )
+        if not has_key:  # the person's last other session ended at this very moment, taking the key
+            await self._end_family(store, family, tenant)
+            raise TokenError("invalid_grant", "the sign-in ended meanwhile; sign in again")
         return OAuthToken(
             access_token=access,
             token_type="Bearer",  # noqa: S106 (the scheme, not a secret)

@@ -150,7 +150,9 @@ class SignInServer:
         return await self.http.post(self.url + "/token", data=data)
 
     async def revoke(self, client_id: str, token: str) -> httpx.Response:
-        return await self.http.post(self.url + "/revoke", data={"token": token, "client_id": client_id})
+        # The SDK's revocation endpoint wants the client_secret field even from a public client.
+        data = {"token": token, "client_id": client_id, "client_secret": ""}
+        return await self.http.post(self.url + "/revoke", data=data)
 
     async def mcp_status(self, access_token: str) -> int:
         """The status of an MCP initialize sent with ``access_token``."""
