@@ -153,6 +153,7 @@ async def test_mcp_without_a_token_is_401_naming_the_resource_metadata_which_nam
             site.url
         ]
         server = (await site.http.get(site.url + "/.well-known/oauth-authorization-server")).json()
+        assert server["issuer"] == site.url  # RFC 8414: compared as a string, so no trailing slash
         assert server["code_challenge_methods_supported"] == ["S256"]
         assert server["registration_endpoint"] == site.url + "/register"
         assert server["revocation_endpoint"] == site.url + "/revoke"

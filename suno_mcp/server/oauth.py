@@ -40,7 +40,7 @@ from mcp.server.auth.provider import (
 )
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
-from pydantic import AnyHttpUrl, AnyUrl, ConfigDict, SecretStr
+from pydantic import AnyUrl, ConfigDict, SecretStr
 
 from suno_mcp.domain import signin
 from suno_mcp.domain.tenancy import Caller, caller_from_headers, tenant_id
@@ -427,11 +427,15 @@ def oauth_parts(
         return cast("SignInStore", service.ledger.signin_store())
 
     provider = SunoOAuthProvider(config, store, clock=wall)
-    auth = AuthSettings(
-        issuer_url=AnyHttpUrl(issuer),
-        resource_server_url=AnyHttpUrl(config.resource),
-        validate_token_resource=True,
-        client_registration_options=ClientRegistrationOptions(enabled=True),
-        revocation_options=RevocationOptions(enabled=True),
+    # Given as text: the settings keep a path-less issuer as it is (RFC 8414 compares the issuer as a
+    # string; an AnyHttpUrl made here would gain a trailing slash).
+    auth = AuthSettings.model_validate(
+        {
+            "issuer_url": issuer,
+            "resource_server_url": config.resource,
+            "validate_token_resource": True,
+            "client_registration_options": ClientRegistrationOptions(enabled=True),
+            "revocation_options": RevocationOptions(enabled=True),
+        }
     )
     return OAuthParts(provider, {"auth": auth, "auth_server_provider": provider})
