@@ -66,14 +66,17 @@ def page(heading: str, body: str, status: int = 200) -> HTMLResponse:
 
 
 def _form(request_id: str, app: str, redirect_host: str, error: str | None) -> str:
-    alert = "" if error is None else f'<p class="error" role="alert">{html.escape(error)}</p>\n'
+    alert = "" if error is None else f'<p class="error" id="error" role="alert">{html.escape(error)}</p>\n'
+    # After a refusal the field says so, and a screen reader reads the reason with it.
+    invalid = "" if error is None else ' aria-invalid="true"'
+    described = "about" if error is None else "error about"
     return f"""{alert}<p><strong>{html.escape(app)}</strong> wants to make music with your gptproto account.
 After you sign in you go back to it at <strong>{html.escape(redirect_host)}</strong>.</p>
 <form method="post" action="">
 <input type="hidden" name="request" value="{html.escape(request_id)}">
 <label for="key">Your gptproto API key</label>
-<input id="key" name="key" type="password" autocomplete="off" spellcheck="false" required
- maxlength="{KEY_MAX_CHARS}" aria-describedby="about">
+<input id="key" name="key" type="password" autocomplete="off" spellcheck="false" required autofocus
+ maxlength="{KEY_MAX_CHARS}" aria-describedby="{described}"{invalid}>
 <button type="submit">Sign in</button>
 </form>
 <p class="small" id="about">The key is checked with gptproto once, then kept encrypted on this server.
