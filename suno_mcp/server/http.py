@@ -32,9 +32,9 @@ from urllib.parse import urlsplit
 import anyio
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import SecretStr
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from suno_mcp.domain.errors import ConfigurationError
+from suno_mcp.domain.errors import ConfigurationError, LedgerUnavailableError
 from suno_mcp.domain.tenancy import bearer_key, tenant_id
 from suno_mcp.settings import Settings
 
@@ -256,6 +256,59 @@ class CallLimitMiddleware:
             self._limiter.release_on_behalf_of(token)
 
 
+class LedgerOutageMiddleware:
+    """Sign-in's answer while the ledger cannot be reached (down, restarting, failing over): 503 with
+    Retry-After and a line that says to try again, instead of a bare 500, from the sign-in page, the
+    OAuth endpoints and the token check on ``/mcp`` alike. Nothing was issued or revoked meanwhile
+    (each step is one transaction), so trying again is safe.
+
+    It sits inside the SDK's app (``add_middleware``), around the SDK's bearer check, which runs
+    before any route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, receive, watched)
+        except LedgerUnavailableError as err:
+            if started:
+                raise
+            log.warning("sign-in: the ledger is unavailable (%s); answered 503", err)
+            await _outage_answer(scope, send)
+
+
+_OUTAGE = (
+    "the server cannot reach its database right now; nothing was issued or changed. Try again in a minute."
+)
+
+
+async def _outage_answer(scope: Scope, send: Send) -> None:
+    if str(scope.get("path", "")).startswith("/signin"):
+        from suno_mcp.server.signin import page
+
+        response = page("Try again in a minute", f"<p>{_OUTAGE[0].upper()}{_OUTAGE[1:]}</p>", 503)
+        response.headers["Retry-After"] = "30"
+        await response(scope, _no_receive, send)
+        return
+    body = {"error": "temporarily_unavailable", "error_description": _OUTAGE}
+    await _answer(send, 503, body, [(b"retry-after", b"30"), *_NO_STORE])
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
 def check_exposure(settings: Settings, host: str) -> None:
     """Refuse to listen beyond this machine when the server's one key would pay for anyone who can
     reach it, unless a token guards the door. In team mode every caller pays with their own key."""
@@ -276,12 +329,14 @@ def build_http_app(server: SunoServer, settings: Settings, host: str) -> ASGIApp
     public_hosts = settings.http_allowed_hosts
     if settings.public_url is not None:  # the name people reach it by, behind the proxy
         public_hosts = (*public_hosts, urlsplit(settings.public_url).hostname or "")
-    app: ASGIApp = server.streamable_http_app(
+    starlette_app = server.streamable_http_app(
         transport_security=transport_security(host, tuple(h for h in public_hosts if h)),
         host=host,
         stateless_http=settings.stateless_http,
     )
-    app = CallLimitMiddleware(app, settings.http_max_calls)
+    if settings.oauth:
+        starlette_app.add_middleware(LedgerOutageMiddleware)
+    app: ASGIApp = CallLimitMiddleware(starlette_app, settings.http_max_calls)
     # Outermost: a caller without a credential, or over its own cap, does not even take a call slot.
     if settings.team_mode:
         assert settings.tenant_secret is not None  # the settings refuse team mode without one

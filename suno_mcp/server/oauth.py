@@ -43,6 +43,7 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from pydantic import AnyUrl, ConfigDict, SecretStr
 
 from suno_mcp.domain import signin
+from suno_mcp.domain.errors import ConfigurationError, LedgerUnavailableError
 from suno_mcp.domain.tenancy import Caller, caller_from_headers, tenant_id
 from suno_mcp.settings import Settings
 from suno_mcp.store.signin import CodeRecord, SignInStore, TokenRecord
@@ -422,8 +423,12 @@ def oauth_parts(
 
     async def store() -> SignInStore:
         if not holder:
-            raise TokenError("invalid_request", "the server is starting; try again in a moment")
-        service = await holder[0].get()
+            raise LedgerUnavailableError("the server is starting")
+        try:
+            service = await holder[0].get()
+        except ConfigurationError as err:  # its text names paths: the log has it, the client does not
+            log.warning("sign-in: %s", err)
+            raise LedgerUnavailableError("the server could not open its ledger") from err
         return cast("SignInStore", service.ledger.signin_store())
 
     provider = SunoOAuthProvider(config, store, clock=wall)

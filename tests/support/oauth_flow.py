@@ -59,7 +59,7 @@ class WallClock:
 class SignInServer:
     """A running sign-in server: its base URL, the sandbox behind it and the clock its tokens use."""
 
-    url: str
+    url: str  # where this server listens
     sandbox: SandboxHandle
     settings: Settings
     server: SunoServer
@@ -68,6 +68,11 @@ class SignInServer:
 
     @property
     def resource(self) -> str:
+        """The resource its tokens are bound to (its public URL's /mcp)."""
+        return f"{self.settings.public_url}/mcp"
+
+    @property
+    def mcp(self) -> str:
         return self.url + "/mcp"
 
     async def register(self, redirect_uris: list[str] | None = None, **extra: Any) -> httpx.Response:
@@ -106,7 +111,9 @@ class SignInServer:
         answer = await self.authorize(client_id, challenge)
         assert answer.status_code == 302, answer.text
         page_url = answer.headers["location"]
-        assert page_url.startswith(self.url + "/signin?"), page_url
+        assert page_url.startswith(f"{self.settings.public_url}/signin?"), page_url
+        # The public address leads to this replica (as a load balancer in front would send it).
+        page_url = self.url + page_url.removeprefix(str(self.settings.public_url))
         page = await self.http.get(page_url)
         assert page.status_code == 200, page.text
         found = re.search(r'name="request" value="([^"]+)"', page.text)
@@ -159,7 +166,7 @@ class SignInServer:
         from tests.support.http_app import INIT, MCP_HEADERS
 
         headers = {**MCP_HEADERS, "Authorization": f"Bearer {access_token}"}
-        answer = await self.http.post(self.resource, json=INIT, headers=headers)
+        answer = await self.http.post(self.mcp, json=INIT, headers=headers)
         return answer.status_code
 
 
@@ -171,10 +178,12 @@ async def signin_server(
     sandbox: SandboxConfig | None = None,
     upstream: SandboxHandle | None = None,
     configure: Callable[[Settings], Settings] | None = None,
+    public_url: str | None = None,
     **overrides: Any,
 ) -> AsyncIterator[SignInServer]:
     """A sign-in server over HTTP on a loopback port, in front of a sandbox that accepts
-    :data:`GOOD_KEY` only (or ``upstream``, shared with another server)."""
+    :data:`GOOD_KEY` only (or ``upstream``, shared with another server). ``public_url``: the address
+    it is reached at, when it is a replica behind another's (default: its own)."""
     overrides.setdefault("tenant_max_rps", 1000.0)
     async with _sandbox(upstream, sandbox) as up:
         sock = loopback_socket()
@@ -185,7 +194,7 @@ async def signin_server(
             keys="per-request",
             tenant_secret=SECRET,
             auth=auth,
-            public_url=url,
+            public_url=public_url or url,
             base_url=up.url,
             **overrides,
         )
