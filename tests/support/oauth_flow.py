@@ -56,20 +56,17 @@ class WallClock:
 
 
 @dataclass
-class SignInServer:
-    """A running sign-in server: its base URL, the sandbox behind it and the clock its tokens use."""
+class OAuthSteps:
+    """The OAuth steps against a sign-in server listening at ``url`` and published at ``public_url``."""
 
     url: str  # where this server listens
-    sandbox: SandboxHandle
-    settings: Settings
-    server: SunoServer
-    wall: WallClock
+    public_url: str  # where people reach it (a load balancer in front leads there)
     http: httpx.AsyncClient = field(repr=False)
 
     @property
     def resource(self) -> str:
-        """The resource its tokens are bound to (its public URL's /mcp)."""
-        return f"{self.settings.public_url}/mcp"
+        """The resource its tokens are bound to."""
+        return f"{self.public_url}/mcp"
 
     @property
     def mcp(self) -> str:
@@ -111,9 +108,9 @@ class SignInServer:
         answer = await self.authorize(client_id, challenge)
         assert answer.status_code == 302, answer.text
         page_url = answer.headers["location"]
-        assert page_url.startswith(f"{self.settings.public_url}/signin?"), page_url
+        assert page_url.startswith(f"{self.public_url}/signin?"), page_url
         # The public address leads to this replica (as a load balancer in front would send it).
-        page_url = self.url + page_url.removeprefix(str(self.settings.public_url))
+        page_url = self.url + page_url.removeprefix(str(self.public_url))
         page = await self.http.get(page_url)
         assert page.status_code == 200, page.text
         found = re.search(r'name="request" value="([^"]+)"', page.text)
@@ -170,6 +167,17 @@ class SignInServer:
         return answer.status_code
 
 
+@dataclass
+class SignInServer(OAuthSteps):
+    """A sign-in server run in this process: also the sandbox behind it, its settings and the clock its
+    tokens use."""
+
+    sandbox: SandboxHandle = field(kw_only=True)
+    settings: Settings = field(kw_only=True)
+    server: SunoServer = field(kw_only=True)
+    wall: WallClock = field(kw_only=True)
+
+
 @asynccontextmanager
 async def signin_server(
     tmp_path: Path,
@@ -207,7 +215,10 @@ async def signin_server(
             httpx.AsyncClient(timeout=STEP_LIMIT_S) as http,
         ):
             assert served == url
-            yield SignInServer(url, up, settings, server, wall, http)
+            assert settings.public_url is not None
+            yield SignInServer(
+                url, settings.public_url, http, sandbox=up, settings=settings, server=server, wall=wall
+            )
 
 
 @asynccontextmanager
