@@ -149,6 +149,8 @@ async def test_mcp_without_a_token_is_401_naming_the_resource_metadata_which_nam
         assert metadata_url.group(1) == site.url + "/.well-known/oauth-protected-resource/mcp"
         resource = (await site.http.get(metadata_url.group(1))).json()
         assert resource["resource"] == site.resource
+        # The root form serves the same document.
+        assert (await site.http.get(site.url + "/.well-known/oauth-protected-resource")).json() == resource
         assert resource["authorization_servers"] == [site.url + "/"] or resource["authorization_servers"] == [
             site.url
         ]

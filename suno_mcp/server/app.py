@@ -32,7 +32,7 @@ from suno_mcp.server.identity import CACHE_HINTS, WEBSITE_URL, server_icons
 from suno_mcp.server.lifespan import AppState, Backend, LazyService, ToolContext, server_lifespan
 from suno_mcp.server.metrics import MetricsListener
 from suno_mcp.server.notices import Notices
-from suno_mcp.server.oauth import oauth_parts, request_caller
+from suno_mcp.server.oauth import oauth_parts, register_root_resource_metadata, request_caller
 from suno_mcp.server.player import player_extension
 from suno_mcp.server.prompts import register_prompts
 from suno_mcp.server.resources import register_resources
@@ -252,6 +252,7 @@ def build_server(
         from suno_mcp.server.signin import register_signin
 
         register_signin(server, oauth.provider, holder, clock=clock)
+        register_root_resource_metadata(server, oauth.provider.config)
     server.service_holder = holder
     server.metrics_listeners = listeners
     if settings.team_mode:

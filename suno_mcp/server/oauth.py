@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
+from mcp.server.auth.handlers.metadata import ProtectedResourceMetadataHandler
 from mcp.server.auth.provider import (
     AccessToken,
     AuthorizationCode,
@@ -38,8 +39,10 @@ from mcp.server.auth.provider import (
     RegistrationError,
     TokenError,
 )
+from mcp.server.auth.routes import cors_middleware
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
-from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from mcp.server.mcpserver import MCPServer
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken, ProtectedResourceMetadata
 from pydantic import AnyUrl, ConfigDict, SecretStr
 
 from suno_mcp.domain import signin
@@ -53,6 +56,7 @@ log = logging.getLogger(__name__)
 # The client_id a bearer gptproto key is given (never one the SDK issues: those are UUIDs).
 KEY_CLIENT_ID = "gptproto-key"
 SIGNIN_PATH = "/signin"
+ROOT_RESOURCE_METADATA = "/.well-known/oauth-protected-resource"
 
 
 class CallerToken(AccessToken):
@@ -394,6 +398,20 @@ def request_caller(request: object, headers: Mapping[str, str] | None, secret: S
     if isinstance(token, CallerToken):
         return token.caller
     return caller_from_headers(headers, secret)
+
+
+def register_root_resource_metadata(server: MCPServer[Any], config: OAuthConfig) -> None:
+    """Serve the protected-resource metadata (RFC 9728) at the root well-known path as well.
+
+    The SDK serves it at the path-suffixed form (``/.well-known/oauth-protected-resource/mcp``), which
+    the 401 names; a client that probes the root form first (as RFC 9728 clients without a
+    ``WWW-Authenticate`` hint do) finds the same document there."""
+    # Validated from text, as the SDK's own document is: a path-less issuer keeps no trailing slash.
+    metadata = ProtectedResourceMetadata.model_validate(
+        {"resource": config.resource, "authorization_servers": [config.issuer]}
+    )
+    endpoint = cors_middleware(ProtectedResourceMetadataHandler(metadata).handle, ["GET", "OPTIONS"])
+    server.custom_route(ROOT_RESOURCE_METADATA, methods=["GET", "OPTIONS"], include_in_schema=False)(endpoint)
 
 
 @dataclass(frozen=True)
