@@ -26,13 +26,13 @@ from pydantic import AnyUrl, SecretStr, ValidationError
 from suno_mcp import __version__
 from suno_mcp.domain.inputs import explain
 from suno_mcp.domain.tenancy import CURRENT_CALLER, Caller
+from suno_mcp.server.callers import request_caller
 from suno_mcp.server.completions import register_completions
 from suno_mcp.server.confirm import AskFirst
 from suno_mcp.server.identity import CACHE_HINTS, WEBSITE_URL, server_icons
 from suno_mcp.server.lifespan import AppState, Backend, LazyService, ToolContext, server_lifespan
 from suno_mcp.server.metrics import MetricsListener
 from suno_mcp.server.notices import Notices
-from suno_mcp.server.oauth import oauth_parts, register_root_resource_metadata, request_caller
 from suno_mcp.server.player import player_extension
 from suno_mcp.server.prompts import register_prompts
 from suno_mcp.server.resources import register_resources
@@ -230,7 +230,11 @@ def build_server(
         bus, settings.tenant_secret if settings.team_mode else None, stateless_http=settings.stateless_http
     )
 
-    oauth = oauth_parts(settings, holder, wall=wall) if settings.oauth else None
+    oauth = None
+    if settings.oauth:  # imported only then: a stdio session or a key-only server never loads sign-in
+        from suno_mcp.server.oauth import oauth_parts
+
+        oauth = oauth_parts(settings, holder, wall=wall)
     server = SunoServer(
         name="suno-mcp",
         title="Suno music",
@@ -249,6 +253,7 @@ def build_server(
         **oauth.server_arguments if oauth else {},
     )
     if oauth:
+        from suno_mcp.server.oauth import register_root_resource_metadata
         from suno_mcp.server.signin import register_signin
 
         register_signin(server, oauth.provider, holder, clock=clock)

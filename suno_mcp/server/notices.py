@@ -43,7 +43,7 @@ from pydantic import SecretStr, ValidationError
 from suno_mcp.domain.models import Status
 from suno_mcp.domain.news import News, Paused, SpendAsked, TaskMoved, UsageRecorded
 from suno_mcp.domain.tenancy import CURRENT_CALLER, SERVER_TENANT
-from suno_mcp.server.oauth import request_caller
+from suno_mcp.server.callers import request_caller
 
 log = logging.getLogger(__name__)
 

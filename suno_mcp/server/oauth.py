@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -43,11 +43,12 @@ from mcp.server.auth.routes import cors_middleware
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken, ProtectedResourceMetadata
-from pydantic import AnyUrl, ConfigDict, SecretStr
+from pydantic import AnyUrl, SecretStr
 
 from suno_mcp.domain import signin
 from suno_mcp.domain.errors import ConfigurationError, LedgerUnavailableError
-from suno_mcp.domain.tenancy import Caller, caller_from_headers, tenant_id
+from suno_mcp.domain.tenancy import Caller, tenant_id
+from suno_mcp.server.callers import CallerToken
 from suno_mcp.settings import Settings
 from suno_mcp.store.signin import CodeRecord, SignInStore, TokenRecord
 
@@ -57,18 +58,6 @@ log = logging.getLogger(__name__)
 KEY_CLIENT_ID = "gptproto-key"
 SIGNIN_PATH = "/signin"
 ROOT_RESOURCE_METADATA = "/.well-known/oauth-protected-resource"
-
-
-class CallerToken(AccessToken):
-    """An access token (ours, or a gptproto key sent as the bearer) with the caller it stands for.
-
-    The SDK keeps it as the request's user; :func:`suno_mcp.server.app.request_caller` reads the
-    caller back. The SDK never renders it to anyone."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    caller: Caller
-    family: str | None = None
 
 
 class SignedInCode(AuthorizationCode):
@@ -386,18 +375,6 @@ def client_label(client: OAuthClientInformationFull) -> str:
         return client.client_name
     uris = client.redirect_uris or []
     return uris[0].host or "an app" if uris else "an app"
-
-
-def request_caller(request: object, headers: Mapping[str, str] | None, secret: SecretStr) -> Caller | None:
-    """Team mode: who sent the HTTP request being handled. With sign-in on, the SDK has already
-    verified the bearer (:meth:`SunoOAuthProvider.load_access_token`) and keeps the result as the
-    request's user; otherwise the bearer is the caller's gptproto key."""
-    scope = getattr(request, "scope", None)
-    user = scope.get("user") if isinstance(scope, Mapping) else None
-    token = getattr(user, "access_token", None)
-    if isinstance(token, CallerToken):
-        return token.caller
-    return caller_from_headers(headers, secret)
 
 
 def register_root_resource_metadata(server: MCPServer[Any], config: OAuthConfig) -> None:
