@@ -249,9 +249,11 @@ def build_server(
         **oauth.server_arguments if oauth else {},
     )
     if oauth:
+        from suno_mcp.server.sessions import register_sessions
         from suno_mcp.server.signin import register_signin
 
         register_signin(server, oauth.provider, holder, clock=clock)
+        register_sessions(server, oauth.provider, clock=clock)
     server.service_holder = holder
     server.metrics_listeners = listeners
     if settings.team_mode:
