@@ -131,7 +131,7 @@ class SignInPage:
         self._provider = provider
         self._check_key = check_key
         self._failures = Failures(clock)
-        self._sessions_url = provider.config.issuer + SESSIONS_PATH
+        self._review_url = provider.config.issuer + SESSIONS_PATH
 
     async def show(self, request: Request) -> Response:
         request_id = request.query_params.get("request", "")
@@ -141,7 +141,7 @@ class SignInPage:
         client, params = found
         return page(
             "Sign in to Suno music",
-            _form(request_id, client_label(client), params.redirect_uri.host or "", None, self._sessions_url),
+            _form(request_id, client_label(client), params.redirect_uri.host or "", None, self._review_url),
         )
 
     async def submit(self, request: Request) -> Response:
@@ -157,7 +157,7 @@ class SignInPage:
 
         def again(error: str, status: int) -> Response:
             return page(
-                "Sign in to Suno music", _form(request_id, label, host, error, self._sessions_url), status
+                "Sign in to Suno music", _form(request_id, label, host, error, self._review_url), status
             )
 
         if self._failures.too_many(client.client_id):
