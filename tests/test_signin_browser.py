@@ -5,7 +5,7 @@ The sign-in server runs in this process in front of a sandbox that accepts one k
 (tests/support/oauth_flow.py). The app is a loopback page this test serves: it records the query
 the browser brought back. tests/signin_browser/drive.mjs does the browser work (playwright-core,
 as the player's browser test does) and reports what it saw; the assertions are here. Screenshots
-(light, dark, narrow, and the refusal) land in tests/artifacts/signin/.
+(light, dark, narrow, the refusal, and the sign-ins page's list) land in tests/artifacts/signin/.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def _app(calls: list[dict[str, list[str]]]) -> Starlette:
 async def _run(tmp_path: Path, chromium: str, modules: Path) -> dict[str, Any]:
     calls: list[dict[str, list[str]]] = []
     async with signin_server(tmp_path) as site, serving(_app(calls)) as app_url:
+        await site.tokens()  # an app signed in already, for the sign-ins page to list
         redirect = app_url + "/callback"
         registered = await site.register([redirect])
         assert registered.status_code == 201, registered.text
@@ -85,6 +86,7 @@ async def _run(tmp_path: Path, chromium: str, modules: Path) -> dict[str, Any]:
             "goodKey": GOOD_KEY,
             "callbackOrigin": app_url,
             "canaryUrl": app_url + "/canary",
+            "sessionsUrl": site.url + "/signin/sessions",
         }
         with anyio.fail_after(DRIVE_LIMIT_S):
             done = await anyio.run_process([node_executable(), str(DRIVER), json.dumps(options)], check=False)
@@ -228,3 +230,24 @@ def test_the_browser_reports_a_broken_policy_where_the_checks_look(seen: dict[st
     canary = seen["views"]["canary"]
     assert canary["background"] != "rgb(255, 0, 0)"
     assert [m for m in canary["console"] if "Content Security Policy" in m]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_sign_ins_page_lists_the_app_at_380_px_in_each_scheme(seen: dict[str, Any], scheme: str) -> None:
+    view = seen["views"][f"sessions-{scheme}"]
+    assert (view["status"], view["listed"]) == (200, 200)
+    assert view["list"]["apps"] == ["Test app"]
+    assert view["list"]["keyShown"] is False
+    look = view["look"]
+    assert look["scrollWidth"] <= NARROW_PX
+    assert [b["text"] for b in view["list"]["buttons"]] == ["End", "End all"]
+    for button in view["list"]["buttons"]:
+        assert button["left"] >= 0
+        assert button["right"] <= NARROW_PX
+        assert button["height"] >= 40
+    low = {name: ratio for name, ratio in look["contrast"].items() if ratio < TEXT_CONTRAST}
+    assert not low, f"text below {TEXT_CONTRAST}:1 in {scheme}: {low}"
+    assert {r["type"] for r in view["requests"]} == {"document"}, view["requests"]
+    assert not [m for m in view["console"] if "Content Security Policy" in m], view["console"]
+    assert view["pageErrors"] == []
+    assert f"signin-sessions-{scheme}.png" in {Path(p).name for p in seen["screenshots"]}

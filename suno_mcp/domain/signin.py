@@ -37,6 +37,10 @@ ACCESS_TTL_S = 3600.0
 REFRESH_TTL_S = 30 * 24 * 3600.0
 CODE_TTL_S = 300.0
 PENDING_TTL_S = 600.0
+# How long the End buttons of the sign-ins page stay good (their proof's lifetime).
+PROOF_TTL_S = 600.0
+# The subject of a proof over all of a tenant's sign-ins (a family id always starts with FAMILY_PREFIX).
+ALL_SIGN_INS = "all"
 
 _SEAL_VERSION = "v1"
 _NONCE_BYTES = 12
@@ -63,19 +67,28 @@ def _derive(secret: SecretStr, purpose: str) -> bytes:
 
 @dataclass(frozen=True)
 class Keys:
-    """What the server secret opens: the key-sealing key and the token-hashing key. Neither is shown
-    in a repr."""
+    """What the server secret opens: the key-sealing key, the token-hashing key and the key that
+    signs the sign-ins page's proofs. None is shown in a repr."""
 
     seal: bytes = field(repr=False)
     digest: bytes = field(repr=False)
+    proving: bytes = field(repr=False)
 
     @classmethod
     def from_secret(cls, secret: SecretStr) -> Keys:
-        return cls(seal=_derive(secret, "key at rest v1"), digest=_derive(secret, "token digest v1"))
+        return cls(
+            seal=_derive(secret, "key at rest v1"),
+            digest=_derive(secret, "token digest v1"),
+            proving=_derive(secret, "sign-in proof v1"),
+        )
 
     def hash(self, credential: str) -> str:
         """What the database keeps of a token, code or sign-in id."""
         return hmac.new(self.digest, credential.encode(), hashlib.sha256).hexdigest()
+
+    def proof(self, text: str) -> str:
+        """The signature of ``text`` in a proof (its own key: a token's hash is never a valid proof)."""
+        return hmac.new(self.proving, text.encode(), hashlib.sha256).hexdigest()
 
     def seal_key(self, tenant: str, key: SecretStr) -> str:
         """The gptproto key sealed for ``tenant``'s row (text, for any database)."""
@@ -100,6 +113,30 @@ class Keys:
         except (InvalidTag, ValueError):
             return None
         return SecretStr(plain.decode())
+
+
+def make_proof(keys: Keys, subject: str, tenant: str, expires_at: float) -> str:
+    """``subject.tenant.expiry.signature``: what an End button of the sign-ins page carries instead of
+    the key, so ending a sign-in needs neither the key again nor anything the page could leak.
+    ``subject`` is a family id, or :data:`ALL_SIGN_INS` for every sign-in of ``tenant``."""
+    text = f"{subject}.{tenant}.{int(expires_at)}"
+    return f"{text}.{keys.proof(text)}"
+
+
+def read_proof(keys: Keys, proof: str, now: float) -> tuple[str, str] | None:
+    """``(subject, tenant)`` of a proof this server signed and that is still good at ``now``, or None
+    (tampered with, signed under another secret, malformed, or expired)."""
+    parts = proof.split(".")
+    if len(parts) != 4:
+        return None
+    subject, tenant, expiry, signature = parts
+    expected = keys.proof(f"{subject}.{tenant}.{expiry}")
+    # Bytes: compare_digest refuses non-ASCII text, which a forged form field may hold.
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
+        return None
+    if not expiry.isdigit() or int(expiry) <= now:
+        return None
+    return subject, tenant
 
 
 # Schemes a registered redirect may not use: they run or read something in the browser itself.

@@ -254,9 +254,11 @@ def build_server(
     )
     if oauth:
         from suno_mcp.server.oauth import register_root_resource_metadata
+        from suno_mcp.server.sessions import register_sessions
         from suno_mcp.server.signin import register_signin
 
         register_signin(server, oauth.provider, holder, clock=clock)
+        register_sessions(server, oauth.provider, clock=clock)
         register_root_resource_metadata(server, oauth.provider.config)
     server.service_holder = holder
     server.metrics_listeners = listeners

@@ -15,7 +15,8 @@ Rules kept here:
 - every token is bound to this server's resource URL; a client asking for another gets
   ``invalid_target``;
 - revoking a token ends its family, and the sealed key is forgotten when none of the tenant's
-  tokens is still live.
+  tokens is still live; the person can do the same from the sign-ins page
+  (:mod:`suno_mcp.server.sessions`), which reaches them through :meth:`SunoOAuthProvider.end_sign_in`.
 
 With ``key`` in ``SUNO_MCP_AUTH`` as well, a bearer value that is not one of our access tokens is
 taken as the caller's gptproto key (the CLI clients' way), as in plain team mode.
@@ -50,7 +51,7 @@ from suno_mcp.domain.errors import ConfigurationError, LedgerUnavailableError
 from suno_mcp.domain.tenancy import Caller, tenant_id
 from suno_mcp.server.callers import CallerToken
 from suno_mcp.settings import Settings
-from suno_mcp.store.signin import CodeRecord, SignInStore, TokenRecord
+from suno_mcp.store.signin import CodeRecord, SessionLine, SignInStore, TokenRecord
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ log = logging.getLogger(__name__)
 KEY_CLIENT_ID = "gptproto-key"
 SIGNIN_PATH = "/signin"
 ROOT_RESOURCE_METADATA = "/.well-known/oauth-protected-resource"
+SESSIONS_PATH = SIGNIN_PATH + "/sessions"
 
 
 class SignedInCode(AuthorizationCode):
@@ -205,7 +207,7 @@ class SunoOAuthProvider:
         if record.used_at is not None:
             # A code seen twice was intercepted or replayed: end what the first use issued.
             log.warning("an authorization code was presented again; its tokens are revoked")
-            await self._end_family(store, record.family, record.tenant)
+            await self.end_sign_in(record.family, record.tenant)
             return None
         return SignedInCode(
             code=authorization_code,
@@ -263,7 +265,7 @@ class SunoOAuthProvider:
             record(access, "access", signin.ACCESS_TTL_S), record(refresh, "refresh", signin.REFRESH_TTL_S)
         )
         if not has_key:  # the person's last other session ended at this very moment, taking the key
-            await self._end_family(store, family, tenant)
+            await self.end_sign_in(family, tenant)
             raise TokenError("invalid_grant", "the sign-in ended meanwhile; sign in again")
         return OAuthToken(
             access_token=access,
@@ -285,7 +287,7 @@ class SunoOAuthProvider:
             return None
         if record.rotated_at is not None and record.revoked_at is None:
             log.warning("a rotated refresh token was presented again; its family is revoked")
-            await self._end_family(store, record.family, record.tenant)
+            await self.end_sign_in(record.family, record.tenant)
             return None
         if record.revoked_at is not None or record.expires_at <= self._clock():
             return None
@@ -307,7 +309,7 @@ class SunoOAuthProvider:
         store = await self._store()
         if not await store.rotate(refresh_token.token_hash, self._clock()):
             # Two uses raced: the loser is the reuse the rule is about.
-            await self._end_family(store, refresh_token.family, refresh_token.tenant)
+            await self.end_sign_in(refresh_token.family, refresh_token.tenant)
             raise TokenError("invalid_grant", "the refresh token was already used; sign in again")
         return await self._issue(store, client, refresh_token.family, refresh_token.tenant, scopes)
 
@@ -361,12 +363,43 @@ class SunoOAuthProvider:
         tenant = token.subject
         if family is None or tenant is None:
             return  # a gptproto key is not ours to revoke
-        await self._end_family(await self._store(), family, tenant)
+        await self.end_sign_in(family, tenant)
 
-    async def _end_family(self, store: SignInStore, family: str, tenant: str) -> None:
+    async def end_sign_in(self, family: str, tenant: str) -> bool:
+        """End one sign-in (every token and unused code of ``family``) and forget ``tenant``'s sealed
+        key if no other sign-in of theirs is live; whether the key was forgotten. Revocation, a
+        replayed code or refresh token, and the person's own End button all come here."""
+        store = await self._store()
         now = self._clock()
         await store.revoke_family(family, now)
-        await store.forget_key_if_unused(tenant, now)
+        return await store.forget_key_if_unused(tenant, now)
+
+    # ------------------------------------------------------------ the person's own review
+
+    def tenant_of(self, key: SecretStr) -> str:
+        """The tenant a gptproto key signs in as (not checked upstream: a key never seen has no sign-ins)."""
+        return tenant_id(self.config.tenant_secret, key.get_secret_value())
+
+    async def sign_ins(self, tenant: str) -> list[tuple[str, SessionLine]]:
+        """The tenant's live sign-ins, each with the app's name as the sign-in page showed it."""
+        lines = await (await self._store()).sessions(tenant, self._clock())
+        named: list[tuple[str, SessionLine]] = []
+        for line in lines:
+            label = line.client_name
+            if label is None:  # no registered name: the page showed the redirect's host
+                client = await self.get_client(line.client_id)
+                label = "an app" if client is None else client_label(client)
+            named.append((label, line))
+        return named
+
+    def proof(self, subject: str, tenant: str) -> str:
+        """A proof, good for :data:`~suno_mcp.domain.signin.PROOF_TTL_S`, that ``tenant`` may end
+        ``subject`` (a family, or all of theirs)."""
+        return signin.make_proof(self.config.keys, subject, tenant, self._clock() + signin.PROOF_TTL_S)
+
+    def proven(self, proof: str) -> tuple[str, str] | None:
+        """``(subject, tenant)`` of a proof from :meth:`proof` still good now, else None."""
+        return signin.read_proof(self.config.keys, proof, self._clock())
 
 
 def client_label(client: OAuthClientInformationFull) -> str:

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from suno_mcp.domain.expiry import IdleMap
-from suno_mcp.server.oauth import SIGNIN_PATH, SunoOAuthProvider, client_label
+from suno_mcp.server.oauth import SESSIONS_PATH, SIGNIN_PATH, SunoOAuthProvider, client_label
 from suno_mcp.upstream.keys import KeyVerdict
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def page(heading: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(text, status_code=status, headers=_HEADERS)
 
 
-def _form(request_id: str, app: str, redirect_host: str, error: str | None) -> str:
+def _form(request_id: str, app: str, redirect_host: str, error: str | None, sessions_url: str) -> str:
     alert = "" if error is None else f'<p class="error" id="error" role="alert">{html.escape(error)}</p>\n'
     # After a refusal the field says so, and a screen reader reads the reason with it.
     invalid = "" if error is None else ' aria-invalid="true"'
@@ -80,7 +80,36 @@ After you sign in you go back to it at <strong>{html.escape(redirect_host)}</str
 <button type="submit">Sign in</button>
 </form>
 <p class="small" id="about">The key is checked with gptproto once, then kept encrypted on this server.
-The app gets a token that you can revoke, never the key. Your key is on your gptproto dashboard.</p>"""
+The app gets a token that you can revoke, never the key. Your key is on your gptproto dashboard.
+<a href="{html.escape(sessions_url)}">See or end your sign-ins</a>.</p>"""
+
+
+class Failures:
+    """Recent failures per source (an app, an address): at most :data:`MAX_FAILURES` within
+    :data:`FAILURE_WINDOW_S`. In memory, per replica; a source quiet for the window is dropped."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._seen: IdleMap[str, list[float]] = IdleMap(idle_s=FAILURE_WINDOW_S, max_size=10_000, clock=clock)
+        self._clock = clock
+
+    def _recent(self, source: str) -> list[float]:
+        now = self._clock()
+        return [t for t in self._seen.get(source) or [] if now - t < FAILURE_WINDOW_S]
+
+    def too_many(self, source: str) -> bool:
+        """Whether ``source`` has used up its failures for now."""
+        return len(self._recent(source)) >= MAX_FAILURES
+
+    def add(self, source: str) -> None:
+        """Count one failure of ``source``."""
+        self._seen.put(source, [*self._recent(source), self._clock()])
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be a gptproto key (checked before it goes anywhere), or None."""
+    if not key or len(key) > KEY_MAX_CHARS or any(ch.isspace() for ch in key):
+        return "Paste your gptproto API key: one word, no spaces."
+    return None
 
 
 _EXPIRED = (
@@ -101,10 +130,8 @@ class SignInPage:
     ) -> None:
         self._provider = provider
         self._check_key = check_key
-        self._failures: IdleMap[str, list[float]] = IdleMap(
-            idle_s=FAILURE_WINDOW_S, max_size=10_000, clock=clock
-        )
-        self._clock = clock
+        self._failures = Failures(clock)
+        self._review_url = provider.config.issuer + SESSIONS_PATH
 
     async def show(self, request: Request) -> Response:
         request_id = request.query_params.get("request", "")
@@ -114,7 +141,7 @@ class SignInPage:
         client, params = found
         return page(
             "Sign in to Suno music",
-            _form(request_id, client_label(client), params.redirect_uri.host or "", None),
+            _form(request_id, client_label(client), params.redirect_uri.host or "", None, self._review_url),
         )
 
     async def submit(self, request: Request) -> Response:
@@ -129,17 +156,20 @@ class SignInPage:
         label, host = client_label(client), params.redirect_uri.host or ""
 
         def again(error: str, status: int) -> Response:
-            return page("Sign in to Suno music", _form(request_id, label, host, error), status)
+            return page(
+                "Sign in to Suno music", _form(request_id, label, host, error, self._review_url), status
+            )
 
-        if self._too_many(client.client_id):
+        if self._failures.too_many(client.client_id):
             return again(
                 "Too many wrong keys were tried from this app. Wait 15 minutes, then try again.", 429
             )
-        if not key or len(key) > KEY_MAX_CHARS or any(ch.isspace() for ch in key):
-            return again("Paste your gptproto API key: one word, no spaces.", 400)
+        problem = key_problem(key)
+        if problem is not None:
+            return again(problem, 400)
         verdict = await self._check_key(SecretStr(key))
         if verdict is KeyVerdict.WRONG:
-            self._fail(client.client_id)
+            self._failures.add(client.client_id)
             return again(
                 "gptproto did not accept this key. Copy it again from your gptproto dashboard "
                 "(the whole key, nothing around it).",
@@ -154,16 +184,6 @@ class SignInPage:
         target = construct_redirect_uri(str(params.redirect_uri), code=code, state=params.state)
         log.info("a person signed in for the app %s", label)
         return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
-
-    def _recent(self, client_id: str) -> list[float]:
-        now = self._clock()
-        return [t for t in self._failures.get(client_id) or [] if now - t < FAILURE_WINDOW_S]
-
-    def _too_many(self, client_id: str) -> bool:
-        return len(self._recent(client_id)) >= MAX_FAILURES
-
-    def _fail(self, client_id: str) -> None:
-        self._failures.put(client_id, [*self._recent(client_id), self._clock()])
 
 
 def register_signin(

@@ -1,8 +1,9 @@
 // Drives the sign-in page in headless Chromium, as a person would: open the app's authorization
-// link, look at the page (light, dark, narrow), paste a wrong key, then the right one.
+// link, look at the page (light, dark, narrow), paste a wrong key, then the right one. Then the
+// sign-ins page, at 380 px in light and dark: paste the key, look at the list.
 //
 // node drive.mjs '<json options>'   options: nodeModules, chromium, outDir, authorizeUrl,
-//                                            wrongKey, goodKey, callbackOrigin, canaryUrl
+//                                            wrongKey, goodKey, callbackOrigin, canaryUrl, sessionsUrl
 //
 // It prints one JSON object of observations on stdout; tests/test_signin_browser.py asserts on them.
 import { createRequire } from "node:module";
@@ -169,6 +170,30 @@ async function main() {
       narrow.page.locator("button[type=submit]").click({ timeout: STEP_LIMIT_MS }),
     ]);
     narrow.seen.landed = narrow.page.url();
+
+    // The sign-ins page on a phone, in each scheme: the key, then the list of apps with End buttons.
+    for (const scheme of ["light", "dark"]) {
+      const name = `sessions-${scheme}`;
+      const view = await open(browser, name, { viewport: { width: 380, height: 800 }, colorScheme: scheme });
+      view.seen.status = (await view.page.goto(options.sessionsUrl, { timeout: STEP_LIMIT_MS })).status();
+      await view.page.locator("#key").fill(options.goodKey);
+      const [listed] = await Promise.all([
+        view.page.waitForResponse((r) => r.request().method() === "POST", { timeout: STEP_LIMIT_MS }),
+        view.page.locator("button[type=submit]").click({ timeout: STEP_LIMIT_MS }),
+      ]);
+      await view.page.waitForLoadState("load", { timeout: STEP_LIMIT_MS });
+      view.seen.listed = listed.status();
+      view.seen.look = await view.page.evaluate(look);
+      view.seen.list = await view.page.evaluate((key) => ({
+        apps: [...document.querySelectorAll(".sessions li strong")].map((node) => node.textContent),
+        buttons: [...document.querySelectorAll("button")].map((node) => {
+          const r = node.getBoundingClientRect();
+          return { text: node.textContent, left: r.left, right: r.right, height: r.height };
+        }),
+        keyShown: document.documentElement.outerHTML.includes(key),
+      }), options.goodKey);
+      await shot(view.page, name);
+    }
 
     // The control: a page whose policy forbids its own inline style, to show this browser reports
     // a broken policy on the console where the checks above look for one.
