@@ -355,3 +355,22 @@ async def test_with_key_too_a_bearer_gptproto_key_still_works_beside_tokens(tmp_
 async def test_oauth_only_refuses_a_bearer_gptproto_key(tmp_path: Any) -> None:
     async with signin_server(tmp_path, auth=("oauth",)) as site:
         assert await site.mcp_status(GOOD_KEY) == 401
+
+
+async def test_a_confidential_client_signs_in_with_its_secret_which_the_database_keeps_sealed(
+    tmp_path: Any,
+) -> None:
+    async with signin_server(tmp_path) as site:
+        registered = await site.register(token_endpoint_auth_method="client_secret_post")
+        assert registered.status_code == 201, registered.text
+        client_id, secret = registered.json()["client_id"], registered.json()["client_secret"]
+        verifier, challenge = pkce()
+        code = await site.code(client_id, challenge)
+        wrong = await site.exchange(client_id, code, verifier, client_secret="not-" + secret)
+        assert wrong.status_code == 401, wrong.text
+        right = await site.exchange(client_id, code, verifier, client_secret=secret)
+        assert right.status_code == 200, right.text
+        service = await site.server.service_holder[0].get()  # type: ignore[index]
+        stored = await service.ledger.signin_store().get_client(client_id)
+        assert stored is not None
+        assert secret not in stored

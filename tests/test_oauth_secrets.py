@@ -69,6 +69,9 @@ async def test_a_whole_sign_in_leaves_no_secret_in_logs_errors_metrics_or_the_da
         async with httpx.AsyncClient(timeout=FLOW_LIMIT_S) as http:
             steps = OAuthSteps(public, public, http)
             with anyio.fail_after(FLOW_LIMIT_S):
+                confidential = await steps.register(token_endpoint_auth_method="client_secret_post")
+                assert confidential.status_code == 201, confidential.text
+                seen.append(confidential.json()["client_secret"])
                 client_id = await steps.client()
                 verifier, challenge = pkce()
                 page_url, request_id = await steps.signin_page(client_id, challenge)

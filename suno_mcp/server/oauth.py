@@ -24,6 +24,7 @@ taken as the caller's gptproto key (the CLI clients' way), as in plain team mode
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -60,6 +61,14 @@ KEY_CLIENT_ID = "gptproto-key"
 SIGNIN_PATH = "/signin"
 ROOT_RESOURCE_METADATA = "/.well-known/oauth-protected-resource"
 SESSIONS_PATH = SIGNIN_PATH + "/sessions"
+
+
+# Where a client's sealed secret is kept in its stored record, and what it is sealed to.
+_SEALED_SECRET = "client_secret_sealed"  # noqa: S105 (a field name)
+
+
+def _client_aad(client_id: str) -> str:
+    return f"client {client_id}"
 
 
 class SignedInCode(AuthorizationCode):
@@ -117,17 +126,31 @@ class SunoOAuthProvider:
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
         info = await (await self._store()).get_client(client_id)
-        return None if info is None else OAuthClientInformationFull.model_validate_json(info)
+        if info is None:
+            return None
+        fields = json.loads(info)
+        sealed = fields.pop(_SEALED_SECRET, None)
+        if sealed is not None:
+            secret = self.config.keys.open_key(_client_aad(client_id), sealed)
+            if secret is None:  # sealed under another SUNO_MCP_AUTH_SECRET: the client registers again
+                return None
+            fields["client_secret"] = secret.get_secret_value()
+        return OAuthClientInformationFull.model_validate(fields)
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
         for uri in client_info.redirect_uris or []:
             problem = signin.redirect_problem(str(uri))
             if problem is not None:
                 raise RegistrationError("invalid_redirect_uri", problem)
-        assert client_info.client_id is not None  # the SDK's registration handler sets it
-        await (await self._store()).put_client(
-            client_info.client_id, client_info.model_dump_json(exclude_none=True), self._clock()
-        )
+        client_id = client_info.client_id
+        assert client_id is not None  # the SDK's registration handler sets it
+        # A confidential client's secret is kept sealed like a key: the SDK compares it in clear, so
+        # it must come back whole, and the database must not hold it readable.
+        fields = client_info.model_dump(mode="json", exclude_none=True)
+        secret = fields.pop("client_secret", None)
+        if secret is not None:
+            fields[_SEALED_SECRET] = self.config.keys.seal_key(_client_aad(client_id), SecretStr(secret))
+        await (await self._store()).put_client(client_id, json.dumps(fields), self._clock())
 
     # ------------------------------------------------------------ authorize -> sign-in page -> code
 
