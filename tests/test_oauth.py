@@ -19,7 +19,9 @@ from mcp import Client
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider, TokenStorage
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from pydantic import SecretStr
 
+from suno_mcp.domain.signin import Keys
 from suno_mcp.domain.tenancy import tenant_id
 from suno_mcp.sandbox.state import account_of
 from suno_mcp.server.signin import MAX_FAILURES
@@ -134,7 +136,7 @@ async def test_the_sdk_client_signs_in_pays_with_the_pasted_key_refreshes_and_is
         assert await site.mcp_status(tokens.access_token) == 401
         # No live token of this person is left: the sealed key is gone from the database.
         service = await site.server.service_holder[0].get()  # type: ignore[index]
-        tenant = tenant_id(__import__("pydantic").SecretStr(SECRET), GOOD_KEY)
+        tenant = tenant_id(SecretStr(SECRET), GOOD_KEY)
         assert await service.ledger.signin_store().get_key(tenant) is None
 
 
@@ -374,3 +376,17 @@ async def test_a_confidential_client_signs_in_with_its_secret_which_the_database
         stored = await service.ledger.signin_store().get_client(client_id)
         assert stored is not None
         assert secret not in stored
+
+
+async def test_dead_sign_in_rows_are_cleared_out_as_new_sign_ins_come(tmp_path: Any) -> None:
+    async with signin_server(tmp_path) as site:
+        client_id, tokens = await site.tokens()
+        assert (await site.revoke(client_id, tokens["refresh_token"])).status_code == 200
+        service = await site.server.service_holder[0].get()  # type: ignore[index]
+        store = service.ledger.signin_store()
+        keys = Keys.from_secret(SecretStr(SECRET))
+        assert await store.get_token(keys.hash(tokens["access_token"])) is not None  # revoked, still kept
+        site.wall.offset = 31 * 24 * 3600.0
+        await site.signin_page(await site.client(), pkce()[1])  # a new sign-in starts
+        assert await store.get_token(keys.hash(tokens["access_token"])) is None
+        assert await store.get_token(keys.hash(tokens["refresh_token"])) is None

@@ -61,6 +61,8 @@ KEY_CLIENT_ID = "gptproto-key"
 SIGNIN_PATH = "/signin"
 ROOT_RESOURCE_METADATA = "/.well-known/oauth-protected-resource"
 SESSIONS_PATH = SIGNIN_PATH + "/sessions"
+# How often a process clears out dead sign-in rows (wall-clock seconds).
+PURGE_EVERY_S = 3600.0
 
 
 # Where a client's sealed secret is kept in its stored record, and what it is sealed to.
@@ -118,6 +120,7 @@ class SunoOAuthProvider:
         self.config = config
         self._store = store
         self._clock = clock
+        self._purged_at: float | None = None  # when this process last cleared out dead rows
 
     def __repr__(self) -> str:
         return f"SunoOAuthProvider(issuer={self.config.issuer!r})"
@@ -163,6 +166,7 @@ class SunoOAuthProvider:
             )
         pending = signin.mint(signin.PENDING_PREFIX)
         assert client.client_id is not None
+        await self._purge_now_and_then()
         await (await self._store()).put_pending(
             self.config.keys.hash(pending),
             client.client_id,
@@ -170,6 +174,15 @@ class SunoOAuthProvider:
             self._clock() + signin.PENDING_TTL_S,
         )
         return f"{self.config.signin_url}?request={pending}"
+
+    async def _purge_now_and_then(self) -> None:
+        """Clear out expired sign-in pages and codes and long-dead tokens, at most once per
+        :data:`PURGE_EVERY_S` per process, on the way into a new sign-in."""
+        now = self._clock()
+        if self._purged_at is not None and now - self._purged_at < PURGE_EVERY_S:
+            return
+        self._purged_at = now
+        await (await self._store()).purge(now)
 
     async def pending(self, request_id: str) -> tuple[OAuthClientInformationFull, AuthorizationParams] | None:
         """The client and the authorization a sign-in page is for, or None when the link is unknown
