@@ -199,7 +199,8 @@ def main() -> None:
     # Everything a scenario uses is imported before the first one starts, as a server process has
     # it all imported when its service opens (and takes the start-up heap out of full collections).
     import mcp  # noqa: F401
-    import suno_mcp.server.app  # noqa: F401
+
+    import suno_mcp.server.app
     import suno_mcp.service.backends  # noqa: F401
     import tests.support.soak  # noqa: F401
 

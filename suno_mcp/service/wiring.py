@@ -8,7 +8,6 @@ group. Everything it opens is closed on the way out, the ledger last.
 from __future__ import annotations
 
 import gc
-
 import logging
 import os
 import secrets
