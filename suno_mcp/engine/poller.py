@@ -4,7 +4,8 @@ Many waiters on one task share its fetches. Reads are fresh: a status read or a 
 call fetches at once unless a fetch of that task finished within :data:`FRESH_S`.
 
 The schedule (:mod:`suno_mcp.engine.schedule`) assumes nothing about the upstream's latency until it
-has learned it, then polls sparsely before the usual window, densely inside it and growing past it.
+has learned it (one finished task is enough), then polls sparsely before the usual window, densely
+inside it and growing past it, never more often than the vendor's 5 s loop in all.
 
 Requests take turns from the limiters (:mod:`suno_mcp.engine.limiter`), which adapt to 429s; a 429's
 Retry-After holds the tenant's requests back on every replica. When requests are scarce, a read someone
@@ -53,8 +54,7 @@ __all__ = ["FRESH_S", "READ", "Followed", "Goal", "NoKeyError", "Poller", "Progr
 
 log = logging.getLogger(__name__)
 
-# (newest state, seconds since the submit, the last poll's error, seconds after the submit
-# that final audio usually arrives for tasks like this one)
+# (newest state, seconds since the submit, the last poll's error, usual seconds to final audio)
 ProgressFn = Callable[[Task | None, float, str | None, float], Awaitable[None]]
 
 # A read that waits for nothing answers within this, from what is known if no fetch fits.
@@ -288,8 +288,9 @@ class Poller:
         watch = self._watches.get((tenant, task_id))
         return None if watch is None else watch.seen_at
 
-    def _fresh(self, watch: Watch) -> bool:
-        return watch.fetched_at is not None and self._clock() - watch.fetched_at < self.timing.fresh_s
+    def _fresh(self, watch: Watch) -> bool:  # until its first fetch, a task's state is its submit's answer
+        last = watch.started if watch.fetched_at is None and watch.task else watch.fetched_at
+        return last is not None and self._clock() - last < self.timing.fresh_s
 
     def _reschedule_now_if_idle(self, watch: Watch) -> None:
         # A task nobody waited for was scheduled sparsely; a new waiter brings it back in
@@ -325,9 +326,8 @@ class Poller:
 
     @staticmethod
     def _describe_error(watch: Watch) -> str | None:
-        if watch.error is None or isinstance(watch.error, RateLimitedError):
-            return None  # our own pacing, not something the person needs to act on
-        return watch.error.message
+        error = watch.error  # a 429 is our own pacing, not something the person needs to act on
+        return None if error is None or isinstance(error, RateLimitedError) else error.message
 
     def last_error(self, task_id: str, *, tenant: str = SERVER_TENANT) -> SunoError | None:
         """The error of the last poll of this task, if it failed (rate limiting aside)."""
@@ -438,8 +438,7 @@ class Poller:
                 if granted and await self.acquire(tenant, priority, due=due, deadline=deadline):
                     await self._fetch_batch(family, api, granted, deadline)
         except Exception as err:
-            # One bad answer (or a bug) must not end the process's only poller: log it, keep
-            # it as the task's last error, and try again on the next tick.
+            # One bad answer (or a bug) must not end the only poller: log it, keep it as the last error.
             log.exception("polling %d %s task(s) failed unexpectedly", len(watches), family)
             now = self._clock()
             for watch in watches:
@@ -455,8 +454,7 @@ class Poller:
             self._wake.set()
 
     async def _leased(self, watches: Sequence[Watch], *, read: bool) -> list[Watch]:
-        """The watches whose lease this replica took: it may fetch them now; the others get the
-        ledger's state instead."""
+        """The watches whose lease this replica took (to fetch now); the others get the ledger's state."""
         t = self.timing
         granted: list[Watch] = []
         for watch in watches:
@@ -477,10 +475,13 @@ class Poller:
         self, family: ApiFamily, api: MusicApi, watches: Sequence[Watch], deadline: float | None
     ) -> None:
         self.fetches += 1
+        for watch in watches:
+            watch.fetches += 1  # its schedule's budget counts every request, answered or not
         tenant = watches[0].ref.tenant
         refs = [w.ref for w in watches]
         # A poll is never retried past a short deadline: the schedule tries again anyway.
         limit = deadline if deadline is not None else self._clock() + max(1.0, self.timing.min_gap_s)
+        sent = self._clock()
         try:
             tasks = await api.fetch(refs, deadline=limit)
         except SunoError as error:
@@ -495,6 +496,7 @@ class Poller:
             return
         self.succeeded(tenant)
         now = self._clock()
+        self._schedule.took(now - sent)
         for watch in watches:
             await self._take(watch, tasks.get(watch.ref.task_id), now)
 

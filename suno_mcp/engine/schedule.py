@@ -4,8 +4,13 @@ The schedule assumes nothing about the upstream's latency until it has learned i
 (:mod:`suno_mcp.domain.latency`): from the submit, the gap between polls grows with the time
 elapsed (a share, :data:`GROWTH`, of it), so the overshoot past the moment audio became playable
 stays a bounded share of the real latency, whatever it is. Once this upstream's
-milestones for a (family, kind, model) are known, polls are sparse before the usual
-window, dense inside it and growing again past it.
+milestones for a (family, kind, model) are known (one finished task is enough), polls
+are sparse before the usual window, dense inside it and growing again past it. Inside
+the window the gap is a small share of the time elapsed (so a milestone is seen within
+that share of its own time), shorter still when the window is narrow (it is covered by a
+few polls), and never shorter than a fetch's round trip. Once learned, a task is never
+fetched more often than a poll every :attr:`Timing.fetch_every_s` would (the vendor's own
+5 s loop): what the sparse start saves is what the window spends.
 
 A :class:`Watch` is the poller's record of one followed task (:class:`Followed`, a copy of what others
 may read of it); :class:`Schedule` sets its next poll and learns from its answers. Neither does I/O.
@@ -34,8 +39,11 @@ GROWTH = {"playable": 0.2, "complete": 0.3}
 # a task only a little slower than usual is still found soon.
 LATE_GROWTH = 0.12
 LATE_SPAN = 1.5
-# Inside a learned window, the gap is this share of the window's median.
-DENSE = {"playable": 0.08, "complete": 0.3}
+# Inside a learned window, at least this many polls cover it (the gap is at most its width
+# over this); the share of the elapsed time the gap may reach is Timing.learned_step.
+WINDOW_POLLS = 4
+# A fetch's round trip, averaged with this weight for the newest one.
+ROUND_TRIP_WEIGHT = 0.2
 # A milestone time is learned only when the polls around it bracket it this tightly (a share
 # of the time): the schedule's own gaps stay inside it, a task first seen after a restart does not.
 BRACKET = 0.35
@@ -62,6 +70,16 @@ class Timing:
     # How long a replica's lease to poll a task lasts (a few times the longest gap): once its
     # holder has been gone this long, another replica takes the task over.
     lease_s: float = 60.0
+    # Inside a learned window the gap is at most this share of the time since the submit: a
+    # milestone is seen within about this share of its own time (half of it, typically).
+    learned_step: float = 0.07
+    # The same for the final audio. The person already hears the preview, so a wider share
+    # (0.15: a "complete" ~8% later, for about half the fetches inside its window) is a fair
+    # trade where requests are scarce; by default the final is followed as closely.
+    learned_final_step: float = 0.07
+    # Once learned, a task is fetched at most once per this on average since its submit: never
+    # more often than the vendor's example loop.
+    fetch_every_s: float = 5.0
 
     @classmethod
     def expecting(cls, preview_s: float, complete_s: float, *, stall_s: float = 30 * 60.0) -> Timing:
@@ -83,6 +101,9 @@ class Timing:
             stall_s=self.stall_s / factor,
             progress_every_s=min(self.progress_every_s, max(0.05, self.preview_s / factor / 4)),
             lease_s=self.lease_s / factor,
+            learned_step=self.learned_step,
+            learned_final_step=self.learned_final_step,
+            fetch_every_s=self.fetch_every_s / factor,
         )
 
 
@@ -126,6 +147,7 @@ class Watch:
     moved_at: float = 0.0  # when its status last changed
     in_flight: bool = False
     gap: float = 0.0  # the gap its schedule last chose
+    fetches: int = 0  # upstream fetches of it made here (polls and reads)
     version: int = 0  # counts this process's own answers (a ledger read older than one is dropped)
     loading: bool = False  # a ledger read for another replica's notice is under way
     reload: bool = False  # another notice came meanwhile: read again
@@ -166,6 +188,11 @@ class Schedule:
     def __init__(self, timing: Timing, latency: LatencyModel) -> None:
         self.timing = timing
         self.latency = latency
+        self.round_trip = 0.0  # seconds a fetch takes, lately
+
+    def took(self, seconds: float) -> None:
+        """A fetch took ``seconds`` from request to answer: no poll inside a window comes sooner."""
+        self.round_trip += ROUND_TRIP_WEIGHT * (seconds - self.round_trip)
 
     def gap(self, watch: Watch, now: float, window: Window | None) -> float:
         """Seconds to the next poll; ``window`` is where this task's next milestone usually lands."""
@@ -176,15 +203,20 @@ class Schedule:
         if window is not None and window.high < elapsed <= LATE_SPAN * window.high:
             growth = min(growth, LATE_GROWTH)
         growing = min(t.max_gap_s, max(t.min_gap_s, growth * elapsed))
+        floor = t.min_gap_s
         if window is None or elapsed > window.high:
             gap = growing
         elif elapsed < window.low:
             gap = window.low - elapsed  # nothing usually happens before the window opens
         else:
-            gap = min(t.max_gap_s, max(t.min_gap_s, DENSE[milestone] * window.median))
+            step = t.learned_step if milestone == "playable" else t.learned_final_step
+            gap = min(t.max_gap_s, step * elapsed, (window.high - window.low) / WINDOW_POLLS)
+            # Closer than a round trip, a poll would ask before the last answer is in; closer
+            # than min_gap_s only where the step asks for it (plan's budget bounds the count).
+            floor = max(self.round_trip, min(t.min_gap_s, step * elapsed))
         if watch.waiters == 0:
             gap = max(gap, min(t.idle_max_gap_s, IDLE_GROWTH * elapsed))
-        return max(gap, t.min_gap_s)
+        return max(gap, floor)
 
     def plan(self, watch: Watch, now: float, *, paused_until: float = 0.0) -> None:
         """Set the watch's next poll, no earlier than ``paused_until`` (a Retry-After)."""
@@ -193,12 +225,19 @@ class Schedule:
         if (
             watch.fetched_at is None
             and now < first
-            and (window is None or window.low < 2 * self.timing.first_poll_s)
+            and (window is None or window.low <= self.timing.first_poll_s)
         ):
-            # With nothing learned (or a window opening within seconds), look soon after the submit.
+            # With nothing learned (or a window open by then), look soon after the submit.
             due = first
         else:
             due = now + self.gap(watch, now, window)
+        every = self.timing.fetch_every_s
+        final = self.latency.window(latency_key(watch.ref), "complete")
+        if final is not None and final.low >= 2 * every:
+            # A task known to take a while (a shorter one costs the fixed loop 1-2 fetches) is
+            # never fetched more often than a poll every fetch_every_s since its submit would be:
+            # what the sparse start saves is what the windows spend.
+            due = max(due, watch.started + (watch.fetches + 1) * every)
         watch.gap = max(self.timing.min_gap_s, due - now)
         watch.next_at = max(due, paused_until)
 
