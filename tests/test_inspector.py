@@ -26,6 +26,7 @@ import anyio
 import pytest
 
 from suno_mcp.server.app import build_server
+from suno_mcp.server.identity import PNG_URL, WEBSITE_URL
 from suno_mcp.settings import load_settings
 from tests.support.node_tools import INSPECTOR, node_tool
 
@@ -254,3 +255,13 @@ def test_the_inspector_calls_every_tool_over_streamable_http(inspector: Path, tm
         assert [tool["name"] for tool in listed["tools"]] == _served_tools(tmp_path / "listing")
         _every_tool_in_a_chain(_caller(inspector, target, env), data_dir, embedded_sandbox=True)
     assert server.returncode == 0, log.read_text()
+
+
+def test_the_inspector_shows_our_icon_and_website_in_the_server_info(inspector: Path, tmp_path: Path) -> None:
+    target = ["-e", f"SUNO_MCP_DATA_DIR={tmp_path / 'data'}", SCRIPT, "serve", "--sandbox"]
+    shown = _inspect(inspector, target, _clean_env(tmp_path), "initialize")
+    info = shown["serverInfo"]
+    assert info["websiteUrl"] == WEBSITE_URL
+    assert [icon["mimeType"] for icon in info["icons"]] == ["image/svg+xml", "image/png"]
+    assert info["icons"][0]["src"].startswith("data:image/svg+xml;base64,")
+    assert info["icons"][1]["src"] == PNG_URL

@@ -462,6 +462,32 @@ async def test_one_tenants_rows_are_invisible_to_every_other_tenant(ledger: Ledg
         assert await ledger.used(budget, tenant=other) == 0
 
 
+async def test_task_ids_by_prefix_are_the_tenants_own_newest_first_matched_exactly_and_counted(
+    store: Store,
+) -> None:
+    now = [1000.0]
+    ledger = await store.open(clock=lambda: now[0])
+    for task_id, tenant in (("ab_1", A), ("ab%2", A), ("AB-3", A), ("ab-4", B), ("ab-5", A)):
+        now[0] += 1
+        local = await ledger.record_intent(
+            api="task", kind="music", request={}, fingerprint=None, tenant=tenant
+        )
+        await ledger.record_submitted(local, _task(task_id))
+    await ledger.record_intent(api="task", kind="music", request={}, fingerprint=None, tenant=A)  # no id yet
+
+    assert await ledger.task_ids("ab", tenant=A) == (["ab-5", "ab%2", "ab_1"], 3)
+    assert await ledger.task_ids("", limit=2, tenant=A) == (["ab-5", "AB-3"], 4)
+    # '%' and '_' are characters of the prefix, not wildcards; case counts.
+    assert await ledger.task_ids("ab%", tenant=A) == (["ab%2"], 1)
+    assert await ledger.task_ids("ab_", tenant=A) == (["ab_1"], 1)
+    assert await ledger.task_ids("Ab", tenant=A) == ([], 0)
+    # Another tenant's ids are not there, whatever the prefix.
+    assert await ledger.task_ids("ab-4", tenant=A) == ([], 0)
+    assert await ledger.task_ids("ab", tenant=B) == (["ab-4"], 1)
+    assert await ledger.task_ids("", tenant="") == ([], 0)
+    await ledger.close()
+
+
 async def test_another_tenants_identical_request_is_no_duplicate_and_not_charged_to_their_budget(
     ledger: LedgerStore,
 ) -> None:

@@ -28,6 +28,7 @@ from mcp import Client, StdioServerParameters
 
 from suno_mcp import __version__
 from suno_mcp.server.app import build_server
+from suno_mcp.server.identity import PNG_URL, REPOSITORY_URL, WEBSITE_URL, icon_bytes
 from suno_mcp.service.core import SunoService
 from suno_mcp.settings import ENV_FOR_FIELD, Settings, load_settings
 from tests.support.node_tools import MCPB, node_tool
@@ -83,7 +84,22 @@ REGISTRY_SCHEMA: dict[str, Any] = {
         "version": {"type": "string", "maxLength": 255},
         "websiteUrl": {"type": "string"},
         "repository": {"type": "object", "required": ["url", "source"]},
-        "icons": {"type": "array"},
+        "icons": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["src"],
+                "additionalProperties": False,
+                "properties": {
+                    "src": {"type": "string", "pattern": "^https://", "maxLength": 255},
+                    "mimeType": {
+                        "enum": ["image/png", "image/jpeg", "image/jpg", "image/svg+xml", "image/webp"]
+                    },
+                    "sizes": {"type": "array", "items": {"type": "string", "pattern": "^(\\d+x\\d+|any)$"}},
+                    "theme": {"enum": ["light", "dark"]},
+                },
+            },
+        },
         "remotes": {"type": "array"},
         "_meta": {"type": "object"},
         "packages": {
@@ -135,6 +151,21 @@ def test_the_registry_entry_has_every_field_the_registry_requires() -> None:
     jsonschema.Draft7Validator(REGISTRY_SCHEMA).validate(entry)
     assert entry["$schema"] == REGISTRY_SCHEMA_URL
     assert len(entry["description"]) <= 100
+
+
+def test_the_registry_entry_and_the_bundle_name_our_repository_and_icon() -> None:
+    entry = _json("server.json")
+    assert entry["repository"] == {"url": REPOSITORY_URL, "source": "github"}
+    assert entry["websiteUrl"] == WEBSITE_URL
+    # Each registry icon is the repository's copy of a file the package ships.
+    for icon in entry["icons"]:
+        name = icon["src"].rsplit("/", 1)[1]
+        assert icon["src"] == f"{PNG_URL.rsplit('/', 1)[0]}/{name}"
+        assert icon_bytes(name)
+    bundle = _json("manifest.json")
+    assert bundle["icon"] == "icon.png"
+    assert (MANIFESTS / "icon.png").read_bytes().startswith(b"\x89PNG")
+    assert bundle["repository"]["url"] == REPOSITORY_URL
 
 
 def test_the_registry_entry_runs_this_pypi_package_at_this_version_over_stdio() -> None:
@@ -220,7 +251,7 @@ def test_the_pinned_mcpb_cli_validates_the_manifest_and_packs_the_bundle(tmp_pat
     )
     assert packed.returncode == 0, packed.stdout + packed.stderr
     with zipfile.ZipFile(bundle) as archive:
-        assert sorted(archive.namelist()) == ["manifest.json", "pyproject.toml", "server/main.py"]
+        assert sorted(archive.namelist()) == ["icon.png", "manifest.json", "pyproject.toml", "server/main.py"]
 
 
 # -- the wheel, installed in a fresh environment --------------------------------------------------

@@ -44,7 +44,9 @@ async def test_console_script_answers_initialize_and_lists_tools_with_schemas(tm
             assert tool["description"]
             assert tool["inputSchema"]["type"] == "object"
             assert "outputSchema" in tool
-            assert tool["annotations"]["openWorldHint"] is (tool["name"] not in {"list_tasks", "get_usage"})
+            # The protocol's default for a missing openWorldHint is true: only the local tools say false.
+            open_world = tool["annotations"].get("openWorldHint", True)
+            assert open_world is (tool["name"] not in {"list_tasks", "get_usage"})
         generate = tools["generate_music"]["inputSchema"]["properties"]
         assert generate["description"]["maxLength"] == 500
         assert generate["description"]["type"] == ["string", "null"]

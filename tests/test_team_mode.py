@@ -20,6 +20,7 @@ from typing import Any
 
 import anyio
 import httpx
+import mcp_types as types
 import pytest
 from mcp import Client, MCPError
 from pydantic import SecretStr
@@ -143,6 +144,33 @@ async def test_one_key_neither_sees_nor_reuses_another_keys_tasks(tmp_path: Path
     # tasks apart as the vendor keeps accounts (h-ledger and h-bench together).
     assert bob_peek.is_error
     assert "Not found" in _text(bob_peek)
+
+
+async def test_task_ids_complete_from_the_callers_own_ledger_only(tmp_path: Path) -> None:
+    template = types.ResourceTemplateReference(uri="suno://tasks/{task_id}")
+
+    async def task_ids(client: Client, typed: str) -> list[str]:
+        return (await client.complete(template, {"name": "task_id", "value": typed})).completion.values
+
+    async with (
+        team_server(tmp_path) as (url, _),
+        bearer_client(url, ALICE) as alice,
+        bearer_client(url, BOB) as bob,
+    ):
+        with anyio.fail_after(CALL_LIMIT_S):
+            made = [
+                (
+                    await client.call_tool(
+                        "generate_music", {"description": f"{name}'s song", "wait_seconds": 0}
+                    )
+                )
+                for client, name in ((alice, "alice"), (bob, "bob"))
+            ]
+            alices, bobs = (m.structured_content["task_id"] for m in made if m.structured_content)
+            alice_all, alice_bobs = await task_ids(alice, ""), await task_ids(alice, bobs)
+            bob_all, bob_alices = await task_ids(bob, ""), await task_ids(bob, alices)
+    assert (alice_all, bob_all) == ([alices], [bobs])
+    assert (alice_bobs, bob_alices) == ([], [])
 
 
 @pytest.mark.slow  # ~5 s: Alice's waited call holds her slot for its whole wait_seconds

@@ -23,10 +23,10 @@ from urllib.parse import quote
 
 ID_MAX = 128
 
-# The rule as a regular expression for JSON Schema (tool arguments). It is written to mean
-# the same in Python's re, ECMAScript and Rust's regex, which clients and pydantic use.
-# Python's str.isprintable() (in is_id) also refuses the invisible format characters that
-# a portable character class cannot name.
+# The rule as a regular expression, written to mean the same in Python's re, ECMAScript and
+# Rust's regex (the tool schemas carried it once; the server now checks it alone, so the tool
+# list stays small). Python's str.isprintable() (in is_id) also refuses the invisible format
+# characters that a portable character class cannot name.
 ID_PATTERN = rf"^[^\s\x00-\x1f\x7f-\x9f]{{1,{ID_MAX}}}$"
 _ID_RE = re.compile(ID_PATTERN)
 

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import AfterValidator, Field, StringConstraints, ValidationError
 
 from suno_mcp.domain.catalog import DESCRIPTION_MAX, LYRICS_PROMPT_MAX, TITLE_MAX, Catalog
-from suno_mcp.domain.ids import ID_PATTERN, ID_RULE, VENDOR_ID_RULE, is_id, looks_like_vendor_id
+from suno_mcp.domain.ids import ID_RULE, VENDOR_ID_RULE, is_id, looks_like_vendor_id
 
 LONGEST_LYRICS = 5000
 LONGEST_TAGS = 1000
@@ -38,25 +38,28 @@ Description = Annotated[
     str | None,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=DESCRIPTION_MAX),
     Field(
-        description=f"Inspiration mode: describe the song and Suno writes lyrics and style (max {DESCRIPTION_MAX} "
-        "chars). Do not combine with lyrics/tags/title.",
+        description="Describe the song; Suno writes lyrics and style. Not with lyrics/tags/title.",
         examples=["a chill lo-fi song about rain on a window"],
     ),
 ]
+# The "...Text" forms carry the rule without a description: a tool whose description says its
+# arguments are as in generate_music uses them, so the words are read once per conversation.
+LyricsText = Annotated[
+    str | None, StringConstraints(strip_whitespace=True, min_length=1, max_length=LONGEST_LYRICS)
+]
 Lyrics = Annotated[
-    str | None,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=LONGEST_LYRICS),
+    LyricsText,
     Field(
-        description="Custom mode: the words to sing; [Verse]/[Chorus] markers allowed. "
-        "Max 3000 chars (5000 on v4.5+)."
+        description="Custom mode: words to sing, [Verse]/[Chorus] allowed; max 3000 chars (5000 on v4.5+)."
     ),
 ]
+TagsText = Annotated[
+    str | None, StringConstraints(strip_whitespace=True, min_length=1, max_length=LONGEST_TAGS)
+]
 Tags = Annotated[
-    str | None,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=LONGEST_TAGS),
+    TagsText,
     Field(
-        description="Custom mode: comma-separated styles, e.g. 'lo-fi, chill, piano'. "
-        "Max 200 chars (1000 on v4.5+).",
+        description="Custom mode: styles, e.g. 'lo-fi, piano'; max 200 chars (1000 on v4.5+).",
         examples=["lo-fi, chill, piano"],
     ),
 ]
@@ -80,15 +83,12 @@ AudioUrl = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=URL_MAX),
     Field(description="Public http(s) URL of an audio file (.mp3, .wav, .m4a, .ogg, .flac, .aac)."),
 ]
-Title = Annotated[
-    str | None,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX),
-    Field(description=f"Custom mode: the song title (max {TITLE_MAX} chars)."),
-]
+Title = Annotated[str | None, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX)]
 
 
 def _exact_id(value: str | None) -> str | None:
-    # The schema's pattern is the portable part of the rule; this is all of it.
+    # The whole rule, checked here before anything is sent. The schema states none of it: "printable,
+    # no spaces" tells a model nothing it would get wrong, and seven copies cost every conversation.
     if value is not None and not is_id(value):
         raise ValueError(f"an id is {ID_RULE}; {ID_FIX}")
     return value
@@ -97,29 +97,26 @@ def _exact_id(value: str | None) -> str | None:
 _ID = AfterValidator(_exact_id)
 
 
-Model = Annotated[
-    str | None,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
-    Field(description="Suno model (sent as mv), e.g. chirp-v3-5. Omit for the server default."),
-]
+ModelText = Annotated[str | None, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Model = Annotated[ModelText, Field(description="Suno model, e.g. chirp-v3-5; omit for the default.")]
 TaskId = Annotated[
     str,
-    Field(pattern=ID_PATTERN, description="A task id from an earlier result (a clip id works too)."),
+    Field(description="A task id from an earlier result (a clip id works too)."),
     _ID,
 ]
 ClipId = Annotated[
     str,
-    Field(pattern=ID_PATTERN, description="A clip id from a task's clips."),
+    Field(description="A clip id from a task's clips."),
     _ID,
 ]
 OptionalTaskId = Annotated[
     str | None,
-    Field(pattern=ID_PATTERN, description="A task id from an earlier result."),
+    Field(description="A task id from an earlier result."),
     _ID,
 ]
 OptionalClipId = Annotated[
     str | None,
-    Field(pattern=ID_PATTERN, description="A clip id from a task's clips."),
+    Field(description="A clip id from a task's clips."),
     _ID,
 ]
 ContinueAt = Annotated[
@@ -127,12 +124,12 @@ ContinueAt = Annotated[
     Field(
         ge=0,
         le=MAX_CONTINUE_AT,
-        description="Second of the clip to continue from (0 to the clip's duration).",
+        description="Second of the clip to continue from.",
     ),
 ]
 ForceNew = Annotated[
     bool,
-    Field(description="Pay for a new request even if an identical recent one can be reused."),
+    Field(description="true: pay again instead of reusing."),
 ]
 LyricsPrompt = Annotated[
     str,
@@ -141,14 +138,15 @@ LyricsPrompt = Annotated[
 ]
 
 
-def wait_field(default: float, limit: float) -> Any:
-    """The wait_seconds argument, bounded by the server's max wait."""
+def wait_field(default: float, limit: float, *, described: bool = True) -> Any:
+    """The wait_seconds argument, bounded by the server's max wait (undescribed for the tools
+    whose description says they wait like generate_music)."""
     return Annotated[
         float,
         Field(
             ge=0,
             le=limit,
-            description="Most seconds to wait; returns as soon as audio is playable (or final).",
+            description="Most seconds to wait (returns early at a milestone)." if described else None,
         ),
     ]
 

@@ -51,6 +51,15 @@ class PollerHost(Protocol):
         """This task's status has not moved for the stall limit: the poller stops following it."""
         ...
 
+    def task_moved(self, ref: TaskRef, task: Task) -> None:
+        """This task's newest state (fetched here, or stored by another replica) is news to its
+        followers: a new status, or audio it did not have (:func:`suno_mcp.domain.news.moved`)."""
+        ...
+
+    def paused(self, tenant: str, retry_after: float | None) -> None:
+        """The upstream answered one of ``tenant``'s requests with 429: their requests wait."""
+        ...
+
 
 class NoHost:
     """A poller on its own: holds no tenant's key, stores nothing, and has nothing stored."""
@@ -68,4 +77,10 @@ class NoHost:
         return None
 
     async def task_stalled(self, ref: TaskRef, task: Task) -> None:
+        return None
+
+    def task_moved(self, ref: TaskRef, task: Task) -> None:
+        return None
+
+    def paused(self, tenant: str, retry_after: float | None) -> None:
         return None

@@ -42,6 +42,7 @@ import anyio.abc
 from suno_mcp.domain.errors import NotFoundError, RateLimitedError, SunoError
 from suno_mcp.domain.latency import LatencyModel, Milestone
 from suno_mcp.domain.models import ApiFamily, Status, Task, TaskRef
+from suno_mcp.domain.news import moved
 from suno_mcp.domain.tenancy import SERVER_TENANT
 from suno_mcp.engine.coordination import LocalCoordinator, PollCoordinator
 from suno_mcp.engine.host import NO_KEY, NoHost, NoKeyError, PollerHost
@@ -145,6 +146,7 @@ class Poller:
         ``family``: the API a poll was refused on; its scheduled polls also wait out Retry-After.
         """
         self._limiters.rate_limited(tenant, retry_after, family)
+        self.host.paused(tenant, retry_after)
         if self._group is not None:
             # Sent beside, not in the way: the answer this 429 came with is due to its waiters now,
             # and the notice may queue behind this replica's lease requests.
@@ -270,12 +272,8 @@ class Poller:
         return watch.task
 
     async def _report(self, watch: Watch, progress: ProgressFn) -> None:
-        await progress(
-            watch.task,
-            self._clock() - watch.started,
-            self._describe_error(watch),
-            self.typical_s(watch.ref, "complete"),
-        )
+        elapsed, usual_s = self._clock() - watch.started, self.typical_s(watch.ref, "complete")
+        await progress(watch.task, elapsed, self._describe_error(watch), usual_s)
 
     def forget(self, task_id: str, *, tenant: str = SERVER_TENANT) -> None:
         """Stop watching a task (one reported stalled is looked at only when asked)."""
@@ -515,9 +513,11 @@ class Poller:
                 await self.host.milestone_reached(watch.ref, milestone, seconds)
             if watch.moves_on(task):
                 watch.moved_at = now
-            news = not _same(watch.task, task)
+            news, visible = not _same(watch.task, task), moved(watch.task, task)
             watch.task, watch.error, watch.misses, watch.seen_at = task, None, 0, now
             await self.host.task_fetched(watch.ref, task)
+            if visible:
+                self.host.task_moved(watch.ref, task)  # stored first: a follower reads it next
             if news:
                 await self.coordinator.changed(watch.ref)  # stored: the other replicas read it
         self._plan(watch, now)
@@ -594,6 +594,8 @@ class Poller:
             self._schedule.learn(watch, task, now)
             if watch.moves_on(task):
                 watch.moved_at = now
+            if moved(watch.task, task):
+                self.host.task_moved(watch.ref, task)  # this replica's followers hear of it too
             watch.task, watch.misses = task, 0
         if not task.status.followed:  # finished, or stalled by the replica that polled it
             await self._drop(watch)

@@ -19,14 +19,19 @@ import mcp_types as types
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.shared.exceptions import MCPError
 from pydantic import AnyUrl, SecretStr, ValidationError
 
 from suno_mcp import __version__
 from suno_mcp.domain.inputs import explain
 from suno_mcp.domain.tenancy import CURRENT_CALLER, Caller, caller_from_headers
+from suno_mcp.server.completions import register_completions
 from suno_mcp.server.confirm import AskFirst
+from suno_mcp.server.identity import CACHE_HINTS, WEBSITE_URL, server_icons
 from suno_mcp.server.lifespan import AppState, Backend, LazyService, ToolContext, server_lifespan
 from suno_mcp.server.metrics import MetricsListener
+from suno_mcp.server.notices import Notices
 from suno_mcp.server.player import player_extension
 from suno_mcp.server.prompts import register_prompts
 from suno_mcp.server.resources import register_resources
@@ -110,6 +115,28 @@ class SunoServer(MCPServer[AppState]):
         finally:
             CURRENT_CALLER.reset(token)
 
+    async def get_prompt(
+        self,
+        name: str,
+        arguments: dict[str, Any] | None = None,
+        context: Context[AppState, Any] | None = None,
+    ) -> types.GetPromptResult | types.InputRequiredResult:
+        # The SDK raises a bare ValueError for an unknown prompt or a missing argument, which goes
+        # out as error code 0 on a 2025 connection and as an anonymous "Internal server error" on a
+        # 2026-07-28 one. Both are the client's mistake: the spec's -32602 (invalid params), saying
+        # which prompts or arguments there are, and nothing logged as a server fault.
+        prompts = {prompt.name: prompt for prompt in await self.list_prompts()}
+        prompt = prompts.get(name)
+        if prompt is None:
+            raise MCPError(
+                types.INVALID_PARAMS, f"Unknown prompt: {name}; the prompts are {', '.join(sorted(prompts))}"
+            )
+        given = arguments or {}
+        missing = [arg.name for arg in prompt.arguments or [] if arg.required and arg.name not in given]
+        if missing:
+            raise MCPError(types.INVALID_PARAMS, f"Prompt {name} needs the argument(s): {', '.join(missing)}")
+        return await super().get_prompt(name, arguments, context)
+
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: ToolContext | None = None
     ) -> types.CallToolResult | types.InputRequiredResult:
@@ -174,15 +201,28 @@ def build_server(
     # Static resources get no Context (and /readyz is no MCP request): they find the service here.
     holder: list[LazyService] = []
     listeners: list[MetricsListener] = []
+    # Resource updates and log messages: answered and sent by the notices (see server.notices);
+    # the bus is the SDK's, for 2026-07-28 clients' subscriptions/listen, held here to publish on.
+    bus = InMemorySubscriptionBus()
+    notices = Notices(
+        bus, settings.tenant_secret if settings.team_mode else None, stateless_http=settings.stateless_http
+    )
 
     server = SunoServer(
         name="suno-mcp",
         title="Suno music",
         version=__version__,
         instructions=INSTRUCTIONS,
-        lifespan=server_lifespan(backend, settings, holder, clock=clock, listeners=listeners),
+        website_url=WEBSITE_URL,
+        icons=server_icons(),
+        cache_hints=CACHE_HINTS,
+        lifespan=server_lifespan(
+            backend, settings, holder, clock=clock, listeners=listeners, notices=notices
+        ),
         log_level=settings.log_level,
         extensions=[player_extension(settings, holder)],
+        subscriptions=bus,
+        middleware=[notices],
     )
     server.service_holder = holder
     server.metrics_listeners = listeners
@@ -191,4 +231,5 @@ def build_server(
     register_tools(server, settings)
     register_resources(server, settings, holder)
     register_prompts(server)
+    register_completions(server, holder)
     return server

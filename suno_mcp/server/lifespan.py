@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,11 +20,14 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 
 from suno_mcp.domain.errors import ConfigurationError
+from suno_mcp.domain.news import Listener
 from suno_mcp.domain.tenancy import CURRENT_CALLER
 from suno_mcp.server.metrics import MetricsListener, metrics_listener
 from suno_mcp.settings import Settings
 
 if TYPE_CHECKING:
+    from suno_mcp.server.notices import Notices
+
     # The service (and httpx behind it) is imported only when the first tool call opens it,
     # which keeps the server's start-up as light as the SDK's own.
     from suno_mcp.service.core import SunoService
@@ -58,9 +61,15 @@ class LazyService:
     """
 
     def __init__(
-        self, backend: Backend, settings: Settings, *, clock: Callable[[], float] = time.monotonic
+        self,
+        backend: Backend,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        listeners: Sequence[Listener] = (),
     ) -> None:
         self._backend = backend
+        self._listeners = listeners  # told the news of every service opened (the notifications)
         self._settings = settings
         self._clock = clock
         self._wanted = anyio.Event()  # set: the runner should open the backend
@@ -78,9 +87,14 @@ class LazyService:
             self._wanted = anyio.Event()
             try:
                 async with self._backend(self._settings) as service:
+                    stops = [service.news.follow(listener) for listener in self._listeners]
                     self._service, self._failure, self._failures = service, None, 0
                     self._end_attempt()
-                    await anyio.sleep_forever()
+                    try:
+                        await anyio.sleep_forever()
+                    finally:
+                        for stop in stops:
+                            stop()
             except Exception as err:  # a backend that cannot open must leave the server answering
                 # Task groups inside the backend wrap what they raise, so the cause may be nested.
                 self._service = None
@@ -167,15 +181,18 @@ def server_lifespan(
     *,
     clock: Callable[[], float] = time.monotonic,
     listeners: list[MetricsListener] | None = None,
+    notices: Notices | None = None,
 ) -> Callable[[MCPServer[AppState]], AbstractAsyncContextManager[AppState]]:
     """The server's lifespan: a LazyService over ``backend`` (its retry delay measured with
     ``clock``), in ``holder`` while the server runs (static resources get no Context, so they find
     the service there), and the metrics listener when SUNO_MCP_METRICS_PORT asks for one (in
-    ``listeners`` while it serves)."""
+    ``listeners`` while it serves). ``notices`` hears the service's news and sends it on while the
+    server runs."""
 
     @asynccontextmanager
     async def run(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        services = LazyService(backend, settings, clock=clock)
+        hear = () if notices is None else (notices.hear,)
+        services = LazyService(backend, settings, clock=clock, listeners=hear)
         async with metrics_listener(settings) as listener:
             if listener is not None and listeners is not None:
                 listeners.append(listener)
@@ -183,6 +200,8 @@ def server_lifespan(
             try:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(services.run)
+                    if notices is not None:
+                        tg.start_soon(notices.run)
                     try:
                         yield AppState(services=services)
                     finally:

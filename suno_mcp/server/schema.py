@@ -35,9 +35,11 @@ def _nullable_as_type_list(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def compact(node: Any, resolve: Callable[[dict[str, Any]], dict[str, Any]], *, output: bool) -> Any:
-    """A JSON schema without references, generated titles, examples or null defaults; for
-    outputs, also without defaults and descriptions (the tool descriptions and each result's
-    text and ``next_step`` say what the fields mean, and five tools repeat the same schema).
+    """A JSON schema without references, generated titles, examples or null and false defaults;
+    for outputs, also without defaults, descriptions and enums: an output schema gives the
+    shape (names, types, nesting, what is required), and seven tools repeat the same one. The
+    tool descriptions and each result's text and ``next_step`` say what the fields mean; the
+    statuses are listed once, in list_tasks' ``status`` argument.
 
     ``resolve`` turns a ``{"$ref": ...}`` node into the schema it names. Clients validate
     every structured result against the output schema, most with the pure-Python jsonschema
@@ -56,10 +58,10 @@ def compact(node: Any, resolve: Callable[[dict[str, Any]], dict[str, Any]], *, o
         return compact({**target, **siblings}, resolve, output=output)
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key in ("title", "$defs", "examples") or (output and key in ("default", "description")):
+        if key in ("title", "$defs", "examples") or (output and key in ("default", "description", "enum")):
             continue
-        if key == "default" and value is None:
-            continue  # an argument left out is None already
+        if key == "default" and (value is None or value is False):
+            continue  # an argument left out is None (or false) already
         if key == "properties" and isinstance(value, dict):
             out[key] = {name: compact(prop, resolve, output=output) for name, prop in value.items()}
         else:
@@ -109,7 +111,17 @@ class CompactSchemaModel(BaseModel):
         # (Nested models of this kind went through this hook already; others keep their nulls.)
         required = set(result.get("required", []))
         result["properties"] = {
-            name: prop if name in required else _never_null(prop)
+            name: prop if name in required else _name_only(_never_null(prop))
             for name, prop in result["properties"].items()
         }
         return result
+
+
+def _name_only(node: Any) -> Any:
+    """An optional text field of a result, listed by name alone: ``{}`` for ``{"type": "string"}``.
+
+    Seven tools repeat one result schema, and a type on each of its optional strings (URLs,
+    titles, errors, lyrics) was a sixth of the tool list. The names still say what a result
+    may hold; every value there is text, and the result's own text says what it means.
+    """
+    return {} if node == {"type": "string"} else node

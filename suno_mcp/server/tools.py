@@ -14,7 +14,6 @@ import mcp_types as types
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
-from suno_mcp.domain.catalog import DESCRIPTION_MAX
 from suno_mcp.domain.inputs import (
     ArgumentError,
     AudioUrl,
@@ -26,11 +25,14 @@ from suno_mcp.domain.inputs import (
     ForceNew,
     Lyrics,
     LyricsPrompt,
+    LyricsText,
     Model,
+    ModelText,
     NegativeTags,
     OptionalClipId,
     OptionalTaskId,
     Tags,
+    TagsText,
     TaskId,
     Title,
     check_text,
@@ -81,6 +83,7 @@ class ToolKit:
 
     settings: Settings
     generate_wait: Any
+    wait_like_generate: Any  # generate_wait, described by the tool ("as in generate_music")
     status_wait: Any
     lyrics_default: float
     lyrics_wait: Any
@@ -91,9 +94,10 @@ class ToolKit:
         return cls(
             settings=settings,
             generate_wait=wait_field(settings.default_wait, settings.max_wait),
+            wait_like_generate=wait_field(settings.default_wait, settings.max_wait, described=False),
             status_wait=wait_field(0, settings.max_wait),
             lyrics_default=lyrics_default,
-            lyrics_wait=wait_field(lyrics_default, settings.max_wait),
+            lyrics_wait=wait_field(lyrics_default, settings.max_wait, described=False),
         )
 
     @property
@@ -103,8 +107,8 @@ class ToolKit:
         if window <= 0:
             return "Every call is a new paid request (the duplicate guard is off)."
         return (
-            f"An identical request in the last {_duration(window)} is reused, not paid again "
-            "(force_new=true overrides)."
+            f"An identical request within {_duration(window)} is reused, not paid again (force_new=true "
+            "overrides)."
         )
 
 
@@ -114,8 +118,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g} seconds"
 
 
-WRITES = types.ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
-READS = types.ToolAnnotations(read_only_hint=True, open_world_hint=True, idempotent_hint=True)
+# Only the hints that differ from the protocol's defaults (not read-only, destructive, not idempotent,
+# open world; idempotent and destructive mean nothing for a read-only tool): every hint written out
+# is read in every conversation, and one left out means its default.
+WRITES = types.ToolAnnotations(destructive_hint=False)
+READS = types.ToolAnnotations(read_only_hint=True)
+LOCAL_READS = types.ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
 def _register_generate(server: MCPServer[AppState], kit: ToolKit) -> None:
@@ -126,12 +134,10 @@ def _register_generate(server: MCPServer[AppState], kit: ToolKit) -> None:
         meta=player_meta("generate_music"),
         annotations=WRITES,
         description=(
-            "Start a new song with Suno (two clips per request; costs credits). Use EITHER description "
-            f"(inspiration mode: Suno writes lyrics and style, max {DESCRIPTION_MAX} chars) OR lyrics with "
-            "optional tags and title (custom mode); instrumental=true for no vocals (custom mode then needs "
-            "no lyrics). Waits up to wait_seconds and returns as soon as audio is playable: preview_url is "
-            "a streaming preview, audio_url the final file. Then call get_task_status(task_id, wait_seconds) "
-            f"until complete. {kit.reuse_note} Models: suno://models."
+            "Start a song (two clips; costs credits): EITHER description (Suno writes lyrics and style) OR "
+            "lyrics with optional tags and title; instrumental=true: no vocals (lyrics optional). Returns "
+            "once playable: preview_url streams now, audio_url is the final file; then "
+            f"get_task_status(task_id, wait_seconds) until complete. {kit.reuse_note} Models: suno://models."
         ),
     )
     async def generate_music(
@@ -169,23 +175,23 @@ def _register_extend(server: MCPServer[AppState], kit: ToolKit) -> None:
         meta=player_meta("extend_music"),
         annotations=WRITES,
         description=(
-            "Continue an existing clip from continue_at seconds (costs credits; two new clips). Optional "
-            "lyrics/tags/title steer the continuation. Waits like generate_music. After one or more "
-            "extensions, get_complete_song(clip_id of the last extension) joins the chain into one song."
+            "Continue a clip from continue_at seconds (costs credits; two new clips); lyrics/tags/title "
+            "steer it. lyrics, tags, model, wait_seconds, force_new as in generate_music. "
+            "get_complete_song(clip_id of the last extension) then joins the chain into one song."
         ),
     )
     async def extend_music(
         ctx: ToolContext,
         clip_id: ClipId,
         continue_at: ContinueAt,
-        lyrics: Lyrics = None,
-        tags: Tags = None,
+        lyrics: LyricsText = None,
+        tags: TagsText = None,
         title: Title = None,
         instrumental: Annotated[bool, Field(description="true: no vocals in the continuation.")] = False,
-        model: Model = None,
+        model: ModelText = None,
         task_id: OptionalTaskId = None,
-        wait_seconds: kit.generate_wait = settings.default_wait,  # type: ignore[name-defined]
-        force_new: ForceNew = False,
+        wait_seconds: kit.wait_like_generate = settings.default_wait,  # type: ignore[name-defined]
+        force_new: bool = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         async def call(service: "SunoService", progress: ProgressReport) -> "Outcome":
             request = await service.extend_request(
@@ -211,10 +217,8 @@ def _register_status(server: MCPServer[AppState], kit: ToolKit) -> None:
         meta=player_meta("get_task_status"),
         annotations=READS,
         description=(
-            "The state of a task (from generate_music, extend_music, generate_lyrics or get_complete_song), "
-            "every clip with its URLs, and the next step. wait_seconds > 0 waits for the next milestone "
-            "(playable, then final) and returns early when it arrives. Works for tasks from earlier sessions; "
-            "a clip id is accepted too."
+            "A task's state (earlier sessions too; a clip id works), its clips with URLs and the next "
+            "step. wait_seconds > 0 waits for the next milestone (playable, then final)."
         ),
     )
     async def get_task_status(
@@ -230,11 +234,10 @@ def _register_status(server: MCPServer[AppState], kit: ToolKit) -> None:
 def _register_list(server: MCPServer[AppState], kit: ToolKit) -> None:
     @server.tool(
         title="List tasks",
-        annotations=types.ToolAnnotations(read_only_hint=True, open_world_hint=False, idempotent_hint=True),
+        annotations=LOCAL_READS,
         description=(
-            "Tasks in the local ledger, newest first: ids, status, titles, clip ids. Use it to find earlier "
-            "songs, and before resubmitting after an error: status 'unknown' means a submit may have been "
-            "charged without an answer."
+            "Tasks in the local ledger, newest first: ids, status, titles, clip ids. Check it before "
+            "resubmitting after an error: status 'unknown' means a submit may have been charged unanswered."
         ),
     )
     async def list_tasks(
@@ -255,15 +258,15 @@ def _register_lyrics(server: MCPServer[AppState], kit: ToolKit) -> None:
         title="Write lyrics",
         annotations=WRITES,
         description=(
-            "Write song lyrics (with a title) from a description. Returns lyrics ready for "
-            f"generate_music(lyrics=..., title=..., tags=...). Waits up to wait_seconds (default {kit.lyrics_default:g})."
+            "Write song lyrics and a title from a description, ready for generate_music(lyrics=..., "
+            "title=..., tags=...). wait_seconds, force_new as there."
         ),
     )
     async def generate_lyrics(
         ctx: ToolContext,
         description: LyricsPrompt,
         wait_seconds: kit.lyrics_wait = kit.lyrics_default,  # type: ignore[name-defined]
-        force_new: ForceNew = False,
+        force_new: bool = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         async def call(service: "SunoService", progress: ProgressReport) -> "Outcome":
             check_text(description=description)
@@ -280,16 +283,16 @@ def _register_complete_song(server: MCPServer[AppState], kit: ToolKit) -> None:
         meta=player_meta("get_complete_song"),
         annotations=WRITES,
         description=(
-            "After extend_music, join the whole chain (original clip + extensions) into one song. Pass the "
-            "clip_id of the LAST extension. Returns a task like generate_music; the joined clip's duration "
-            "is the whole song."
+            "After extend_music: join the chain (original clip + extensions) into one song; pass the "
+            "clip_id of the LAST extension. Returns a task like generate_music; wait_seconds, force_new "
+            "as there."
         ),
     )
     async def get_complete_song(
         ctx: ToolContext,
         clip_id: ClipId,
-        wait_seconds: kit.generate_wait = kit.settings.default_wait,  # type: ignore[name-defined]
-        force_new: ForceNew = False,
+        wait_seconds: kit.wait_like_generate = kit.settings.default_wait,  # type: ignore[name-defined]
+        force_new: bool = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         return await answer(
             ctx,
@@ -302,12 +305,10 @@ def _register_complete_song(server: MCPServer[AppState], kit: ToolKit) -> None:
 def _register_download(server: MCPServer[AppState], kit: ToolKit) -> None:
     @server.tool(
         title="Download audio",
-        annotations=types.ToolAnnotations(
-            read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
-        ),
+        annotations=types.ToolAnnotations(destructive_hint=False, idempotent_hint=True),
         description=(
-            "Save the final audio of a task (all its complete clips) or of one clip to the data directory, "
-            "before the hosted URLs expire. Give task_id or clip_id. Returns the local file paths."
+            "Save a task's final audio (its complete clips) or one clip to the data directory before the "
+            "hosted URLs expire; give task_id or clip_id. Returns the file paths."
         ),
     )
     async def download_audio(
@@ -333,7 +334,7 @@ def _register_cover(server: MCPServer[AppState], kit: ToolKit) -> None:
         annotations=WRITES,
         description=(
             "Restyle a complete clip: a new version in the style of tags (costs credits; two clips). "
-            "Waits like generate_music."
+            "title, model, wait_seconds, force_new as in generate_music."
         ),
     )
     async def cover_music(
@@ -343,9 +344,9 @@ def _register_cover(server: MCPServer[AppState], kit: ToolKit) -> None:
         lyrics: CoverLyrics = None,
         title: Title = None,
         negative_tags: NegativeTags = None,
-        model: Model = None,
-        wait_seconds: kit.generate_wait = kit.settings.default_wait,  # type: ignore[name-defined]
-        force_new: ForceNew = False,
+        model: ModelText = None,
+        wait_seconds: kit.wait_like_generate = kit.settings.default_wait,  # type: ignore[name-defined]
+        force_new: bool = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         async def call(service: "SunoService", progress: ProgressReport) -> "Outcome":
             request = await service.cover_request(
@@ -368,13 +369,14 @@ def _register_upload(server: MCPServer[AppState], kit: ToolKit) -> None:
         title="Upload audio",
         annotations=WRITES,
         description=(
-            "Bring in a song from a public audio URL as a clip (no generation); extend_music continues it."
+            "Bring in a song from a public audio URL as a clip (no generation); extend_music continues it. "
+            "force_new as in generate_music."
         ),
     )
     async def upload_audio(
         ctx: ToolContext,
         url: AudioUrl,
-        force_new: ForceNew = False,
+        force_new: bool = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         async def call(service: "SunoService", progress: ProgressReport) -> "Outcome":
             return await service.upload_audio(service.upload_source(url), force_new=force_new)
@@ -385,10 +387,10 @@ def _register_upload(server: MCPServer[AppState], kit: ToolKit) -> None:
 def _register_usage(server: MCPServer[AppState], kit: ToolKit) -> None:
     @server.tool(
         title="Usage and budget",
-        annotations=types.ToolAnnotations(read_only_hint=True, open_world_hint=False, idempotent_hint=True),
+        annotations=LOCAL_READS,
         description=(
-            "Paid requests in the last hour, day and 30 days (by kind and model, with clips and, when "
-            "prices are set, estimated cost), and the budget. Free; nothing is sent upstream."
+            "Paid requests in the last hour, day and 30 days (by kind and model, with clips and estimated "
+            "cost when prices are set) and the budget. Free; sends nothing upstream."
         ),
     )
     async def get_usage(ctx: ToolContext) -> Annotated[types.CallToolResult, UsageResult]:

@@ -43,6 +43,7 @@ from suno_mcp.domain.models import (
     TaskRecord,
     TaskRef,
 )
+from suno_mcp.domain.news import NewsFeed, Paused, TaskMoved, UsageRecorded
 from suno_mcp.domain.spending import CURRENT_CONFIRM, Confirm, fingerprint
 from suno_mcp.domain.tenancy import SERVER_TENANT, Caller, KeyRing
 from suno_mcp.engine.poller import READ, Goal, Poller, ProgressFn
@@ -93,6 +94,9 @@ class SunoService(Spending, Downloads, Requests, Unrecorded):
     # keys callers brought, shared by every view so the poller can follow each tenant's tasks.
     tenant: str = SERVER_TENANT
     keys: KeyRing = field(default_factory=KeyRing)
+    # What happens while it runs (tasks moving, paid requests, 429 pauses), for the MCP layer's
+    # notifications; shared by every view likewise.
+    news: NewsFeed = field(default_factory=NewsFeed)
     # Accepted submits the ledger could not record yet (None: a service built by hand keeps none).
     journal: Journal | None = None
     journal_retry: Backoff = field(default_factory=Backoff)
@@ -319,6 +323,7 @@ class SunoService(Spending, Downloads, Requests, Unrecorded):
             else:
                 outcome = await self.follow(existing, wait_s=wait_s, progress=progress)
             return outcome.model_copy(update={"deduplicated": True})
+        self.news.tell(UsageRecorded(self.tenant))  # a new row that counts as paid
         done = self._in_flight[flight] = anyio.Event()
         try:
             task = await self._send(local_id, send, kind)
@@ -371,6 +376,7 @@ class SunoService(Spending, Downloads, Requests, Unrecorded):
                 await self.ledger.record_unknown(local_id, err.message, raw)
                 raise SubmitOutcomeUnknownError(err.message, local_id=local_id) from err
             await self.ledger.record_rejected(local_id, err.message)
+            self.news.tell(UsageRecorded(self.tenant))  # refused: the row no longer counts
             raise
         except BaseException:
             # Cancelled (or crashed) while the request may have been in flight.
@@ -500,6 +506,10 @@ class SunoService(Spending, Downloads, Requests, Unrecorded):
         )
         return [self._with_journal(record) for record in records]
 
+    async def task_ids(self, prefix: str, *, limit: int = 20) -> tuple[list[str], int]:
+        """This tenant's task ids beginning with ``prefix``, newest first (at most ``limit``), and how many match."""
+        return await self.ledger.task_ids(prefix, limit=limit, tenant=self.tenant)
+
     async def record(self, task_id: str) -> TaskRecord | None:
         """This tenant's record of a task (by task id or local id), without asking the upstream.
 
@@ -548,6 +558,15 @@ class SunoService(Spending, Downloads, Requests, Unrecorded):
         )
         if not self._waiting_for_ledger(ref):
             await self.ledger.update(stalled, tenant=ref.tenant)
+            self.task_moved(ref, stalled)
+
+    def task_moved(self, ref: TaskRef, task: Task) -> None:
+        """Poller hook: a task's status or audio changed (and is stored): tell whoever follows it."""
+        self.news.tell(TaskMoved(ref.tenant, task.task_id, task.status, task.error))
+
+    def paused(self, tenant: str, retry_after: float | None) -> None:
+        """Poller hook: the upstream answered 429, so this tenant's requests wait."""
+        self.news.tell(Paused(tenant, retry_after))
 
     async def task_fetched(self, ref: TaskRef, task: Task) -> None:
         """Poller hook: store every state a poll brought; start the opt-in download when final."""

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from suno_mcp.domain.errors import BudgetReachedError, DeclinedError
 from suno_mcp.domain.models import ApiFamily, TaskKind, TaskRecord, UsageLine
+from suno_mcp.domain.news import NewsFeed, SpendAsked
 from suno_mcp.domain.spending import DAY_COUNT, USAGE_WINDOWS, Confirm, Decision, Question, request_line
 from suno_mcp.settings import Settings
 from suno_mcp.store.base import LedgerStore, OverBudget
@@ -36,6 +37,7 @@ class Spending:
     sandbox: bool
     tenant: str
     wall: Callable[[], float]
+    news: NewsFeed
 
     async def _admit(
         self,
@@ -112,6 +114,8 @@ class Spending:
     async def _ask(self, confirm: Confirm | None, question: Question) -> None:
         """Ask the person; return only on an explicit accept (anything else raises, nothing is sent)."""
         decision: Decision = "unsupported" if confirm is None else await confirm(question)
+        if decision != "unsupported":
+            self.news.tell(SpendAsked(self.tenant, question.over_budget, decision))
         if decision == "unsupported":
             if question.over_budget:
                 raise BudgetReachedError(self._budget_text(question.used or 0.0, asked=False))

@@ -166,3 +166,8 @@ class LedgerStore(Protocol):
     ) -> list[TaskRecord]:
         """The tenant's newest records first, optionally only those in some statuses."""
         ...
+
+    async def task_ids(self, prefix: str, *, limit: int = 20, tenant: str = "") -> tuple[list[str], int]:
+        """The tenant's upstream task ids beginning with ``prefix`` (exactly, case included), newest
+        first and at most ``limit`` of them, and how many match in all."""
+        ...

@@ -163,3 +163,6 @@ class MeteredLedger:
         self, *, statuses: Sequence[Status] | None = None, limit: int = 20, tenant: str = ""
     ) -> list[TaskRecord]:
         return await _timed("recent", self.inner.recent(statuses=statuses, limit=limit, tenant=tenant))
+
+    async def task_ids(self, prefix: str, *, limit: int = 20, tenant: str = "") -> tuple[list[str], int]:
+        return await _timed("task_ids", self.inner.task_ids(prefix, limit=limit, tenant=tenant))

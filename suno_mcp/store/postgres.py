@@ -542,6 +542,17 @@ class PostgresLedger:
 
         return await self._read(work)
 
+    async def task_ids(self, prefix: str, *, limit: int = 20, tenant: str = "") -> tuple[list[str], int]:
+        """The tenant's upstream task ids beginning with ``prefix``, newest first (at most ``limit``), and how many match."""
+        match = rules.TaskIdPrefix(tenant, prefix, limit)
+
+        async def work(conn: _Conn) -> tuple[list[str], int]:
+            rows = await (await conn.execute(match.sql(_SQL).encode(), match.params())).fetchall()
+            count = await (await conn.execute(match.count_sql(_SQL).encode(), match.params())).fetchone()
+            return [row["task_id"] for row in rows], 0 if count is None else int(count["n"])
+
+        return await self._read(work)
+
     @staticmethod
     async def _files_for(conn: _Conn, clip_ids: Sequence[str], tenant: str) -> list[SavedFile]:
         if not clip_ids:

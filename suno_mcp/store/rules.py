@@ -186,6 +186,47 @@ class LiveDuplicate:
         }
 
 
+# ---------------------------------------------------------------- ids by prefix
+
+
+@dataclass(frozen=True)
+class TaskIdPrefix:
+    """The tenant's upstream task ids that begin with ``prefix``, newest first, at most ``limit``
+    (a completion's values), and how many there are in all (its ``total``).
+
+    The match is exact, case and all, as the ids are (LIKE would fold case in SQLite and would read
+    ``%`` and ``_`` in a prefix as wildcards); an id in two rows (adopted twice) counts once.
+    """
+
+    tenant: str
+    prefix: str
+    limit: int
+
+    @staticmethod
+    def _where(d: Dialect) -> str:
+        return (
+            f"tenant = {d.p('tenant')} AND task_id IS NOT NULL"
+            f" AND substr(task_id, 1, {d.p('length')}) = {d.p('prefix')}"
+        )
+
+    @classmethod
+    def sql(cls, d: Dialect) -> str:
+        """The ids (column ``task_id``); :meth:`params` are its parameters."""
+        return (
+            f"SELECT task_id FROM tasks WHERE {cls._where(d)}"  # noqa: S608 (fixed fragments)
+            f" GROUP BY task_id ORDER BY max(created_at) DESC, task_id LIMIT {d.p('limit')}"
+        )
+
+    @classmethod
+    def count_sql(cls, d: Dialect) -> str:
+        """How many ids match (column ``n``); the same parameters."""
+        return f"SELECT count(DISTINCT task_id) AS n FROM tasks WHERE {cls._where(d)}"  # noqa: S608 (fixed fragments)
+
+    def params(self) -> dict[str, Any]:
+        """The parameters of :meth:`sql` and :meth:`count_sql`."""
+        return {"tenant": self.tenant, "prefix": self.prefix, "length": len(self.prefix), "limit": self.limit}
+
+
 # ---------------------------------------------------------------- what a write holds
 
 

@@ -568,6 +568,14 @@ class SqliteLedger:
         args.append(limit)
         return [self._record(row) for row in self._db.execute(query, args).fetchall()]
 
+    @_in_worker
+    def task_ids(self, prefix: str, *, limit: int = 20, tenant: str = "") -> tuple[list[str], int]:
+        """The tenant's upstream task ids beginning with ``prefix``, newest first (at most ``limit``), and how many match."""
+        match = rules.TaskIdPrefix(tenant, prefix, limit)
+        ids = [row["task_id"] for row in self._db.execute(match.sql(_SQL), match.params()).fetchall()]
+        count = self._db.execute(match.count_sql(_SQL), match.params()).fetchone()
+        return ids, int(count["n"])
+
     def _files_for(self, clip_ids: Sequence[str], tenant: str) -> list[SavedFile]:
         if not clip_ids:
             return []

