@@ -11,6 +11,10 @@ newest samples all land on one side outside the window the older ones made, the 
 are forgotten. A lone outlier moves only the edge it stands at, and from ten samples on the
 edges are quantiles, which an outlier or two cannot move.
 
+The poller also reads the samples themselves (:meth:`LatencyModel.samples`: where past tasks
+actually landed, gaps between clusters included) and the pairs of both milestones of one task
+(:meth:`LatencyModel.finals_after`: what a task's final time was, given when its preview came).
+
 Until a key has a sample there is no window: the poller then assumes nothing about the
 latency. The configured expectations are only the prior that progress messages quote until
 this upstream's own times are known.
@@ -18,6 +22,7 @@ this upstream's own times are known.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict, deque
 from collections.abc import Iterable
@@ -62,6 +67,9 @@ class LatencyModel:
         self._samples: dict[tuple[LatencyKey, Milestone], deque[float]] = defaultdict(
             lambda: deque(maxlen=KEEP)
         )
+        # (playable, complete) of tasks that taught both; only in memory (the ledger keeps each
+        # milestone on its own), so after a restart the schedule reads the finals alone.
+        self._pairs: dict[LatencyKey, deque[tuple[float, float]]] = defaultdict(lambda: deque(maxlen=KEEP))
 
     def observe(self, key: LatencyKey, milestone: Milestone, seconds: float) -> None:
         """One task reached ``milestone`` ``seconds`` after its submit."""
@@ -77,6 +85,20 @@ class LatencyModel:
             ):
                 samples.clear()
                 samples.extend(newest)
+                self._pairs.pop(key, None)  # they paired the old speed's times
+
+    def observe_pair(self, key: LatencyKey, playable_s: float, complete_s: float) -> None:
+        """One task reached both milestones at these times (after :meth:`observe` of each)."""
+        self._pairs[key].append((playable_s, complete_s))
+
+    def samples(self, key: LatencyKey, milestone: Milestone) -> list[float]:
+        """The recent times of ``milestone``, in order (empty while none is known)."""
+        return sorted(self._samples.get((key, milestone)) or ())
+
+    def finals_after(self, key: LatencyKey, low: float, high: float = math.inf) -> list[float]:
+        """The final times of the tasks whose preview came between ``low`` and ``high`` seconds
+        (a task not yet playable at ``low`` is one of them); empty when none is known."""
+        return sorted(c for p, c in self._pairs.get(key, ()) if low < p <= high)
 
     def window(self, key: LatencyKey, milestone: Milestone) -> Window | None:
         """The learned window for this key, or None while no task has been seen."""
@@ -110,6 +132,11 @@ class LatencyModel:
         return rows
 
 
+def spread(samples: int) -> float:
+    """How far (a share, each way) a time may fall from where ``samples`` samples landed."""
+    return MARGIN + (FIRST_MARGIN - MARGIN) / max(1, samples)
+
+
 def _window(samples: Iterable[float]) -> Window | None:
     ordered = sorted(samples)
     n = len(ordered)
@@ -120,7 +147,7 @@ def _window(samples: Iterable[float]) -> Window | None:
         low, high = cuts[int(LOW_Q * 10) - 1], cuts[int(HIGH_Q * 10) - 1]
     else:
         low, high = ordered[0], ordered[-1]
-    margin = MARGIN + (FIRST_MARGIN - MARGIN) / n
+    margin = spread(n)
     return Window(
         low=low * (1 - margin), median=statistics.median(ordered), high=high * (1 + margin), samples=n
     )

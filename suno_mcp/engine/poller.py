@@ -3,9 +3,8 @@
 Many waiters on one task share its fetches. Reads are fresh: a status read or a waited
 call fetches at once unless a fetch of that task finished within :data:`FRESH_S`.
 
-The schedule (:mod:`suno_mcp.engine.schedule`) assumes nothing about the upstream's latency until it
-has learned it (one finished task is enough), then polls sparsely before the usual window, densely
-inside it and growing past it, never more often than the vendor's 5 s loop in all.
+The schedule (:mod:`suno_mcp.engine.schedule`) learns the upstream's latency from one finished task,
+then polls where past tasks landed, within the fetches of the vendor's 5 s loop.
 
 Requests take turns from the limiters (:mod:`suno_mcp.engine.limiter`), which adapt to 429s; a 429's
 Retry-After holds the tenant's requests back on every replica. When requests are scarce, a read someone
@@ -291,8 +290,7 @@ class Poller:
         return last is not None and self._clock() - last < self.timing.fresh_s
 
     def _reschedule_now_if_idle(self, watch: Watch) -> None:
-        # A task nobody waited for was scheduled sparsely; a new waiter brings it back in
-        # (never later than the poll already due).
+        # A task nobody waited for was polled sparsely: a new waiter brings it in (never later).
         if not watch.in_flight:
             due = watch.next_at
             self._plan(watch, self._clock())
