@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -104,6 +105,14 @@ class Settings(BaseModel):
     # Team mode (HTTP only): each request pays with its caller's own key, rows are kept per tenant.
     keys: Literal["server", "per-request"] = "server"
     tenant_secret: SecretStr | None = None
+    # How team-mode callers prove who they are: their gptproto key as the bearer credential ("key"),
+    # an OAuth sign-in where they paste it once ("oauth"), or both.
+    auth: tuple[Literal["key", "oauth"], ...] = ("key",)
+    # The address people reach this server at (what they paste in their client, without /mcp):
+    # the OAuth issuer and the resource tokens are bound to.
+    public_url: str | None = None
+    # The secret the signed-in keys are sealed under (None: derived from SUNO_MCP_TENANT_SECRET).
+    auth_secret: SecretStr | None = None
     tenant_max_rps: float = Field(default=2.0, gt=0)  # upstream requests per second per tenant (a ceiling)
     tenant_max_calls: int = Field(default=8, ge=1, le=10_000)  # tool calls at once per tenant
     # How long an idle tenant's key and limiter are kept in memory (its next call brings the key again).
@@ -161,6 +170,55 @@ class Settings(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _oauth_needs_team_mode(self) -> Settings:
+        if not self.auth:
+            raise ValueError("SUNO_MCP_AUTH: name at least one of key, oauth (e.g. SUNO_MCP_AUTH=oauth,key)")
+        if "oauth" not in self.auth:
+            return self
+        if self.keys != "per-request":
+            raise ValueError(
+                "SUNO_MCP_AUTH=oauth signs people in with their own gptproto key, which is team mode: "
+                "also set SUNO_MCP_KEYS=per-request and SUNO_MCP_TENANT_SECRET"
+            )
+        if self.public_url is None:
+            raise ValueError(
+                "SUNO_MCP_AUTH=oauth needs SUNO_MCP_PUBLIC_URL: the https address people reach this server "
+                "at, without /mcp (e.g. https://suno.example.com); tokens are bound to it"
+            )
+        if self.auth_secret is not None and len(self.auth_secret.get_secret_value()) < TENANT_SECRET_MIN:
+            raise ValueError(
+                f"SUNO_MCP_AUTH_SECRET must be a random secret of at least {TENANT_SECRET_MIN} characters "
+                "(e.g. from `openssl rand -hex 32`), the same on every replica"
+            )
+        return self
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        loopback = (parts.hostname or "") in ("localhost", "127.0.0.1", "::1")
+        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+            raise ValueError(
+                f"{value!r} must be an https:// address (plain http only for localhost while trying it)"
+            )
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError(f"{value!r}: give scheme, host, port and path only (no query, fragment or user)")
+        return value.removesuffix("/mcp")
+
+    @property
+    def oauth(self) -> bool:
+        """People sign in with OAuth (SUNO_MCP_AUTH names oauth)."""
+        return "oauth" in self.auth
+
+    @property
+    def bearer_keys(self) -> bool:
+        """Team-mode callers may send their gptproto key as the bearer credential."""
+        return "key" in self.auth
+
     @property
     def team_mode(self) -> bool:
         """Each request brings its caller's own key (SUNO_MCP_KEYS=per-request)."""
@@ -205,7 +263,7 @@ class Settings(BaseModel):
                 )
         return cleaned
 
-    @field_validator("api_key", "http_token", "database_url", "tenant_secret", mode="before")
+    @field_validator("api_key", "http_token", "database_url", "tenant_secret", "auth_secret", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -265,6 +323,9 @@ _ENV: dict[str, str] = {
     "SUNO_MCP_CONFIRM": "confirm",
     "SUNO_MCP_KEYS": "keys",
     "SUNO_MCP_TENANT_SECRET": "tenant_secret",
+    "SUNO_MCP_AUTH": "auth",
+    "SUNO_MCP_PUBLIC_URL": "public_url",
+    "SUNO_MCP_AUTH_SECRET": "auth_secret",
     "SUNO_MCP_TENANT_MAX_RPS": "tenant_max_rps",
     "SUNO_MCP_TENANT_MAX_CALLS": "tenant_max_calls",
     "SUNO_MCP_TENANT_IDLE_S": "tenant_idle_s",
@@ -286,7 +347,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         raw = env.get(name)
         if raw is None or raw == "":
             continue
-        if field in ("extra_models", "media_origins", "http_allowed_hosts"):
+        if field == "auth":
+            values[field] = tuple(
+                dict.fromkeys(part.strip().lower() for part in raw.split(",") if part.strip())
+            )
+        elif field in ("extra_models", "media_origins", "http_allowed_hosts"):
             values[field] = tuple(part.strip() for part in raw.split(",") if part.strip())
         elif field in ("api", "confirm", "keys"):
             values[field] = raw.strip().lower()

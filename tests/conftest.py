@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
-from tests.support.postgres import postgres_server
+# Keep compiled test modules (with pytest's assertion rewriting) and package modules between runs,
+# even where the environment sets PYTHONDONTWRITEBYTECODE: without the cache every run and every
+# xdist worker parses and rewrites all of them again (about 9 s of a quick loop's collection).
+sys.dont_write_bytecode = False
+
+from tests.support.postgres import postgres_server  # noqa: E402 (after the flag: it imports our package)
 
 # A test not marked slow that starts another program fails (quick_loop: a plugin, not hooks
 # imported here, because a conftest's hooks never see the setup of session fixtures, which the

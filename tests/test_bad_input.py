@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -215,24 +216,37 @@ def _row_id(row: tuple[str, dict[str, Any], str | tuple[str, ...]]) -> str:
 def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[SunoServer, FakeUpstream]:
     """One server (building one takes far longer than a session) over one fake for every row.
 
-    Each row opens its own session. The fake is shared, so a request made by any row fails
-    that row and every row after it: the count must stay at zero for the whole module.
+    The rows share one session too (:func:`session`). The fake is shared, so a request made by any
+    row fails that row and every row after it: the count must stay at zero for the whole module.
     """
     fake = FakeUpstream()
     return make_server(make_settings(tmp_path_factory.mktemp("bad-input")), fake), fake
 
 
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"  # module-wide, so the one session below lives across this module's tests
+
+
+@pytest.fixture(scope="module")
+async def session(shared: tuple[SunoServer, FakeUpstream]) -> AsyncIterator[Client]:
+    """One client session for every row, as one conversation would send them: each session costs the
+    client a compile of the output schemas of the tools it calls."""
+    async with Client(shared[0]) as client:
+        yield client
+
+
 @pytest.mark.parametrize(("tool", "arguments", "expected"), ROWS, ids=[_row_id(r) for r in ROWS])
 async def test_bad_arguments_are_refused_naming_the_field_before_any_request(
     shared: tuple[SunoServer, FakeUpstream],
+    session: Client,
     tool: str,
     arguments: dict[str, Any],
     expected: str | tuple[str, ...],
 ) -> None:
-    server, fake = shared
-    async with Client(server) as client:
-        result = await client.call_tool(tool, arguments)
-        listed = await client.call_tool("list_tasks", {})
+    _, fake = shared
+    result = await session.call_tool(tool, arguments)
+    listed = await session.call_tool("list_tasks", {})
 
     assert result.is_error, result
     assert result.structured_content is None

@@ -668,13 +668,12 @@ async def test_a_cost_budget_lets_through_requests_whose_prices_add_up_to_exactl
     assert await ledger.used(budget, prices) == pytest.approx(0.40)
 
 
-async def test_a_journaled_task_offered_again_stays_one_row_counted_once_with_its_newer_state(
-    ledger: LedgerStore, tmp_path: Path
-) -> None:
+async def _accepted_submit(ledger: LedgerStore) -> AcceptedSubmit:
+    """Tenant A's intent row for task t1, and the vendor's accepted answer as the journal keeps it."""
     local, _ = await ledger.reserve(
         api="task", kind="music", request={"prompt": "x"}, fingerprint="f", window_s=0, tenant=A
     )
-    accepted = AcceptedSubmit(
+    return AcceptedSubmit(
         local_id=local,
         tenant=A,
         api="task",
@@ -682,6 +681,13 @@ async def test_a_journaled_task_offered_again_stays_one_row_counted_once_with_it
         task=_task("t1", Status.PENDING),
         raw_answer='{"data": "t1"}',
     )
+
+
+async def test_a_journaled_task_offered_again_stays_one_row_counted_once_with_its_newer_state(
+    ledger: LedgerStore, tmp_path: Path
+) -> None:
+    accepted = await _accepted_submit(ledger)
+    local = accepted.local_id
     journal = await Journal.open(tmp_path / "journal")
     await journal.append(accepted)
     first = await journal.replay(ledger)
@@ -706,17 +712,8 @@ async def test_a_journaled_task_another_replica_adopted_meanwhile_is_written_int
     # database returns, and before replica 1's replay, replica 2 is asked for the task id, finds it in
     # no row and adopts it from the vendor (with a newer state). The replay must still bring the id
     # into the submit's own row: one row, counted as paid once, with the newer state.
-    local, _ = await ledger.reserve(
-        api="task", kind="music", request={"prompt": "x"}, fingerprint="f", window_s=0, tenant=A
-    )
-    accepted = AcceptedSubmit(
-        local_id=local,
-        tenant=A,
-        api="task",
-        accepted_at=time.time(),
-        task=_task("t1", Status.PENDING),
-        raw_answer='{"data": "t1"}',
-    )
+    accepted = await _accepted_submit(ledger)
+    local = accepted.local_id
     journal = await Journal.open(tmp_path / "journal")
     await journal.append(accepted)
     adopted = await ledger.adopt("task", _task("t1", Status.COMPLETE), tenant=A)

@@ -6,16 +6,14 @@ assertions are here. The driver acts as the model only once (generate_music): ev
 call comes from the view through the host. Screenshots (light and dark, wide and narrow) land in
 tests/artifacts/player/.
 
-Needs node, npm and Chromium (Debian's ``chromium``; installed with apt-get when missing and we are
-root). The npm packages are pinned, test-only, and installed once into the same cache as the
-Inspector (~/.cache/suno-mcp-tests/node).
+Needs node, npm and Chromium: tests/support/browser.py finds them (and installs the pinned npm
+packages once, into the same cache as the Inspector).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -31,57 +29,29 @@ import pytest
 
 from suno_mcp.server.player import PLAYER_URI
 from suno_mcp.settings import DEFAULT_MEDIA_ORIGINS
-from tests.support.node_tools import node_packages
+from tests.support.browser import browser_modules, chromium_executable, node_executable
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
 HOST_DIR = Path(__file__).parent / "player_host"
 ARTIFACTS = Path(__file__).parent / "artifacts" / "player"
 SCRIPT = str(Path(sys.executable).parent / "suno-mcp")
-# Versions verified together: ext-apps 2.0.4 wants the 2.x TypeScript SDK and zod 4 as peers.
-HOST_PACKAGES = {
-    "@modelcontextprotocol/ext-apps": "2.0.4",
-    "@modelcontextprotocol/client": "2.4.0",
-    "@modelcontextprotocol/core": "2.4.0",
-    "zod": "4.6.7",
-    "playwright-core": "1.65.1",
-    "esbuild": "0.28.2",
-}
 SPEED = "10"  # previews after 3 s, final audio after 12 s: time to see both states
 DRIVE_LIMIT_S = 240.0
 START_LIMIT_S = 30.0
 STOP_LIMIT_S = 15.0
-APT_LIMIT_S = 900.0
 POLL_S = 0.05
 EXTEND_AT = 12  # the playhead the driver sets before "extend from here"
 
 
-def _install_chromium() -> str | None:
-    """apt-get install chromium, when we may; None (and why, in the skip) when we cannot."""
-    apt = shutil.which("apt-get")
-    if apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return None
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for args in ([apt, "update", "-q"], [apt, "install", "-y", "-q", "chromium"]):
-        done = subprocess.run(args, capture_output=True, text=True, timeout=APT_LIMIT_S, env=env, check=False)
-        if done.returncode != 0:
-            return None
-    return shutil.which("chromium")
-
-
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    found = shutil.which("chromium") or _install_chromium()
-    if found is None:
-        pytest.skip(
-            "Chromium is not installed and cannot be here (apt-get install -y chromium needs root and apt)"
-        )
-    return found
+    return chromium_executable()
 
 
 @pytest.fixture(scope="module")
 def host_modules() -> Path:
-    return node_packages("player-host", HOST_PACKAGES)
+    return browser_modules()
 
 
 def _free_port() -> int:
@@ -140,8 +110,7 @@ def _server(tmp_path: Path) -> Iterator[str]:
 def seen(chromium: str, host_modules: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One full run of the player in the browser, and everything the driver observed."""
     tmp_path = tmp_path_factory.mktemp("player-browser")
-    node = shutil.which("node")
-    assert node is not None  # node_packages skipped otherwise
+    node = node_executable()
     with _server(tmp_path) as url:
         options = {
             "nodeModules": str(host_modules),

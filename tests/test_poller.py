@@ -7,6 +7,7 @@ task, and ``followed(task_id)`` reads what the poller knows of it.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 
@@ -15,7 +16,7 @@ import anyio.abc
 import pytest
 from pydantic import SecretStr
 
-from suno_mcp.domain.errors import NotFoundError, RateLimitedError, SunoError
+from suno_mcp.domain.errors import LedgerUnavailableError, NotFoundError, RateLimitedError, SunoError
 from suno_mcp.domain.latency import LatencyModel, Milestone
 from suno_mcp.domain.models import ApiFamily, Clip, Status, Task, TaskRef
 from suno_mcp.engine.coordination import LocalCoordinator
@@ -677,3 +678,32 @@ async def test_a_429_on_one_tenants_request_slows_that_tenant_alone() -> None:
     clock.now += 1.0
     assert await poller.acquire("", READ, deadline=clock.now) is True
     assert poller.limiter.rate == pytest.approx(1e9)  # the shared limiter did not halve
+
+
+class LedgerDown(Host):
+    """A host whose ledger does not answer: every state a poll brings fails to be stored."""
+
+    async def task_fetched(self, ref: TaskRef, task: Task) -> None:
+        raise LedgerUnavailableError("the ledger did not answer (test)")
+
+
+async def test_a_poll_during_a_ledger_outage_says_so_in_one_line_and_the_tasks_error_names_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    poller, api, _ = make(clock)
+    poller.host = LedgerDown()
+    api.status["t1"] = Status.RUNNING
+    poller.watch(TaskRef("t1", "task"), started=0.0)
+    with caplog.at_level(logging.WARNING, logger="suno_mcp.engine.poller"):
+        await advance(poller, clock)
+    error = poller.last_error("t1")
+    assert isinstance(error, LedgerUnavailableError)  # not "failed unexpectedly": the person hears why
+    (record,) = [r for r in caplog.records if r.name == "suno_mcp.engine.poller"]
+    assert record.levelno == logging.WARNING
+    assert not record.exc_info  # no traceback for an outage
+    assert "the ledger did not answer" in record.getMessage()
+    # The poller carries on: the next poll, with the ledger back, stores the state.
+    poller.host = Host()
+    await advance(poller, clock)
+    assert poller.last_error("t1") is None

@@ -120,3 +120,25 @@ async def test_the_compact_input_schema_accepts_and_refuses_what_the_server_does
         assert list(validator.iter_errors({"description": "", "wait_seconds": 51}))
         refused = await client.call_tool("generate_music", {"description": "", "wait_seconds": 51})
     assert refused.is_error
+
+
+async def test_a_tool_added_after_a_listing_is_listed_compact_and_a_removed_one_leaves(
+    tmp_path: Path,
+) -> None:
+    server = build_server(load_settings(environ={}, data_dir=tmp_path), upstream_backend)
+
+    def late(choice: Status | None = None) -> str:
+        """A tool registered after the first tools/list."""
+        return str(choice)
+
+    # Asked of the server itself: a client keeps the tool list for an hour (the cache hint).
+    before = {t.name for t in await server.list_tools()}
+    server.add_tool(late)
+    listed = {t.name: t for t in await server.list_tools()}
+    server.remove_tool("late")
+    after = {t.name for t in await server.list_tools()}
+    schema = json.dumps(listed["late"].input_schema)
+    assert "$ref" not in schema  # compacted: the enum is inlined, not referenced
+    assert "title" not in listed["late"].input_schema["properties"]["choice"]
+    assert set(listed) == before | {"late"}
+    assert after == before

@@ -8,6 +8,7 @@ gave us is kept and followed whatever it holds.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -108,10 +109,23 @@ def _text(result: types.CallToolResult) -> str:
 
 
 @pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"  # module-wide, so the one session below lives across this module's tests
+
+
+@pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[SunoServer, FakeUpstream]:
     """One server over one counting fake for every row: a request made by any row fails them all."""
     fake = FakeUpstream()
     return make_server(make_settings(tmp_path_factory.mktemp("unseen-ids")), fake), fake
+
+
+@pytest.fixture(scope="module")
+async def session(shared: tuple[SunoServer, FakeUpstream]) -> AsyncIterator[Client]:
+    """One client session for every row, as one conversation would send them all: a session costs
+    the client a compile of each tool's output schema, and 330 of them were a fifth of the quick loop."""
+    async with Client(shared[0]) as client:
+        yield client
 
 
 def test_the_issue_ids_and_ours_make_more_than_twenty_four_cases() -> None:
@@ -121,12 +135,11 @@ def test_the_issue_ids_and_ours_make_more_than_twenty_four_cases() -> None:
 
 @pytest.mark.parametrize(("tool", "field", "arguments"), ROWS, ids=[_row_id(r) for r in ROWS])
 async def test_an_unseen_id_that_does_not_look_like_one_is_refused_naming_the_field_before_any_request(
-    shared: tuple[SunoServer, FakeUpstream], tool: str, field: str, arguments: dict[str, Any]
+    shared: tuple[SunoServer, FakeUpstream], session: Client, tool: str, field: str, arguments: dict[str, Any]
 ) -> None:
-    server, fake = shared
-    async with Client(server) as client:
-        result = await client.call_tool(tool, arguments)
-        listed = await client.call_tool("list_tasks", {})
+    _, fake = shared
+    result = await session.call_tool(tool, arguments)
+    listed = await session.call_tool("list_tasks", {})
 
     assert result.is_error, result
     text = _text(result)
@@ -142,12 +155,11 @@ async def test_an_unseen_id_that_does_not_look_like_one_is_refused_naming_the_fi
 
 @pytest.mark.parametrize("bad", [b for b in BAD_IDS if b], ids=[ascii(b)[:40] for b in BAD_IDS if b])
 async def test_reading_an_unseen_task_resource_with_an_id_that_does_not_look_like_one_names_the_field(
-    shared: tuple[SunoServer, FakeUpstream], bad: str
+    shared: tuple[SunoServer, FakeUpstream], session: Client, bad: str
 ) -> None:
-    server, fake = shared
-    async with Client(server) as client:
-        with pytest.raises(MCPError) as raised:
-            await client.read_resource(f"suno://tasks/{quote(bad, safe='')}")
+    _, fake = shared
+    with pytest.raises(MCPError) as raised:
+        await session.read_resource(f"suno://tasks/{quote(bad, safe='')}")
 
     assert "task_id:" in str(raised.value), raised.value
     assert VENDOR_ID_RULE in str(raised.value)

@@ -247,7 +247,7 @@ def variant_model(
 _PRIVATE_HOSTS = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 
 
-def _private_host(host: str) -> bool:
+def private_host(host: str) -> bool:
     """A host that names this machine or a private network: loopback, private, link-local IPs."""
     name = host.lower().rstrip(".")
     if name in _PRIVATE_HOSTS or name.endswith((".localhost", ".local", ".internal")):
@@ -295,7 +295,7 @@ def check_upload_url(url: str, *, allow_private: bool) -> str:
             f"url: the path does not look like audio (it should end in {', '.join(AUDIO_SUFFIXES)}); "
             "pass a direct link to the audio file, not a web page."
         )
-    if not allow_private and _private_host(host):
+    if not allow_private and private_host(host):
         raise ArgumentError(
             f"url: {host} is a loopback or private-network address the upstream cannot reach; "
             "upload from a public URL (the sandbox alone fetches local ones)."

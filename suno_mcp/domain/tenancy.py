@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 
 from suno_mcp.domain.expiry import IdleMap
+from suno_mcp.domain.signin import ACCESS_PREFIX
 
 # The single-key modes' tenant.
 SERVER_TENANT = ""
@@ -53,7 +54,8 @@ def bearer_key(headers: Mapping[str, str] | None) -> str | None:
     value = headers.get("authorization") or headers.get("Authorization") or ""
     scheme, _, key = value.partition(" ")
     key = key.strip()
-    return key if scheme.lower() == "bearer" and key else None
+    # One of our sign-in tokens is never a gptproto key (and must not become a tenant of its own).
+    return key if scheme.lower() == "bearer" and key and not key.startswith(ACCESS_PREFIX) else None
 
 
 def caller_from_headers(headers: Mapping[str, str] | None, secret: SecretStr) -> Caller | None:

@@ -38,7 +38,7 @@ from contextlib import contextmanager
 import anyio
 import anyio.abc
 
-from suno_mcp.domain.errors import NotFoundError, RateLimitedError, SunoError
+from suno_mcp.domain.errors import LedgerUnavailableError, NotFoundError, RateLimitedError, SunoError
 from suno_mcp.domain.latency import LatencyModel, Milestone
 from suno_mcp.domain.models import ApiFamily, Status, Task, TaskRef
 from suno_mcp.domain.news import moved
@@ -54,7 +54,7 @@ __all__ = ["FRESH_S", "READ", "Followed", "Goal", "NoKeyError", "Poller", "Progr
 
 log = logging.getLogger(__name__)
 
-# (newest state, seconds since the submit, the last poll's error, usual seconds to final audio)
+# (newest state, seconds since the submit, last poll's error, usual seconds to the final audio)
 ProgressFn = Callable[[Task | None, float, str | None, float], Awaitable[None]]
 
 # A read that waits for nothing answers within this, from what is known if no fetch fits.
@@ -290,7 +290,7 @@ class Poller:
         return last is not None and self._clock() - last < self.timing.fresh_s
 
     def _reschedule_now_if_idle(self, watch: Watch) -> None:
-        # A task nobody waited for was polled sparsely: a new waiter brings it in (never later).
+        # A task nobody waited for was scheduled sparsely; a new waiter brings it back in (no later).
         if not watch.in_flight:
             due = watch.next_at
             self._plan(watch, self._clock())
@@ -328,9 +328,7 @@ class Poller:
     def last_error(self, task_id: str, *, tenant: str = SERVER_TENANT) -> SunoError | None:
         """The error of the last poll of this task, if it failed (rate limiting aside)."""
         watch = self._watches.get((tenant, task_id))
-        if watch is None or isinstance(watch.error, RateLimitedError):
-            return None
-        return watch.error
+        return None if watch is None or isinstance(watch.error, RateLimitedError) else watch.error
 
     # ------------------------------------------------------------ loop
 
@@ -434,12 +432,15 @@ class Poller:
                 if granted and await self.acquire(tenant, priority, due=due, deadline=deadline):
                     await self._fetch_batch(family, api, granted, deadline)
         except Exception as err:
-            # One bad answer (or a bug) must not end the only poller: log it, keep it as the last error.
-            log.exception("polling %d %s task(s) failed unexpectedly", len(watches), family)
-            now = self._clock()
+            # One bad answer (or a bug) must not end the process's only poller: log it, keep it as
+            # the tasks' last error, try again next tick. A ledger outage is no bug: one line.
+            outage = isinstance(err, LedgerUnavailableError)
+            level = logging.WARNING if outage else logging.ERROR
+            log.log(level, "polling %d %s task(s) failed: %s", len(watches), family, err, exc_info=not outage)
+            unexpected = SunoError(f"the status check failed unexpectedly ({type(err).__name__})")
+            error = err if isinstance(err, LedgerUnavailableError) else unexpected
             for watch in watches:
-                watch.error = SunoError(f"the status check failed unexpectedly ({type(err).__name__})")
-                watch.fetched_at = now
+                watch.error, watch.fetched_at = error, self._clock()
         finally:
             now = self._clock()
             for watch in watches:
@@ -486,8 +487,7 @@ class Poller:
                 await self.rate_limited(tenant, error.retry_after, family)
             log.info("polling %d %s task(s) failed: %s", len(watches), family, error.message)
             for watch in watches:
-                watch.error = error
-                watch.fetched_at = now
+                watch.error, watch.fetched_at = error, now
                 self._plan(watch, now)
             return
         self.succeeded(tenant)

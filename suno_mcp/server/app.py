@@ -25,7 +25,8 @@ from pydantic import AnyUrl, SecretStr, ValidationError
 
 from suno_mcp import __version__
 from suno_mcp.domain.inputs import explain
-from suno_mcp.domain.tenancy import CURRENT_CALLER, Caller, caller_from_headers
+from suno_mcp.domain.tenancy import CURRENT_CALLER, Caller
+from suno_mcp.server.callers import request_caller
 from suno_mcp.server.completions import register_completions
 from suno_mcp.server.confirm import AskFirst
 from suno_mcp.server.identity import CACHE_HINTS, WEBSITE_URL, server_icons
@@ -62,8 +63,14 @@ def _request_headers(context: Context[AppState, Any] | None) -> Mapping[str, str
 
 
 def _caller(secret: SecretStr | None, context: Context[AppState, Any] | None) -> Caller | None:
-    """Team mode (``secret`` set): who sent the message being handled, by its bearer key."""
-    return None if secret is None else caller_from_headers(_request_headers(context), secret)
+    """Team mode (``secret`` set): who sent the message being handled, by its token or bearer key."""
+    if secret is None:
+        return None
+    try:
+        request = None if context is None else context.request_context.request
+    except ValueError:  # a Context made outside any request (a direct call) has none
+        request = None
+    return request_caller(request, _request_headers(context), secret)
 
 
 class SunoServer(MCPServer[AppState]):
@@ -79,6 +86,9 @@ class SunoServer(MCPServer[AppState]):
     metrics_listeners: list[MetricsListener] | None = None
     # The tools registered (add_tool fills it): the only names the call metrics use as labels.
     tool_names: frozenset[str] = frozenset()
+    # Each tool's compact input schema by name, made by the first tools/list after the tools last
+    # changed (add_tool and remove_tool drop it): every later list sends the same schemas.
+    compact_inputs: dict[str, dict[str, Any]] | None = None
 
     def add_tool(
         self,
@@ -93,6 +103,11 @@ class SunoServer(MCPServer[AppState]):
     ) -> None:
         super().add_tool(fn, name, title, description, annotations, icons, meta, structured_output)
         self.tool_names = self.tool_names | {name or fn.__name__}
+        self.compact_inputs = None
+
+    def remove_tool(self, name: str) -> None:
+        super().remove_tool(name)
+        self.compact_inputs = None
 
     async def why_not_ready(self, limit_s: float) -> str | None:
         """None when this server can serve tool calls now (its service open, its ledger answering
@@ -103,7 +118,10 @@ class SunoServer(MCPServer[AppState]):
 
     async def list_tools(self) -> list[types.Tool]:
         tools = await super().list_tools()
-        return [tool.model_copy(update={"input_schema": compact_input(tool.input_schema)}) for tool in tools]
+        if self.compact_inputs is None:
+            self.compact_inputs = {tool.name: compact_input(tool.input_schema) for tool in tools}
+        compacted = self.compact_inputs
+        return [tool.model_copy(update={"input_schema": compacted[tool.name]}) for tool in tools]
 
     async def read_resource(
         self, uri: AnyUrl | str, context: Context[AppState, Any] | None = None
@@ -192,10 +210,14 @@ def team_settings(settings: Settings) -> Settings:
 
 
 def build_server(
-    settings: Settings, backend: Backend, *, clock: Callable[[], float] = time.monotonic
+    settings: Settings,
+    backend: Backend,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    wall: Callable[[], float] = time.time,
 ) -> SunoServer:
     """The MCP server; ``backend`` opens the service for the server's lifetime (tried again after
-    a failed start once a delay measured with ``clock`` has passed)."""
+    a failed start once a delay measured with ``clock`` has passed). ``wall`` dates sign-in tokens."""
     settings = team_settings(settings)
 
     # Static resources get no Context (and /readyz is no MCP request): they find the service here.
@@ -208,6 +230,11 @@ def build_server(
         bus, settings.tenant_secret if settings.team_mode else None, stateless_http=settings.stateless_http
     )
 
+    oauth = None
+    if settings.oauth:  # imported only then: a stdio session or a key-only server never loads sign-in
+        from suno_mcp.server.oauth import oauth_parts
+
+        oauth = oauth_parts(settings, holder, wall=wall)
     server = SunoServer(
         name="suno-mcp",
         title="Suno music",
@@ -223,7 +250,16 @@ def build_server(
         extensions=[player_extension(settings, holder)],
         subscriptions=bus,
         middleware=[notices],
+        **oauth.server_arguments if oauth else {},
     )
+    if oauth:
+        from suno_mcp.server.oauth import register_root_resource_metadata
+        from suno_mcp.server.sessions import register_sessions
+        from suno_mcp.server.signin import register_signin
+
+        register_signin(server, oauth.provider, holder, clock=clock)
+        register_sessions(server, oauth.provider, clock=clock)
+        register_root_resource_metadata(server, oauth.provider.config)
     server.service_holder = holder
     server.metrics_listeners = listeners
     if settings.team_mode:

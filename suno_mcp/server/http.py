@@ -27,13 +27,14 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import anyio
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import SecretStr
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from suno_mcp.domain.errors import ConfigurationError
+from suno_mcp.domain.errors import ConfigurationError, LedgerUnavailableError
 from suno_mcp.domain.tenancy import bearer_key, tenant_id
 from suno_mcp.settings import Settings
 
@@ -182,10 +183,13 @@ class CallerKeyMiddleware:
     only tells tenants apart by it. It is neither logged nor kept.
     """
 
-    def __init__(self, app: ASGIApp, secret: SecretStr, max_calls: int) -> None:
+    def __init__(self, app: ASGIApp, secret: SecretStr, max_calls: int, *, signin: bool = False) -> None:
         self._app = app
         self._secret = secret
         self._max_calls = max_calls
+        # With sign-in on, a request without a credential goes on: the SDK answers /mcp with a 401
+        # that says where to sign in, and the sign-in endpoints need none.
+        self._signin = signin
         self._active: dict[str, int] = {}  # tenant -> its calls in the app now; absent when none
 
     def __repr__(self) -> str:
@@ -196,6 +200,9 @@ class CallerKeyMiddleware:
             await self._app(scope, receive, send)
             return
         key = _bearer_key(scope)
+        if key is None and self._signin:
+            await self._app(scope, receive, send)
+            return
         if key is None:
             await _answer(send, 401, {"error": "unauthorized", "message": NO_KEY_AT_DOOR}, _UNAUTHORIZED)
             return
@@ -249,6 +256,59 @@ class CallLimitMiddleware:
             self._limiter.release_on_behalf_of(token)
 
 
+class LedgerOutageMiddleware:
+    """Sign-in's answer while the ledger cannot be reached (down, restarting, failing over): 503 with
+    Retry-After and a line that says to try again, instead of a bare 500, from the sign-in page, the
+    OAuth endpoints and the token check on ``/mcp`` alike. Nothing was issued or revoked meanwhile
+    (each step is one transaction), so trying again is safe.
+
+    It sits inside the SDK's app (``add_middleware``), around the SDK's bearer check, which runs
+    before any route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, receive, watched)
+        except LedgerUnavailableError as err:
+            if started:
+                raise
+            log.warning("sign-in: the ledger is unavailable (%s); answered 503", err)
+            await _outage_answer(scope, send)
+
+
+_OUTAGE = (
+    "the server cannot reach its database right now; nothing was issued or changed. Try again in a minute."
+)
+
+
+async def _outage_answer(scope: Scope, send: Send) -> None:
+    if str(scope.get("path", "")).startswith("/signin"):
+        from suno_mcp.server.signin import page
+
+        response = page("Try again in a minute", f"<p>{_OUTAGE[0].upper()}{_OUTAGE[1:]}</p>", 503)
+        response.headers["Retry-After"] = "30"
+        await response(scope, _no_receive, send)
+        return
+    body = {"error": "temporarily_unavailable", "error_description": _OUTAGE}
+    await _answer(send, 503, body, [(b"retry-after", b"30"), *_NO_STORE])
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
 def check_exposure(settings: Settings, host: str) -> None:
     """Refuse to listen beyond this machine when the server's one key would pay for anyone who can
     reach it, unless a token guards the door. In team mode every caller pays with their own key."""
@@ -266,16 +326,25 @@ def build_http_app(server: SunoServer, settings: Settings, host: str) -> ASGIApp
     team mode, the caller's own key and the per-tenant call cap, and in front of everything the
     health endpoints."""
     check_exposure(settings, host)
-    app: ASGIApp = server.streamable_http_app(
-        transport_security=transport_security(host, settings.http_allowed_hosts),
+    public_hosts = settings.http_allowed_hosts
+    if settings.public_url is not None:  # the name people reach it by, behind the proxy
+        public_hosts = (*public_hosts, urlsplit(settings.public_url).hostname or "")
+    starlette_app = server.streamable_http_app(
+        transport_security=transport_security(host, tuple(h for h in public_hosts if h)),
         host=host,
         stateless_http=settings.stateless_http,
     )
-    app = CallLimitMiddleware(app, settings.http_max_calls)
+    if settings.oauth:
+        starlette_app.add_middleware(LedgerOutageMiddleware)
+    app: ASGIApp = CallLimitMiddleware(starlette_app, settings.http_max_calls)
     # Outermost: a caller without a credential, or over its own cap, does not even take a call slot.
     if settings.team_mode:
         assert settings.tenant_secret is not None  # the settings refuse team mode without one
-        app = CallerKeyMiddleware(app, settings.tenant_secret, settings.tenant_max_calls)
+        # With sign-in, the cap counts per credential: a token's tenant is only known after the SDK
+        # has looked it up, and one person's token is one client of theirs.
+        app = CallerKeyMiddleware(
+            app, settings.tenant_secret, settings.tenant_max_calls, signin=settings.oauth
+        )
     elif settings.http_token is not None:
         app = BearerTokenMiddleware(app, settings.http_token.get_secret_value())
     return HealthMiddleware(app, server.why_not_ready)
@@ -287,12 +356,19 @@ def startup_line(settings: Settings, host: str, port: int) -> str:
     line = f"suno-mcp: serving MCP on http://{shown}:{port}/mcp"
     if settings.stateless_http:
         line += " (stateless: any replica can answer any request)"
-    if settings.team_mode:
+    if settings.team_mode and settings.bearer_keys:
         line += (
             "\nsuno-mcp: team mode: each request pays with its caller's own gptproto key "
             "(Authorization: Bearer <key>). This server speaks plain HTTP: terminate TLS in front of it "
             "(a reverse proxy), because the keys travel in every request."
         )
+    if settings.oauth:
+        line += (
+            f"\nsuno-mcp: sign-in is on: people add {settings.public_url}/mcp in claude.ai, ChatGPT or "
+            "Claude Desktop and sign in once with their gptproto key"
+        )
+        if not settings.bearer_keys:
+            line += " (bearer gptproto keys are refused: SUNO_MCP_AUTH=oauth,key accepts both)"
     return line
 
 

@@ -42,7 +42,8 @@ from pydantic import SecretStr, ValidationError
 
 from suno_mcp.domain.models import Status
 from suno_mcp.domain.news import News, Paused, SpendAsked, TaskMoved, UsageRecorded
-from suno_mcp.domain.tenancy import CURRENT_CALLER, SERVER_TENANT, caller_from_headers
+from suno_mcp.domain.tenancy import CURRENT_CALLER, SERVER_TENANT
+from suno_mcp.server.callers import request_caller
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class Notices:
     # ------------------------------------------------------------ the middleware
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        caller = None if self._secret is None else caller_from_headers(_headers(ctx), self._secret)
+        caller = None if self._secret is None else request_caller(ctx.request, _headers(ctx), self._secret)
         token = CURRENT_CALLER.set(caller)  # for the completion handler, which gets no request context
         try:
             if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:

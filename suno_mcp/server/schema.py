@@ -7,8 +7,9 @@ without references, generated titles or null defaults, and nullable fields as ty
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, GetJsonSchemaHandler, SerializerFunctionWrapHandler, model_serializer
 from pydantic.json_schema import JsonSchemaValue
@@ -101,10 +102,25 @@ class CompactSchemaModel(BaseModel):
         fields = type(self).model_fields
         return {k: v for k, v in data.items() if v is not None or k not in fields or fields[k].is_required()}
 
+    # Each result model's compact schema, by JSON schema mode, made once per process: six tools
+    # return a TaskResult, and the SDK generates every tool's output schema anew at registration,
+    # which was the larger part of the server's start-up after the SDK's own imports. The schema
+    # has no references left (compact inlines them), so one copy fits every generation.
+    _compact_schemas: ClassVar[dict[tuple[type[BaseModel], str], JsonSchemaValue]] = {}
+
     @classmethod
     def __get_pydantic_json_schema__(
         cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
+        key = (cls, handler.mode)
+        made = CompactSchemaModel._compact_schemas.get(key)
+        if made is None:
+            made = CompactSchemaModel._compact_schemas[key] = cls._compact_schema(core_schema, handler)
+        # A copy, so that nothing done to one tool's schema reaches another's.
+        return copy.deepcopy(made)
+
+    @classmethod
+    def _compact_schema(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
         schema = handler.resolve_ref_schema(handler(core_schema))
         result: JsonSchemaValue = compact(schema, handler.resolve_ref_schema, output=True)
         # This model leaves out its optional fields that are None, so those are never null.

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from suno_mcp.domain.models import ApiFamily, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
 from suno_mcp.domain.spending import Budget
+from suno_mcp.store.signin import SignInStore
 
 # A latency sample: (api, kind, model, milestone, seconds after the submit).
 Milestone = tuple[ApiFamily, TaskKind, str | None, str, float]
@@ -48,6 +49,11 @@ class LedgerStore(Protocol):
 
     async def close(self) -> None:
         """Finish queued work and close the database."""
+        ...
+
+    def signin_store(self) -> SignInStore:
+        """The OAuth sign-in records (clients, codes, tokens, sealed keys) in this ledger's database,
+        so every replica honours every token and a restart signs nobody out."""
         ...
 
     async def ping(self) -> None:

@@ -18,6 +18,7 @@ from suno_mcp.domain.errors import LedgerUnavailableError
 from suno_mcp.domain.models import ApiFamily, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
 from suno_mcp.domain.spending import Budget
 from suno_mcp.store.base import LedgerStore, Milestone
+from suno_mcp.store.signin import SignInStore
 
 T = TypeVar("T")
 
@@ -48,6 +49,10 @@ class MeteredLedger:
 
     async def close(self) -> None:
         await self.inner.close()
+
+    def signin_store(self) -> SignInStore:
+        # Not metered: the sign-in calls are few, and their latency is the HTTP layer's to measure.
+        return self.inner.signin_store()
 
     async def ping(self) -> None:
         await _timed("ping", self.inner.ping())

@@ -37,7 +37,7 @@ from psycopg.types.json import Jsonb
 from suno_mcp.database import Database, Limits
 from suno_mcp.domain.models import ApiFamily, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
 from suno_mcp.domain.spending import Budget
-from suno_mcp.store import rules
+from suno_mcp.store import rules, signin
 from suno_mcp.store.base import Milestone
 
 # Advisory-lock namespaces (the first of the two-int form): one for migrations, one for reservations,
@@ -116,6 +116,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX poll_leases_expiry ON poll_leases (lease_until)
     """,
+    # 4: OAuth sign-in (issue 24): clients, pending sign-ins, codes, tokens, sealed keys (store/signin.py)
+    signin.DDL,
 )
 
 _Conn = psycopg.AsyncConnection[DictRow]
@@ -184,6 +186,10 @@ class PostgresLedger:
             async with self._db.connection() as conn:
                 result = await work(conn)
         return result  # outside the scope: its __exit__ may swallow, so mypy wants the return here
+
+    def signin_store(self) -> signin.SignInStore:
+        """The sign-in records in this database, on the ledger's pool and within its limits."""
+        return signin.SignInStore(_SignInRunner(self))
 
     async def _migrate(self) -> None:
         async with self._db.connection(call_s=MIGRATE_S) as conn, conn.transaction():
@@ -566,3 +572,24 @@ class PostgresLedger:
         record = rules.task_record(row, row["request"], row["clips"])
         record.files = await self._files_for(conn, record.clip_ids, row["tenant"])
         return record
+
+
+class _SignInRunner:
+    """:class:`~suno_mcp.store.signin.Runner` on the ledger's pool: reads as the ledger's reads, each
+    write one transaction run to its end as the ledger's writes are."""
+
+    def __init__(self, ledger: PostgresLedger) -> None:
+        self._ledger = ledger
+
+    async def read(self, sql: signin.Sql, params: signin.Params) -> list[signin.Row]:
+        async def work(conn: _Conn) -> list[signin.Row]:
+            return list(await (await conn.execute(sql.pyformat, params)).fetchall())
+
+        return await self._ledger._read(work)
+
+    async def write(self, steps: Sequence[tuple[signin.Sql, signin.Params]]) -> list[int]:
+        async def work(conn: _Conn) -> list[int]:
+            async with conn.transaction():
+                return [(await conn.execute(sql.pyformat, params)).rowcount for sql, params in steps]
+
+        return await self._ledger._write(work)

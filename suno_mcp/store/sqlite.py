@@ -35,7 +35,7 @@ import anyio
 from suno_mcp.domain.errors import LedgerUnavailableError
 from suno_mcp.domain.models import ApiFamily, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
 from suno_mcp.domain.spending import Budget
-from suno_mcp.store import rules
+from suno_mcp.store import rules, signin
 from suno_mcp.store.base import Milestone
 
 # How long a call waits for another process's write lock before the ledger counts as unavailable.
@@ -142,6 +142,8 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE files;
     ALTER TABLE files_v3 RENAME TO files
     """,
+    # 4: OAuth sign-in (issue 24): clients, pending sign-ins, codes, tokens, sealed keys (store/signin.py)
+    signin.DDL,
 )
 
 
@@ -234,8 +236,7 @@ def _in_worker(
 
     @functools.wraps(method)
     async def in_worker(self: SqliteLedger, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        work = functools.partial(method, self, *args, **kwargs)
-        return await _translated(anyio.to_thread.run_sync(work, limiter=self._worker))
+        return await self._run(functools.partial(method, self, *args, **kwargs))
 
     return in_worker
 
@@ -283,6 +284,14 @@ class SqliteLedger:
     def path(self) -> Path:
         """The SQLite file."""
         return self._path
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        """Run ``work`` in the ledger's worker thread (see :func:`_in_worker`)."""
+        return await _translated(anyio.to_thread.run_sync(work, limiter=self._worker))
+
+    def signin_store(self) -> signin.SignInStore:
+        """The sign-in records in this file; each call runs in the worker thread, as the ledger's do."""
+        return signin.SignInStore(signin.SqliteRunner(self._db, self._run))
 
     @_in_worker
     def close(self) -> None:

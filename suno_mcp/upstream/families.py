@@ -36,6 +36,7 @@ from suno_mcp.domain.models import (
     TaskRef,
     aggregate_status,
 )
+from suno_mcp.upstream.keys import KeyVerdict, check_key
 from suno_mcp.upstream.transport import Upstream
 from suno_mcp.upstream.wire import (
     clip_api_body,
@@ -102,6 +103,10 @@ class TaskApi:
                 raw_answer=answer.raw,
             )
         return Task(task_id=task_id, api="task", kind=kind, status=Status.PENDING, raw_answer=answer.raw)
+
+    async def key_verdict(self, key: SecretStr) -> KeyVerdict:
+        """Whether the upstream accepts ``key`` (one free read; see :mod:`suno_mcp.upstream.keys`)."""
+        return await check_key(self._up, key)
 
     async def fetch_one(
         self, task_id: str, kind: TaskKind = "music", *, deadline: float | None = None

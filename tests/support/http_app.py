@@ -41,11 +41,25 @@ INIT = {
 }
 
 
-@asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """Serve ``app`` (lifespan included) until the block ends; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def loopback_socket() -> socket.socket:
+    """A socket bound to a free loopback port, for a server that must know its URL before it serves
+    (sign-in: the URL is its issuer). Hand it to :func:`serving`."""
+    # IPPROTO_TCP named, not left 0: asyncio turns Nagle's algorithm off only on sockets that say they
+    # are TCP, and with it on, every answer after the first on a keep-alive connection waited ~40 ms
+    # for the client's delayed ACK before its body went out.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def socket_url(sock: socket.socket) -> str:
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@asynccontextmanager
+async def serving(app: Any, sock: socket.socket | None = None) -> AsyncIterator[str]:
+    """Serve ``app`` (lifespan included) until the block ends; yields its base URL."""
+    sock = sock or loopback_socket()
     port = sock.getsockname()[1]
     # Says when it listens, and stops as soon as the block ends (plain uvicorn is polled for the
     # first and takes ~0.15 s to notice and wind down).

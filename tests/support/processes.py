@@ -77,10 +77,11 @@ def sandbox_process(
 
 @contextlib.contextmanager
 def http_server_process(
-    env: dict[str, str], *args: str, log: IO[bytes] | None = None
+    env: dict[str, str], *args: str, log: IO[bytes] | None = None, port: int | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``suno-mcp serve --transport http --port P ARGS``: yields its MCP URL and the process."""
-    port = free_port()
+    """``suno-mcp serve --transport http --port P ARGS``: yields its MCP URL and the process. ``port``:
+    one chosen beforehand, for a server that must be told its own address (sign-in)."""
+    port = port or free_port()
     proc = subprocess.Popen(
         [SCRIPT, "serve", "--transport", "http", "--port", str(port), *args],
         stdin=subprocess.DEVNULL,

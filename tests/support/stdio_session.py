@@ -21,11 +21,12 @@ READ_LIMIT_S = 30.0
 
 
 class StdioSession:
-    """Starts ``suno-mcp`` with the given arguments and environment and talks JSON-RPC to it."""
+    """Starts ``suno-mcp`` (or ``command``, another stdio server) with the given arguments and
+    environment and talks JSON-RPC to it."""
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], *, command: str = SCRIPT) -> None:
         self.proc = subprocess.Popen(
-            [SCRIPT, *args],
+            [command, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
