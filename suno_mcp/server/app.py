@@ -31,13 +31,12 @@ from suno_mcp.server.completions import register_completions
 from suno_mcp.server.confirm import AskFirst
 from suno_mcp.server.identity import CACHE_HINTS, WEBSITE_URL, server_icons
 from suno_mcp.server.lifespan import AppState, Backend, LazyService, ToolContext, server_lifespan
+from suno_mcp.server.listing import ToolShape, shipped_tools
 from suno_mcp.server.metrics import MetricsListener
 from suno_mcp.server.notices import Notices
 from suno_mcp.server.player import player_extension
 from suno_mcp.server.prompts import register_prompts
 from suno_mcp.server.resources import register_resources
-from suno_mcp.server.schema import compact_input
-from suno_mcp.server.tools import register_tools
 from suno_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -89,6 +88,22 @@ class SunoServer(MCPServer[AppState]):
     # Each tool's compact input schema by name, made by the first tools/list after the tools last
     # changed (add_tool and remove_tool drop it): every later list sends the same schemas.
     compact_inputs: dict[str, dict[str, Any]] | None = None
+    # Set by build_server: registers the ten tools with the SDK, left for the first thing that
+    # needs them registered (see register_deferred_tools); None once done.
+    deferred_tools: Callable[[], None] | None = None
+    # Set by build_server: the shipped tool list (see server.listing), when it is what the
+    # deferred tools will list; tools/list answers from it until a tool is added or removed.
+    shipped_tools: list[types.Tool] | None = None
+
+    def register_deferred_tools(self) -> None:
+        """Register the tools build_server left for later, unless that is done: before a call, a
+        tool added or removed, or a list that the shipped one cannot answer."""
+        register, self.deferred_tools = self.deferred_tools, None
+        if register is None:
+            return
+        shipped = self.shipped_tools
+        register()
+        self.shipped_tools = shipped  # still what the server lists: these are the tools it lists
 
     def add_tool(
         self,
@@ -101,13 +116,15 @@ class SunoServer(MCPServer[AppState]):
         meta: dict[str, Any] | None = None,
         structured_output: bool | None = None,
     ) -> None:
+        self.register_deferred_tools()  # first, so that tools/list keeps its order
         super().add_tool(fn, name, title, description, annotations, icons, meta, structured_output)
         self.tool_names = self.tool_names | {name or fn.__name__}
-        self.compact_inputs = None
+        self.compact_inputs = self.shipped_tools = None
 
     def remove_tool(self, name: str) -> None:
+        self.register_deferred_tools()
         super().remove_tool(name)
-        self.compact_inputs = None
+        self.compact_inputs = self.shipped_tools = None
 
     async def why_not_ready(self, limit_s: float) -> str | None:
         """None when this server can serve tool calls now (its service open, its ledger answering
@@ -117,8 +134,14 @@ class SunoServer(MCPServer[AppState]):
         return await self.service_holder[0].why_not_ready(limit_s)
 
     async def list_tools(self) -> list[types.Tool]:
+        if self.shipped_tools is not None:
+            return [tool.model_copy() for tool in self.shipped_tools]
+        self.register_deferred_tools()
         tools = await super().list_tools()
         if self.compact_inputs is None:
+            # Imported here: a server that answers from the shipped list never compacts a schema.
+            from suno_mcp.server.schema import compact_input
+
             self.compact_inputs = {tool.name: compact_input(tool.input_schema) for tool in tools}
         compacted = self.compact_inputs
         return [tool.model_copy(update={"input_schema": compacted[tool.name]}) for tool in tools]
@@ -158,6 +181,7 @@ class SunoServer(MCPServer[AppState]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: ToolContext | None = None
     ) -> types.CallToolResult | types.InputRequiredResult:
+        self.register_deferred_tools()
         token = CURRENT_CALLER.set(_caller(self.tenant_secret, context))
         outcome = "crashed"
         try:
@@ -264,8 +288,23 @@ def build_server(
     server.metrics_listeners = listeners
     if settings.team_mode:
         server.tenant_secret = settings.tenant_secret
-    register_tools(server, settings)
+    _defer_tools(server, ToolShape.of(settings))
     register_resources(server, settings, holder)
     register_prompts(server)
     register_completions(server, holder)
     return server
+
+
+def _defer_tools(server: SunoServer, shape: ToolShape) -> None:
+    """Leave the tools to be registered when first needed, and tools/list to the shipped list
+    when it fits ``shape`` (see :mod:`suno_mcp.server.listing`): most of what a stdio session
+    would spend before its first answers goes into building the tools' models."""
+
+    def register() -> None:
+        # Imported here: the tools' modules (their models and schemas) load with them.
+        from suno_mcp.server.tools import register_tools
+
+        register_tools(server, shape)
+
+    server.deferred_tools = register
+    server.shipped_tools = shipped_tools(shape)
