@@ -48,10 +48,10 @@ async def test_a_default_server_lists_its_tools_before_registering_them_and_a_ca
     server = build_server(load_settings(environ={}, data_dir=tmp_path), upstream_backend)
     async with Client(server) as client:
         before = (await client.list_tools()).tools
-        assert server.deferred_tools is not None  # listed, not registered
+        assert server.pending_registrations  # listed, not registered
         # An argument out of bounds: refused by the registered tool's model, before its body runs.
         refused = await client.call_tool("get_task_status", {"task_id": "t-1", "wait_seconds": -1})
-        assert server.deferred_tools is None
+        assert not server.pending_registrations
         after = (await client.list_tools()).tools
     assert refused.is_error
     assert "wait_seconds" in str(refused.content)
@@ -84,3 +84,21 @@ def test_a_listing_made_for_other_settings_or_library_versions_is_not_used() -> 
         is None
     )
     assert listed_tools(None, shape) is None
+
+
+async def test_resources_and_prompts_left_for_later_are_there_for_the_first_request_that_asks(
+    tmp_path: Path,
+) -> None:
+    server = build_server(load_settings(environ={}, data_dir=tmp_path), upstream_backend)
+    async with Client(server) as client:
+        templates = (await client.list_resource_templates()).resource_templates
+    assert [t.uri_template for t in templates] == ["suno://tasks/{task_id}"]
+    server = build_server(load_settings(environ={}, data_dir=tmp_path), upstream_backend)
+    async with Client(server) as client:
+        models = await client.read_resource("suno://models")
+        prompts = (await client.list_prompts()).prompts
+        resources = (await client.list_resources()).resources
+    assert "chirp" in str(models.contents[0])
+    assert [p.name for p in prompts] == ["write_a_full_song", "instrumental_for_use_case"]
+    # The player's resource comes with the server's extension, and stays first.
+    assert [str(r.uri) for r in resources][:2] == ["ui://suno-mcp/player.html", "suno://models"]

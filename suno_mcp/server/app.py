@@ -19,6 +19,8 @@ import mcp_types as types
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.prompts import Prompt
+from mcp.server.mcpserver.resources import Resource
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.exceptions import MCPError
 from pydantic import AnyUrl, SecretStr, ValidationError
@@ -35,8 +37,6 @@ from suno_mcp.server.listing import ToolShape, shipped_tools
 from suno_mcp.server.metrics import MetricsListener
 from suno_mcp.server.notices import Notices
 from suno_mcp.server.player import player_extension
-from suno_mcp.server.prompts import register_prompts
-from suno_mcp.server.resources import register_resources
 from suno_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,21 +88,23 @@ class SunoServer(MCPServer[AppState]):
     # Each tool's compact input schema by name, made by the first tools/list after the tools last
     # changed (add_tool and remove_tool drop it): every later list sends the same schemas.
     compact_inputs: dict[str, dict[str, Any]] | None = None
-    # Set by build_server: registers the ten tools with the SDK, left for the first thing that
-    # needs them registered (see register_deferred_tools); None once done.
-    deferred_tools: Callable[[], None] | None = None
+    # Set by build_server: what registers the tools, resources and prompts with the SDK, left for
+    # the first request that needs them (see register_pending); empty once done.
+    pending_registrations: tuple[Callable[[], None], ...] = ()
     # Set by build_server: the shipped tool list (see server.listing), when it is what the
-    # deferred tools will list; tools/list answers from it until a tool is added or removed.
+    # pending tools will list; tools/list answers from it until a tool is added or removed.
     shipped_tools: list[types.Tool] | None = None
 
-    def register_deferred_tools(self) -> None:
-        """Register the tools build_server left for later, unless that is done: before a call, a
-        tool added or removed, or a list that the shipped one cannot answer."""
-        register, self.deferred_tools = self.deferred_tools, None
-        if register is None:
+    def register_pending(self) -> None:
+        """Register what build_server left for later, unless that is done: before any request
+        but a tools/list that the shipped list answers, and before anything is added or removed
+        (so that every list keeps its order)."""
+        pending, self.pending_registrations = self.pending_registrations, ()
+        if not pending:
             return
         shipped = self.shipped_tools
-        register()
+        for register in pending:
+            register()
         self.shipped_tools = shipped  # still what the server lists: these are the tools it lists
 
     def add_tool(
@@ -116,13 +118,13 @@ class SunoServer(MCPServer[AppState]):
         meta: dict[str, Any] | None = None,
         structured_output: bool | None = None,
     ) -> None:
-        self.register_deferred_tools()  # first, so that tools/list keeps its order
+        self.register_pending()
         super().add_tool(fn, name, title, description, annotations, icons, meta, structured_output)
         self.tool_names = self.tool_names | {name or fn.__name__}
         self.compact_inputs = self.shipped_tools = None
 
     def remove_tool(self, name: str) -> None:
-        self.register_deferred_tools()
+        self.register_pending()
         super().remove_tool(name)
         self.compact_inputs = self.shipped_tools = None
 
@@ -136,7 +138,7 @@ class SunoServer(MCPServer[AppState]):
     async def list_tools(self) -> list[types.Tool]:
         if self.shipped_tools is not None:
             return [tool.model_copy() for tool in self.shipped_tools]
-        self.register_deferred_tools()
+        self.register_pending()
         tools = await super().list_tools()
         if self.compact_inputs is None:
             # Imported here: a server that answers from the shipped list never compacts a schema.
@@ -146,9 +148,34 @@ class SunoServer(MCPServer[AppState]):
         compacted = self.compact_inputs
         return [tool.model_copy(update={"input_schema": compacted[tool.name]}) for tool in tools]
 
+    def add_resource(self, resource: Resource) -> None:
+        self.register_pending()
+        super().add_resource(resource)
+
+    def add_prompt(self, prompt: Prompt) -> None:
+        self.register_pending()
+        super().add_prompt(prompt)
+
+    def remove_prompt(self, name: str) -> None:
+        self.register_pending()
+        super().remove_prompt(name)
+
+    async def list_resources(self) -> list[types.Resource]:
+        self.register_pending()
+        return await super().list_resources()
+
+    async def list_resource_templates(self) -> list[types.ResourceTemplate]:
+        self.register_pending()
+        return await super().list_resource_templates()
+
+    async def list_prompts(self) -> list[types.Prompt]:
+        self.register_pending()
+        return await super().list_prompts()
+
     async def read_resource(
         self, uri: AnyUrl | str, context: Context[AppState, Any] | None = None
     ) -> Iterable[ReadResourceContents] | types.InputRequiredResult:
+        self.register_pending()
         # Resources that read the ledger find their caller here (they get no Context of their own).
         token = CURRENT_CALLER.set(_caller(self.tenant_secret, context))
         try:
@@ -181,7 +208,7 @@ class SunoServer(MCPServer[AppState]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: ToolContext | None = None
     ) -> types.CallToolResult | types.InputRequiredResult:
-        self.register_deferred_tools()
+        self.register_pending()
         token = CURRENT_CALLER.set(_caller(self.tenant_secret, context))
         outcome = "crashed"
         try:
@@ -288,23 +315,34 @@ def build_server(
     server.metrics_listeners = listeners
     if settings.team_mode:
         server.tenant_secret = settings.tenant_secret
-    _defer_tools(server, ToolShape.of(settings))
-    register_resources(server, settings, holder)
-    register_prompts(server)
+    _defer_registrations(server, settings, holder)
     register_completions(server, holder)
     return server
 
 
-def _defer_tools(server: SunoServer, shape: ToolShape) -> None:
-    """Leave the tools to be registered when first needed, and tools/list to the shipped list
-    when it fits ``shape`` (see :mod:`suno_mcp.server.listing`): most of what a stdio session
-    would spend before its first answers goes into building the tools' models."""
+def _defer_registrations(server: SunoServer, settings: Settings, holder: list[LazyService]) -> None:
+    """Leave the tools, resources and prompts to be registered when first needed, and tools/list
+    to the shipped list when it fits the settings (see :mod:`suno_mcp.server.listing`): the SDK
+    builds a pydantic model for every function registered, which was most of what a stdio
+    session spent before its first answers, and a client's first requests are initialize and
+    tools/list."""
+    shape = ToolShape.of(settings)
 
-    def register() -> None:
-        # Imported here: the tools' modules (their models and schemas) load with them.
+    # Imported in each: the modules and the models they build load when they are registered.
+    def tools() -> None:
         from suno_mcp.server.tools import register_tools
 
         register_tools(server, shape)
 
-    server.deferred_tools = register
+    def resources() -> None:
+        from suno_mcp.server.resources import register_resources
+
+        register_resources(server, settings, holder)
+
+    def prompts() -> None:
+        from suno_mcp.server.prompts import register_prompts
+
+        register_prompts(server)
+
+    server.pending_registrations = (tools, resources, prompts)
     server.shipped_tools = shipped_tools(shape)

@@ -328,7 +328,7 @@ def build_http_app(server: SunoServer, settings: Settings, host: str) -> ASGIApp
     check_exposure(settings, host)
     # The SDK checks a tools/call's Mcp-Param headers against the registered tool's schema, which
     # it reads past tools/list: a long-lived HTTP server registers its tools at start.
-    server.register_deferred_tools()
+    server.register_pending()
     public_hosts = settings.http_allowed_hosts
     if settings.public_url is not None:  # the name people reach it by, behind the proxy
         public_hosts = (*public_hosts, urlsplit(settings.public_url).hostname or "")
