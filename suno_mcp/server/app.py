@@ -26,11 +26,9 @@ from mcp.shared.exceptions import MCPError
 from pydantic import AnyUrl, SecretStr, ValidationError
 
 from suno_mcp import __version__
-from suno_mcp.domain.inputs import explain
 from suno_mcp.domain.tenancy import CURRENT_CALLER, Caller
 from suno_mcp.server.callers import request_caller
 from suno_mcp.server.completions import register_completions
-from suno_mcp.server.confirm import AskFirst
 from suno_mcp.server.identity import CACHE_HINTS, WEBSITE_URL, server_icons
 from suno_mcp.server.lifespan import AppState, Backend, LazyService, ToolContext, server_lifespan
 from suno_mcp.server.listing import ToolShape, shipped_tools
@@ -216,6 +214,9 @@ class SunoServer(MCPServer[AppState]):
             outcome = "error" if isinstance(result, types.CallToolResult) and result.is_error else "ok"
             return result
         except UnexpectedToolError as err:
+            # Imported here, like the tools that raise it: a session that never calls one never needs it.
+            from suno_mcp.server.confirm import AskFirst
+
             # A paid tool that must ask the person first on a 2026-07-28 connection: the
             # question goes back as the call's result and the client calls again with the answer.
             if isinstance(err.__cause__, AskFirst):
@@ -226,6 +227,8 @@ class SunoServer(MCPServer[AppState]):
             # The SDK raises a ToolError caused by the pydantic ValidationError when the
             # arguments do not fit the input schema; the tool body has not run.
             if isinstance(err.__cause__, ValidationError):
+                from suno_mcp.domain.inputs import explain
+
                 outcome = "invalid_arguments"
                 raise ToolError(explain(name, err.__cause__)) from err.__cause__
             outcome = "error"
