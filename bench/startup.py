@@ -68,9 +68,9 @@ print(json.dumps([b - a for a, b in zip(marks, marks[1:])]))
 """
 PHASE_NAMES = (
     "import the SDK (the bare server pays this too)",
-    "import httpx and its stack",
+    "import httpx (a stdio session: on the first call)",
     "import suno_mcp's modules",
-    "build_server: the SDK registers 10 tools",
+    "build_server (tools etc. registered on first need)",
     "lifespan: open HTTP client (TLS), ledger, poller",
 )
 

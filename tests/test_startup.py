@@ -1,6 +1,6 @@
 """A stdio session starts as light as the SDK's own server: until its first tool call, suno-mcp
-loads no package a bare MCPServer does not, and none of its own modules that only a tool call, the
-HTTP transport, PostgreSQL, the metrics listener or the sandbox need.
+loads no package a bare MCPServer does not, and none of its own modules that only a tool call (the
+tools themselves included), the HTTP transport, PostgreSQL, the metrics listener or the sandbox need.
 
 The list of what a process loaded comes from Python itself (``PYTHONPROFILEIMPORTTIME``: one line on
 stderr for every module the first time it is imported), for the installed console script spawned
@@ -44,6 +44,11 @@ NOT_AT_START = (
     "suno_mcp.metrics",
     "suno_mcp.sandbox",
     "suno_mcp.server.http",
+    # The tools and the models they are built from: tools/list is answered from the shipped listing.
+    "suno_mcp.server.tools",
+    "suno_mcp.server.results",
+    "suno_mcp.server.schema",
+    "suno_mcp.server.shaping",
     "suno_mcp.demo",
     "httpx",
     "psycopg",

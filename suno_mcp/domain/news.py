@@ -12,8 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from suno_mcp.domain.models import Status, Task
+from suno_mcp.domain.status import Status
+
+if TYPE_CHECKING:
+    from suno_mcp.domain.models import Task
 
 log = logging.getLogger(__name__)
 

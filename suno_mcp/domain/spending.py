@@ -22,7 +22,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
-from suno_mcp.domain.models import ApiFamily, TaskKind
+from suno_mcp.domain.status import ApiFamily, TaskKind
 
 ConfirmMode = Literal["over-budget", "always", "never"]
 # What the person answered; "unsupported" when the client cannot ask them at all.

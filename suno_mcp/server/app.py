@@ -19,25 +19,22 @@ import mcp_types as types
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.prompts import Prompt
+from mcp.server.mcpserver.resources import Resource
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.exceptions import MCPError
 from pydantic import AnyUrl, SecretStr, ValidationError
 
 from suno_mcp import __version__
-from suno_mcp.domain.inputs import explain
 from suno_mcp.domain.tenancy import CURRENT_CALLER, Caller
 from suno_mcp.server.callers import request_caller
 from suno_mcp.server.completions import register_completions
-from suno_mcp.server.confirm import AskFirst
 from suno_mcp.server.identity import CACHE_HINTS, WEBSITE_URL, server_icons
 from suno_mcp.server.lifespan import AppState, Backend, LazyService, ToolContext, server_lifespan
+from suno_mcp.server.listing import ToolShape, shipped_tools
 from suno_mcp.server.metrics import MetricsListener
 from suno_mcp.server.notices import Notices
 from suno_mcp.server.player import player_extension
-from suno_mcp.server.prompts import register_prompts
-from suno_mcp.server.resources import register_resources
-from suno_mcp.server.schema import compact_input
-from suno_mcp.server.tools import register_tools
 from suno_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -89,6 +86,24 @@ class SunoServer(MCPServer[AppState]):
     # Each tool's compact input schema by name, made by the first tools/list after the tools last
     # changed (add_tool and remove_tool drop it): every later list sends the same schemas.
     compact_inputs: dict[str, dict[str, Any]] | None = None
+    # Set by build_server: what registers the tools, resources and prompts with the SDK, left for
+    # the first request that needs them (see register_pending); empty once done.
+    pending_registrations: tuple[Callable[[], None], ...] = ()
+    # Set by build_server: the shipped tool list (see server.listing), when it is what the
+    # pending tools will list; tools/list answers from it until a tool is added or removed.
+    shipped_tools: list[types.Tool] | None = None
+
+    def register_pending(self) -> None:
+        """Register what build_server left for later, unless that is done: before any request
+        but a tools/list that the shipped list answers, and before anything is added or removed
+        (so that every list keeps its order)."""
+        pending, self.pending_registrations = self.pending_registrations, ()
+        if not pending:
+            return
+        shipped = self.shipped_tools
+        for register in pending:
+            register()
+        self.shipped_tools = shipped  # still what the server lists: these are the tools it lists
 
     def add_tool(
         self,
@@ -101,13 +116,15 @@ class SunoServer(MCPServer[AppState]):
         meta: dict[str, Any] | None = None,
         structured_output: bool | None = None,
     ) -> None:
+        self.register_pending()
         super().add_tool(fn, name, title, description, annotations, icons, meta, structured_output)
         self.tool_names = self.tool_names | {name or fn.__name__}
-        self.compact_inputs = None
+        self.compact_inputs = self.shipped_tools = None
 
     def remove_tool(self, name: str) -> None:
+        self.register_pending()
         super().remove_tool(name)
-        self.compact_inputs = None
+        self.compact_inputs = self.shipped_tools = None
 
     async def why_not_ready(self, limit_s: float) -> str | None:
         """None when this server can serve tool calls now (its service open, its ledger answering
@@ -117,15 +134,46 @@ class SunoServer(MCPServer[AppState]):
         return await self.service_holder[0].why_not_ready(limit_s)
 
     async def list_tools(self) -> list[types.Tool]:
+        if self.shipped_tools is not None:
+            return [tool.model_copy() for tool in self.shipped_tools]
+        self.register_pending()
         tools = await super().list_tools()
         if self.compact_inputs is None:
+            # Imported here: a server that answers from the shipped list never compacts a schema.
+            from suno_mcp.server.schema import compact_input
+
             self.compact_inputs = {tool.name: compact_input(tool.input_schema) for tool in tools}
         compacted = self.compact_inputs
         return [tool.model_copy(update={"input_schema": compacted[tool.name]}) for tool in tools]
 
+    def add_resource(self, resource: Resource) -> None:
+        self.register_pending()
+        super().add_resource(resource)
+
+    def add_prompt(self, prompt: Prompt) -> None:
+        self.register_pending()
+        super().add_prompt(prompt)
+
+    def remove_prompt(self, name: str) -> None:
+        self.register_pending()
+        super().remove_prompt(name)
+
+    async def list_resources(self) -> list[types.Resource]:
+        self.register_pending()
+        return await super().list_resources()
+
+    async def list_resource_templates(self) -> list[types.ResourceTemplate]:
+        self.register_pending()
+        return await super().list_resource_templates()
+
+    async def list_prompts(self) -> list[types.Prompt]:
+        self.register_pending()
+        return await super().list_prompts()
+
     async def read_resource(
         self, uri: AnyUrl | str, context: Context[AppState, Any] | None = None
     ) -> Iterable[ReadResourceContents] | types.InputRequiredResult:
+        self.register_pending()
         # Resources that read the ledger find their caller here (they get no Context of their own).
         token = CURRENT_CALLER.set(_caller(self.tenant_secret, context))
         try:
@@ -158,6 +206,7 @@ class SunoServer(MCPServer[AppState]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: ToolContext | None = None
     ) -> types.CallToolResult | types.InputRequiredResult:
+        self.register_pending()
         token = CURRENT_CALLER.set(_caller(self.tenant_secret, context))
         outcome = "crashed"
         try:
@@ -165,6 +214,9 @@ class SunoServer(MCPServer[AppState]):
             outcome = "error" if isinstance(result, types.CallToolResult) and result.is_error else "ok"
             return result
         except UnexpectedToolError as err:
+            # Imported here, like the tools that raise it: a session that never calls one never needs it.
+            from suno_mcp.server.confirm import AskFirst
+
             # A paid tool that must ask the person first on a 2026-07-28 connection: the
             # question goes back as the call's result and the client calls again with the answer.
             if isinstance(err.__cause__, AskFirst):
@@ -175,6 +227,8 @@ class SunoServer(MCPServer[AppState]):
             # The SDK raises a ToolError caused by the pydantic ValidationError when the
             # arguments do not fit the input schema; the tool body has not run.
             if isinstance(err.__cause__, ValidationError):
+                from suno_mcp.domain.inputs import explain
+
                 outcome = "invalid_arguments"
                 raise ToolError(explain(name, err.__cause__)) from err.__cause__
             outcome = "error"
@@ -264,8 +318,34 @@ def build_server(
     server.metrics_listeners = listeners
     if settings.team_mode:
         server.tenant_secret = settings.tenant_secret
-    register_tools(server, settings)
-    register_resources(server, settings, holder)
-    register_prompts(server)
+    _defer_registrations(server, settings, holder)
     register_completions(server, holder)
     return server
+
+
+def _defer_registrations(server: SunoServer, settings: Settings, holder: list[LazyService]) -> None:
+    """Leave the tools, resources and prompts to be registered when first needed, and tools/list
+    to the shipped list when it fits the settings (see :mod:`suno_mcp.server.listing`): the SDK
+    builds a pydantic model for every function registered, which was most of what a stdio
+    session spent before its first answers, and a client's first requests are initialize and
+    tools/list."""
+    shape = ToolShape.of(settings)
+
+    # Imported in each: the modules and the models they build load when they are registered.
+    def tools() -> None:
+        from suno_mcp.server.tools import register_tools
+
+        register_tools(server, shape)
+
+    def resources() -> None:
+        from suno_mcp.server.resources import register_resources
+
+        register_resources(server, settings, holder)
+
+    def prompts() -> None:
+        from suno_mcp.server.prompts import register_prompts
+
+        register_prompts(server)
+
+    server.pending_registrations = (tools, resources, prompts)
+    server.shipped_tools = shipped_tools(shape)

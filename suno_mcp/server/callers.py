@@ -21,7 +21,8 @@ class CallerToken(AccessToken):
     The SDK keeps it as the request's user; :func:`request_caller` reads the
     caller back. The SDK never renders it to anyone."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    # Built when sign-in or a bearer key first makes one: a stdio session never does.
+    model_config = ConfigDict(arbitrary_types_allowed=True, defer_build=True)
 
     caller: Caller
     family: str | None = None

@@ -326,6 +326,9 @@ def build_http_app(server: SunoServer, settings: Settings, host: str) -> ASGIApp
     team mode, the caller's own key and the per-tenant call cap, and in front of everything the
     health endpoints."""
     check_exposure(settings, host)
+    # The SDK checks a tools/call's Mcp-Param headers against the registered tool's schema, which
+    # it reads past tools/list: a long-lived HTTP server registers its tools at start.
+    server.register_pending()
     public_hosts = settings.http_allowed_hosts
     if settings.public_url is not None:  # the name people reach it by, behind the proxy
         public_hosts = (*public_hosts, urlsplit(settings.public_url).hostname or "")

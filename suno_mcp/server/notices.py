@@ -40,8 +40,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import SecretStr, ValidationError
 
-from suno_mcp.domain.models import Status
 from suno_mcp.domain.news import News, Paused, SpendAsked, TaskMoved, UsageRecorded
+from suno_mcp.domain.status import Status
 from suno_mcp.domain.tenancy import CURRENT_CALLER, SERVER_TENANT
 from suno_mcp.server.callers import request_caller
 

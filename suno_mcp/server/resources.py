@@ -18,8 +18,6 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from suno_mcp.domain.catalog import Catalog
 from suno_mcp.domain.inputs import ArgumentError
 from suno_mcp.server.lifespan import AppState, LazyService, resource_service
-from suno_mcp.server.results import TaskList, task_result
-from suno_mcp.server.shaping import read_usage, task_summary
 from suno_mcp.settings import Settings
 
 if TYPE_CHECKING:
@@ -72,6 +70,10 @@ def register_resources(server: MCPServer[AppState], settings: Settings, holder: 
         mime_type="application/json",
     )
     async def tasks_resource() -> str:
+        # The result models are imported on first use, with the tools (see server.listing).
+        from suno_mcp.server.results import TaskList
+        from suno_mcp.server.shaping import task_summary
+
         records = await (await service()).list_tasks(limit=50)
         return TaskList(tasks=[task_summary(r) for r in records], count=len(records)).model_dump_json(
             indent=1
@@ -85,6 +87,8 @@ def register_resources(server: MCPServer[AppState], settings: Settings, holder: 
         mime_type="application/json",
     )
     async def usage_resource() -> str:
+        from suno_mcp.server.shaping import read_usage
+
         return (await read_usage(await service())).model_dump_json(indent=1)
 
     _register_task_resource(server, holder)
@@ -103,6 +107,8 @@ def _register_task_resource(server: MCPServer[AppState], holder: list[LazyServic
         security=ResourceSecurity(exempt_params={"task_id"}),
     )
     async def task_resource(task_id: str) -> str:
+        from suno_mcp.server.results import task_result
+
         try:
             record = await (await resource_service(holder)).record(task_id)
         except ArgumentError as err:

@@ -41,6 +41,7 @@ from suno_mcp.domain.inputs import (
 from suno_mcp.domain.models import SavedFile, Status
 from suno_mcp.server.calls import answer, run_call
 from suno_mcp.server.lifespan import AppState, ToolContext, tool_service
+from suno_mcp.server.listing import ToolShape
 from suno_mcp.server.player import player_meta
 from suno_mcp.server.results import DownloadResult, TaskList, TaskResult, UsageResult
 from suno_mcp.server.shaping import (
@@ -50,7 +51,6 @@ from suno_mcp.server.shaping import (
     task_summary,
     usage_tool_result,
 )
-from suno_mcp.settings import Settings
 
 if TYPE_CHECKING:
     from suno_mcp.service.core import Outcome, SunoService
@@ -59,9 +59,12 @@ if TYPE_CHECKING:
 LYRICS_WAIT_S = 30.0
 
 
-def register_tools(server: MCPServer[AppState], settings: Settings) -> None:
-    """Register the ten tools, in the order tools/list shows them."""
-    kit = ToolKit.for_settings(settings)
+def register_tools(server: MCPServer[AppState], shape: ToolShape) -> None:
+    """Register the ten tools, in the order tools/list shows them.
+
+    They see the settings only through ``shape``, which is what lets a server answer tools/list
+    from the shipped listing (:mod:`suno_mcp.server.listing`) before registering them."""
+    kit = ToolKit.for_shape(shape)
     for register in (
         _register_generate,
         _register_extend,
@@ -79,9 +82,10 @@ def register_tools(server: MCPServer[AppState], settings: Settings) -> None:
 
 @dataclass(frozen=True)
 class ToolKit:
-    """What every tool registration needs: the settings and the argument types they imply."""
+    """What every tool registration needs: the settings the tools quote and the argument types
+    they imply."""
 
-    settings: Settings
+    shape: ToolShape
     generate_wait: Any
     wait_like_generate: Any  # generate_wait, described by the tool ("as in generate_music")
     status_wait: Any
@@ -89,21 +93,21 @@ class ToolKit:
     lyrics_wait: Any
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> "ToolKit":
-        lyrics_default = min(LYRICS_WAIT_S, settings.max_wait)
+    def for_shape(cls, shape: ToolShape) -> "ToolKit":
+        lyrics_default = min(LYRICS_WAIT_S, shape.max_wait)
         return cls(
-            settings=settings,
-            generate_wait=wait_field(settings.default_wait, settings.max_wait),
-            wait_like_generate=wait_field(settings.default_wait, settings.max_wait, described=False),
-            status_wait=wait_field(0, settings.max_wait),
+            shape=shape,
+            generate_wait=wait_field(shape.default_wait, shape.max_wait),
+            wait_like_generate=wait_field(shape.default_wait, shape.max_wait, described=False),
+            status_wait=wait_field(0, shape.max_wait),
             lyrics_default=lyrics_default,
-            lyrics_wait=wait_field(lyrics_default, settings.max_wait, described=False),
+            lyrics_wait=wait_field(lyrics_default, shape.max_wait, described=False),
         )
 
     @property
     def reuse_note(self) -> str:
         """How long an identical request is answered from the ledger, as the tool descriptions say it."""
-        window = self.settings.duplicate_window
+        window = self.shape.duplicate_window
         if window <= 0:
             return "Every call is a new paid request (the duplicate guard is off)."
         return (
@@ -127,7 +131,7 @@ LOCAL_READS = types.ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
 def _register_generate(server: MCPServer[AppState], kit: ToolKit) -> None:
-    settings = kit.settings
+    shape = kit.shape
 
     @server.tool(
         title="Generate music",
@@ -148,7 +152,7 @@ def _register_generate(server: MCPServer[AppState], kit: ToolKit) -> None:
         title: Title = None,
         instrumental: Annotated[bool, Field(description="true: music without vocals.")] = False,
         model: Model = None,
-        wait_seconds: kit.generate_wait = settings.default_wait,  # type: ignore[name-defined]
+        wait_seconds: kit.generate_wait = shape.default_wait,  # type: ignore[name-defined]
         force_new: ForceNew = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         async def call(service: "SunoService", progress: ProgressReport) -> "Outcome":
@@ -168,7 +172,7 @@ def _register_generate(server: MCPServer[AppState], kit: ToolKit) -> None:
 
 
 def _register_extend(server: MCPServer[AppState], kit: ToolKit) -> None:
-    settings = kit.settings
+    shape = kit.shape
 
     @server.tool(
         title="Extend music",
@@ -190,7 +194,7 @@ def _register_extend(server: MCPServer[AppState], kit: ToolKit) -> None:
         instrumental: Annotated[bool, Field(description="true: no vocals in the continuation.")] = False,
         model: ModelText = None,
         task_id: OptionalTaskId = None,
-        wait_seconds: kit.wait_like_generate = settings.default_wait,  # type: ignore[name-defined]
+        wait_seconds: kit.wait_like_generate = shape.default_wait,  # type: ignore[name-defined]
         force_new: bool = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         async def call(service: "SunoService", progress: ProgressReport) -> "Outcome":
@@ -291,7 +295,7 @@ def _register_complete_song(server: MCPServer[AppState], kit: ToolKit) -> None:
     async def get_complete_song(
         ctx: ToolContext,
         clip_id: ClipId,
-        wait_seconds: kit.wait_like_generate = kit.settings.default_wait,  # type: ignore[name-defined]
+        wait_seconds: kit.wait_like_generate = kit.shape.default_wait,  # type: ignore[name-defined]
         force_new: bool = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         return await answer(
@@ -345,7 +349,7 @@ def _register_cover(server: MCPServer[AppState], kit: ToolKit) -> None:
         title: Title = None,
         negative_tags: NegativeTags = None,
         model: ModelText = None,
-        wait_seconds: kit.wait_like_generate = kit.settings.default_wait,  # type: ignore[name-defined]
+        wait_seconds: kit.wait_like_generate = kit.shape.default_wait,  # type: ignore[name-defined]
         force_new: bool = False,
     ) -> Annotated[types.CallToolResult, TaskResult]:
         async def call(service: "SunoService", progress: ProgressReport) -> "Outcome":
