@@ -3,8 +3,8 @@
 Many waiters on one task share its fetches. Reads are fresh: a status read or a waited
 call fetches at once unless a fetch of that task finished within :data:`FRESH_S`.
 
-The schedule (:mod:`suno_mcp.engine.schedule`) learns the upstream's latency from one finished task,
-then polls where past tasks landed, within the fetches of the vendor's 5 s loop.
+The schedule (:mod:`suno_mcp.engine.schedule`) assumes nothing about the upstream's latency until it
+has learned it, then polls sparsely before the usual window, densely inside it and growing past it.
 
 Requests take turns from the limiters (:mod:`suno_mcp.engine.limiter`), which adapt to 429s; a 429's
 Retry-After holds the tenant's requests back on every replica. When requests are scarce, a read someone
@@ -285,9 +285,8 @@ class Poller:
         watch = self._watches.get((tenant, task_id))
         return None if watch is None else watch.seen_at
 
-    def _fresh(self, watch: Watch) -> bool:  # until its first fetch, a task's state is its submit's answer
-        last = watch.started if watch.fetched_at is None and watch.task else watch.fetched_at
-        return last is not None and self._clock() - last < self.timing.fresh_s
+    def _fresh(self, watch: Watch) -> bool:
+        return watch.fetched_at is not None and self._clock() - watch.fetched_at < self.timing.fresh_s
 
     def _reschedule_now_if_idle(self, watch: Watch) -> None:
         # A task nobody waited for was scheduled sparsely; a new waiter brings it back in (no later).
@@ -322,13 +321,16 @@ class Poller:
 
     @staticmethod
     def _describe_error(watch: Watch) -> str | None:
-        error = watch.error  # a 429 is our own pacing, not something the person needs to act on
-        return None if error is None or isinstance(error, RateLimitedError) else error.message
+        if watch.error is None or isinstance(watch.error, RateLimitedError):
+            return None  # our own pacing, not something the person needs to act on
+        return watch.error.message
 
     def last_error(self, task_id: str, *, tenant: str = SERVER_TENANT) -> SunoError | None:
         """The error of the last poll of this task, if it failed (rate limiting aside)."""
         watch = self._watches.get((tenant, task_id))
-        return None if watch is None or isinstance(watch.error, RateLimitedError) else watch.error
+        if watch is None or isinstance(watch.error, RateLimitedError):
+            return None
+        return watch.error
 
     # ------------------------------------------------------------ loop
 
@@ -451,7 +453,8 @@ class Poller:
             self._wake.set()
 
     async def _leased(self, watches: Sequence[Watch], *, read: bool) -> list[Watch]:
-        """The watches whose lease this replica took (to fetch now); the others get the ledger's state."""
+        """The watches whose lease this replica took: it may fetch them now; the others get the
+        ledger's state instead."""
         t = self.timing
         granted: list[Watch] = []
         for watch in watches:
@@ -472,13 +475,10 @@ class Poller:
         self, family: ApiFamily, api: MusicApi, watches: Sequence[Watch], deadline: float | None
     ) -> None:
         self.fetches += 1
-        for watch in watches:
-            watch.fetches += 1  # its schedule's budget counts every request, answered or not
         tenant = watches[0].ref.tenant
         refs = [w.ref for w in watches]
         # A poll is never retried past a short deadline: the schedule tries again anyway.
         limit = deadline if deadline is not None else self._clock() + max(1.0, self.timing.min_gap_s)
-        sent = self._clock()
         try:
             tasks = await api.fetch(refs, deadline=limit)
         except SunoError as error:
@@ -487,12 +487,12 @@ class Poller:
                 await self.rate_limited(tenant, error.retry_after, family)
             log.info("polling %d %s task(s) failed: %s", len(watches), family, error.message)
             for watch in watches:
-                watch.error, watch.fetched_at = error, now
+                watch.error = error
+                watch.fetched_at = now
                 self._plan(watch, now)
             return
         self.succeeded(tenant)
         now = self._clock()
-        self._schedule.took(now - sent)
         for watch in watches:
             await self._take(watch, tasks.get(watch.ref.task_id), now)
 
