@@ -10,7 +10,6 @@ our token endpoint and judges every step. Each scenario must pass.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,18 +20,12 @@ import pytest
 
 from tests.support.node_tools import CONFORMANCE, node_runtime, node_tool
 from tests.support.oauth_flow import signin_server
+from tests.support.processes import free_port
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 SCENARIOS = ("authorization-server-metadata-endpoint", "authorization-code-grant")
 RUN_LIMIT_S = 120.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def _person(site: Any, authorization_url: str) -> None:
@@ -55,7 +48,7 @@ async def _person(site: Any, authorization_url: str) -> None:
 
 async def test_the_authorization_server_passes_the_suites_authorization_scenarios(tmp_path: Path) -> None:
     suite = [str(node_runtime(22)), str(node_tool(CONFORMANCE).resolve())]
-    port = _free_port()
+    port = free_port()
     callback = f"http://127.0.0.1:{port}/callback"
     out = tmp_path / "results"
     async with signin_server(tmp_path / "data") as site:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import socket
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,19 +19,12 @@ import pytest
 
 from tests.support.http_app import bearer_client
 from tests.support.oauth_flow import OAuthSteps, pkce
-from tests.support.processes import http_server_process, log_file, sandbox_process
+from tests.support.processes import free_port, http_server_process, log_file, sandbox_process
 from tests.support.stdio_session import server_env
 
 pytestmark = pytest.mark.slow
 
 FLOW_LIMIT_S = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_a_whole_sign_in_leaves_no_secret_in_logs_errors_metrics_or_the_database(
@@ -42,7 +34,7 @@ async def test_a_whole_sign_in_leaves_no_secret_in_logs_errors_metrics_or_the_da
     wrong_key = "gp-wrong-" + secrets.token_hex(16)
     tenant_secret = secrets.token_hex(32)
     auth_secret = secrets.token_hex(32)
-    port, metrics_port = _free_port(), _free_port()
+    port, metrics_port = free_port(), free_port()
     public = f"http://127.0.0.1:{port}"
     data = tmp_path / "data"
     env = server_env(
