@@ -15,8 +15,10 @@ from tests.support.postgres import postgres_server  # noqa: E402 (after the flag
 
 # A test not marked slow that starts another program fails (quick_loop: a plugin, not hooks
 # imported here, because a conftest's hooks never see the setup of session fixtures, which the
-# rule must tell apart). Under pytest-xdist a test marked timed runs alone (timed).
-pytest_plugins = ["tests.support.quick_loop", "tests.support.timed"]
+# rule must tell apart). Under pytest-xdist a test marked timed runs alone (timed). The ledger
+# suites' fixtures over both backends (ledgers) are a plugin too: imported into a test module, a
+# fixture its tests take by name reads to the linter as an unused import redefined.
+pytest_plugins = ["tests.support.quick_loop", "tests.support.timed", "tests.support.ledgers"]
 
 __all__ = ["postgres_server"]  # a session fixture: a throwaway PostgreSQL server, started on first use
 

@@ -6,121 +6,19 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
-import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 
 from suno_mcp.domain.models import AcceptedSubmit, Clip, SavedFile, Status, Task, TaskRecord
 from suno_mcp.domain.spending import Budget, parse_budget
 from suno_mcp.service.journal import Journal
 from suno_mcp.store.base import LedgerStore, OverBudget
-from suno_mcp.store.postgres import MIGRATIONS as PG_MIGRATIONS
-from suno_mcp.store.postgres import PostgresLedger
 from suno_mcp.store.rules import PaidWindow, merge_clips
-from suno_mcp.store.sqlite import MIGRATIONS, SqliteLedger
-from tests.support.postgres import PostgresServer, fresh_database
-
-# Rows an older schema left behind, made in the same instant: only their row order tells them apart.
-OLD_TASKS = ("old-1", "old-2")
-
-
-@dataclass
-class SqliteStore:
-    """One SQLite file; every ledger opened on it shares it, as two server processes would."""
-
-    path: Path
-    migrations: int = len(MIGRATIONS)
-
-    async def open(self, clock: Callable[[], float] = time.time) -> LedgerStore:
-        return await SqliteLedger.open(self.path, clock=clock)
-
-    def schema_version(self) -> int:
-        with sqlite3.connect(self.path) as db:
-            return int(db.execute("PRAGMA user_version").fetchone()[0])
-
-    def pretend_a_newer_schema(self) -> None:
-        with sqlite3.connect(self.path) as db:
-            db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-
-    def write_before_tenants(self) -> None:
-        """A file as the last version without tenants left it (schema 2), with rows in it."""
-        with sqlite3.connect(self.path) as db:
-            for script in MIGRATIONS[:2]:
-                db.executescript(script)
-            for task_id in OLD_TASKS:
-                db.execute(
-                    "INSERT INTO tasks (local_id, task_id, api, kind, request_json, status, clips_json,"
-                    " created_at, updated_at, model) VALUES (?, ?, 'task', 'music', '{}', 'complete', ?, ?, ?, 'm')",
-                    (
-                        f"local-{task_id}",
-                        task_id,
-                        f'[{{"id": "{task_id}-c0", "status": "complete"}}]',
-                        100.0,
-                        100.0,
-                    ),
-                )
-            db.execute(
-                "INSERT INTO files (clip_id, task_id, path, url, bytes, mime_type, created_at)"
-                " VALUES ('old-1-c0', 'old-1', '/a/old.mp3', 'http://u/old.mp3', 3, 'audio/mpeg', 100.0)"
-            )
-            db.execute("PRAGMA user_version = 2")
-
-
-@dataclass
-class PostgresStore:
-    """One PostgreSQL database; every ledger opened on it is a replica's connection."""
-
-    url: str
-    migrations: int = len(PG_MIGRATIONS)
-
-    async def open(self, clock: Callable[[], float] = time.time) -> LedgerStore:
-        return await PostgresLedger.open(self.url, clock=clock)
-
-    def schema_version(self) -> int:
-        with psycopg.connect(self.url) as db:
-            row = db.execute("SELECT max(version) FROM schema_version").fetchone()
-            assert row is not None
-            return int(row[0])
-
-    def pretend_a_newer_schema(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as db:
-            db.execute("INSERT INTO schema_version (version) VALUES (%s)", (len(PG_MIGRATIONS) + 1,))
-
-    def write_before_tenants(self) -> None:
-        """A database as the last version without tenants left it (step 1), with rows in it."""
-        with psycopg.connect(self.url) as db:
-            db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-            for statement in PG_MIGRATIONS[0].split(";"):
-                db.execute(statement.encode())
-            db.execute("INSERT INTO schema_version (version) VALUES (1)")
-            for task_id in OLD_TASKS:
-                db.execute(
-                    "INSERT INTO tasks (local_id, task_id, api, kind, request, status, clips, created_at,"
-                    " updated_at, model) VALUES (%s, %s, 'task', 'music', '{}', 'complete', %s, 100, 100, 'm')",
-                    (f"local-{task_id}", task_id, Jsonb([{"id": f"{task_id}-c0", "status": "complete"}])),
-                )
-            db.execute(
-                "INSERT INTO files (clip_id, task_id, path, url, bytes, mime_type, created_at)"
-                " VALUES ('old-1-c0', 'old-1', '/a/old.mp3', 'http://u/old.mp3', 3, 'audio/mpeg', 100)"
-            )
-
-
-Store = SqliteStore | PostgresStore
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        yield SqliteStore(tmp_path / "l.sqlite3")
-        return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    with fresh_database(server) as url:
-        yield PostgresStore(url)
+from suno_mcp.store.sqlite import SqliteLedger
+from tests.support.ledgers import Store
 
 
 @pytest.fixture

@@ -10,9 +10,8 @@ run one after another in the worker that owns it.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import anyio
@@ -31,17 +30,14 @@ from suno_mcp.store.base import LedgerStore
 from suno_mcp.store.postgres import _LOCK_RESERVE as LOCK_RESERVE
 from suno_mcp.store.postgres import PostgresLedger
 from suno_mcp.store.sqlite import SqliteLedger
-from tests.support.postgres import PostgresServer, fresh_database, hung, stopped
+from tests.support.ledgers import PATIENT, QUICK, Held
+from tests.support.postgres import PostgresServer, hung, stopped
 
 # Every wait of a test is bounded by this; the bounds under test are tighter and named where used.
 BOUND_S = 30.0
 # A caller hears "unavailable" within this (issue 21), and a shutdown takes at most SHUTDOWN_S.
 ANSWER_S = 15.0
 SHUTDOWN_S = 10.0
-# Quick limits for the cases that wait for a timeout on purpose.
-QUICK = Limits(wait_s=1.0, statement_s=2.0, lock_s=0.3, call_s=3.0)
-# Limits that let a call wait on a lock until the test breaks the database under it.
-PATIENT = Limits(wait_s=2.0, statement_s=20.0, lock_s=20.0, call_s=25.0)
 APP = "suno-mcp ledger"  # the ledger's connections in pg_stat_activity
 FP = "fp-held"
 
@@ -58,12 +54,6 @@ async def _committed(ledger: LedgerStore, task_id: str) -> str:
 
 async def _reserve(ledger: LedgerStore) -> tuple[str, object]:
     return await ledger.reserve(api="task", kind="music", request={}, fingerprint=FP, window_s=60.0)
-
-
-@pytest.fixture
-def database(postgres_server: PostgresServer) -> Iterator[str]:
-    with fresh_database(postgres_server) as url:
-        yield url
 
 
 @asynccontextmanager
@@ -193,47 +183,6 @@ async def test_after_a_failover_to_a_read_only_server_the_write_is_unavailable_a
         await _committed(ledger, "t-after")
         assert len(await ledger.recent()) == 2
         assert (await ledger.get(kept)) is not None
-
-
-@dataclass
-class Held:
-    """A ledger with quick timeouts, and another writer able to hold the write lock it needs."""
-
-    ledger: LedgerStore
-    hold: Callable[[], AbstractContextManager[object]]
-    message: str  # what the unavailable error names
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def held(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Held]:
-    if request.param == "sqlite":
-        path = tmp_path / "l.sqlite3"
-        ledger: LedgerStore = await SqliteLedger.open(path, busy_timeout_s=0.2)
-
-        @contextmanager
-        def hold() -> Iterator[object]:
-            other = sqlite3.connect(path, isolation_level=None)  # as a second server process would
-            try:
-                yield other.execute("BEGIN IMMEDIATE")  # the file's write lock; readers pass (WAL)
-                other.execute("ROLLBACK")
-            finally:
-                other.close()
-
-        message = "locked"
-    else:
-        url = request.getfixturevalue("database")
-        ledger = await PostgresLedger.open(url, limits=QUICK)
-
-        @contextmanager
-        def hold() -> Iterator[object]:
-            with psycopg.connect(url) as other, other.transaction():
-                yield other.execute("LOCK TABLE tasks IN EXCLUSIVE MODE")  # readers pass, writers wait
-
-        message = "LockNotAvailable"
-    try:
-        yield Held(ledger, hold, message)
-    finally:
-        await ledger.close()
 
 
 async def test_a_write_held_by_another_writers_lock_past_the_timeout_is_unavailable_and_writes_nothing(

@@ -6,25 +6,23 @@ database's faults raised as the ledger's own error."""
 from __future__ import annotations
 
 import functools
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, replace
-from pathlib import Path
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import Literal
 
 import anyio
 import psycopg
 import pytest
 
-from suno_mcp.database import Limits
 from suno_mcp.domain.errors import LedgerUnavailableError
 from suno_mcp.store.base import LedgerStore
 from suno_mcp.store.postgres import MIGRATIONS as PG_MIGRATIONS
 from suno_mcp.store.postgres import PostgresLedger
 from suno_mcp.store.signin import CodeRecord, SessionLine, SignInStore, Sql, TokenRecord
-from suno_mcp.store.sqlite import MIGRATIONS, SqliteLedger
-from tests.support.postgres import PostgresServer, fresh_database, stopped
+from suno_mcp.store.sqlite import MIGRATIONS
+from tests.support.ledgers import PATIENT, Held, Store
+from tests.support.postgres import PostgresServer, stopped
 
 BOUND_S = 30.0
 T0 = 1_000_000.0  # the caller's clock: every call is told the time
@@ -32,80 +30,6 @@ HOUR = 3600.0
 DAY = 24 * HOUR
 A = "t-" + "a" * 32  # two team-mode tenants
 B = "t-" + "b" * 32
-# Quick limits for the cases that wait for a timeout on purpose; patient ones for a call kept waiting
-# on a lock until the test breaks the database under it.
-QUICK = Limits(wait_s=1.0, statement_s=2.0, lock_s=0.3, call_s=3.0)
-PATIENT = Limits(wait_s=2.0, statement_s=20.0, lock_s=20.0, call_s=25.0)
-
-
-@dataclass
-class SqliteStore:
-    """One SQLite file; every ledger opened on it is another server process on the same file."""
-
-    path: Path
-
-    async def open(self) -> LedgerStore:
-        return await SqliteLedger.open(self.path)
-
-    def write_previous_schema(self) -> None:
-        """The file as the version before sign-in left it, with a task in it."""
-        with sqlite3.connect(self.path) as db:
-            for script in MIGRATIONS[:-1]:
-                db.executescript(script)
-            db.execute(
-                "INSERT INTO tasks (local_id, tenant, task_id, api, kind, request_json, status, created_at,"
-                " updated_at) VALUES ('local-old', ?, 'old', 'task', 'music', '{}', 'complete', 100, 100)",
-                (A,),
-            )
-            db.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
-
-    def schema_version(self) -> int:
-        with sqlite3.connect(self.path) as db:
-            return int(db.execute("PRAGMA user_version").fetchone()[0])
-
-
-@dataclass
-class PostgresStore:
-    """One PostgreSQL database; every ledger opened on it is another replica."""
-
-    url: str
-
-    async def open(self) -> LedgerStore:
-        return await PostgresLedger.open(self.url)
-
-    def write_previous_schema(self) -> None:
-        """The database as the version before sign-in left it, with a task in it."""
-        with psycopg.connect(self.url) as db:
-            db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-            for number, script in enumerate(PG_MIGRATIONS[:-1], start=1):
-                for statement in script.split(";"):
-                    if statement.strip():
-                        db.execute(statement.encode())
-                db.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
-            db.execute(
-                "INSERT INTO tasks (local_id, tenant, task_id, api, kind, request, status, created_at,"
-                " updated_at) VALUES ('local-old', %s, 'old', 'task', 'music', '{}', 'complete', 100, 100)",
-                (A,),
-            )
-
-    def schema_version(self) -> int:
-        with psycopg.connect(self.url) as db:
-            row = db.execute("SELECT max(version) FROM schema_version").fetchone()
-            assert row is not None
-            return int(row[0])
-
-
-Store = SqliteStore | PostgresStore
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        yield SqliteStore(tmp_path / "l.sqlite3")
-        return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    with fresh_database(server) as url:
-        yield PostgresStore(url)
 
 
 @pytest.fixture
@@ -416,7 +340,7 @@ async def test_purge_deletes_what_is_long_dead_and_keeps_the_rest(signin: SignIn
 async def test_a_ledger_of_the_previous_version_gains_the_sign_in_tables_and_keeps_its_tasks(
     store: Store,
 ) -> None:
-    store.write_previous_schema()
+    store.write_previous_schema(A)
     ledger = await store.open()
     try:
         assert store.schema_version() == len(MIGRATIONS) == len(PG_MIGRATIONS)
@@ -440,50 +364,6 @@ def test_a_statement_is_spelled_for_both_drivers_and_one_neither_could_read_is_r
         Sql("SELECT :a::text")
     with pytest.raises(ValueError, match="no '::'"):
         Sql("SELECT 1 WHERE a LIKE '%x'")
-
-
-@pytest.fixture
-def database(postgres_server: PostgresServer) -> Iterator[str]:
-    with fresh_database(postgres_server) as url:
-        yield url
-
-
-@dataclass
-class Held:
-    """A ledger with quick timeouts, and another writer able to hold the lock its writes need."""
-
-    ledger: LedgerStore
-    hold: Callable[[], AbstractContextManager[object]]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def held(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Held]:
-    if request.param == "sqlite":
-        path = tmp_path / "l.sqlite3"
-        ledger: LedgerStore = await SqliteLedger.open(path, busy_timeout_s=0.2)
-
-        @contextmanager
-        def hold() -> Iterator[object]:
-            other = sqlite3.connect(path, isolation_level=None)  # as a second server process would
-            try:
-                yield other.execute("BEGIN IMMEDIATE")
-                other.execute("ROLLBACK")
-            finally:
-                other.close()
-
-    else:
-        url = request.getfixturevalue("database")
-        ledger = await PostgresLedger.open(url, limits=QUICK)
-
-        @contextmanager
-        def hold() -> Iterator[object]:
-            with psycopg.connect(url) as other, other.transaction():
-                yield other.execute("LOCK TABLE signin_codes IN EXCLUSIVE MODE")  # readers pass
-
-    try:
-        yield Held(ledger, hold)
-    finally:
-        await ledger.close()
 
 
 async def test_a_write_held_past_the_timeout_is_unavailable_and_leaves_the_code_unused(held: Held) -> None:

@@ -6,13 +6,10 @@
 // Every later tool call comes from the view, through the host's bridge. It prints one JSON
 // object of observations on stdout; tests/test_player_browser.py asserts on them.
 import { createServer } from "node:http";
-import { createRequire } from "node:module";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { launchChromium, options, report, require, screenshots } from "../support/browser.mjs";
 
-const options = JSON.parse(process.argv[2]);
-const require = createRequire(join(options.nodeModules, "resolve-from-here.js"));
-const { chromium } = require("playwright-core");
 const esbuild = require("esbuild");
 const { Client, StreamableHTTPClientTransport } = require("@modelcontextprotocol/client");
 
@@ -22,10 +19,7 @@ const STEP_LIMIT_MS = 45000; // every wait below is bounded by this
 const EXTEND_AT = 12;
 
 const observed = { calls: [], hostLog: [], requests: [], console: [], screenshots: [] };
-
-function log(...args) {
-  process.stderr.write(`[drive] ${args.join(" ")}\n`);
-}
+const shot = screenshots("player", observed);
 
 async function main() {
   mkdirSync(options.outDir, { recursive: true });
@@ -68,14 +62,7 @@ async function main() {
   const host = `http://127.0.0.1:${server.address().port}`;
   observed.hostOrigin = host;
 
-  const browser = await chromium.launch({
-    executablePath: options.chromium,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      "--autoplay-policy=no-user-gesture-required",
-    ],
-  });
+  const browser = await launchChromium(["--autoplay-policy=no-user-gesture-required"]);
   try {
     const context = await browser.newContext({ viewport: { width: 900, height: 700 }, colorScheme: "light" });
     const page = await context.newPage();
@@ -233,18 +220,4 @@ async function main() {
   }
 }
 
-async function shot(page, name) {
-  const path = join(options.outDir, `player-${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  observed.screenshots.push(path);
-  log("screenshot", path);
-}
-
-main().then(
-  () => { process.stdout.write(JSON.stringify(observed) + "\n"); process.exit(0); },
-  (err) => {
-    process.stderr.write(`[drive] failed: ${err && err.stack || err}\n`);
-    process.stdout.write(JSON.stringify({ ...observed, error: String(err && err.message || err) }) + "\n");
-    process.exit(1);
-  },
-);
+report(main, observed);

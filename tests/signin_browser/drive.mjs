@@ -6,20 +6,12 @@
 //                                            wrongKey, goodKey, callbackOrigin, canaryUrl, sessionsUrl
 //
 // It prints one JSON object of observations on stdout; tests/test_signin_browser.py asserts on them.
-import { createRequire } from "node:module";
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-
-const options = JSON.parse(process.argv[2]);
-const require = createRequire(join(options.nodeModules, "resolve-from-here.js"));
-const { chromium } = require("playwright-core");
+import { launchChromium, options, report, screenshots } from "../support/browser.mjs";
 
 const STEP_LIMIT_MS = 30000; // every wait below is bounded by this
 const observed = { views: {}, screenshots: [] };
-
-function log(...args) {
-  process.stderr.write(`[drive] ${args.join(" ")}\n`);
-}
+const shot = screenshots("signin", observed);
 
 // What a look at the page finds: the colours it ended up with (so the inline style was applied),
 // the contrast of each kind of text against what is behind it, and where the controls are.
@@ -92,13 +84,6 @@ async function open(browser, name, contextOptions) {
   return { context, page, seen };
 }
 
-async function shot(page, name) {
-  const path = join(options.outDir, `signin-${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  observed.screenshots.push(path);
-  log("screenshot", path);
-}
-
 // Tab from the top of the page: the order focus moves in, and whether the focused control shows it.
 async function tabOrder(page) {
   const order = [];
@@ -115,13 +100,7 @@ async function tabOrder(page) {
 
 async function main() {
   mkdirSync(options.outDir, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: options.chromium,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-  });
+  const browser = await launchChromium();
   try {
     // Light, wide: the app's link leads here through /authorize.
     const light = await open(browser, "light", { viewport: { width: 900, height: 700 }, colorScheme: "light" });
@@ -206,11 +185,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => { process.stdout.write(JSON.stringify(observed) + "\n"); process.exit(0); },
-  (err) => {
-    process.stderr.write(`[drive] failed: ${err && err.stack || err}\n`);
-    process.stdout.write(JSON.stringify({ ...observed, error: String(err && err.message || err) }) + "\n");
-    process.exit(1);
-  },
-);
+report(main, observed);
