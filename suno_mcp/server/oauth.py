@@ -207,7 +207,7 @@ class SunoOAuthProvider:
         client, params = found
         assert client.client_id is not None
         store = await self._store()
-        tenant = tenant_id(self.config.tenant_secret, key.get_secret_value())
+        tenant = self.tenant_of(key)
         now = self._clock()
         code = signin.mint(signin.CODE_PREFIX)
         await store.put_code(
