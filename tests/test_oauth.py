@@ -390,3 +390,23 @@ async def test_dead_sign_in_rows_are_cleared_out_as_new_sign_ins_come(tmp_path: 
         await site.signin_page(await site.client(), pkce()[1])  # a new sign-in starts
         assert await store.get_token(keys.hash(tokens["access_token"])) is None
         assert await store.get_token(keys.hash(tokens["refresh_token"])) is None
+
+
+@pytest.mark.slow  # the check's retries back off in real time (~4 s)
+async def test_an_upstream_that_fails_the_key_check_says_try_again_on_the_page_and_issues_nothing(
+    tmp_path: Any,
+) -> None:
+    async with signin_server(tmp_path) as site:
+        client_id = await site.client()
+        _, challenge = pkce()
+        page_url, request_id = await site.signin_page(client_id, challenge)
+        # Every try of the check's read fails, retries included: the connection dropped mid-answer.
+        site.sandbox.state.inject("drop", "fetch", count=50)
+        failed = await site.post_key(page_url, request_id, GOOD_KEY)
+        assert failed.status_code == 503
+        assert "location" not in failed.headers
+        assert "could not be reached" in failed.text
+        assert GOOD_KEY not in failed.text
+        # The same page goes through once the upstream answers again.
+        site.sandbox.state.clear_faults()
+        assert (await site.post_key(page_url, request_id, GOOD_KEY)).status_code == 303
