@@ -28,11 +28,10 @@ from pydantic import AnyUrl, SecretStr, ValidationError
 from suno_mcp import __version__
 from suno_mcp.domain.tenancy import CURRENT_CALLER, Caller
 from suno_mcp.server.completions import register_completions
-from suno_mcp.server.identity import CACHE_HINTS, WEBSITE_URL, server_icons
+from suno_mcp.server.identity import CACHE_HINTS, WEBSITE_URL, PlayerApps, server_icons
 from suno_mcp.server.lifespan import AppState, Backend, LazyService, ToolContext, server_lifespan
 from suno_mcp.server.listing import ToolShape, shipped_tools
 from suno_mcp.server.notices import Notices
-from suno_mcp.server.player import player_extension
 from suno_mcp.settings import Settings
 
 if TYPE_CHECKING:
@@ -305,7 +304,7 @@ def build_server(
             backend, settings, holder, clock=clock, listeners=listeners, notices=notices
         ),
         log_level=settings.log_level,
-        extensions=[player_extension(settings, holder)],
+        extensions=[PlayerApps()],
         subscriptions=bus,
         middleware=[notices],
         **oauth.server_arguments if oauth else {},
@@ -342,8 +341,10 @@ def _defer_registrations(server: SunoServer, settings: Settings, holder: list[La
         register_tools(server, shape)
 
     def resources() -> None:
+        from suno_mcp.server.player import player_resource
         from suno_mcp.server.resources import register_resources
 
+        server.add_resource(player_resource(settings, holder))  # first, as the extension listed it
         register_resources(server, settings, holder)
 
     def prompts() -> None:
