@@ -11,13 +11,16 @@ Over stdio, stdout carries the protocol: everything else goes to stderr.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from suno_mcp import __version__
 from suno_mcp.domain.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def _configure_logging(level: str) -> None:
@@ -32,6 +35,9 @@ def _configure_logging(level: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    # Imported here: a client starts the server with no arguments (see main), which parses nothing.
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="suno-mcp",
         description="MCP server that makes music with Suno through gptproto. With no command: serve over stdio.",
@@ -97,14 +103,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``suno-mcp`` console script."""
-    args = _parser().parse_args(argv)
-    command = args.command or "serve"
+    given = sys.argv[1:] if argv is None else argv
+    # No arguments is how an MCP client starts the server, once per conversation: serve over stdio
+    # with every option at its default, as parsing would, without building the parser first.
+    args = _parser().parse_args(given) if given else None
     try:
-        if command == "serve":
+        if args is None or (args.command or "serve") == "serve":
             _serve(args)
-        elif command == "sandbox":
+        elif args.command == "sandbox":
             _sandbox(args)
-        elif command == "demo":
+        elif args.command == "demo":
             from suno_mcp.demo import run_demo
 
             sys.exit(
@@ -119,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(130)
 
 
-def _serve(args: argparse.Namespace) -> None:
+def _serve(args: argparse.Namespace | None) -> None:
     from suno_mcp.server.app import build_server
     from suno_mcp.service.backends import SandboxOptions, sandbox_backend, upstream_backend
     from suno_mcp.settings import load_settings
@@ -134,8 +142,7 @@ def _serve(args: argparse.Namespace) -> None:
             "Run `suno-mcp serve --transport http`, or unset SUNO_MCP_KEYS and set GPTPROTO_API_KEY "
             "for one person over stdio."
         )
-    use_sandbox = getattr(args, "sandbox", False)
-    if use_sandbox:
+    if args is not None and getattr(args, "sandbox", False):
         speed = args.sandbox_speed or SandboxOptions.speed
         try:
             options = SandboxOptions(
@@ -156,7 +163,7 @@ def _serve(args: argparse.Namespace) -> None:
                 "GPTPROTO_API_KEY is not set: tools will explain how to set it (or use --sandbox)"
             )
     server = build_server(settings, backend)
-    if transport == "stdio":
+    if args is None or transport == "stdio":
         server.run("stdio")
         return
     from suno_mcp.server.http import serve_http

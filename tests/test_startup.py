@@ -50,6 +50,21 @@ NOT_AT_START = (
     "suno_mcp.server.schema",
     "suno_mcp.server.shaping",
     "suno_mcp.demo",
+    # Registered with the first request that needs them, the player's resource first: the SDK's
+    # Apps module with it (initialize advertises the extension without them).
+    "suno_mcp.server.resources",
+    "suno_mcp.server.prompts",
+    "suno_mcp.server.player",
+    "mcp.server.apps",
+    # What only a running service, team mode or an operator's setting reads: the news items (built
+    # by the service), sign-in's vocabulary and the caller token, the metrics listener.
+    "suno_mcp.domain.news",
+    "suno_mcp.domain.signin",
+    "suno_mcp.server.callers",
+    "suno_mcp.server.metrics",
+    "suno_mcp.server.oauth",
+    # A client starts the server with no arguments: nothing to parse.
+    "argparse",
     "httpx",
     "psycopg",
     "psycopg_pool",

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 
 from suno_mcp.domain.expiry import IdleMap
-from suno_mcp.domain.signin import ACCESS_PREFIX
 
 # The single-key modes' tenant.
 SERVER_TENANT = ""
@@ -55,6 +54,9 @@ def bearer_key(headers: Mapping[str, str] | None) -> str | None:
     scheme, _, key = value.partition(" ")
     key = key.strip()
     # One of our sign-in tokens is never a gptproto key (and must not become a tenant of its own).
+    # Imported here: the sign-in module is for team mode's requests, not a stdio session's start.
+    from suno_mcp.domain.signin import ACCESS_PREFIX
+
     return key if scheme.lower() == "bearer" and key and not key.startswith(ACCESS_PREFIX) else None
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
@@ -27,15 +27,15 @@ from pydantic import AnyUrl, SecretStr, ValidationError
 
 from suno_mcp import __version__
 from suno_mcp.domain.tenancy import CURRENT_CALLER, Caller
-from suno_mcp.server.callers import request_caller
 from suno_mcp.server.completions import register_completions
-from suno_mcp.server.identity import CACHE_HINTS, WEBSITE_URL, server_icons
+from suno_mcp.server.identity import CACHE_HINTS, WEBSITE_URL, PlayerApps, server_icons
 from suno_mcp.server.lifespan import AppState, Backend, LazyService, ToolContext, server_lifespan
 from suno_mcp.server.listing import ToolShape, shipped_tools
-from suno_mcp.server.metrics import MetricsListener
 from suno_mcp.server.notices import Notices
-from suno_mcp.server.player import player_extension
 from suno_mcp.settings import Settings
+
+if TYPE_CHECKING:
+    from suno_mcp.server.metrics import MetricsListener
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,9 @@ def _caller(secret: SecretStr | None, context: Context[AppState, Any] | None) ->
     """Team mode (``secret`` set): who sent the message being handled, by its token or bearer key."""
     if secret is None:
         return None
+    # Imported here: a server of one person (no secret) never asks who sent a message.
+    from suno_mcp.server.callers import request_caller
+
     try:
         request = None if context is None else context.request_context.request
     except ValueError:  # a Context made outside any request (a direct call) has none
@@ -301,7 +304,7 @@ def build_server(
             backend, settings, holder, clock=clock, listeners=listeners, notices=notices
         ),
         log_level=settings.log_level,
-        extensions=[player_extension(settings, holder)],
+        extensions=[PlayerApps()],
         subscriptions=bus,
         middleware=[notices],
         **oauth.server_arguments if oauth else {},
@@ -338,8 +341,10 @@ def _defer_registrations(server: SunoServer, settings: Settings, holder: list[La
         register_tools(server, shape)
 
     def resources() -> None:
+        from suno_mcp.server.player import player_resource
         from suno_mcp.server.resources import register_resources
 
+        server.add_resource(player_resource(settings, holder))  # first, as the extension listed it
         register_resources(server, settings, holder)
 
     def prompts() -> None:

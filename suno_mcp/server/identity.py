@@ -1,5 +1,5 @@
-"""Who the server says it is beyond its name: its icon, its website, and how long a client may keep
-the lists it serves (cache hints, 2026-07-28).
+"""Who the server says it is beyond its name: its icon, its website, how long a client may keep
+the lists it serves (cache hints, 2026-07-28), and that it has an in-chat player (MCP Apps).
 
 The icon is drawn for this project: ``icons/icon.svg`` by hand, and the PNGs rendered from it once
 with headless Chromium (``chromium --headless --screenshot`` of the SVG at 48, 128, 256 and 512
@@ -14,6 +14,7 @@ from typing import Final
 
 import mcp_types as types
 from mcp.server.caching import CacheableMethod, CacheHint
+from mcp.server.extension import Extension
 
 REPOSITORY_URL: Final = "https://github.com/suno-mcp/suno-mcp"
 WEBSITE_URL: Final = REPOSITORY_URL
@@ -48,3 +49,17 @@ CACHE_HINTS: Final[dict[CacheableMethod, CacheHint]] = {
     "resources/templates/list": CacheHint(ttl_ms=HOUR_MS, scope="public"),
     "resources/list": CacheHint(ttl_ms=60_000, scope="private"),
 }
+
+
+class PlayerApps(Extension):
+    """The MCP Apps extension (``io.modelcontextprotocol/ui``) as ``initialize`` advertises it: the
+    SDK's identifier, no settings, and no resource of its own. The player's resource is registered
+    with the server's other resources when they are first needed (:mod:`suno_mcp.server.player`).
+
+    The SDK's :class:`~mcp.server.apps.Apps` would take the resource at construction, so a stdio
+    session would import its module and the player's and build the resource (about 5 ms) before
+    its first answer, for a page only an Apps host reads, later. A test holds the identifier equal
+    to the SDK's ``EXTENSION_ID``.
+    """
+
+    identifier = "io.modelcontextprotocol/ui"

@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,12 +20,12 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 
 from suno_mcp.domain.errors import ConfigurationError
-from suno_mcp.domain.news import Listener
 from suno_mcp.domain.tenancy import CURRENT_CALLER
-from suno_mcp.server.metrics import MetricsListener, metrics_listener
 from suno_mcp.settings import Settings
 
 if TYPE_CHECKING:
+    from suno_mcp.domain.news import Listener
+    from suno_mcp.server.metrics import MetricsListener
     from suno_mcp.server.notices import Notices
 
     # The service (and httpx behind it) is imported only when the first tool call opens it,
@@ -174,6 +174,17 @@ class AppState:
 ToolContext = Context[AppState, Any]
 
 
+def _metrics(settings: Settings) -> AbstractAsyncContextManager[MetricsListener | None]:
+    """The metrics listener :func:`~suno_mcp.server.metrics.metrics_listener` serves while the
+    server runs, when SUNO_MCP_METRICS_PORT asks for one; otherwise nothing, and its module is
+    never imported (the lifespan starts before a stdio session's first answer)."""
+    if settings.metrics_port is None:
+        return nullcontext()
+    from suno_mcp.server.metrics import metrics_listener
+
+    return metrics_listener(settings)
+
+
 def server_lifespan(
     backend: Backend,
     settings: Settings,
@@ -193,7 +204,7 @@ def server_lifespan(
     async def run(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         hear = () if notices is None else (notices.hear,)
         services = LazyService(backend, settings, clock=clock, listeners=hear)
-        async with metrics_listener(settings) as listener:
+        async with _metrics(settings) as listener:
             if listener is not None and listeners is not None:
                 listeners.append(listener)
             holder.append(services)

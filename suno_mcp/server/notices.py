@@ -28,7 +28,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 import anyio
 import mcp_types as types
@@ -40,10 +40,13 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import SecretStr, ValidationError
 
-from suno_mcp.domain.news import News, Paused, SpendAsked, TaskMoved, UsageRecorded
 from suno_mcp.domain.status import Status
-from suno_mcp.domain.tenancy import CURRENT_CALLER, SERVER_TENANT
-from suno_mcp.server.callers import request_caller
+from suno_mcp.domain.tenancy import CURRENT_CALLER, SERVER_TENANT, Caller
+
+if TYPE_CHECKING:
+    # The news items are classes only a running service makes: imported where news is read, once
+    # there is some (their dataclasses are no part of a stdio session's start).
+    from suno_mcp.domain.news import News
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,8 @@ _TASK_LEVELS: dict[Status, types.LoggingLevel] = {
 
 def followed_uri(news: News) -> str | None:
     """The resource a piece of news changes, if any."""
+    from suno_mcp.domain.news import TaskMoved, UsageRecorded
+
     if isinstance(news, TaskMoved):
         return TASK_URI_PREFIX + news.task_id
     if isinstance(news, UsageRecorded):
@@ -90,6 +95,8 @@ def followed_uri(news: News) -> str | None:
 
 def log_entry(news: News) -> tuple[types.LoggingLevel, dict[str, Any]]:
     """The level and data of the log message a piece of news makes."""
+    from suno_mcp.domain.news import Paused, SpendAsked, TaskMoved
+
     if isinstance(news, TaskMoved):
         level = _TASK_LEVELS.get(news.status, "debug")
         text = f"task {news.task_id} is {news.status.value}"
@@ -129,7 +136,7 @@ class Notices:
     # ------------------------------------------------------------ the middleware
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        caller = None if self._secret is None else request_caller(ctx.request, _headers(ctx), self._secret)
+        caller = None if self._secret is None else _team_caller(ctx, self._secret)
         token = CURRENT_CALLER.set(caller)  # for the completion handler, which gets no request context
         try:
             if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
@@ -228,7 +235,7 @@ class Notices:
 
     async def run(self) -> None:
         """Send the queued news to the connections that asked, until cancelled."""
-        send, receive = anyio.create_memory_object_stream[News](MAX_QUEUED)
+        send, receive = anyio.create_memory_object_stream["News"](MAX_QUEUED)
         self._queue = send
         try:
             async with send, receive:
@@ -258,6 +265,13 @@ class Notices:
                 self._connections.pop(key, None)  # the connection is gone
         if uri is not None and (self._secret is None or uri != USAGE_URI):
             await self._bus.publish(ResourceUpdated(uri=uri))
+
+
+def _team_caller(ctx: ServerRequestContext[Any, Any], secret: SecretStr) -> Caller | None:
+    """Team mode: who sent the message (imported here: a server of one person never asks)."""
+    from suno_mcp.server.callers import request_caller
+
+    return request_caller(ctx.request, _headers(ctx), secret)
 
 
 def _headers(ctx: ServerRequestContext[Any, Any]) -> Mapping[str, str] | None:

@@ -6,10 +6,12 @@ duration and a player, and the live status while the task runs. It speaks the ex
 protocol to the host, which proxies its ``tools/call`` requests (``get_task_status`` to follow the
 task, ``extend_music`` from the playhead) back to this server.
 
-The tools bind to it through ``_meta.ui.resourceUri`` (:func:`player_meta`); the resource and the
-capability come from the SDK's :class:`~mcp.server.apps.Apps` extension (:func:`player_extension`).
-A client that did not negotiate the extension never reads the resource, and the tools' text and
-structured results are the same for every client.
+The tools bind to it through ``_meta.ui.resourceUri`` (:func:`player_meta`). The server advertises
+the extension from the start (:class:`~suno_mcp.server.identity.PlayerApps`) and registers the
+resource (:func:`player_resource`) with the others, when resources are first needed: this module,
+the SDK's Apps module and the page are no part of a stdio session's start. A client that did not
+negotiate the extension never reads the resource, and the tools' text and structured results are
+the same for every client.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from mcp.server.apps import APP_MIME_TYPE, Apps, ResourceCsp
+from mcp.server.apps import APP_MIME_TYPE, ResourceCsp
 from mcp.server.mcpserver.resources import Resource
 from pydantic import PrivateAttr
 
@@ -122,24 +124,20 @@ class PlayerResource(Resource):
         return service.settings.base_url if service.settings.sandbox else None
 
 
-def player_extension(settings: Settings, services: Sequence[ServiceSource] = ()) -> Apps:
-    """The Apps extension carrying the player resource; pass it to ``MCPServer(extensions=...)``.
+def player_resource(settings: Settings, services: Sequence[ServiceSource] = ()) -> PlayerResource:
+    """The player's ``ui://`` resource, for ``server.add_resource``.
 
     ``services`` is the server's holder of its lazily opened service (empty until the lifespan
     runs), read when a host asks for the resource to learn whether the sandbox is in use.
     """
-    apps = Apps()
     csp = player_csp(media_origins(settings, settings.base_url if settings.sandbox else None))
-    apps.add_resource(
-        PlayerResource(
-            uri=PLAYER_URI,
-            name="player",
-            title="Suno player",
-            description="Plays, compares, picks and extends the clips of a music task inside the chat.",
-            mime_type=APP_MIME_TYPE,
-            meta={"ui": {"csp": csp.model_dump(by_alias=True, exclude_none=True), "prefersBorder": True}},
-            settings=settings,
-            html=player_html(),  # read once here, not on the event loop at every resources/read
-        ).bind(services)
-    )
-    return apps
+    return PlayerResource(
+        uri=PLAYER_URI,
+        name="player",
+        title="Suno player",
+        description="Plays, compares, picks and extends the clips of a music task inside the chat.",
+        mime_type=APP_MIME_TYPE,
+        meta={"ui": {"csp": csp.model_dump(by_alias=True, exclude_none=True), "prefersBorder": True}},
+        settings=settings,
+        html=player_html(),  # read once here, not on the event loop at every resources/read
+    ).bind(services)
