@@ -218,7 +218,10 @@ async def _fixed_one(http: httpx.AsyncClient, sandbox: SandboxHandle, i: int) ->
 
 async def _fixed_loop(config: SandboxConfig) -> tuple[Phase, Phase]:
     """The fixed loop over as many tasks as ours, split into the cold and warm tasks' draws."""
-    async with run_sandbox(config) as sandbox, httpx.AsyncClient() as http:
+    # A connection per request: a kept-alive one could be closed by the sandbox just as a slow
+    # task's next fetch reuses it (httpx.ReadError), which a loop this simple does not retry.
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    async with run_sandbox(config) as sandbox, httpx.AsyncClient(limits=fresh) as http:
         done: dict[str, tuple[Sample, int]] = {}
 
         async def one(i: int) -> None:

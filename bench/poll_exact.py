@@ -11,7 +11,10 @@ over the cold songs (the first two) and the warm ones (from the third on), the m
 (time the poller saw playable / complete) over (the sandbox's own time), and the fetches per song
 beside the fixed 5 s loop's on the same songs (one fetch per 5 s until complete).
 
-Usage: python bench/poll_exact.py [--songs 30] [--profiles steady,fast,...] [--seed 3]
+``--steady 14,33`` instead follows songs on a steady upstream with those preview and final times
+and prints them one by one (issue 25's own table).
+
+Usage: python bench/poll_exact.py [--songs 30] [--profiles steady,fast,...] [--seed 3] [--steady P,F]
 """
 
 from __future__ import annotations
@@ -54,9 +57,19 @@ class Song:
     fixed: int  # the fixed loop's fetches for it
 
 
-async def songs_in_a_row(profile: str, count: int, seed: int, timing: Timing) -> list[Song]:
+async def songs_in_a_row(
+    profile: str, count: int, seed: int, timing: Timing, steady: tuple[float, float] = (30.0, 120.0)
+) -> list[Song]:
     clock = Clock()
-    config = SandboxConfig(speed=1.0, clip_seconds=2.0, seed=seed, profile=profile)
+    preview_s, complete_s = steady
+    config = SandboxConfig(
+        speed=1.0,
+        clip_seconds=2.0,
+        seed=seed,
+        profile=profile,
+        preview_after_s=preview_s,
+        complete_after_s=complete_s,
+    )
     songs = []
     async with run_sandbox(config, clock=clock) as sandbox, httpx.AsyncClient() as http:
         retry = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02, rng=random.Random(1))
@@ -96,8 +109,26 @@ def main() -> None:
     parser.add_argument("--songs", type=int, default=30)
     parser.add_argument("--profiles", default=",".join(PROFILES))
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--steady",
+        default=None,
+        help="PREVIEW,FINAL: seconds of the steady profile, printed song by song (e.g. 14,33)",
+    )
     args = parser.parse_args()
     timing = Timing()
+    if args.steady is not None:
+        preview_s, complete_s = (float(x) for x in args.steady.split(","))
+        songs = anyio.run(songs_in_a_row, "steady", args.songs, args.seed, timing, (preview_s, complete_s))
+        print(
+            f"steady upstream, preview ~{preview_s:g} s, final ~{complete_s:g} s; one server, songs in a row"
+        )
+        print("| song | " + " | ".join(str(n + 1) for n in range(len(songs))) + " |")
+        print("|---|" + "---|" * len(songs))
+        print("| playable | " + " | ".join(f"{s.playable:.2f}" for s in songs) + " |")
+        print("| complete | " + " | ".join(f"{s.complete:.2f}" for s in songs) + " |")
+        print("| fetches | " + " | ".join(str(s.fetches) for s in songs) + " |")
+        print("| fixed loop | " + " | ".join(str(s.fixed) for s in songs) + " |")
+        return
     print(
         f"{args.songs} songs in a row per profile, fake clock; cold = songs 1-{COLD_SONGS}, warm = the rest; "
         "ratios seen/true, median / p95; fetches per song, ours v the fixed 5 s loop's"

@@ -1,22 +1,27 @@
 """Songs in a row against the sandbox, on a fake clock both share: from the third song on the
 poller follows what it learned (no look before the usual window, as few fetches as the vendor's
 fixed 5 s loop or fewer, both milestones seen within 10%), and an upstream that changes speed
-mid-run moves what it learned, whichever way it goes."""
+mid-run moves what it learned, whichever way it goes. What was learned, the ratio of the final's
+time to the preview's included, comes back from the ledger after a restart."""
 
 from __future__ import annotations
 
 import math
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
-from suno_mcp.domain.latency import KEEP
+from suno_mcp.domain.latency import KEEP, LatencyKey, LatencyModel
 from suno_mcp.domain.models import MusicRequest, TaskRef
 from suno_mcp.engine.poller import Poller, Timing
 from suno_mcp.engine.schedule import latency_key
 from suno_mcp.sandbox import SandboxConfig, SandboxHandle, run_sandbox
+from suno_mcp.service.wiring import open_service
+from suno_mcp.settings import load_settings
 from suno_mcp.upstream.families import TaskApi
 from suno_mcp.upstream.retry import RetryPolicy
 from suno_mcp.upstream.transport import Upstream
@@ -124,3 +129,40 @@ async def test_an_upstream_that_changes_speed_mid_run_moves_what_was_learned(bef
     for song in songs[-3:]:
         assert song.complete_s <= 1.25 * song.true_complete_s, song
         assert len(song.polls) <= song.loop_fetches + 1, (song.polls, song.loop_fetches)
+
+
+def learned(latency: LatencyModel) -> tuple[float, float, float, float]:
+    """The learned playable and complete medians and the final-over-preview ratio's span (low, high)."""
+    key: LatencyKey = ("task", "music", MODEL)
+    playable, complete, ratio = (
+        latency.window(key, "playable"),
+        latency.window(key, "complete"),
+        latency.ratio(key),
+    )
+    assert playable is not None
+    assert complete is not None
+    assert ratio is not None
+    return playable.median, complete.median, *ratio
+
+
+async def test_what_was_learned_comes_back_after_a_restart_with_both_times_of_each_task(
+    tmp_path: Path,
+) -> None:
+    speed = 60.0  # steady: ~0.5 s / ~2 s of real time
+    config = SandboxConfig(speed=speed, clip_seconds=2.0)
+    timing = Timing().scaled(speed)
+    async with run_sandbox(config) as sandbox:
+        settings = load_settings(
+            environ={}, api_key="k", base_url=sandbox.url, data_dir=tmp_path, max_requests_per_second=1000.0
+        )
+        async with open_service(settings, timing=timing, retry=RETRY, sandbox=True) as service:
+            request = MusicRequest(gpt_description_prompt="a song to learn from", mv=MODEL)
+            record = (await service.submit_music(request, wait_s=0)).record
+            assert record.task_id is not None
+            with anyio.fail_after(30):
+                while not record.status.finished:
+                    record = (await service.status(record.task_id, wait_s=5)).record
+            before = learned(service.poller.latency)
+        async with open_service(settings, timing=timing, retry=RETRY, sandbox=True) as service:
+            after = learned(service.poller.latency)
+    assert after == pytest.approx(before)

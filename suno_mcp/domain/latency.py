@@ -13,7 +13,8 @@ window is wide after one task and narrows as more agree. An upstream that change
 a cluster of its own at the new times, and the old one ages out after :data:`KEEP` tasks.
 
 Each task that is seen reaching both also gives how many times its preview time the final took
-(:meth:`LatencyModel.observe_ratio`, kept in memory only). That ratio bounds the final from the
+(:meth:`LatencyModel.observe_ratio`; the ledger keeps both times of a task, so this too
+survives a restart). That ratio bounds the final from the
 preview: a task whose preview has not come by ``t`` will not finish before ``t`` times the
 ratio's low edge, and once its preview is seen, its final lands in the stretch that preview
 implies (an upstream with two speeds tells them apart by the preview).
@@ -42,7 +43,7 @@ SPLIT = 0.35
 # The spread (log seconds) assumed of a cluster before its samples say otherwise, and how many
 # samples that assumption is worth: one sample alone gives a stretch of about 0.5x-2x its time.
 PRIOR_SPREAD = 0.2
-PRIOR_WEIGHT = 0.5
+PRIOR_WEIGHT = 0.25
 # A stretch covers this many predicted spreads either side of its cluster's centre (~98%).
 COVER = 2.3
 
@@ -116,6 +117,15 @@ class LatencyModel:
         if seconds > 0:
             self._samples[(key, milestone)].append(seconds)
             self._windows.pop((key, milestone), None)
+
+    def observe_task(self, key: LatencyKey, playable_s: float | None, complete_s: float | None) -> None:
+        """One task's milestone times as the ledger kept them (either may be unknown)."""
+        if playable_s is not None:
+            self.observe(key, "playable", playable_s)
+        if complete_s is not None:
+            self.observe(key, "complete", complete_s)
+            if playable_s:
+                self.observe_ratio(key, complete_s / playable_s)
 
     def observe_ratio(self, key: LatencyKey, ratio: float) -> None:
         """One task took ``ratio`` times its preview time to finish."""

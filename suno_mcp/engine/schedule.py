@@ -141,6 +141,7 @@ class Watch:
     seen_at: float | None = None  # when the upstream last answered with this task's state
     polled_unreached: dict[str, float] = field(default_factory=dict)  # milestone -> last poll before it
     preview: tuple[float, float] | None = None  # seconds after submit its preview came between
+    preview_s: float | None = None  # and the time learned from that
     probe: tuple[Milestone, float] | None = None  # an extra poll before its window (milestone, seconds)
     moved_at: float = 0.0  # when its status last changed
     in_flight: bool = False
@@ -317,6 +318,8 @@ class Schedule:
             low, high = last_before - watch.started, now - watch.started
             if high <= 0:
                 continue
+            if milestone == "playable":
+                watch.preview = (low, high)
             window = self.latency.window(latency_key(watch.ref), milestone)
             middle = self._middle(low, high, window)
             if window is not None and high <= window.low + self.timing.min_gap_s:
@@ -334,14 +337,9 @@ class Schedule:
             learnt.append((milestone, seconds))
         times = dict(learnt)
         if "playable" in times:
-            watch.preview = (watch.polled_unreached["playable"] - watch.started, now - watch.started)
-        if "complete" in times and watch.preview is not None:
-            self.latency.observe_ratio(
-                latency_key(watch.ref),
-                times["complete"] / math.sqrt(watch.preview[0] * watch.preview[1])
-                if watch.preview[0] > 0
-                else 0.0,
-            )
+            watch.preview_s = times["playable"]
+        if "complete" in times and watch.preview_s is not None:
+            self.latency.observe_ratio(latency_key(watch.ref), times["complete"] / watch.preview_s)
         return learnt
 
     @staticmethod
