@@ -498,8 +498,7 @@ class Poller:
 
     async def _take(self, watch: Watch, task: Task | None, now: float) -> None:
         """Fold one answer into its watch: state, milestones, stall, reschedule."""
-        watch.fetched_at = now
-        watch.version += 1
+        watch.fetched_at, watch.version, watch.fetches = now, watch.version + 1, watch.fetches + 1
         if task is None:
             watch.misses += 1
             if now - watch.started > NOT_FOUND_GRACE_S and watch.misses >= 3:

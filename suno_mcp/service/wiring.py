@@ -95,8 +95,8 @@ async def _open_poller(
         coordinator=coordinator,
         tenant_idle_s=settings.tenant_idle_s,
     )
-    for api, kind, model, milestone, seconds in await ledger.milestones():
-        poller.latency.observe((api, kind, model), milestone, seconds)  # type: ignore[arg-type]
+    for api, kind, model, playable_s, complete_s in await ledger.milestones():
+        poller.latency.observe_task((api, kind, model), playable_s, complete_s)
     return poller
 
 

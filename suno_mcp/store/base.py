@@ -15,8 +15,8 @@ from suno_mcp.domain.models import ApiFamily, SavedFile, Status, Task, TaskKind,
 from suno_mcp.domain.spending import Budget
 from suno_mcp.store.signin import SignInStore
 
-# A latency sample: (api, kind, model, milestone, seconds after the submit).
-Milestone = tuple[ApiFamily, TaskKind, str | None, str, float]
+# One task's latency: (api, kind, model, seconds to playable, seconds to complete); either may be None.
+LatencySample = tuple[ApiFamily, TaskKind, str | None, float | None, float | None]
 
 
 class OverBudget(Exception):
@@ -141,8 +141,8 @@ class LedgerStore(Protocol):
         """The task was first seen playable (or complete) ``seconds`` after its submit."""
         ...
 
-    async def milestones(self) -> list[Milestone]:
-        """The newest milestone times of every tenant: (api, kind, model, milestone, seconds), oldest first."""
+    async def milestones(self) -> list[LatencySample]:
+        """The newest tasks' milestone times, every tenant's: one sample per task, oldest first."""
         ...
 
     async def record_file(self, saved: SavedFile, *, tenant: str = "") -> None:

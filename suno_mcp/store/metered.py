@@ -17,7 +17,7 @@ from suno_mcp import metrics
 from suno_mcp.domain.errors import LedgerUnavailableError
 from suno_mcp.domain.models import ApiFamily, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
 from suno_mcp.domain.spending import Budget
-from suno_mcp.store.base import LedgerStore, Milestone
+from suno_mcp.store.base import LatencySample, LedgerStore
 from suno_mcp.store.signin import SignInStore
 
 T = TypeVar("T")
@@ -144,7 +144,7 @@ class MeteredLedger:
             "record_milestone", self.inner.record_milestone(task_id, milestone, seconds, tenant=tenant)
         )
 
-    async def milestones(self) -> list[Milestone]:
+    async def milestones(self) -> list[LatencySample]:
         return await _timed("milestones", self.inner.milestones())
 
     async def record_file(self, saved: SavedFile, *, tenant: str = "") -> None:

@@ -38,7 +38,7 @@ from suno_mcp.database import Database, Limits
 from suno_mcp.domain.models import ApiFamily, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
 from suno_mcp.domain.spending import Budget
 from suno_mcp.store import rules, signin
-from suno_mcp.store.base import Milestone
+from suno_mcp.store.base import LatencySample
 
 # Advisory-lock namespaces (the first of the two-int form): one for migrations, one for reservations,
 # one for adoptions, one for budgets. The numbers only have to differ from each other and from other
@@ -462,7 +462,7 @@ class PostgresLedger:
         rows = await self._fetch_all(rules.usage_sql(_SQL), rules.PaidWindow(since, sandbox, tenant).params())
         return [rules.usage_line(row) for row in rows]
 
-    async def milestones(self, *, per_key: int = 20) -> list[Milestone]:
+    async def milestones(self, *, per_key: int = 20) -> list[LatencySample]:
         """The newest milestone times of every tenant: (api, kind, model, milestone, seconds), oldest first."""
         return rules.milestones(
             await self._fetch_all(rules.milestones_sql(_SQL), rules.milestones_params(per_key))

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from suno_mcp.domain.expiry import IdleMap
 from suno_mcp.domain.models import ApiFamily, Clip, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
 from suno_mcp.domain.spending import Budget
-from suno_mcp.store.base import Milestone, OverBudget
+from suno_mcp.store.base import LatencySample, OverBudget
 
 # How far past the budget a request may seem to go and still fit: a cost budget adds float prices,
 # and three requests at 0.10 must fit a limit of 0.30.
@@ -396,14 +396,16 @@ def milestones_params(per_key: int) -> dict[str, Any]:
     return {"limit": per_key * _MILESTONE_ROWS_PER_SAMPLE}
 
 
-def milestones(rows: Sequence[Row]) -> list[Milestone]:
-    """The rows of :func:`milestones_sql` as samples (api, kind, model, milestone, seconds), oldest first."""
-    out: list[Milestone] = []
-    for row in reversed(rows):
-        for milestone, column in MILESTONE_COLUMNS.items():
-            if row[column] is not None:
-                out.append((row["api"], row["kind"], row["model"], milestone, float(row[column])))
-    return out
+def milestones(rows: Sequence[Row]) -> list[LatencySample]:
+    """The rows of :func:`milestones_sql` as samples (api, kind, model, playable_s, complete_s), oldest first."""
+
+    def seconds(value: Any) -> float | None:
+        return None if value is None else float(value)
+
+    return [
+        (row["api"], row["kind"], row["model"], seconds(row["playable_s"]), seconds(row["complete_s"]))
+        for row in reversed(rows)
+    ]
 
 
 # ---------------------------------------------------------------- rows as records

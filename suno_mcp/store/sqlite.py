@@ -36,7 +36,7 @@ from suno_mcp.domain.errors import LedgerUnavailableError
 from suno_mcp.domain.models import ApiFamily, SavedFile, Status, Task, TaskKind, TaskRecord, UsageLine
 from suno_mcp.domain.spending import Budget
 from suno_mcp.store import rules, signin
-from suno_mcp.store.base import Milestone
+from suno_mcp.store.base import LatencySample
 
 # How long a call waits for another process's write lock before the ledger counts as unavailable.
 BUSY_TIMEOUT_S = 5.0
@@ -503,7 +503,7 @@ class SqliteLedger:
         return [rules.usage_line(row) for row in rows]
 
     @_in_worker
-    def milestones(self, *, per_key: int = 20) -> list[Milestone]:
+    def milestones(self, *, per_key: int = 20) -> list[LatencySample]:
         """The newest milestone times of every tenant: (api, kind, model, milestone, seconds), oldest first."""
         return rules.milestones(
             self._db.execute(rules.milestones_sql(_SQL), rules.milestones_params(per_key)).fetchall()
