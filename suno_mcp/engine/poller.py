@@ -475,12 +475,11 @@ class Poller:
         self, family: ApiFamily, api: MusicApi, watches: Sequence[Watch], deadline: float | None
     ) -> None:
         self.fetches += 1
-        tenant = watches[0].ref.tenant
-        refs = [w.ref for w in watches]
+        tenant, asked = watches[0].ref.tenant, self._clock()
         # A poll is never retried past a short deadline: the schedule tries again anyway.
-        limit = deadline if deadline is not None else self._clock() + max(1.0, self.timing.min_gap_s)
+        limit = deadline if deadline is not None else asked + max(1.0, self.timing.min_gap_s)
         try:
-            tasks = await api.fetch(refs, deadline=limit)
+            tasks = await api.fetch([w.ref for w in watches], deadline=limit)
         except SunoError as error:
             now = self._clock()
             if isinstance(error, RateLimitedError):
@@ -493,6 +492,7 @@ class Poller:
             return
         self.succeeded(tenant)
         now = self._clock()
+        self._schedule.took(now - asked)
         for watch in watches:
             await self._take(watch, tasks.get(watch.ref.task_id), now)
 

@@ -51,6 +51,8 @@ STEP = 1.07
 BRACKET = 2.0
 # With a window to read it by, a bracket this wide still teaches (see Schedule._middle).
 WIDE_BRACKET = 4.0
+# How much each fetch's round trip moves the smoothed one.
+ROUND_TRIP_WEIGHT = 0.2
 # Clock readings this close count as the same moment (a poll due at a stretch's start).
 EPSILON_S = 1e-6
 # A task nobody waits for is polled at most this often, as a share of its age.
@@ -190,6 +192,11 @@ class Schedule:
         # (key, milestone) a task reached before its window opened, with no poll before to say by
         # how much: the next task polls once more at the given seconds, half as soon as that.
         self._probes: dict[tuple[LatencyKey, Milestone], float] = {}
+        self.round_trip = 0.0  # seconds a fetch takes, smoothed: a poll is sent that much earlier
+
+    def took(self, seconds: float) -> None:
+        """A fetch took ``seconds`` from asking to the answer."""
+        self.round_trip += ROUND_TRIP_WEIGHT * (max(0.0, seconds) - self.round_trip)
 
     def gap(self, watch: Watch, now: float, window: Window | None) -> float:
         """Seconds to the next poll; ``window`` is where this task's next milestone usually lands."""
@@ -209,7 +216,8 @@ class Schedule:
             low, high = span
             inside = elapsed >= low - EPSILON_S  # the poll that opened it lands on its start
             step = self._step(watch, elapsed, window) if inside else 1.0
-            gap = max(low, min(high, elapsed * step)) - elapsed
+            # Asked a round trip early, the answer comes when a step of the elapsed time is up.
+            gap = max(low, min(high, elapsed * step - self.round_trip)) - elapsed
             gap = max(gap, t.min_gap_s if inside else 0.0)
         else:
             growth = GROWTH[milestone]
