@@ -53,6 +53,8 @@ BRACKET = 2.0
 WIDE_BRACKET = 4.0
 # How much each fetch's round trip moves the smoothed one.
 ROUND_TRIP_WEIGHT = 0.2
+# A task already there when its window opened is learned this factor before the window's start.
+SOONER = 1.25
 # Clock readings this close count as the same moment (a poll due at a stretch's start).
 EPSILON_S = 1e-6
 # A task nobody waits for is polled at most this often, as a share of its age.
@@ -329,16 +331,16 @@ class Schedule:
             if milestone == "playable":
                 watch.preview = (low, high)
             window = self.latency.window(latency_key(watch.ref), milestone)
-            middle = self._middle(low, high, window)
             if window is not None and high <= window.low + self.timing.min_gap_s:
-                # Already there when its window opened: sooner than usual, by how much the polls
-                # cannot tell. Learn it just before the window (which then reaches a little
-                # lower), and have the next task look once at half that time.
-                seconds = max(middle, high / STEP)
+                # Already there when its window opened: sooner than the window says, so the window
+                # cannot tell where. Learn it well under the window's start (so the next window
+                # reaches lower; several such tasks at once move it further), and have the next
+                # task look once at half that time.
+                seconds = max(math.sqrt(low * high) if low > 0 else 0.0, high / SOONER)
                 if low <= 0 or high > WIDE_BRACKET * low:
                     self._probes[(latency_key(watch.ref), milestone)] = max(low, high / 2)
             elif low > 0 and high <= (BRACKET if window is None else WIDE_BRACKET) * low:
-                seconds = middle
+                seconds = self._middle(low, high, window)
             else:
                 continue
             self.latency.observe(latency_key(watch.ref), milestone, seconds)
