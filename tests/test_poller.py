@@ -16,7 +16,13 @@ import anyio.abc
 import pytest
 from pydantic import SecretStr
 
-from suno_mcp.domain.errors import LedgerUnavailableError, NotFoundError, RateLimitedError, SunoError
+from suno_mcp.domain.errors import (
+    LedgerUnavailableError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    SunoError,
+)
 from suno_mcp.domain.latency import LatencyModel, Milestone
 from suno_mcp.domain.models import ApiFamily, Clip, Status, Task, TaskRef
 from suno_mcp.engine.coordination import LocalCoordinator
@@ -707,3 +713,19 @@ async def test_a_poll_during_a_ledger_outage_says_so_in_one_line_and_the_tasks_e
     poller.host = Host()
     await advance(poller, clock)
     assert poller.last_error("t1") is None
+
+
+async def test_failed_polls_count_against_the_fixed_loops_budget_too() -> None:
+    # Learned: previews at 5-8 s, finals at 18 s or later, so the 5 s loop makes at least 4 fetches.
+    latency = LatencyModel(prior_playable_s=30.0, prior_complete_s=120.0, prior_lyrics_s=10.0)
+    for playable, complete in ((5.0, 18.0), (6.0, 20.0), (7.0, 22.0), (8.0, 25.0)):
+        latency.observe_task(("task", "music", "m"), playable, complete)
+    clock = Clock()
+    poller, api, _ = make(clock, latency=latency)
+    api.fail_with = ServerError("the upstream is having a bad minute", status_code=503)
+    ref = TaskRef("t", "task", model="m")
+    with poller.waiting(ref, started=clock.now):
+        while clock.now < 60.0:
+            await advance(poller, clock)
+    # Every request the upstream saw counts, answered or not: no more than the loop's by then.
+    assert len(api.calls) <= math.ceil(clock.now / 5.0)

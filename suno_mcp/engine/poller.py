@@ -485,9 +485,8 @@ class Poller:
             if isinstance(error, RateLimitedError):
                 await self.rate_limited(tenant, error.retry_after, family)
             log.info("polling %d %s task(s) failed: %s", len(watches), family, error.message)
-            for watch in watches:
-                watch.error = error
-                watch.fetched_at = now
+            for watch in watches:  # a failed request still cost the upstream one: it counts
+                watch.error, watch.fetched_at, watch.fetches = error, now, watch.fetches + 1
                 self._plan(watch, now)
             return
         self.succeeded(tenant)

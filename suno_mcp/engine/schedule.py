@@ -150,7 +150,7 @@ class Watch:
     moved_at: float = 0.0  # when its status last changed
     in_flight: bool = False
     gap: float = 0.0  # the gap its schedule last chose
-    fetches: int = 0  # answers fetched for it here (its cost, held to the fixed loop's once learned)
+    fetches: int = 0  # requests made for it here, answered or not (held to the fixed loop's once learned)
     version: int = 0  # counts this process's own answers (a ledger read older than one is dropped)
     loading: bool = False  # a ledger read for another replica's notice is under way
     reload: bool = False  # another notice came meanwhile: read again
