@@ -20,8 +20,6 @@ Usage: python bench/poll_exact.py [--songs 30] [--profiles steady,fast,...] [--s
 from __future__ import annotations
 
 import argparse
-import math
-import random
 import statistics
 from dataclasses import dataclass
 
@@ -29,24 +27,12 @@ import anyio
 import httpx
 
 from bench.poll import PROFILES, quantile
-from suno_mcp.domain.models import MusicRequest, TaskRef
-from suno_mcp.engine.poller import Poller, Timing
+from suno_mcp.engine.poller import Timing
 from suno_mcp.sandbox import SandboxConfig, run_sandbox
-from suno_mcp.upstream.families import TaskApi
-from suno_mcp.upstream.retry import RetryPolicy
-from suno_mcp.upstream.transport import Upstream
+from tests.support.clock import FakeClock
+from tests.support.songs import Songs
 
-MODEL = "chirp-v3-5"
-FIXED_EVERY_S = 5.0
 COLD_SONGS = 2
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass(frozen=True)
@@ -60,7 +46,7 @@ class Song:
 async def songs_in_a_row(
     profile: str, count: int, seed: int, timing: Timing, steady: tuple[float, float] = (30.0, 120.0)
 ) -> list[Song]:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     preview_s, complete_s = steady
     config = SandboxConfig(
         speed=1.0,
@@ -70,34 +56,18 @@ async def songs_in_a_row(
         preview_after_s=preview_s,
         complete_after_s=complete_s,
     )
-    songs = []
     async with run_sandbox(config, clock=clock) as sandbox, httpx.AsyncClient() as http:
-        retry = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02, rng=random.Random(1))
-        api = TaskApi(Upstream(http, base_url=sandbox.url, api_key="k", retry=retry))
-        poller = Poller({"task": api}, timing=timing, clock=clock, max_requests_per_second=math.inf)
-        for n in range(count):
-            task = await api.submit_music(MusicRequest(gpt_description_prompt=f"song {n}", mv=MODEL))
-            ref = TaskRef(task.task_id, "task", "music", model=MODEL)
-            started, fetches, seen = clock.now, 0, None
-            with poller.waiting(ref, started=started, current=task):
-                while (followed := poller.followed(task.task_id)) is not None:
-                    if seen is None and followed.task is not None and followed.task.status.playable:
-                        seen = clock.now - started
-                    clock.now = poller.next_due()
-                    fetches += len(await poller.step(clock.now))
-            done = clock.now - started
-            timeline = sandbox.state.timeline(task.task_id)
-            assert timeline.first_playable_s is not None
-            assert timeline.completed_s is not None
-            songs.append(
-                Song(
-                    (done if seen is None else seen) / timeline.first_playable_s,
-                    done / timeline.completed_s,
-                    fetches,
-                    math.ceil(timeline.completed_s / FIXED_EVERY_S),
-                )
-            )
-    return songs
+        songs = Songs(sandbox, http, clock, timing)
+        followed = [await songs.song(n) for n in range(count)]
+    return [
+        Song(
+            s.playable_s / s.true_playable_s,
+            s.complete_s / s.true_complete_s,
+            len(s.polls),
+            s.loop_fetches,
+        )
+        for s in followed
+    ]
 
 
 def _pair(values: list[float]) -> str:

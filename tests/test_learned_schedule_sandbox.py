@@ -6,9 +6,6 @@ time to the preview's included, comes back from the ledger after a restart."""
 
 from __future__ import annotations
 
-import math
-import random
-from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -16,82 +13,23 @@ import httpx
 import pytest
 
 from suno_mcp.domain.latency import KEEP, LatencyKey, LatencyModel
-from suno_mcp.domain.models import MusicRequest, TaskRef
-from suno_mcp.engine.poller import Poller, Timing
-from suno_mcp.engine.schedule import latency_key
-from suno_mcp.sandbox import SandboxConfig, SandboxHandle, run_sandbox
+from suno_mcp.domain.models import MusicRequest
+from suno_mcp.engine.poller import Timing
+from suno_mcp.sandbox import SandboxConfig, run_sandbox
 from suno_mcp.service.wiring import open_service
 from suno_mcp.settings import load_settings
-from suno_mcp.upstream.families import TaskApi
-from suno_mcp.upstream.retry import RetryPolicy
-from suno_mcp.upstream.transport import Upstream
+from tests.support.clock import FakeClock
+from tests.support.songs import MODEL, RETRY, Songs
 
-MODEL = "chirp-v3-5"
-LOOP_S = 5.0  # the vendor's example loop: one fetch every 5 s until complete
 TIMING = Timing()  # the defaults: a first look 3 s after the submit, the vendor-like prior
-RETRY = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02, rng=random.Random(1))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass(frozen=True)
-class Song:
-    polls: list[float]  # seconds after the submit
-    playable_s: float  # when the poller saw it playable
-    complete_s: float
-    true_playable_s: float
-    true_complete_s: float
-
-    @property
-    def loop_fetches(self) -> int:
-        return math.ceil(self.true_complete_s / LOOP_S)
-
-
-class Run:
-    """One poller and one sandbox on one fake clock; songs are followed one after another."""
-
-    def __init__(self, sandbox: SandboxHandle, http: httpx.AsyncClient, clock: Clock) -> None:
-        self.sandbox, self.clock = sandbox, clock
-        self.api = TaskApi(Upstream(http, base_url=sandbox.url, api_key="k", retry=RETRY))
-        self.poller = Poller({"task": self.api}, timing=TIMING, clock=clock, max_requests_per_second=math.inf)
-
-    async def song(self, n: int) -> Song:
-        task = await self.api.submit_music(MusicRequest(gpt_description_prompt=f"song {n}", mv=MODEL))
-        ref = TaskRef(task.task_id, "task", "music", model=MODEL)
-        started, polls, playable = self.clock.now, [], None
-        with self.poller.waiting(ref, started=started, current=task):
-            while (followed := self.poller.followed(task.task_id)) is not None:
-                if playable is None and followed.task is not None and followed.task.status.playable:
-                    playable = self.clock.now - started
-                self.clock.now = self.poller.next_due()
-                if await self.poller.step(self.clock.now):
-                    polls.append(self.clock.now - started)
-        timeline = self.sandbox.state.timeline(task.task_id)
-        assert timeline.first_playable_s is not None
-        assert timeline.completed_s is not None
-        complete = self.clock.now - started
-        return Song(polls, playable or complete, complete, timeline.first_playable_s, timeline.completed_s)
-
-    def median(self, milestone: str) -> float:
-        window = self.poller.latency.window(
-            latency_key(TaskRef("x", "task", "music", model=MODEL)), milestone
-        )  # type: ignore[arg-type]
-        assert window is not None
-        return window.median
 
 
 @pytest.mark.parametrize("seed", [3, 7])
 async def test_from_the_third_song_a_steady_upstream_is_polled_on_what_was_learned(seed: int) -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     config = SandboxConfig(speed=1.0, clip_seconds=2.0, seed=seed)  # steady: ~30 s / ~120 s
     async with run_sandbox(config, clock=clock) as sandbox, httpx.AsyncClient() as http:
-        run = Run(sandbox, http, clock)
+        run = Songs(sandbox, http, clock, TIMING)
         songs = [await run.song(n) for n in range(5)]
     first = songs[0]
     assert first.polls[0] == pytest.approx(TIMING.first_poll_s)  # cold: a look soon after the submit
@@ -106,10 +44,10 @@ async def test_from_the_third_song_a_steady_upstream_is_polled_on_what_was_learn
 
 @pytest.mark.parametrize(("before", "after"), [("fast", "slow"), ("slow", "fast")])
 async def test_an_upstream_that_changes_speed_mid_run_moves_what_was_learned(before: str, after: str) -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     config = SandboxConfig(speed=1.0, clip_seconds=2.0, seed=5, profile=before)
     async with run_sandbox(config, clock=clock) as sandbox, httpx.AsyncClient() as http:
-        run = Run(sandbox, http, clock)
+        run = Songs(sandbox, http, clock, TIMING)
         for n in range(6):
             await run.song(n)
         learned = {m: run.median(m) for m in ("playable", "complete")}
