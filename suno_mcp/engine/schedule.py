@@ -214,10 +214,11 @@ class Schedule:
             and elapsed + EPSILON_S < probe[1]
         ):
             span = (probe[1], probe[1])  # one look before the window
+        budget = self._budget(watch)
         if span is not None:
             low, high = span
             inside = elapsed >= low - EPSILON_S  # the poll that opened it lands on its start
-            step = self._step(watch, elapsed, window) if inside else 1.0
+            step = self._step(watch, elapsed, window, budget) if inside else 1.0
             # Asked a round trip early, the answer comes when a step of the elapsed time is up.
             gap = max(low, min(high, elapsed * step - self.round_trip)) - elapsed
             gap = max(gap, t.min_gap_s if inside else 0.0)
@@ -228,7 +229,6 @@ class Schedule:
             gap = min(t.max_gap_s, max(t.min_gap_s, growth * elapsed))
         if watch.waiters == 0:
             gap = max(gap, min(t.idle_max_gap_s, IDLE_GROWTH * elapsed))
-        budget = self._budget(watch)
         if budget is not None:
             gap = max(gap, budget.earliest(watch.fetches) - elapsed)
         return max(gap, t.min_gap_s)
@@ -264,12 +264,11 @@ class Schedule:
         kept = kept or ((low, high),)
         return replace(window, low=kept[0][0], high=kept[-1][1], stretches=kept)
 
-    def _step(self, watch: Watch, elapsed: float, window: Window | None) -> float:
+    def _step(self, watch: Watch, elapsed: float, window: Window | None, budget: Budget | None) -> float:
         """The ratio between polls inside a stretch: :data:`STEP`, or wider when the preview's
         stretch would otherwise spend more than the budget allows before the final's window
         (keeping one poll for each later stretch; past the final's window the budget paces the
         polls itself, and a preview not come by a stretch's end raises the budget)."""
-        budget = self._budget(watch)
         if window is None or watch.milestone != "playable" or budget is None or elapsed >= budget.final_low:
             return STEP
         ahead = [
